@@ -1,0 +1,54 @@
+//! Read caches in the key-value store, and their invalidation.
+//!
+//! Caches hold the exact JSON `data` a read endpoint returns. A write that
+//! changes what a cache shows deletes the entry after its database write
+//! commits; the next read rebuilds it. Entries also carry a short lifetime as a
+//! safety net, so a lost invalidation can only ever serve stale data briefly.
+
+use spin_sdk::key_value::Store;
+
+use crate::errno::ApiResult;
+use crate::kv;
+
+pub const AREAS: &str = "cache:areas";
+pub const HOUSE_INDEX: &str = "cache:house_index";
+
+/// Safety-net lifetime of cached reads (seconds).
+pub const TTL_SECS: i64 = 3600;
+
+pub fn house_detail(house_id: i64) -> String {
+    format!("cache:house:{house_id}")
+}
+
+/// The cached JSON under `key`, if live.
+pub fn get(store: &Store, key: &str) -> ApiResult<Option<serde_json::Value>> {
+    Ok(kv::get_live::<CachedValue>(store, key)?.map(|e| e.value.data))
+}
+
+pub fn put(store: &Store, key: &str, data: &serde_json::Value) -> ApiResult<()> {
+    kv::put(store, key, CachedValue { data: data.clone() }, TTL_SECS)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedValue {
+    data: serde_json::Value,
+}
+
+/// Deletes cache entries; called after the database write commits.
+pub fn invalidate(keys: &[&str]) {
+    match kv::open() {
+        Ok(store) => {
+            for key in keys {
+                if let Err(e) = store.delete(key) {
+                    eprintln!("cache invalidation of {key} failed: {e:?}");
+                }
+            }
+        }
+        Err(e) => eprintln!("cache invalidation could not open the store: {e}"),
+    }
+}
+
+/// What changes when a house changes: its detail page and the index carousel.
+pub fn invalidate_house(house_id: i64) {
+    invalidate(&[&house_detail(house_id), HOUSE_INDEX]);
+}

@@ -1,0 +1,122 @@
+//! Versioned schema migrations, applied automatically and idempotently by the
+//! first request that opens the database (under `spin up` too: no separate
+//! setup step). `PRAGMA user_version` records how far a database has come.
+//!
+//! Rules: never edit a released migration; append a new one. Each entry is a
+//! list of single statements, because Spin's `execute` runs exactly one.
+
+use super::Db;
+use crate::errno::ApiResult;
+
+/// Migration N (1-based) brings `user_version` from N-1 to N.
+pub const MIGRATIONS: &[&[&str]] = &[
+    // 1: the schema and seed data of ../shared/API.md.
+    &[
+        "CREATE TABLE IF NOT EXISTS areas (
+            id   INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        )",
+        "CREATE TABLE IF NOT EXISTS facilities (
+            id   INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        )",
+        "CREATE TABLE IF NOT EXISTS users (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            name          TEXT NOT NULL UNIQUE,
+            mobile        TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,            -- Argon2id PHC string
+            real_name     TEXT,                     -- NULL until verified
+            id_card       TEXT,
+            avatar        TEXT NOT NULL DEFAULT '', -- image-store file id
+            created_at    INTEGER NOT NULL          -- Unix seconds
+        )",
+        "CREATE TABLE IF NOT EXISTS houses (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id     INTEGER NOT NULL REFERENCES users(id),
+            area_id     INTEGER NOT NULL REFERENCES areas(id),
+            title       TEXT NOT NULL,
+            price       INTEGER NOT NULL,           -- fen per night
+            address     TEXT NOT NULL,
+            room_count  INTEGER NOT NULL,
+            acreage     INTEGER NOT NULL,
+            unit        TEXT NOT NULL,
+            capacity    INTEGER NOT NULL,
+            beds        TEXT NOT NULL,
+            deposit     INTEGER NOT NULL,           -- fen
+            min_days    INTEGER NOT NULL,
+            max_days    INTEGER NOT NULL,           -- 0 = unlimited
+            order_count INTEGER NOT NULL DEFAULT 0, -- completed (commented) orders
+            index_image TEXT NOT NULL DEFAULT '',   -- cover file id
+            created_at  INTEGER NOT NULL
+        )",
+        "CREATE TABLE IF NOT EXISTS house_facilities (
+            house_id    INTEGER NOT NULL REFERENCES houses(id),
+            facility_id INTEGER NOT NULL REFERENCES facilities(id),
+            PRIMARY KEY (house_id, facility_id)
+        ) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS house_images (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            house_id   INTEGER NOT NULL REFERENCES houses(id),
+            file_id    TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        )",
+        "CREATE TABLE IF NOT EXISTS orders (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id     INTEGER NOT NULL REFERENCES users(id),  -- the guest
+            house_id    INTEGER NOT NULL REFERENCES houses(id),
+            start_date  TEXT NOT NULL,   -- YYYY-MM-DD, text order = date order
+            end_date    TEXT NOT NULL,   -- check-out day, not charged
+            days        INTEGER NOT NULL,
+            house_price INTEGER NOT NULL, -- fen per night at booking time
+            amount      INTEGER NOT NULL, -- fen
+            status      TEXT NOT NULL CHECK (status IN
+                          ('WAIT_ACCEPT','WAIT_COMMENT','COMPLETE','REJECTED','CANCELED')),
+            comment     TEXT NOT NULL DEFAULT '', -- guest comment or reject reason
+            created_at  INTEGER NOT NULL,
+            updated_at  INTEGER NOT NULL,
+            CHECK (end_date > start_date)
+        )",
+        "CREATE INDEX IF NOT EXISTS houses_by_user ON houses(user_id)",
+        "CREATE INDEX IF NOT EXISTS house_images_by_house ON house_images(house_id, id)",
+        "CREATE INDEX IF NOT EXISTS orders_by_guest ON orders(user_id, id)",
+        "CREATE INDEX IF NOT EXISTS orders_by_house ON orders(house_id, status, start_date, end_date)",
+        "INSERT OR IGNORE INTO areas (id, name) VALUES
+            (1,'东城区'),(2,'西城区'),(3,'朝阳区'),(4,'海淀区'),(5,'昌平区'),
+            (6,'丰台区'),(7,'房山区'),(8,'通州区'),(9,'顺义区'),(10,'大兴区'),
+            (11,'怀柔区'),(12,'平谷区'),(13,'密云区'),(14,'延庆区'),(15,'石景山区')",
+        "INSERT OR IGNORE INTO facilities (id, name) VALUES
+            (1,'无线网络'),(2,'热水淋浴'),(3,'空调'),(4,'暖气'),(5,'允许吸烟'),
+            (6,'饮水设备'),(7,'牙具'),(8,'香皂'),(9,'拖鞋'),(10,'手纸'),
+            (11,'毛巾'),(12,'沐浴露、洗发露'),(13,'冰箱'),(14,'洗衣机'),(15,'电梯'),
+            (16,'允许做饭'),(17,'允许带宠物'),(18,'允许聚会'),(19,'门禁系统'),
+            (20,'停车位'),(21,'有线网络'),(22,'电视'),(23,'浴缸')",
+    ],
+];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn user_version(db: &Db) -> ApiResult<i64> {
+    Ok(db.query_i64("PRAGMA user_version", &[])?.unwrap_or(0))
+}
+
+/// Applies whatever migrations this database lacks. Concurrent first requests
+/// are safe: the check is repeated under the write lock.
+pub fn ensure_current(db: &Db) -> ApiResult<()> {
+    if user_version(db)? >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    // WAL lets readers run beside the one writer; it is a property of the
+    // file (persistent) and cannot be switched inside a transaction.
+    db.execute("PRAGMA journal_mode=WAL", &[])?;
+    db.write_tx(|db| {
+        let from = user_version(db)?;
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            for statement in migration.iter() {
+                db.execute(statement, &[])?;
+            }
+            // PRAGMA takes no bound parameters; the value is our own constant.
+            db.execute(&format!("PRAGMA user_version = {}", i + 1), &[])?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,215 @@
+//! The API's error table (../shared/API.md, "Error numbers") and the one error
+//! type handlers return. Every failure a user can cause maps to an errno and an
+//! HTTP status that tells the truth; only genuine faults are 5xx.
+
+use std::fmt;
+
+/// One row of the errno table. The wire form is a string (`"4103"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Errno {
+    Ok,
+    DbErr,
+    NoData,
+    DataExist,
+    DataErr,
+    SessionErr,
+    LoginErr,
+    ParamErr,
+    UserErr,
+    RoleErr,
+    PwdErr,
+    SmsErr,
+    MobileErr,
+    ReqErr,
+    ThirdErr,
+    IoErr,
+    ServerErr,
+    UnknownErr,
+}
+
+impl Errno {
+    pub const fn code(self) -> &'static str {
+        match self {
+            Errno::Ok => "0",
+            Errno::DbErr => "4001",
+            Errno::NoData => "4002",
+            Errno::DataExist => "4003",
+            Errno::DataErr => "4004",
+            Errno::SessionErr => "4101",
+            Errno::LoginErr => "4102",
+            Errno::ParamErr => "4103",
+            Errno::UserErr => "4104",
+            Errno::RoleErr => "4105",
+            Errno::PwdErr => "4106",
+            Errno::SmsErr => "4108",
+            Errno::MobileErr => "4109",
+            Errno::ReqErr => "4201",
+            Errno::ThirdErr => "4301",
+            Errno::IoErr => "4302",
+            Errno::ServerErr => "4500",
+            Errno::UnknownErr => "4501",
+        }
+    }
+
+    /// The default user-facing message (the UI is Chinese, like the classic app).
+    pub const fn message(self) -> &'static str {
+        match self {
+            Errno::Ok => "成功",
+            Errno::DbErr => "数据库查询错误",
+            Errno::NoData => "无数据",
+            Errno::DataExist => "数据已存在",
+            Errno::DataErr => "数据错误",
+            Errno::SessionErr => "用户未登录",
+            Errno::LoginErr => "用户登录失败",
+            Errno::ParamErr => "参数错误",
+            Errno::UserErr => "手机号已注册",
+            Errno::RoleErr => "用户身份错误",
+            Errno::PwdErr => "密码错误",
+            Errno::SmsErr => "短信发送失败",
+            Errno::MobileErr => "手机号格式错误",
+            Errno::ReqErr => "请求过于频繁",
+            Errno::ThirdErr => "第三方系统错误",
+            Errno::IoErr => "文件读写错误",
+            Errno::ServerErr => "内部错误",
+            Errno::UnknownErr => "未知错误",
+        }
+    }
+
+    /// The usual HTTP status; some rows have two (see [`ApiError::with_status`]).
+    pub const fn status(self) -> u16 {
+        match self {
+            Errno::Ok => 200,
+            Errno::DbErr => 500,
+            Errno::NoData => 404,
+            Errno::DataExist => 409,
+            Errno::DataErr => 400,
+            Errno::SessionErr => 401,
+            Errno::LoginErr => 401,
+            Errno::ParamErr => 400,
+            Errno::UserErr => 409,
+            Errno::RoleErr => 403,
+            Errno::PwdErr => 401,
+            Errno::SmsErr => 502,
+            Errno::MobileErr => 400,
+            Errno::ReqErr => 429,
+            Errno::ThirdErr => 502,
+            Errno::IoErr => 400,
+            Errno::ServerErr => 500,
+            Errno::UnknownErr => 500,
+        }
+    }
+}
+
+/// The error every handler returns: an errno, the HTTP status to send and a
+/// message for the user. Internal details go to the log, never to the client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub errno: Errno,
+    pub status: u16,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(errno: Errno) -> Self {
+        ApiError {
+            errno,
+            status: errno.status(),
+            message: errno.message().to_string(),
+        }
+    }
+
+    /// Same errno, a more precise message ("价格必须在 1 到 1000000 元之间").
+    pub fn msg(errno: Errno, message: impl Into<String>) -> Self {
+        ApiError {
+            errno,
+            status: errno.status(),
+            message: message.into(),
+        }
+    }
+
+    /// For the rows with two statuses (4001 500/409, 4004 400/409, 4302 400/413).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn param(message: impl Into<String>) -> Self {
+        Self::msg(Errno::ParamErr, message)
+    }
+
+    pub fn not_logged_in() -> Self {
+        Self::new(Errno::SessionErr)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::msg(Errno::NoData, message)
+    }
+
+    pub fn role(message: impl Into<String>) -> Self {
+        Self::msg(Errno::RoleErr, message)
+    }
+
+    /// A conflict (booking clash, illegal state change): 4004 with HTTP 409.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::msg(Errno::DataErr, message).with_status(409)
+    }
+
+    /// A storage fault. The cause is logged (stderr reaches the host's log);
+    /// the client only learns that the database failed.
+    pub fn db(cause: impl fmt::Display) -> Self {
+        eprintln!("database error: {cause}");
+        Self::new(Errno::DbErr)
+    }
+
+    /// Any other internal fault, logged likewise.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        eprintln!("internal error: {cause}");
+        Self::new(Errno::ServerErr)
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::param("不支持的请求方法").with_status(405)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.errno.code(),
+            self.status,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<spin_sdk::sqlite::Error> for ApiError {
+    fn from(e: spin_sdk::sqlite::Error) -> Self {
+        ApiError::db(format!("{e:?}"))
+    }
+}
+
+impl From<spin_sdk::key_value::Error> for ApiError {
+    fn from(e: spin_sdk::key_value::Error) -> Self {
+        ApiError::internal(format!("key-value: {e:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_the_documented_strings() {
+        assert_eq!(Errno::ParamErr.code(), "4103");
+        assert_eq!(Errno::ReqErr.code(), "4201");
+        assert_eq!(Errno::IoErr.code(), "4302");
+        assert_eq!(ApiError::conflict("x").status, 409);
+        assert_eq!(ApiError::new(Errno::DataErr).status, 400);
+    }
+}

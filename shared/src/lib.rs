@@ -1,0 +1,35 @@
+//! What every iHome function component shares.
+//!
+//! Each HTTP route of the app is its own wasm component (see `spin.toml`); the
+//! components are deliberately thin: they parse the request into domain types,
+//! call into this crate for storage and sessions, and return an envelope.
+//!
+//! # Layout
+//! - [`errno`]: the error table of the API (errno + HTTP status) and [`ApiError`],
+//!   the one error type every handler returns.
+//! - [`http`]: the JSON envelope, request helpers (path params from Spin's
+//!   `spin-path-match-*` headers, query strings, bounded JSON bodies, cookies),
+//!   and [`http::serve`], the wrapper that turns a handler's `Result` into a response.
+//! - [`de`]: serde helpers for "numbers as JSON numbers or decimal strings".
+//! - [`domain`]: newtypes parsed once at the edge (`Mobile`, `Password`, ...).
+//! - [`clock`]: wall clock, the app's time zone, calendar dates.
+//! - [`kv`]: the key-value store with expiry times (Spin KV has no TTL).
+//! - [`db`]: the SQLite connection, versioned migrations, row helpers.
+//! - [`session`]: cookie sessions with a sliding 24 h expiry.
+//! - [`cache`]: cache keys and their invalidation.
+//! - [`config`]: Spin variables with defaults.
+//! - [`images`]: image URLs from stored file ids.
+
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod de;
+pub mod domain;
+pub mod errno;
+pub mod http;
+pub mod images;
+pub mod kv;
+pub mod session;
+
+pub use errno::{ApiError, ApiResult, Errno};
