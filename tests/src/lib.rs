@@ -1,1 +1,717 @@
-//! placeholder
+//! End-to-end test harness: the real `edge-host` running the repo's
+//! `spin.toml` and the real wasm components, over real HTTP on loopback.
+//!
+//! [`spawn_app`] starts a fresh app per test (zero2prod's `spawn_app`): the
+//! release `edge-host` binary on a free port with a new temporary state dir, a
+//! loopback SMS gateway that records the codes it is asked to send, and
+//! `fdfs-proxy` (embedded local-disk store) when its binary has been built.
+//! Everything is killed when the [`TestApp`] is dropped.
+//!
+//! Build first (scripts/test does): the components
+//! (`scripts/build-components`) and `cargo build --release -p edge-host -p fdfs-proxy`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::Value;
+
+pub use serde_json::json;
+
+/// How long the host may take to compile/load every component and bind.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
+/// Per-request timeout of the test clients; generous because Argon2id in an
+/// unoptimised CI run can take a while under parallel tests.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The workspace root (the directory holding spin.toml).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn release_binary(name: &str, env_override: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env_override) {
+        return PathBuf::from(p);
+    }
+    workspace_root().join("target/release").join(name)
+}
+
+/// Where the host keeps compiled components, shared by every test run so
+/// that only the first start pays for compilation.
+pub fn compile_cache_dir() -> PathBuf {
+    workspace_root().join("target/edge-host-cache")
+}
+
+/// Options for [`spawn_app_with`].
+#[derive(Clone)]
+pub struct AppOptions {
+    /// Run the loopback SMS gateway and point the app at it (default true).
+    /// When false the app keeps its default: codes are written to its log.
+    pub sms_gateway: bool,
+    /// Start fdfs-proxy and point the app at it (default: when built).
+    pub image_store: bool,
+    /// Extra environment for the host (e.g. `SPIN_VARIABLE_*`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            sms_gateway: true,
+            image_store: release_binary("fdfs-proxy", "IHOME_FDFS_PROXY").exists(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A running app.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub state_dir: tempfile::TempDir,
+    pub sms: Option<SmsGateway>,
+    pub image_store: Option<ImageStore>,
+    options: AppOptions,
+    host: Option<Child>,
+    log: Arc<Mutex<String>>,
+}
+
+/// Starts the app with the default options.
+pub fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default())
+}
+
+pub fn spawn_app_with(options: AppOptions) -> TestApp {
+    let state_dir = tempfile::Builder::new()
+        .prefix("ihome-e2e-")
+        .tempdir()
+        .expect("temp state dir");
+    let sms = options.sms_gateway.then(SmsGateway::start);
+    let image_store = options
+        .image_store
+        .then(|| ImageStore::start(state_dir.path()));
+    let mut app = TestApp {
+        base: String::new(),
+        state_dir,
+        sms,
+        image_store,
+        options,
+        host: None,
+        log: Arc::new(Mutex::new(String::new())),
+    };
+    app.start_host();
+    app
+}
+
+impl TestApp {
+    fn start_host(&mut self) {
+        let bin = release_binary("edge-host", "IHOME_EDGE_HOST");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build --release -p edge-host` and scripts/build-components first",
+            bin.display()
+        );
+        let root = workspace_root();
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--from")
+            .arg(root.join("spin.toml"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--state-dir")
+            .arg(self.state_dir.path())
+            .env("IHOME_EDGE_HOST_CACHE_DIR", compile_cache_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(sms) = &self.sms {
+            cmd.env("SPIN_VARIABLE_SMS_GATEWAY_ORIGIN", sms.origin());
+        }
+        if let Some(store) = &self.image_store {
+            cmd.env("SPIN_VARIABLE_FDFS_PROXY_ORIGIN", &store.origin);
+        }
+        for (k, v) in &self.options.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let (tx, rx) = mpsc::channel();
+        pump(child.stdout.take().unwrap(), self.log.clone(), Some(tx));
+        pump(child.stderr.take().unwrap(), self.log.clone(), None);
+        let base = match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "edge-host did not print `Serving http://…` in time; its log:\n{}",
+                    self.log()
+                );
+            }
+        };
+        self.base = base;
+        self.host = Some(child);
+    }
+
+    /// Kills the host (like a crash: no graceful shutdown) and starts it again
+    /// on the same state dir.
+    pub fn restart(&mut self) {
+        if let Some(mut child) = self.host.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.start_host();
+    }
+
+    /// Everything the host printed so far (stdout and stderr, interleaved).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `url` under the API base path `/api/v1.0`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1.0{}", self.base, path)
+    }
+
+    /// A fresh "browser": its own cookie jar.
+    pub fn client(&self) -> Client {
+        Client::new(self)
+    }
+
+    /// The app's SQLite database (`<state>/sqlite_db.db`).
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.state_dir.path().join("sqlite_db.db"))
+            .expect("open app db");
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn
+    }
+
+    /// A raw value from the default key-value store.
+    pub fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+        let conn =
+            rusqlite::Connection::open(self.state_dir.path().join("sqlite_key_value.db")).ok()?;
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.query_row(
+            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+            [key],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .ok()
+    }
+
+    /// The code of captcha `uuid`, read from the state store like an operator would.
+    pub fn captcha_code(&self, uuid: &str) -> String {
+        let raw = self
+            .kv_get(&format!("captcha:{uuid}"))
+            .unwrap_or_else(|| panic!("no captcha:{uuid} in the KV store"));
+        let v: Value = serde_json::from_slice(&raw).expect("captcha entry is JSON");
+        v["code"]
+            .as_str()
+            .expect("captcha entry has a code")
+            .to_string()
+    }
+
+    /// The last SMS code the loopback gateway received for `mobile`.
+    pub fn sms_code(&self, mobile: &str) -> String {
+        self.sms
+            .as_ref()
+            .expect("app started without the SMS gateway")
+            .last_code(mobile)
+            .unwrap_or_else(|| panic!("the SMS gateway received no code for {mobile}"))
+    }
+
+    /// Fetches a captcha image for a new uuid and returns `(uuid, code)`.
+    pub fn new_captcha(&self, client: &Client) -> (String, String) {
+        let uuid = new_uuid();
+        let resp = client.get(&self.api(&format!("/imagecode/{uuid}")));
+        assert_eq!(resp.status, 200, "captcha: {}", resp.text());
+        let code = self.captcha_code(&uuid);
+        (uuid, code)
+    }
+
+    /// Captcha → SMS code → POST /users; returns the code sent to `mobile`.
+    pub fn request_sms_code(&self, client: &Client, mobile: &str) -> String {
+        let (uuid, code) = self.new_captcha(client);
+        let resp = client.get(&self.api(&format!("/smscode/{mobile}?text={code}&id={uuid}")));
+        assert_eq!(resp.errno(), "0", "smscode: {}", resp.text());
+        self.sms_code(mobile)
+    }
+
+    /// Registers a new user through the API; the returned client is logged in.
+    pub fn register(&self) -> TestUser {
+        let client = self.client();
+        let mobile = unique_mobile();
+        let password = format!(
+            "pw-{}",
+            rand::thread_rng().gen_range(10_000_000..99_999_999)
+        );
+        let sms_code = self.request_sms_code(&client, &mobile);
+        let resp = client.post_json(
+            &self.api("/users"),
+            &json!({"mobile": mobile, "password": password, "sms_code": sms_code}),
+        );
+        assert_eq!(resp.errno(), "0", "register: {}", resp.text());
+        let data = resp.data();
+        TestUser {
+            user_id: data["user_id"].as_i64().expect("user_id"),
+            name: data["name"].as_str().expect("name").to_string(),
+            client,
+            mobile,
+            password,
+        }
+    }
+
+    /// [`register`](Self::register) plus real-name verification (may publish houses).
+    pub fn register_verified(&self) -> TestUser {
+        let user = self.register();
+        let resp = user.client.post_json(
+            &self.api("/user/auth"),
+            &json!({"real_name": "张三丰", "id_card": valid_id_card()}),
+        );
+        assert_eq!(resp.errno(), "0", "real-name auth: {}", resp.text());
+        user
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.host.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Copies a child's output into `log`; the first `Serving http://…` line is
+/// sent on `ready`.
+fn pump(
+    stream: impl Read + Send + 'static,
+    log: Arc<Mutex<String>>,
+    ready: Option<mpsc::Sender<String>>,
+) {
+    thread::spawn(move || {
+        let mut ready = ready;
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.trim().strip_prefix("Serving ") {
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(url.trim().trim_end_matches('/').to_string());
+                }
+            }
+            if std::env::var_os("IHOME_TEST_ECHO").is_some() {
+                eprintln!("[host] {line}");
+            }
+            let mut log = log.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+}
+
+/// A registered user and their logged-in client.
+pub struct TestUser {
+    pub client: Client,
+    pub mobile: String,
+    pub password: String,
+    pub user_id: i64,
+    pub name: String,
+}
+
+/// A blocking HTTP client with a cookie jar.
+#[derive(Clone)]
+pub struct Client {
+    pub inner: reqwest::blocking::Client,
+}
+
+/// A response, with the JSON body parsed when it is JSON.
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+    pub json: Value,
+}
+
+impl ApiResponse {
+    fn from(resp: reqwest::blocking::Response) -> ApiResponse {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        ApiResponse {
+            status,
+            headers,
+            body,
+            json,
+        }
+    }
+
+    /// The envelope's errno (`""` when the body is not an envelope).
+    pub fn errno(&self) -> &str {
+        self.json["errno"].as_str().unwrap_or("")
+    }
+
+    pub fn errmsg(&self) -> &str {
+        self.json["errmsg"].as_str().unwrap_or("")
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.json["data"]
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        format!(
+            "HTTP {} {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        )
+    }
+
+    /// Asserts an error envelope with this errno and HTTP status.
+    #[track_caller]
+    pub fn assert_error(&self, errno: &str, status: u16) {
+        assert_eq!(
+            (self.errno(), self.status),
+            (errno, status),
+            "{}",
+            self.text()
+        );
+    }
+}
+
+impl Client {
+    fn new(_app: &TestApp) -> Client {
+        let inner = reqwest::blocking::Client::builder()
+            .cookie_store(true)
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Client { inner }
+    }
+
+    pub fn get(&self, url: &str) -> ApiResponse {
+        self.send(self.inner.get(url))
+    }
+
+    pub fn delete(&self, url: &str) -> ApiResponse {
+        self.send(self.inner.delete(url))
+    }
+
+    pub fn post_json(&self, url: &str, body: &Value) -> ApiResponse {
+        self.send(self.inner.post(url).json(body))
+    }
+
+    pub fn put_json(&self, url: &str, body: &Value) -> ApiResponse {
+        self.send(self.inner.put(url).json(body))
+    }
+
+    /// A raw body with a content type (malformed JSON tests).
+    pub fn send_raw(
+        &self,
+        method: &str,
+        url: &str,
+        content_type: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> ApiResponse {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        self.send(
+            self.inner
+                .request(method, url)
+                .header("content-type", content_type)
+                .body(body.into()),
+        )
+    }
+
+    /// One file in a multipart form field.
+    pub fn post_multipart(
+        &self,
+        url: &str,
+        field: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> ApiResponse {
+        let part =
+            reqwest::blocking::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+        let form = reqwest::blocking::multipart::Form::new().part(field.to_string(), part);
+        self.send(self.inner.post(url).multipart(form))
+    }
+
+    pub fn send(&self, req: reqwest::blocking::RequestBuilder) -> ApiResponse {
+        ApiResponse::from(req.send().expect("request failed at the transport level"))
+    }
+}
+
+/// A loopback HTTP server standing in for an SMS provider: records
+/// `{"mobile","code"}` posts; can be told to fail.
+pub struct SmsGateway {
+    port: u16,
+    codes: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    failing: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
+}
+
+impl SmsGateway {
+    pub fn start() -> SmsGateway {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMS gateway");
+        let port = listener.local_addr().unwrap().port();
+        let codes = Arc::new(Mutex::new(HashMap::<String, Vec<String>>::new()));
+        let failing = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicU64::new(0));
+        let (c, f, r) = (codes.clone(), failing.clone(), requests.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (c, f, r) = (c.clone(), f.clone(), r.clone());
+                thread::spawn(move || serve_sms(stream, &c, &f, &r));
+            }
+        });
+        SmsGateway {
+            port,
+            codes,
+            failing,
+            requests,
+        }
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// From now on answer every send with HTTP 500 (and record nothing).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn last_code(&self, mobile: &str) -> Option<String> {
+        self.codes
+            .lock()
+            .unwrap()
+            .get(mobile)
+            .and_then(|v| v.last().cloned())
+    }
+
+    /// How many send requests arrived (successful or not).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+fn serve_sms(
+    mut stream: TcpStream,
+    codes: &Mutex<HashMap<String, Vec<String>>>,
+    failing: &AtomicBool,
+    requests: &AtomicU64,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut content_length = 0usize;
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; content_length];
+    let _ = reader.read_exact(&mut body);
+    requests.fetch_add(1, Ordering::SeqCst);
+    let ok = !failing.load(Ordering::SeqCst) && request_line.starts_with("POST ");
+    if ok {
+        if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+            if let (Some(m), Some(code)) = (v["mobile"].as_str(), v["code"].as_str()) {
+                codes
+                    .lock()
+                    .unwrap()
+                    .entry(m.to_string())
+                    .or_default()
+                    .push(code.to_string());
+            }
+        }
+    }
+    let (status, body) = if ok {
+        ("200 OK", "{}")
+    } else {
+        ("500 Internal Server Error", "{\"error\":\"down\"}")
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// fdfs-proxy with its embedded local-disk store, on a free port.
+pub struct ImageStore {
+    pub origin: String,
+    child: Child,
+}
+
+impl ImageStore {
+    fn start(state_dir: &Path) -> ImageStore {
+        let bin = release_binary("fdfs-proxy", "IHOME_FDFS_PROXY");
+        let mut child = Command::new(&bin)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--state-dir")
+            .arg(state_dir.join("fdfs"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.trim().strip_prefix("Listening on ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url.trim().trim_end_matches('/').to_string());
+                    }
+                }
+            }
+        });
+        let origin = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("fdfs-proxy did not print `Listening on http://…`");
+        ImageStore { origin, child }
+    }
+
+    /// Stops the proxy (to test the app's behaviour when the image store is down).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ImageStore {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+static MOBILE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A well-formed mobile number no other test in this run uses.
+pub fn unique_mobile() -> String {
+    let seq = MOBILE_SEQ.fetch_add(1, Ordering::SeqCst) % 10_000;
+    let nonce: u64 = rand::thread_rng().gen_range(0..100_000);
+    format!("13{:05}{:04}", nonce, seq)
+}
+
+/// A random client-made v4 UUID.
+pub fn new_uuid() -> String {
+    let b: [u8; 16] = rand::thread_rng().r#gen();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-4{}-{}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        ["8", "9", "a", "b"][usize::from(b[8] & 3)],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+/// A random 18-character PRC id card with a correct ISO 7064 MOD 11-2 check
+/// character and a real birth date.
+pub fn valid_id_card() -> String {
+    let mut rng = rand::thread_rng();
+    let body = format!(
+        "110105{:04}{:02}{:02}{:03}",
+        rng.gen_range(1950..2005),
+        rng.gen_range(1..=12),
+        rng.gen_range(1..=28),
+        rng.gen_range(0..1000)
+    );
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+/// Today's date in the app's default zone (UTC+8), `YYYY-MM-DD`, offset by `days`.
+pub fn date_from_today(days: i64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let day = (secs + 8 * 3600).div_euclid(86_400) + days;
+    // civil_from_days (Howard Hinnant)
+    let z = day + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Runs `f` on `n` threads at once (released together) and collects results.
+pub fn concurrently<T: Send + 'static>(
+    n: usize,
+    f: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let f = Arc::new(f);
+    let barrier = Arc::new(std::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (f, barrier) = (f.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                f(i)
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("worker thread panicked"))
+        .collect()
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}

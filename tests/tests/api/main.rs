@@ -1,0 +1,10 @@
+//! All API tests in one integration binary (one link, one process; tests run
+//! in parallel, each against its own app from `spawn_app()`).
+//!
+//! Each module owns one area of the API.
+
+mod accounts;
+mod foundation;
+mod houses;
+mod images;
+mod orders;
