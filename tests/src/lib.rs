@@ -306,10 +306,10 @@ fn pump(
         let mut ready = ready;
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
-            if let Some(url) = line.trim().strip_prefix("Serving ") {
-                if let Some(tx) = ready.take() {
-                    let _ = tx.send(url.trim().trim_end_matches('/').to_string());
-                }
+            if let Some(url) = line.trim().strip_prefix("Serving ")
+                && let Some(tx) = ready.take()
+            {
+                let _ = tx.send(url.trim().trim_end_matches('/').to_string());
             }
             if std::env::var_os("IHOME_TEST_ECHO").is_some() {
                 eprintln!("[host] {line}");
@@ -532,27 +532,26 @@ fn serve_sms(
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                content_length = v.trim().parse().unwrap_or(0);
-            }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            content_length = v.trim().parse().unwrap_or(0);
         }
     }
     let mut body = vec![0; content_length];
     let _ = reader.read_exact(&mut body);
     requests.fetch_add(1, Ordering::SeqCst);
     let ok = !failing.load(Ordering::SeqCst) && request_line.starts_with("POST ");
-    if ok {
-        if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-            if let (Some(m), Some(code)) = (v["mobile"].as_str(), v["code"].as_str()) {
-                codes
-                    .lock()
-                    .unwrap()
-                    .entry(m.to_string())
-                    .or_default()
-                    .push(code.to_string());
-            }
-        }
+    if ok
+        && let Ok(v) = serde_json::from_slice::<Value>(&body)
+        && let (Some(m), Some(code)) = (v["mobile"].as_str(), v["code"].as_str())
+    {
+        codes
+            .lock()
+            .unwrap()
+            .entry(m.to_string())
+            .or_default()
+            .push(code.to_string());
     }
     let (status, body) = if ok {
         ("200 OK", "{}")
@@ -591,10 +590,10 @@ impl ImageStore {
             let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(url) = line.trim().strip_prefix("Listening on ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(url.trim().trim_end_matches('/').to_string());
-                    }
+                if let Some(url) = line.trim().strip_prefix("Listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(url.trim().trim_end_matches('/').to_string());
                 }
             }
         });
