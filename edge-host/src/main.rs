@@ -1,1 +1,98 @@
-fn main() {}
+//! `edge-host`: the `spin up` subset iHome needs, on wasmtime.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use edge_host::{Options, StateDir};
+
+/// Run a Spin application (spin.toml) like `spin up`.
+#[derive(Parser, Debug)]
+#[command(name = "edge-host", version)]
+struct Cli {
+    /// The application manifest.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
+
+    /// Address to listen on; port 0 picks a free port (printed on start).
+    #[arg(long, env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    listen: String,
+
+    /// Directory for KV and SQLite data (default: `.spin` next to the
+    /// manifest; an empty string keeps everything in memory).
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+
+    /// Spin runtime config file (`[key_value_store.*]`, `[sqlite_database.*]`).
+    #[arg(long, env = "RUNTIME_CONFIG_FILE")]
+    runtime_config_file: Option<PathBuf>,
+
+    /// Run SQL on startup: "STATEMENT" (on default), @file or @file:label.
+    #[arg(long = "sqlite", value_name = "SQL")]
+    sqlite: Vec<String>,
+
+    /// Set a key in the default KV store on startup (KEY=VALUE).
+    #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    key_values: Vec<(String, String)>,
+
+    /// Set an application variable (NAME=VALUE); wins over the environment.
+    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    variables: Vec<(String, String)>,
+
+    /// Use on-demand instance allocation instead of the pooling allocator.
+    #[arg(long)]
+    disable_pooling: bool,
+
+    /// Compiled-component cache directory (empty string disables caching).
+    /// Default: $XDG_CACHE_HOME/ihome-edge-host, ~/.cache/ihome-edge-host,
+    /// or <state-dir>/cache.
+    #[arg(long, env = "EDGE_HOST_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDGE_HOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let opts = Options {
+        manifest: cli.from,
+        listen: cli.listen,
+        state_dir: match cli.state_dir {
+            None => StateDir::Default,
+            Some(p) if p.as_os_str().is_empty() => StateDir::Unset,
+            Some(p) => StateDir::Path(p),
+        },
+        runtime_config: cli.runtime_config_file,
+        sqlite: cli.sqlite,
+        key_values: cli.key_values,
+        variables: cli.variables,
+        disable_pooling: cli.disable_pooling,
+        cache_dir: cli.cache_dir,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(edge_host::run(opts, edge_host::server::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

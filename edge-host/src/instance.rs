@@ -1,0 +1,374 @@
+//! Per-component state shared by all requests, the per-request `Store` data
+//! (`Host`), the linker with every host interface, and running one request
+//! through a fresh instance.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::manifest::Mount;
+use crate::outbound::{AllowedHosts, OutboundHooks};
+use crate::state::kv::KvStores;
+use crate::state::sqlite::Databases;
+use crate::state::variables::ComponentVariables;
+
+/// Everything a request to one component needs, built once at startup.
+pub struct ComponentState {
+    pub id: String,
+    id_arc: Arc<str>,
+    pub kv_labels: Vec<String>,
+    pub kv: Arc<KvStores>,
+    pub sqlite_labels: Vec<String>,
+    pub sqlite: Arc<Databases>,
+    pub variables: ComponentVariables,
+    env: Vec<(String, String)>,
+    mounts: Vec<Mount>,
+    allowed: Arc<AllowedHosts>,
+    self_addr: Arc<OnceLock<SocketAddr>>,
+    pre: ProxyPre<Host>,
+}
+
+/// Inputs for [`ComponentState::new`] that come from the manifest and
+/// runtime configuration.
+pub struct ComponentSetup {
+    pub id: String,
+    pub kv_labels: Vec<String>,
+    pub kv: Arc<KvStores>,
+    pub sqlite_labels: Vec<String>,
+    pub sqlite: Arc<Databases>,
+    pub variables: ComponentVariables,
+    pub env: Vec<(String, String)>,
+    pub mounts: Vec<Mount>,
+    pub allowed: AllowedHosts,
+    pub self_addr: Arc<OnceLock<SocketAddr>>,
+}
+
+/// The `T` of every `Store<T>`: one per request.
+pub struct Host {
+    pub(crate) table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutboundHooks,
+    pub(crate) component: Arc<ComponentState>,
+    /// Open `key-value` stores, for Spin's per-instance table limit.
+    pub(crate) kv_open: usize,
+    /// Open `sqlite` connections, for Spin's per-instance limit.
+    pub(crate) sqlite_open: usize,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The linker with WASI (full CLI world: Rust std imports `wasi:cli` and
+/// `wasi:filesystem`), `wasi:http`, and Spin's v2 interfaces.
+pub fn base_linker(engine: &Engine) -> Result<Linker<Host>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::spin_bindings::EdgeHost::add_to_linker::<Host, HasSelf<Host>>(&mut linker, |h| h)?;
+    Ok(linker)
+}
+
+/// Import namespaces in Spin's `platform` world. Imports from them that
+/// edge-host doesn't implement (Redis, Postgres, MySQL, LLM, MQTT,
+/// `wasi:keyvalue`, `wasi:config`, p3) still link, as traps, so a component
+/// that merely declares them loads like under Spin; anything else is a
+/// startup error, as Spin's linker would give.
+const SPIN_PLATFORM_PREFIXES: &[&str] = &["fermyon:spin/", "spin:", "wasi:"];
+
+/// Pre-instantiates `component`, trapping only unsupported Spin imports.
+pub fn pre_instantiate(
+    engine: &Engine,
+    base: &Linker<Host>,
+    component: &Component,
+    id: &str,
+) -> Result<ProxyPre<Host>> {
+    let instance_pre = match base.instantiate_pre(component) {
+        Ok(pre) => pre,
+        Err(first) => {
+            let ty = component.component_type();
+            let foreign: Vec<String> = ty
+                .imports(engine)
+                .map(|(name, _)| name.to_owned())
+                .filter(|n| !SPIN_PLATFORM_PREFIXES.iter().any(|p| n.starts_with(p)))
+                .collect();
+            if !foreign.is_empty() {
+                return Err(anyhow::Error::from(first)).with_context(|| {
+                    format!(
+                        "component {id:?} imports interfaces no Spin host provides: {}",
+                        foreign.join(", ")
+                    )
+                });
+            }
+            let mut linker = base.clone();
+            linker.define_unknown_imports_as_traps(component)?;
+            linker
+                .instantiate_pre(component)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot link component {id:?}"))?
+        }
+    };
+    ProxyPre::new(instance_pre)
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!("component {id:?} does not export wasi:http/incoming-handler@0.2.x")
+        })
+}
+
+/// Guest stdout/stderr: forwarded line by line to the host's, prefixed with
+/// the component id (guests log things like SMS codes there).
+struct PrefixedOutput {
+    prefix: Arc<str>,
+    stderr: bool,
+}
+
+impl IsTerminal for PrefixedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for PrefixedOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            prefix: self.prefix.clone(),
+            stderr: self.stderr,
+            pending: Vec::new(),
+        })
+    }
+}
+
+/// Longest partial line held back waiting for its newline; past this it is
+/// written as is, so a guest can't grow host memory with one endless line.
+const MAX_PENDING_LINE: usize = 64 * 1024;
+
+struct LineWriter {
+    prefix: Arc<str>,
+    stderr: bool,
+    pending: Vec<u8>,
+}
+
+impl LineWriter {
+    fn emit(&self, line: &[u8]) {
+        use std::io::Write;
+        // A blocking write to the process's stdio: lines are short and the
+        // terminal or log pipe is the only place they can go. Errors (closed
+        // stdout) are dropped, as a guest can't act on them.
+        let mut text = Vec::with_capacity(line.len() + self.prefix.len() + 4);
+        text.extend_from_slice(b"[");
+        text.extend_from_slice(self.prefix.as_bytes());
+        text.extend_from_slice(b"] ");
+        text.extend_from_slice(line);
+        if !line.ends_with(b"\n") {
+            text.push(b'\n');
+        }
+        if self.stderr {
+            let _ = std::io::stderr().lock().write_all(&text);
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&text);
+            let _ = out.flush();
+        }
+    }
+
+    fn flush_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            self.emit(&line);
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.pending.extend_from_slice(buf);
+        while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=nl).collect();
+            self.emit(&line);
+        }
+        if self.pending.len() > MAX_PENDING_LINE {
+            self.flush_pending();
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.flush_pending();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        self.flush_pending();
+    }
+}
+
+/// The response body type the server sends.
+pub type Body = HyperOutgoingBody;
+
+/// An empty body with the given status (Spin's 404/500 have no body).
+pub fn empty(status: http::StatusCode) -> http::Response<Body> {
+    let mut res = http::Response::new(Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync());
+    *res.status_mut() = status;
+    res
+}
+
+impl ComponentState {
+    pub fn new(setup: ComponentSetup, pre: ProxyPre<Host>) -> Self {
+        Self {
+            id_arc: setup.id.as_str().into(),
+            id: setup.id,
+            kv_labels: setup.kv_labels,
+            kv: setup.kv,
+            sqlite_labels: setup.sqlite_labels,
+            sqlite: setup.sqlite,
+            variables: setup.variables,
+            env: setup.env,
+            mounts: setup.mounts,
+            allowed: Arc::new(setup.allowed),
+            self_addr: setup.self_addr,
+            pre,
+        }
+    }
+
+    fn new_store(self: &Arc<Self>) -> Result<Store<Host>> {
+        let mut wasi = WasiCtx::builder();
+        // Only the component's `environment`: nothing is inherited (Spin).
+        wasi.envs(&self.env);
+        wasi.stdout(PrefixedOutput {
+            prefix: self.id_arc.clone(),
+            stderr: false,
+        });
+        wasi.stderr(PrefixedOutput {
+            prefix: self.id_arc.clone(),
+            stderr: true,
+        });
+        for m in &self.mounts {
+            wasi.preopened_dir(&m.host, &m.guest, FsPerms::ReadOnly)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot mount {}", m.host.display()))?;
+        }
+        let host = Host {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHooks {
+                component_id: self.id_arc.clone(),
+                allowed: self.allowed.clone(),
+                self_addr: self.self_addr.clone(),
+            },
+            component: self.clone(),
+            kv_open: 0,
+            sqlite_open: 0,
+        };
+        Ok(Store::new(self.pre.engine(), host))
+    }
+
+    /// Runs one request through a fresh instance. A trap, or a guest that
+    /// never sets the response, gives 500 with an empty body; errors after
+    /// the response started are logged only (Spin's behaviour).
+    pub async fn handle<B>(self: &Arc<Self>, req: http::Request<B>) -> http::Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        match self.try_handle(req).await {
+            Ok(res) => res,
+            Err(e) => {
+                eprintln!("[{}] request failed: {e:#}", self.id);
+                empty(http::StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+
+    async fn try_handle<B>(self: &Arc<Self>, req: http::Request<B>) -> Result<http::Response<Body>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let mut store = self.new_store()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(tx)?;
+        let pre = self.pre.clone();
+        let task = tokio::task::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        });
+        match rx.await {
+            Ok(Ok(res)) => {
+                // The guest may still be streaming the body; report a late
+                // failure without blocking the response.
+                let id = self.id_arc.clone();
+                tokio::task::spawn(async move {
+                    match task.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => eprintln!("[{id}] error after the response started: {e:?}"),
+                        Err(e) => eprintln!("[{id}] guest task failed: {e}"),
+                    }
+                });
+                Ok(res)
+            }
+            Ok(Err(code)) => {
+                task.abort();
+                bail!("guest answered with an error code: {}", describe(&code))
+            }
+            Err(_) => match task.await {
+                Ok(Ok(())) => bail!("guest never set a response (response-outparam.set)"),
+                Ok(Err(e)) => Err(anyhow::Error::from(e).context("guest trapped")),
+                Err(e) => Err(anyhow::Error::new(e).context("guest task failed")),
+            },
+        }
+    }
+}
+
+fn describe(code: &ErrorCode) -> String {
+    format!("{code:?}")
+}

@@ -1,0 +1,65 @@
+//! edge-host: runs a Spin application (`spin.toml`, manifest v2) on wasmtime
+//! where the `spin` CLI isn't available, behaving like `spin up` for the HTTP
+//! trigger and the Spin interfaces iHome uses. `/work/shared/SPIN-HOST-NOTES.md`
+//! is the behavioural spec.
+//!
+//! # Layout
+//!
+//! - [`manifest`]: spin.toml parsing and validation.
+//! - [`runtime_config`]: `--runtime-config-file` parsing.
+//! - [`routing`]: Spin's route rules on routefinder 0.5.4, `spin-*` headers.
+//! - [`state`]: host implementations of Spin's v2 interfaces, one file each:
+//!   [`state::kv`], [`state::sqlite`], [`state::variables`].
+//! - [`outbound`]: `allowed_outbound_hosts` and the outgoing-HTTP hook.
+//! - [`engine`]: wasmtime engine (pooling allocator) and compile cache.
+//! - [`instance`]: per-request store data, linker, running one request.
+//! - [`app`]: startup in `spin up`'s order, up to binding the listener.
+//! - [`server`]: the hyper server, reserved paths, graceful shutdown.
+//! - `main.rs`: the `spin up`-like command line.
+
+pub mod app;
+pub mod engine;
+pub mod instance;
+pub mod manifest;
+pub mod outbound;
+pub mod routing;
+pub mod runtime_config;
+pub mod server;
+
+pub mod state {
+    //! Host implementations of `fermyon:spin/*@2.0.0`.
+    pub mod kv;
+    pub mod sqlite;
+    pub mod variables;
+}
+
+/// Bindings for the Spin v2 interfaces edge-host implements. The WIT in
+/// `edge-host/wit/` is copied from spin-sdk 5.2.0 (the SDK our components
+/// use), so the host and guests agree on the ABI by construction.
+pub mod spin_bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "fermyon:spin/edge-host",
+        imports: { default: async | trappable },
+        with: {
+            "fermyon:spin/key-value.store": crate::state::kv::KvHandle,
+            "fermyon:spin/sqlite.connection": crate::state::sqlite::SqliteHandle,
+        },
+    });
+}
+
+pub use app::{App, Options, StateDir, prepare};
+
+/// Prepares the app, prints the `spin up` banner, and serves until
+/// `shutdown` resolves.
+pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    use std::io::Write;
+    let app = prepare(opts).await?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(app.banner().as_bytes())?;
+    // Test harnesses and scripts wait for this line on a pipe.
+    out.flush()?;
+    drop(out);
+    server::serve(app, shutdown).await;
+    Ok(())
+}

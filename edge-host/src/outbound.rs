@@ -1,0 +1,459 @@
+//! Outbound HTTP: `allowed_outbound_hosts` parsing and matching (Spin's
+//! `outbound-networking-config/src/allowed_hosts.rs`), and the
+//! `WasiHttpHooks` that enforce it before delegating to wasmtime's
+//! `default_send_request`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, Result, anyhow, bail};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Uri};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Which schemes an entry admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SchemeSpec {
+    Any,
+    Named(String),
+}
+
+/// Which hosts an entry admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostSpec {
+    Any,
+    /// `*.example.com`: strict subdomains only, stored as `.example.com`.
+    Subdomains(String),
+    Exact(String),
+    Cidr(IpAddr, u8),
+    /// `self` / `self.alt`: requests back to this app.
+    SelfApp,
+}
+
+/// Which ports an entry admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PortSpec {
+    Any,
+    /// Half-open `[start, end)`, like Spin's `A..B`.
+    Range(u16, u16),
+}
+
+/// One parsed `allowed_outbound_hosts` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    scheme: SchemeSpec,
+    host: HostSpec,
+    port: PortSpec,
+}
+
+/// Default ports Spin assigns when an entry names none.
+fn default_port(scheme: &str) -> Option<u16> {
+    Some(match scheme {
+        "http" => 80,
+        "https" => 443,
+        "redis" => 6379,
+        "postgres" => 5432,
+        "mysql" => 3306,
+        "mqtt" => 1883,
+        _ => return None,
+    })
+}
+
+impl AllowedHost {
+    /// Parses `scheme://host[:port]` with Spin's rules.
+    pub fn parse(entry: &str) -> Result<Self> {
+        if entry == "insecure:allow-all" {
+            bail!(
+                "'insecure:allow-all' is not supported by Spin 3+; use '*://*:*' to allow every host"
+            );
+        }
+        let Some((scheme, rest)) = entry.split_once("://") else {
+            bail!("{entry:?} does not contain a scheme (e.g. 'http://' or '*://')");
+        };
+        let scheme = match scheme {
+            "*" => SchemeSpec::Any,
+            s if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                SchemeSpec::Named(s.to_ascii_lowercase())
+            }
+            s => bail!("{entry:?} has an invalid scheme {s:?}"),
+        };
+        if rest.contains('{') || rest.contains('}') {
+            bail!("{entry:?}: lists like '{{a,b}}' are not supported; write one entry per host");
+        }
+        let (host, port) = split_host_port(entry, rest)?;
+        let host = parse_host(entry, host)?;
+        let port = match port {
+            Some("*") => PortSpec::Any,
+            Some(p) => parse_port(entry, p)?,
+            None => {
+                let default = match &scheme {
+                    SchemeSpec::Named(s) => default_port(s),
+                    SchemeSpec::Any => None,
+                };
+                let Some(d) = default else {
+                    bail!(
+                        "{entry:?} has no port and its scheme has no default port; add ':<port>' or ':*'"
+                    );
+                };
+                PortSpec::Range(d, d + 1)
+            }
+        };
+        Ok(Self { scheme, host, port })
+    }
+
+    fn allows_scheme(&self, scheme: &str) -> bool {
+        match &self.scheme {
+            SchemeSpec::Any => true,
+            SchemeSpec::Named(s) => s == scheme,
+        }
+    }
+
+    fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let host_ok = match &self.host {
+            HostSpec::Any => true,
+            HostSpec::Subdomains(suffix) => {
+                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+            }
+            HostSpec::Exact(h) => h == host,
+            HostSpec::Cidr(net, bits) => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| cidr_contains(*net, *bits, ip)),
+            HostSpec::SelfApp => false,
+        };
+        let port_ok = match self.port {
+            PortSpec::Any => true,
+            PortSpec::Range(a, b) => (a..b).contains(&port),
+        };
+        self.allows_scheme(scheme) && host_ok && port_ok
+    }
+
+    /// Whether this entry admits requests to the app itself (`self`,
+    /// `self.alt` or `*` with an HTTP-ish scheme; the port is ignored).
+    fn allows_self(&self) -> bool {
+        matches!(self.host, HostSpec::Any | HostSpec::SelfApp)
+            && (self.allows_scheme("http") || self.allows_scheme("https"))
+    }
+}
+
+fn split_host_port<'a>(entry: &str, rest: &'a str) -> Result<(&'a str, Option<&'a str>)> {
+    // A CIDR's `/bits` looks like a path; accept it only when the part before
+    // the slash is an IP address.
+    let (authority, cidr_suffix) = match rest.split_once('/') {
+        Some((before, after)) if before.parse::<IpAddr>().is_ok() => (rest, Some(after)),
+        Some(_) => bail!("{entry:?} has a path; allowed_outbound_hosts entries can't have one"),
+        None => (rest, None),
+    };
+    if let Some(after) = cidr_suffix {
+        let (bits, port) = match after.split_once(':') {
+            Some((b, p)) => (b, Some(p)),
+            None => (after, None),
+        };
+        if bits.is_empty() || !bits.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("{entry:?} has a path; allowed_outbound_hosts entries can't have one");
+        }
+        let host_len = authority.len() - after.len() + bits.len();
+        return Ok((&authority[..host_len], port));
+    }
+    if let Some(inner) = authority.strip_prefix('[') {
+        let Some(end) = inner.find(']') else {
+            bail!("{entry:?} has an unterminated IPv6 address");
+        };
+        let port = inner[end + 1..].strip_prefix(':');
+        return Ok((&authority[..end + 2], port));
+    }
+    Ok(match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    })
+}
+
+fn parse_host(entry: &str, host: &str) -> Result<HostSpec> {
+    if host.is_empty() {
+        bail!("{entry:?} has no host");
+    }
+    Ok(match host {
+        "*" => HostSpec::Any,
+        "self" | "self.alt" => HostSpec::SelfApp,
+        h if h.starts_with("*.") => {
+            let domain = &h[1..];
+            if domain.len() < 2 || domain[1..].contains('*') {
+                bail!("{entry:?} has an invalid wildcard host");
+            }
+            HostSpec::Subdomains(domain.to_ascii_lowercase())
+        }
+        h if h.contains('*') => {
+            bail!("{entry:?}: '*' is only allowed as the whole host or as '*.domain'")
+        }
+        h if h.contains('/') => {
+            let (ip, bits) = h.split_once('/').expect("checked");
+            let ip: IpAddr = ip
+                .parse()
+                .with_context(|| format!("{entry:?} has an invalid CIDR"))?;
+            let bits: u8 = bits
+                .parse()
+                .with_context(|| format!("{entry:?} has an invalid CIDR"))?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            if bits > max {
+                bail!("{entry:?} has a CIDR prefix longer than {max} bits");
+            }
+            HostSpec::Cidr(ip, bits)
+        }
+        h => HostSpec::Exact(
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase(),
+        ),
+    })
+}
+
+fn parse_port(entry: &str, port: &str) -> Result<PortSpec> {
+    let num = |s: &str| -> Result<u16> {
+        s.parse::<u16>()
+            .map_err(|_| anyhow!("{entry:?} has an invalid port {s:?}"))
+    };
+    if let Some((a, b)) = port.split_once("..") {
+        let (a, b) = (num(a)?, num(b)?);
+        if a >= b {
+            bail!("{entry:?} has an empty port range");
+        }
+        return Ok(PortSpec::Range(a, b));
+    }
+    let p = num(port)?;
+    Ok(PortSpec::Range(p, p.saturating_add(1)))
+}
+
+fn cidr_contains(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
+    match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(n) & mask == u32::from(i) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(i)) => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(n) & mask == u128::from(i) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A component's whole `allowed_outbound_hosts` list. Empty denies all.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedHosts {
+    entries: Vec<AllowedHost>,
+}
+
+/// What to do with one outgoing request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// A request back to this app; send it to the listener.
+    AllowSelf,
+    Deny,
+}
+
+impl AllowedHosts {
+    /// Parses already-rendered entries.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self> {
+        let entries = entries
+            .iter()
+            .map(|e| AllowedHost::parse(e.as_ref()))
+            .collect::<Result<_>>()?;
+        Ok(Self { entries })
+    }
+
+    /// Checks a request URI. A missing scheme means https (Spin's
+    /// `check_url(uri, "https")`).
+    pub fn check(&self, uri: &Uri) -> Verdict {
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        if host.is_empty() || host == "self.alt" {
+            return if self.entries.iter().any(AllowedHost::allows_self) {
+                Verdict::AllowSelf
+            } else {
+                Verdict::Deny
+            };
+        }
+        let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else {
+            return Verdict::Deny;
+        };
+        if self.entries.iter().any(|e| e.allows(&scheme, &host, port)) {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        }
+    }
+}
+
+/// Per-request `wasi:http` hooks for one component.
+pub struct OutboundHooks {
+    pub component_id: Arc<str>,
+    pub allowed: Arc<AllowedHosts>,
+    /// The bound listener address, for self-requests; set once at startup.
+    pub self_addr: Arc<OnceLock<SocketAddr>>,
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        // Response-side errors are reported through the body; nothing to do
+        // with `fut` here, exactly like the default hook.
+        drop(fut);
+        let verdict = self.allowed.check(request.uri());
+        match verdict {
+            Verdict::Deny => {
+                let uri = request.uri();
+                let origin = format!(
+                    "{}://{}",
+                    uri.scheme_str().unwrap_or("https"),
+                    uri.authority().map(Authority::as_str).unwrap_or("")
+                );
+                eprintln!(
+                    "[{}] A component tried to make an HTTP request to a disallowed destination '{origin}'. \
+                     To allow it, add 'allowed_outbound_hosts = [\"{origin}\"]' to the component's section in spin.toml.",
+                    self.component_id
+                );
+                return Box::new(async { Err(HttpError::HttpRequestDenied) });
+            }
+            Verdict::AllowSelf => {
+                let Some(addr) = self.self_addr.get().copied() else {
+                    return Box::new(async { Err(HttpError::DestinationUnavailable) });
+                };
+                // Self-requests go to the listener over real TCP, plain HTTP
+                // because edge-host serves no TLS.
+                let pq = request
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                let uri = Uri::builder()
+                    .scheme(Scheme::HTTP)
+                    .authority(addr.to_string())
+                    .path_and_query(pq)
+                    .build();
+                match uri {
+                    Ok(uri) => {
+                        if let Ok(host) = HeaderValue::from_str(&addr.to_string()) {
+                            request.headers_mut().insert(http::header::HOST, host);
+                        }
+                        *request.uri_mut() = uri;
+                    }
+                    Err(_) => return Box::new(async { Err(HttpError::HttpRequestUriInvalid) }),
+                }
+            }
+            Verdict::Allow => {}
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(entries: &[&str], uri: &str) -> Verdict {
+        AllowedHosts::parse(entries)
+            .unwrap()
+            .check(&uri.parse().unwrap())
+    }
+
+    #[test]
+    fn exact_origins_use_default_ports() {
+        let e = ["http://127.0.0.1:8090", "https://api.example.com"];
+        assert_eq!(check(&e, "http://127.0.0.1:8090/upload"), Verdict::Allow);
+        assert_eq!(check(&e, "http://127.0.0.1:8091/"), Verdict::Deny);
+        assert_eq!(check(&e, "https://127.0.0.1:8090/"), Verdict::Deny);
+        assert_eq!(check(&e, "https://api.example.com/x"), Verdict::Allow);
+        assert_eq!(check(&e, "https://api.example.com:443/x"), Verdict::Allow);
+        assert_eq!(check(&e, "http://api.example.com/x"), Verdict::Deny);
+        assert_eq!(check(&e, "https://API.example.com/"), Verdict::Allow);
+    }
+
+    #[test]
+    fn empty_list_denies_everything() {
+        assert_eq!(check(&[], "http://localhost/"), Verdict::Deny);
+        assert_eq!(check(&[], "/relative"), Verdict::Deny);
+    }
+
+    #[test]
+    fn wildcards_and_ranges() {
+        assert_eq!(check(&["*://*:*"], "http://a.b:1234/"), Verdict::Allow);
+        let sub = ["https://*.example.com"];
+        assert_eq!(check(&sub, "https://a.example.com/"), Verdict::Allow);
+        assert_eq!(check(&sub, "https://example.com/"), Verdict::Deny);
+        assert_eq!(check(&sub, "https://badexample.com/"), Verdict::Deny);
+        let range = ["http://localhost:8000..8002"];
+        assert_eq!(check(&range, "http://localhost:8001/"), Verdict::Allow);
+        assert_eq!(check(&range, "http://localhost:8002/"), Verdict::Deny);
+        let cidr = ["http://10.0.0.0/8:*"];
+        assert_eq!(check(&cidr, "http://10.2.3.4:99/"), Verdict::Allow);
+        assert_eq!(check(&cidr, "http://11.2.3.4:99/"), Verdict::Deny);
+    }
+
+    #[test]
+    fn self_requests() {
+        assert_eq!(
+            check(&["http://self"], "https://:443/api"),
+            Verdict::AllowSelf
+        );
+        assert_eq!(check(&["*://*:*"], "http://self.alt/x"), Verdict::AllowSelf);
+        assert_eq!(
+            check(&["http://localhost"], "http://self.alt/x"),
+            Verdict::Deny
+        );
+    }
+
+    #[test]
+    fn malformed_entries_are_rejected() {
+        for bad in [
+            "example.com",
+            "http://example.com/path",
+            "http://{a,b}.com",
+            "insecure:allow-all",
+            "*://example.com",
+            "ftp://example.com",
+            "http://example.com:notaport",
+            "http://example.com:9..3",
+            "http://",
+            "http://a*b.com",
+        ] {
+            assert!(AllowedHost::parse(bad).is_err(), "{bad} should be rejected");
+        }
+        assert!(AllowedHost::parse("ftp://example.com:21").is_ok());
+        assert!(AllowedHost::parse("http://[::1]:8080").is_ok());
+    }
+}
