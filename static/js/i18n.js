@@ -1,0 +1,348 @@
+// Every user-visible string of the site lives here, keyed by a stable name.
+// To add a language: copy the `zh-CN` table, translate the values, register
+// it in `messages`; pick it with ?lang=xx once (remembered in localStorage)
+// or via the browser's language. Missing keys fall back to Chinese.
+
+const zhCN = {
+  'site.name': '爱家租房',
+  'site.slogan': '住进城市里的家',
+  'site.footer': '爱家租房 · 短租民宿',
+  'nav.skip': '跳到主要内容',
+  'nav.main': '主导航',
+  'nav.home': '首页',
+  'nav.search': '找房',
+  'nav.my': '我的',
+  'nav.login': '登录',
+  'nav.register': '注册',
+  'nav.back': '返回',
+
+  'title.index': '爱家租房 - 首页',
+  'title.register': '注册 - 爱家租房',
+  'title.login': '登录 - 爱家租房',
+  'title.my': '个人中心 - 爱家租房',
+  'title.profile': '个人信息 - 爱家租房',
+  'title.auth': '实名认证 - 爱家租房',
+  'title.myhouse': '我的房源 - 爱家租房',
+  'title.newhouse': '发布房源 - 爱家租房',
+  'title.detail': '房屋详情 - 爱家租房',
+  'title.booking': '预订 - 爱家租房',
+  'title.search': '找房 - 爱家租房',
+  'title.orders': '我的订单 - 爱家租房',
+  'title.lorders': '客户订单 - 爱家租房',
+
+  'common.loading': '加载中…',
+  'common.submit': '提交',
+  'common.save': '保存',
+  'common.cancel': '取消',
+  'common.confirm': '确定',
+  'common.close': '关闭',
+  'common.retry': '重试',
+  'common.yuan': '元',
+  'common.perNight': '/晚',
+  'common.nights': '{n} 晚',
+  'common.unlimited': '不限',
+  'common.days': '{n} 天',
+  'common.none': '无',
+  'common.required': '必填',
+
+  'err.network': '网络连接失败，请检查网络后重试',
+  'err.badResponse': '服务器返回了无法识别的响应（HTTP {status}）',
+  'err.unknown': '出错了，请稍后再试',
+  'err.needLogin': '请先登录',
+  'err.missingId': '缺少房屋编号，请从房源列表进入',
+
+  'index.heroTitle': '找个像家一样的地方住下',
+  'index.heroText': '北京各区精选短租房源，按区域和日期即刻搜索。',
+  'index.carousel': '热门房源',
+  'index.prev': '上一张',
+  'index.next': '下一张',
+  'index.slide': '第 {n} 张',
+  'index.noHouses': '还没有带图片的房源，去发布第一套吧。',
+  'index.searchTitle': '搜索房源',
+  'index.area': '区域',
+  'index.allAreas': '全部区域',
+  'index.startDate': '入住日期',
+  'index.endDate': '离开日期',
+  'index.search': '搜索',
+  'index.hello': '你好，{name}',
+  'index.publish': '我要出租',
+
+  'form.mobile': '手机号',
+  'form.mobilePlaceholder': '11 位手机号',
+  'form.password': '密码',
+  'form.passwordHint': '8–64 个字符',
+  'form.password2': '确认密码',
+  'form.captcha': '图片验证码',
+  'form.captchaPlaceholder': '图中的 4 个字符',
+  'form.captchaImg': '图片验证码，点击换一张',
+  'form.captchaRefresh': '看不清？换一张',
+  'form.smsCode': '短信验证码',
+  'form.smsPlaceholder': '6 位数字',
+  'form.getSms': '获取验证码',
+  'form.smsCountdown': '{n} 秒后重发',
+  'form.smsSent': '验证码已发送，请查收短信',
+
+  'v.mobile': '请输入正确的 11 位手机号',
+  'v.password': '密码需为 8–64 个字符',
+  'v.password2': '两次输入的密码不一致',
+  'v.captcha': '请输入图片验证码',
+  'v.sms': '请输入 6 位短信验证码',
+  'v.name': '用户名需为 1–32 个字符',
+  'v.realName': '真实姓名需为 2–32 个字符',
+  'v.idCard': '请输入正确的 18 位身份证号',
+  'v.datesOrder': '离开日期必须晚于入住日期',
+  'v.datesPast': '入住日期不能早于今天',
+  'v.datesMissing': '请选择入住和离开日期',
+  'v.minDays': '该房源至少需入住 {n} 晚',
+  'v.maxDays': '该房源最多可入住 {n} 晚',
+  'v.overlap': '所选日期与已预订日期冲突',
+  'v.required': '请填写{field}',
+  'v.image': '请选择 JPEG、PNG 或 WebP 图片（不超过 10 MB）',
+
+  'register.heading': '注册新账号',
+  'register.submit': '注册',
+  'register.haveAccount': '已有账号？',
+  'register.toLogin': '去登录',
+  'register.done': '注册成功，正在跳转…',
+
+  'login.heading': '登录爱家',
+  'login.submit': '登录',
+  'login.noAccount': '还没有账号？',
+  'login.toRegister': '去注册',
+  'login.needLogin': '请先登录后继续',
+
+  'my.heading': '个人中心',
+  'my.mobile': '手机号：{mobile}',
+  'my.profile': '修改个人信息',
+  'my.orders': '我的订单',
+  'my.auth': '实名认证',
+  'my.myhouse': '我的房源',
+  'my.lorders': '客户订单',
+  'my.logout': '退出登录',
+  'my.asGuest': '我是房客',
+  'my.asLandlord': '我是房东',
+  'my.account': '账号',
+  'my.verified': '已实名',
+  'my.unverified': '未实名',
+
+  'profile.heading': '个人信息',
+  'profile.avatar': '头像',
+  'profile.chooseAvatar': '选择头像图片',
+  'profile.uploadAvatar': '上传头像',
+  'profile.uploading': '上传中 {p}%',
+  'profile.avatarDone': '头像已更新',
+  'profile.name': '用户名',
+  'profile.saveName': '保存用户名',
+  'profile.nameDone': '用户名已保存',
+
+  'auth.heading': '实名认证',
+  'auth.intro': '发布房源前需要完成实名认证。认证信息提交后不可修改。',
+  'auth.realName': '真实姓名',
+  'auth.idCard': '身份证号',
+  'auth.idCardPlaceholder': '18 位身份证号码',
+  'auth.submit': '提交认证',
+  'auth.locked': '你已完成实名认证，信息不可修改。',
+  'auth.done': '实名认证成功',
+
+  'myhouse.heading': '我的房源',
+  'myhouse.needAuth': '发布房源前需要先完成实名认证。',
+  'myhouse.toAuth': '去实名认证',
+  'myhouse.new': '发布新房源',
+  'myhouse.empty': '你还没有发布任何房源。',
+  'myhouse.orders': '{n} 单',
+
+  'newhouse.heading': '发布房源',
+  'newhouse.basic': '基本信息',
+  'newhouse.title': '房屋标题',
+  'newhouse.price': '每晚价格（元）',
+  'newhouse.area': '所在区域',
+  'newhouse.chooseArea': '请选择区域',
+  'newhouse.address': '详细地址',
+  'newhouse.roomCount': '出租房间数',
+  'newhouse.acreage': '房屋面积（平方米）',
+  'newhouse.unit': '户型描述',
+  'newhouse.unitPlaceholder': '如：两室一厅一卫',
+  'newhouse.capacity': '宜住人数',
+  'newhouse.beds': '卧床配置',
+  'newhouse.bedsPlaceholder': '如：双人床 1.8×2 米 1 张',
+  'newhouse.deposit': '押金（元）',
+  'newhouse.minDays': '最少入住天数',
+  'newhouse.maxDays': '最多入住天数（0 表示不限）',
+  'newhouse.facilities': '配套设施',
+  'newhouse.submit': '发布房源信息',
+  'newhouse.imagesHeading': '上传房源图片',
+  'newhouse.imagesIntro': '房源已发布。第一张图片将作为封面，可上传多张。',
+  'newhouse.chooseImages': '选择图片',
+  'newhouse.upload': '上传图片',
+  'newhouse.uploading': '正在上传 {name}：{p}%',
+  'newhouse.uploaded': '已上传 {n} 张',
+  'newhouse.finish': '完成，查看房源',
+  'newhouse.needAuth': '发布房源前需要先完成实名认证。',
+
+  'detail.gallery': '房屋图片',
+  'detail.noImages': '暂无图片',
+  'detail.landlord': '房东：{name}',
+  'detail.address': '地址',
+  'detail.facts': '房屋信息',
+  'detail.roomCount': '出租 {n} 间',
+  'detail.acreage': '面积 {n} 平米',
+  'detail.unit': '户型：{v}',
+  'detail.capacity': '宜住 {n} 人',
+  'detail.beds': '卧床：{v}',
+  'detail.deposit': '押金',
+  'detail.minDays': '最少入住',
+  'detail.maxDays': '最多入住',
+  'detail.facilities': '配套设施',
+  'detail.noFacilities': '房东未填写配套设施',
+  'detail.calendar': '可订日期',
+  'detail.comments': '住客评价',
+  'detail.noComments': '暂无评价',
+  'detail.book': '即刻预订',
+  'detail.ownHouse': '这是你发布的房源',
+  'detail.notFound': '房源不存在或已下架',
+
+  'cal.prev': '上个月',
+  'cal.next': '下个月',
+  'cal.month': '{y} 年 {m} 月',
+  'cal.weekdays': '日,一,二,三,四,五,六',
+  'cal.legendBooked': '已被预订',
+  'cal.legendFree': '可预订',
+  'cal.legendSelected': '已选择',
+  'cal.booked': '已订',
+  'cal.pickHint': '在日历上先点入住日，再点离开日',
+
+  'booking.heading': '预订房屋',
+  'booking.dates': '选择日期',
+  'booking.nights': '共 {n} 晚',
+  'booking.total': '订单总额',
+  'booking.formula': '¥{price} × {n} 晚',
+  'booking.pickDates': '请选择入住和离开日期',
+  'booking.submit': '提交订单',
+  'booking.done': '预订成功，等待房东接单',
+  'booking.ownHouse': '不能预订自己发布的房源',
+
+  'search.heading': '找房',
+  'search.filters': '筛选条件',
+  'search.sort': '排序',
+  'search.sortNew': '最新上线',
+  'search.sortBooking': '入住最多',
+  'search.sortPriceInc': '价格 低→高',
+  'search.sortPriceDes': '价格 高→低',
+  'search.apply': '筛选',
+  'search.empty': '没有符合条件的房源，换个区域或日期试试。',
+  'search.end': '已经到底了',
+  'search.loadingMore': '正在加载更多房源…',
+  'search.more': '加载更多',
+
+  'house.rooms': '{n} 室',
+  'house.orders': '已订 {n} 次',
+  'house.cover': '{title} 的封面图片',
+  'house.noCover': '暂无封面',
+
+  'orders.heading': '我的订单',
+  'lorders.heading': '客户订单',
+  'orders.empty': '还没有订单，去找一套喜欢的房子吧。',
+  'lorders.empty': '还没有客户预订你的房源。',
+  'orders.toSearch': '去找房',
+  'orders.ctime': '下单时间：{v}',
+  'orders.dates': '入住：{s} 至 {e}（{n} 晚）',
+  'orders.amount': '总额：',
+  'orders.cancel': '取消订单',
+  'orders.cancelConfirm': '确定取消这笔订单吗？',
+  'orders.canceled': '订单已取消',
+  'orders.comment': '发表评价',
+  'orders.commentTitle': '评价这次入住',
+  'orders.commentLabel': '你的评价',
+  'orders.commentPlaceholder': '说说房子和房东怎么样（最多 500 字）',
+  'orders.commented': '评价已发表，谢谢！',
+  'orders.commentEmpty': '请填写评价内容',
+  'orders.myComment': '我的评价：{v}',
+  'orders.guestComment': '住客评价：{v}',
+  'orders.rejectReason': '拒单原因：{v}',
+  'orders.accept': '接单',
+  'orders.acceptConfirm': '确定接下这笔订单吗？',
+  'orders.accepted': '已接单',
+  'orders.reject': '拒单',
+  'orders.rejectTitle': '拒绝这笔订单',
+  'orders.rejectLabel': '拒单原因',
+  'orders.rejectPlaceholder': '告诉房客为什么不能接待（最多 200 字）',
+  'orders.rejectEmpty': '请填写拒单原因',
+  'orders.rejected': '已拒单',
+  'orders.waitStay': '入住结束后即可评价',
+
+  'status.WAIT_ACCEPT': '待接单',
+  'status.WAIT_PAYMENT': '待支付',
+  'status.PAID': '已支付',
+  'status.WAIT_COMMENT': '待评价',
+  'status.COMPLETE': '已完成',
+  'status.CANCELED': '已取消',
+  'status.REJECTED': '已拒单',
+
+  // Facilities 1–23 (seed data; the API has no list endpoint for them).
+  'facility.1': '无线网络',
+  'facility.2': '热水淋浴',
+  'facility.3': '空调',
+  'facility.4': '暖气',
+  'facility.5': '允许吸烟',
+  'facility.6': '饮水设备',
+  'facility.7': '牙具',
+  'facility.8': '香皂',
+  'facility.9': '拖鞋',
+  'facility.10': '手纸',
+  'facility.11': '毛巾',
+  'facility.12': '沐浴露、洗发露',
+  'facility.13': '冰箱',
+  'facility.14': '洗衣机',
+  'facility.15': '电梯',
+  'facility.16': '允许做饭',
+  'facility.17': '允许带宠物',
+  'facility.18': '允许聚会',
+  'facility.19': '门禁系统',
+  'facility.20': '停车位',
+  'facility.21': '有线网络',
+  'facility.22': '电视',
+  'facility.23': '浴缸',
+};
+
+export const FACILITY_IDS = Array.from({ length: 23 }, (_, i) => i + 1);
+
+export const messages = { 'zh-CN': zhCN };
+
+function pickLocale() {
+  try {
+    const q = new URLSearchParams(location.search).get('lang');
+    if (q && messages[q]) localStorage.setItem('ihome.lang', q);
+    const saved = localStorage.getItem('ihome.lang');
+    if (saved && messages[saved]) return saved;
+  } catch { /* storage may be disabled */ }
+  for (const l of navigator.languages || []) {
+    if (messages[l]) return l;
+  }
+  return 'zh-CN';
+}
+
+export const locale = pickLocale();
+const table = messages[locale];
+
+/** The string for `key`, with `{name}` placeholders filled from `params`. */
+export function t(key, params) {
+  let s = table[key] ?? zhCN[key];
+  if (s === undefined) return key;
+  if (params) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
+  return s;
+}
+
+/** Fills `data-i18n*` attributes under `root`: text, placeholder, aria-label, title, alt. */
+export function applyI18n(root = document) {
+  document.documentElement.lang = locale;
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const [attr, data] of [
+    ['placeholder', 'i18nPlaceholder'],
+    ['aria-label', 'i18nAriaLabel'],
+    ['title', 'i18nTitle'],
+    ['alt', 'i18nAlt'],
+  ]) {
+    const sel = `[data-${data.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}]`;
+    for (const el of root.querySelectorAll(sel)) el.setAttribute(attr, t(el.dataset[data]));
+  }
+}

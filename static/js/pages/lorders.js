@@ -1,0 +1,2 @@
+import { showOrders } from '../orders-view.js';
+await showOrders('landlord');

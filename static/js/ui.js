@@ -1,0 +1,413 @@
+// Shared page furniture: header/nav, safe HTML templates, alerts, toasts,
+// dialogs, money and date helpers, the captcha uuid, the house card and the
+// booked-dates calendar.
+import { t, applyI18n } from './i18n.js';
+import { getSession, redirectToLogin } from './api.js';
+
+/* ---------- safe templates ---------- */
+
+class Html {
+  constructor(s) { this.s = s; }
+  toString() { return this.s; }
+}
+export const raw = (s) => new Html(String(s));
+const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ESC[c]);
+function fmt(v) {
+  if (v instanceof Html) return v.s;
+  if (Array.isArray(v)) return v.map(fmt).join('');
+  if (v === null || v === undefined || v === false) return '';
+  return esc(v);
+}
+/** Tagged template: interpolations are escaped unless they are html`` results. */
+export function html(strings, ...vals) {
+  let out = strings[0];
+  vals.forEach((v, i) => { out += fmt(v) + strings[i + 1]; });
+  return new Html(out);
+}
+export function render(el, tpl) { el.innerHTML = fmt(tpl); }
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+/* ---------- page frame ---------- */
+
+const PLACEHOLDER_HOUSE = '/img/house.svg';
+const PLACEHOLDER_AVATAR = '/img/avatar.svg';
+export const imgOr = (url, kind = 'house') => url || (kind === 'avatar' ? PLACEHOLDER_AVATAR : PLACEHOLDER_HOUSE);
+
+function currentPage() {
+  const p = location.pathname.split('/').pop() || 'index.html';
+  return p.replace(/\.html$/, '') || 'index';
+}
+
+function navLink(href, key, page) {
+  const here = currentPage() === href.replace('.html', '');
+  return html`<li><a href="${href}" ${here ? raw('aria-current="page"') : ''}>${t(key)}</a></li>`;
+}
+
+function renderHeader(user) {
+  const header = $('#site-header');
+  if (!header) return;
+  const page = currentPage();
+  let userPart;
+  if (user === undefined) userPart = '';
+  else if (user) {
+    const mine = ['my', 'profile', 'auth', 'myhouse', 'newhouse', 'orders', 'lorders'].includes(page);
+    userPart = html`<li><a class="nav-user" href="my.html" ${mine ? raw('aria-current="page"') : ''}>
+      <span class="nav-user-icon" aria-hidden="true">${(user.name || '?').slice(0, 1)}</span>
+      <span class="nav-user-name">${user.name}</span></a></li>`;
+  } else {
+    userPart = html`${navLink('login.html', 'nav.login')}
+      <li><a class="btn btn-small" href="register.html" ${page === 'register' ? raw('aria-current="page"') : ''}>${t('nav.register')}</a></li>`;
+  }
+  render(header, html`<div class="header-inner">
+    <a class="brand" href="index.html"><img src="/favicon.svg" alt="" width="30" height="30"><span>${t('site.name')}</span></a>
+    <nav aria-label="${t('nav.main')}"><ul class="nav-list">
+      ${navLink('index.html', 'nav.home')}
+      ${navLink('search.html', 'nav.search')}
+      ${userPart}
+    </ul></nav>
+  </div>`);
+}
+
+function renderFooter() {
+  const footer = $('#site-footer');
+  if (footer) render(footer, html`<div class="footer-inner">© ${new Date().getFullYear()} ${t('site.footer')}</div>`);
+}
+
+/**
+ * Call first on every page: fills the i18n strings, the header and footer.
+ * Resolves to the logged-in user, null, or undefined when unknown (network).
+ * With requireLogin a visitor is sent to login.html?next=… (never resolves).
+ */
+export async function initPage({ requireLogin = false } = {}) {
+  applyI18n();
+  renderHeader(undefined);
+  renderFooter();
+  let user;
+  try {
+    user = await getSession();
+  } catch {
+    user = undefined;
+  }
+  renderHeader(user);
+  if (requireLogin && user === null) {
+    redirectToLogin();
+    return new Promise(() => {});
+  }
+  return user;
+}
+
+/* ---------- feedback ---------- */
+
+/** Shows `err` (an ApiError or a string) in the role=alert box `box`. */
+export function showError(box, err) {
+  if (err && err.redirecting) return;
+  const msg = typeof err === 'string' ? err : (err && err.message) || t('err.unknown');
+  box.textContent = msg;
+  box.className = 'alert alert-error';
+  box.hidden = false;
+}
+export function showOk(box, msg) {
+  box.textContent = msg;
+  box.className = 'alert alert-ok';
+  box.hidden = false;
+}
+export function hideAlert(box) {
+  box.hidden = true;
+  box.textContent = '';
+}
+
+let toastBox;
+export function toast(msg, kind = 'ok') {
+  if (!toastBox) {
+    toastBox = document.createElement('div');
+    toastBox.className = 'toast-box';
+    toastBox.setAttribute('role', 'status');
+    toastBox.setAttribute('aria-live', 'polite');
+    document.body.append(toastBox);
+  }
+  const item = document.createElement('div');
+  item.className = `toast toast-${kind}`;
+  item.textContent = msg;
+  toastBox.append(item);
+  setTimeout(() => item.remove(), 3500);
+}
+
+export const loadingHtml = () => html`<div class="state state-loading" role="status"><span class="spinner" aria-hidden="true"></span>${t('common.loading')}</div>`;
+export const emptyHtml = (msg, action) => html`<div class="state state-empty"><p>${msg}</p>${action || ''}</div>`;
+export const errorHtml = (err) => html`<div class="alert alert-error" role="alert">${(err && err.message) || t('err.unknown')}</div>`;
+
+/** Disables `btn` (aria-busy) while `fn` runs. */
+export async function busy(btn, fn) {
+  btn.disabled = true;
+  btn.setAttribute('aria-busy', 'true');
+  try {
+    return await fn();
+  } finally {
+    btn.disabled = false;
+    btn.removeAttribute('aria-busy');
+  }
+}
+
+/* ---------- dialogs ---------- */
+
+function dialogShell(inner) {
+  const dlg = document.createElement('dialog');
+  dlg.className = 'dialog';
+  render(dlg, inner);
+  document.body.append(dlg);
+  dlg.addEventListener('close', () => setTimeout(() => dlg.remove(), 0));
+  dlg.showModal();
+  return dlg;
+}
+
+export function confirmDialog(message, okText = t('common.confirm')) {
+  return new Promise((resolve) => {
+    const dlg = dialogShell(html`<form method="dialog" class="dialog-body">
+      <p class="dialog-message">${message}</p>
+      <div class="dialog-actions">
+        <button type="submit" value="cancel" class="btn btn-ghost">${t('common.cancel')}</button>
+        <button type="submit" value="ok" class="btn" autofocus>${okText}</button>
+      </div></form>`);
+    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'));
+  });
+}
+
+/**
+ * Asks for a text (comment, reject reason). `submit(text)` runs while the
+ * dialog is open; its errors are shown inside it. Resolves true when done.
+ */
+export function textDialog({ title, label, placeholder = '', maxlength = 500, emptyMsg, okText = t('common.submit'), submit }) {
+  return new Promise((resolve) => {
+    const id = 'dlg-text-' + Math.random().toString(36).slice(2);
+    const dlg = dialogShell(html`<form class="dialog-body" novalidate>
+      <h2 class="dialog-title">${title}</h2>
+      <label for="${id}">${label}</label>
+      <textarea id="${id}" name="text" rows="4" maxlength="${maxlength}" placeholder="${placeholder}" required></textarea>
+      <div class="alert" role="alert" hidden></div>
+      <div class="dialog-actions">
+        <button type="button" class="btn btn-ghost" data-act="cancel">${t('common.cancel')}</button>
+        <button type="submit" class="btn">${okText}</button>
+      </div></form>`);
+    let done = false;
+    const form = $('form', dlg);
+    const box = $('.alert', dlg);
+    $('[data-act=cancel]', dlg).addEventListener('click', () => dlg.close());
+    dlg.addEventListener('close', () => resolve(done));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const text = form.text.value.trim();
+      if (!text) return showError(box, emptyMsg);
+      try {
+        await busy($('button[type=submit]', form), () => submit(text));
+        done = true;
+        dlg.close();
+      } catch (err) {
+        showError(box, err);
+      }
+    });
+  });
+}
+
+/* ---------- formats ---------- */
+
+/** Integer fen → yuan text without a trailing .00 (29950 → "299.50"). */
+export function yuan(fen) {
+  const n = Number(fen) || 0;
+  return n % 100 === 0 ? String(n / 100) : (n / 100).toFixed(2);
+}
+export const money = (fen) => '¥' + yuan(fen);
+
+/* ---------- dates (calendar dates as YYYY-MM-DD, computed in UTC) ---------- */
+
+const pad = (n) => String(n).padStart(2, '0');
+export function todayStr() {
+  const d = new Date();
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+const toUtc = (s) => {
+  const [y, m, d] = s.split('-').map(Number);
+  return Date.UTC(y, m - 1, d);
+};
+const fromUtc = (ms) => {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+};
+export const isDate = (s) => typeof s === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(toUtc(s));
+export const addDays = (s, n) => fromUtc(toUtc(s) + n * 86400000);
+export const nightsBetween = (a, b) => Math.round((toUtc(b) - toUtc(a)) / 86400000);
+
+/** Set of the nights (YYYY-MM-DD) taken by `booked` [{start_date,end_date}]. */
+export function bookedNights(booked = []) {
+  const set = new Set();
+  for (const b of booked) {
+    if (!isDate(b.start_date) || !isDate(b.end_date)) continue;
+    for (let d = b.start_date; d < b.end_date; d = addDays(d, 1)) set.add(d);
+  }
+  return set;
+}
+
+/* ---------- captcha uuid ---------- */
+
+/** A random v4 UUID; crypto.randomUUID needs a secure context, so fall back. */
+export function uuid4() {
+  if (globalThis.crypto && typeof crypto.randomUUID === 'function' && globalThis.isSecureContext) {
+    return crypto.randomUUID();
+  }
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/* ---------- pieces ---------- */
+
+/** A house card; `extra` (e.g. "&sd=…&ed=…") is carried to the detail page. */
+export function houseCard(h, extra = '') {
+  return html`<li class="house-card">
+    <a class="house-link" href="detail.html?id=${h.house_id}${typeof extra === 'string' ? extra : ''}">
+      <div class="house-cover">
+        <img src="${imgOr(h.img_url)}" alt="${h.img_url ? t('house.cover', { title: h.title }) : t('house.noCover')}" loading="lazy">
+        <span class="house-price"><strong>${money(h.price)}</strong>${t('common.perNight')}</span>
+      </div>
+      <div class="house-body">
+        <img class="avatar avatar-sm" src="${imgOr(h.user_avatar, 'avatar')}" alt="" loading="lazy">
+        <div>
+          <h3 class="house-title">${h.title}</h3>
+          <p class="house-meta">${[h.area_name, t('house.rooms', { n: h.room_count }), t('house.orders', { n: h.order_count ?? 0 })].filter(Boolean).join(' · ')}</p>
+          <p class="house-address">${h.address}</p>
+        </div>
+      </div>
+    </a></li>`;
+}
+
+export function statusBadge(status) {
+  return html`<span class="badge badge-${String(status).toLowerCase().replace(/_/g, '-')}">${t('status.' + status)}</span>`;
+}
+
+/** Fills a <select> with the areas (first option kept). */
+export function fillAreas(select, areas, selected) {
+  for (const a of areas) {
+    const o = document.createElement('option');
+    o.value = a.aid;
+    o.textContent = a.aname;
+    if (String(a.aid) === String(selected)) o.selected = true;
+    select.append(o);
+  }
+}
+
+/** Checks a picked image before sending it (the server decides for real). */
+export function imageLooksOk(file) {
+  return file && /^image\/(jpeg|png|webp)$/.test(file.type) && file.size <= 10 * 1024 * 1024;
+}
+
+/* ---------- booked-dates calendar ---------- */
+
+/**
+ * A month calendar marking booked nights. With `onPick`, days are buttons:
+ * the first click picks the check-in day, the second the check-out day.
+ */
+export function createCalendar(container, { booked = [], months = 2, onPick = null } = {}) {
+  const taken = bookedNights(booked);
+  const today = todayStr();
+  const [ty, tm] = today.split('-').map(Number);
+  let first = { y: ty, m: tm }; // first month shown
+  let range = { start: null, end: null };
+  const weekdays = t('cal.weekdays').split(',');
+
+  function monthHtml(y, m) {
+    const firstDow = new Date(Date.UTC(y, m - 1, 1)).getUTCDay();
+    const days = new Date(Date.UTC(y, m, 0)).getUTCDate();
+    const cells = [];
+    for (let i = 0; i < firstDow; i++) cells.push(html`<td></td>`);
+    for (let d = 1; d <= days; d++) {
+      const ds = `${y}-${pad(m)}-${pad(d)}`;
+      const past = ds < today;
+      const isBooked = taken.has(ds);
+      const inRange = range.start && range.end && ds >= range.start && ds < range.end;
+      const isStart = ds === range.start;
+      const isEnd = ds === range.end;
+      const cls = ['cal-day', past && 'is-past', isBooked && 'is-booked', inRange && 'is-selected',
+        isStart && 'is-start', isEnd && 'is-end', ds === today && 'is-today'].filter(Boolean).join(' ');
+      const label = `${m}月${d}日${isBooked ? ' ' + t('cal.booked') : ''}`;
+      const inner = onPick && !past
+        ? html`<button type="button" class="${cls}" data-date="${ds}" aria-label="${label}" aria-pressed="${isStart || isEnd || inRange ? 'true' : 'false'}">${d}</button>`
+        : html`<span class="${cls}" aria-label="${label}">${d}</span>`;
+      cells.push(html`<td>${inner}</td>`);
+    }
+    while (cells.length % 7) cells.push(html`<td></td>`);
+    const rows = [];
+    for (let i = 0; i < cells.length; i += 7) rows.push(html`<tr>${cells.slice(i, i + 7)}</tr>`);
+    return html`<table class="cal-month">
+      <caption>${t('cal.month', { y, m })}</caption>
+      <thead><tr>${weekdays.map((w) => html`<th scope="col">${w}</th>`)}</tr></thead>
+      <tbody>${rows}</tbody></table>`;
+  }
+
+  function draw() {
+    const list = [];
+    let { y, m } = first;
+    for (let i = 0; i < months; i++) {
+      list.push(monthHtml(y, m));
+      m += 1;
+      if (m > 12) { m = 1; y += 1; }
+    }
+    const atStart = first.y === ty && first.m === tm;
+    const focused = document.activeElement && container.contains(document.activeElement) ? document.activeElement.dataset.date || document.activeElement.dataset.nav : null;
+    render(container, html`<div class="cal">
+      <div class="cal-nav">
+        <button type="button" class="btn btn-ghost btn-small" data-nav="prev" ${atStart ? raw('disabled') : ''} aria-label="${t('cal.prev')}">‹</button>
+        <button type="button" class="btn btn-ghost btn-small" data-nav="next" aria-label="${t('cal.next')}">›</button>
+      </div>
+      <div class="cal-months">${list}</div>
+      <ul class="cal-legend">
+        <li><span class="swatch swatch-free"></span>${t('cal.legendFree')}</li>
+        <li><span class="swatch swatch-booked"></span>${t('cal.legendBooked')}</li>
+        ${onPick ? html`<li><span class="swatch swatch-selected"></span>${t('cal.legendSelected')}</li>` : ''}
+      </ul>
+      ${onPick ? html`<p class="hint">${t('cal.pickHint')}</p>` : ''}
+    </div>`);
+    if (focused) {
+      const again = container.querySelector(`[data-date="${focused}"], [data-nav="${focused}"]`);
+      if (again && !again.disabled) again.focus();
+    }
+  }
+
+  container.addEventListener('click', (e) => {
+    const nav = e.target.closest('[data-nav]');
+    if (nav) {
+      let { y, m } = first;
+      m += nav.dataset.nav === 'next' ? 1 : -1;
+      if (m > 12) { m = 1; y += 1; }
+      if (m < 1) { m = 12; y -= 1; }
+      first = { y, m };
+      draw();
+      return;
+    }
+    const day = e.target.closest('[data-date]');
+    if (day && onPick) {
+      const d = day.dataset.date;
+      if (!range.start || range.end || d <= range.start) range = { start: d, end: null };
+      else range = { start: range.start, end: d };
+      draw();
+      onPick({ ...range });
+    }
+  });
+
+  draw();
+  return {
+    setRange(start, end) {
+      range = { start: isDate(start) ? start : null, end: isDate(end) ? end : null };
+      if (range.start) {
+        const [y, m] = range.start.split('-').map(Number);
+        const idx = (y - first.y) * 12 + (m - first.m);
+        if (idx < 0 || idx >= months) first = { y, m };
+      }
+      draw();
+    },
+    taken,
+  };
+}
