@@ -129,7 +129,7 @@ impl TestApp {
             .arg("127.0.0.1:0")
             .arg("--state-dir")
             .arg(self.state_dir.path())
-            .env("IHOME_EDGE_HOST_CACHE_DIR", compile_cache_dir())
+            .env("EDGE_HOST_CACHE_DIR", compile_cache_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
