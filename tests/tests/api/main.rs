@@ -5,6 +5,7 @@
 
 mod accounts;
 mod foundation;
+mod host;
 mod houses;
 mod images;
 mod orders;
