@@ -92,10 +92,10 @@ pub fn take_live<T: DeserializeOwned>(store: &Store, key: &str) -> ApiResult<Opt
 }
 
 fn maybe_sweep(store: &Store) {
-    if rand::random::<u32>() % SWEEP_ONE_IN == 0 {
-        if let Err(e) = sweep_expired(store, clock::now()) {
-            eprintln!("kv sweep failed: {e}");
-        }
+    if rand::random::<u32>().is_multiple_of(SWEEP_ONE_IN)
+        && let Err(e) = sweep_expired(store, clock::now())
+    {
+        eprintln!("kv sweep failed: {e}");
     }
 }
 
