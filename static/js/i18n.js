@@ -29,6 +29,10 @@ const zhCN = {
   'title.search': '找房 - 爱家租房',
   'title.orders': '我的订单 - 爱家租房',
   'title.lorders': '客户订单 - 爱家租房',
+  'title.404': '页面不存在 - 爱家租房',
+  'notfound.heading': '页面不存在',
+  'notfound.text': '你要找的页面不存在或已被移走。',
+  'notfound.home': '回到首页',
 
   'common.loading': '加载中…',
   'common.submit': '提交',
