@@ -52,7 +52,16 @@ impl Date {
                 .then(|| part.parse().ok())?
         };
         let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) || y < 1970 {
+        if y < 1970 {
+            return None;
+        }
+        Date::from_ymd(y, m, d)
+    }
+
+    /// Any real day of the proleptic Gregorian calendar (birth dates reach
+    /// back before 1970, which `parse` refuses for bookings and searches).
+    pub fn from_ymd(y: i64, m: i64, d: i64) -> Option<Date> {
+        if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
             return None;
         }
         Some(Date(days_from_civil(y, m, d)))

@@ -131,8 +131,9 @@ impl IdCard {
         if b[17] != Self::CHECK[(sum % 11) as usize] {
             return Err(bad());
         }
-        let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
-        match Date::parse(&birth) {
+        // All 17 leading characters are ASCII digits (checked above).
+        let num = |r: std::ops::Range<usize>| -> i64 { id[r].parse().unwrap_or(0) };
+        match Date::from_ymd(num(6..10), num(10..12), num(12..14)) {
             Some(d) if d <= Date::today_utc() && d.ymd().0 >= 1900 => Ok(IdCard(id)),
             _ => Err(bad()),
         }

@@ -19,8 +19,13 @@
 //! - [`cache`]: cache keys and their invalidation.
 //! - [`config`]: Spin variables with defaults.
 //! - [`images`]: image URLs from stored file ids.
+//! - [`accounts`]: password hashing, account rows, the profile, logging in.
+//! - [`captcha`], [`sms`]: single-use image and SMS codes.
+//! - [`ratelimit`]: SMS send limits and the failed-login lock-out.
 
+pub mod accounts;
 pub mod cache;
+pub mod captcha;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -30,6 +35,8 @@ pub mod errno;
 pub mod http;
 pub mod images;
 pub mod kv;
+pub mod ratelimit;
 pub mod session;
+pub mod sms;
 
 pub use errno::{ApiError, ApiResult, Errno};

@@ -1,0 +1,155 @@
+//! Image captchas: the code behind each client-made uuid, single-use.
+//!
+//! The image itself is drawn by the `imagecode` component (the `captcha` crate
+//! is only linked there); this module owns what both `imagecode` (store) and
+//! `smscode` (check) must agree on: the uuid format, the alphabet, the KV
+//! entry `captcha:<uuid>` = `{code, expires_at}` and the single-use check.
+
+use serde::{Deserialize, Serialize};
+use spin_sdk::key_value::Store;
+
+use crate::errno::{ApiError, ApiResult, Errno};
+use crate::kv;
+
+/// How long a captcha can be answered (API.md: 5 minutes).
+pub const TTL_SECS: i64 = 5 * 60;
+
+/// Characters per captcha.
+pub const CODE_LEN: usize = 4;
+
+/// Characters people can't confuse, even when they are distorted and read
+/// without regard to case: no 0/O/Q/D, 1/I/L, 2/Z, 5/S, 8/B, 6/G, 9/g.
+/// Upper case only, because the check ignores case anyway. 21^4 ≈ 194k
+/// combinations, and each captcha gets exactly one guess.
+pub const ALPHABET: &[char] = &[
+    '3', '4', '6', '7', 'A', 'C', 'E', 'F', 'H', 'J', 'K', 'M', 'N', 'P', 'R', 'T', 'U', 'V', 'W',
+    'X', 'Y',
+];
+
+/// A client-made UUID naming one captcha: version 4 layout
+/// `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`, case-insensitive, kept in
+/// lower case so `ABC…` and `abc…` name the same captcha.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptchaId(String);
+
+impl CaptchaId {
+    pub fn parse(raw: &str) -> ApiResult<CaptchaId> {
+        let id = raw.trim().to_ascii_lowercase();
+        let b = id.as_bytes();
+        let hex_at = |i: usize| b[i].is_ascii_hexdigit();
+        let well_formed = b.len() == 36
+            && (0..36).all(|i| match i {
+                8 | 13 | 18 | 23 => b[i] == b'-',
+                _ => hex_at(i),
+            })
+            && b[14] == b'4'
+            && matches!(b[19], b'8' | b'9' | b'a' | b'b');
+        if well_formed {
+            Ok(CaptchaId(id))
+        } else {
+            Err(ApiError::param("图片验证码编号必须是 UUID v4"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn key(&self) -> String {
+        format!("captcha:{}", self.0)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    code: String,
+}
+
+/// Stores (or replaces: a new image for the same uuid voids the old one) the
+/// code of a freshly drawn captcha.
+pub fn store(store: &Store, id: &CaptchaId, code: &str) -> ApiResult<()> {
+    kv::put(
+        store,
+        &id.key(),
+        Entry {
+            code: code.to_string(),
+        },
+        TTL_SECS,
+    )
+}
+
+/// Checks `answer` against the captcha and burns it, right or wrong, so each
+/// image allows exactly one guess. Missing, expired or wrong: 4004.
+pub fn check(store: &Store, id: &CaptchaId, answer: &str) -> ApiResult<()> {
+    let entry = kv::take_live::<Entry>(store, &id.key())?;
+    match entry {
+        Some(e) if matches(&e.value.code, answer) => Ok(()),
+        Some(_) => Err(ApiError::msg(Errno::DataErr, "图片验证码错误")),
+        None => Err(ApiError::msg(Errno::DataErr, "图片验证码已过期，请刷新")),
+    }
+}
+
+/// Case-insensitive, ignoring whitespace around the answer (a stray space
+/// from a phone keyboard is not a wrong answer).
+pub fn matches(expected: &str, answer: &str) -> bool {
+    let answer = answer.trim();
+    !expected.is_empty() && expected.eq_ignore_ascii_case(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_must_look_like_v4() {
+        let id = CaptchaId::parse("3F2504E0-4F89-41D3-9A0C-0305E82C3301").unwrap();
+        assert_eq!(id.as_str(), "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+        assert_eq!(id.key(), "captcha:3f2504e0-4f89-41d3-9a0c-0305e82c3301");
+        for bad in [
+            "",
+            "not-a-uuid",
+            // version 1
+            "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            // variant nibble c
+            "3f2504e0-4f89-41d3-ca0c-0305e82c3301",
+            // no dashes
+            "3f2504e04f8941d39a0c0305e82c3301",
+            // non-hex
+            "3f2504e0-4f89-41d3-9a0c-0305e82c330g",
+            // too long
+            "3f2504e0-4f89-41d3-9a0c-0305e82c33011",
+            // a key-namespace escape attempt
+            "3f2504e0-4f89-41d3-9a0c-0305e82c330:",
+        ] {
+            let err = CaptchaId::parse(bad).unwrap_err();
+            assert_eq!(err.errno, Errno::ParamErr, "{bad}");
+        }
+    }
+
+    #[test]
+    fn answers_ignore_case_and_surrounding_space() {
+        assert!(matches("AC3K", "ac3k"));
+        assert!(matches("AC3K", " Ac3K "));
+        assert!(!matches("AC3K", "AC3"));
+        assert!(!matches("AC3K", "AC3KX"));
+        assert!(!matches("", ""));
+    }
+
+    #[test]
+    fn alphabet_has_no_lookalikes_or_duplicates() {
+        for c in [
+            '0', 'O', 'Q', 'D', '1', 'I', 'L', '2', 'Z', '5', 'S', '8', 'B', '9', 'G',
+        ] {
+            assert!(!ALPHABET.contains(&c), "{c}");
+        }
+        let mut sorted = ALPHABET.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ALPHABET.len());
+        assert!(
+            ALPHABET
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
+    }
+}
