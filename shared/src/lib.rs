@@ -19,6 +19,8 @@
 //! - [`cache`]: cache keys and their invalidation.
 //! - [`config`]: Spin variables with defaults.
 //! - [`images`]: image URLs from stored file ids.
+//! - [`upload`]: bounded upload bodies, multipart forms, image type sniffing.
+//! - [`image_store`]: the fdfs-proxy client and the FastDFS file id grammar.
 //! - [`accounts`]: password hashing, account rows, the profile, logging in.
 //! - [`captcha`], [`sms`]: single-use image and SMS codes.
 //! - [`ratelimit`]: SMS send limits and the failed-login lock-out.
@@ -33,10 +35,12 @@ pub mod de;
 pub mod domain;
 pub mod errno;
 pub mod http;
+pub mod image_store;
 pub mod images;
 pub mod kv;
 pub mod ratelimit;
 pub mod session;
 pub mod sms;
+pub mod upload;
 
 pub use errno::{ApiError, ApiResult, Errno};

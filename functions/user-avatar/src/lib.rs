@@ -1,0 +1,96 @@
+//! POST /api/v1.0/user/avatar (logged in): multipart field `avatar`, a JPEG,
+//! PNG or WebP of at most 10 MiB (decided by its magic bytes) →
+//! `{"avatar_url"}`.
+//!
+//! Order of effects, so that no failure leaves a half state:
+//! 1. the file goes to the image store (down/failing → 4301, nothing written);
+//! 2. one transaction reads the old avatar and stores the new file id (a
+//!    failure deletes the just-uploaded file again);
+//! 3. after the commit: the replaced file is deleted from the store and the
+//!    cached pages that show this user's avatar (their houses' details and
+//!    the index carousel) are invalidated. Both are best effort and logged; a
+//!    leftover old file is harmless, a stale cache expires by itself.
+
+use ihome_shared::db::{self, Db, RowExt};
+use ihome_shared::http::{self, ApiRequest};
+use ihome_shared::image_store::ImageStore;
+use ihome_shared::upload::{self, Image};
+use ihome_shared::{ApiError, ApiResult, cache, images, kv, session};
+use serde::Serialize;
+use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http_component;
+
+/// The form field carrying the file.
+const FIELD: &str = "avatar";
+
+#[derive(Serialize)]
+struct AvatarUrl {
+    avatar_url: String,
+}
+
+#[http_component]
+async fn handle(req: IncomingRequest) -> Response {
+    upload::serve_upload(req, |req| async move {
+        match req.method() {
+            Method::Post => set_avatar(&req).await,
+            _ => Err(ApiError::method_not_allowed()),
+        }
+    })
+    .await
+}
+
+async fn set_avatar(req: &ApiRequest) -> ApiResult<Response> {
+    let user_id = session::require(&kv::open()?, req)?.user.user_id;
+    let Image { kind, bytes } = upload::image_field(req, FIELD)?;
+    let store = ImageStore::from_config()?;
+    let file_id = store.upload(bytes, kind).await?;
+
+    let db = Db::open()?;
+    let replaced = db.write_tx(|db| {
+        let old = db
+            .query_one("SELECT avatar FROM users WHERE id = ?", &[db::int(user_id)])?
+            .ok_or_else(ApiError::not_logged_in)?
+            .text_or_empty(0)?;
+        db.execute(
+            "UPDATE users SET avatar = ? WHERE id = ?",
+            &[db::text(&file_id), db::int(user_id)],
+        )?;
+        Ok(old)
+    });
+    let replaced = match replaced {
+        Ok(old) => old,
+        Err(e) => {
+            store.delete_best_effort(&file_id, "avatar not saved").await;
+            return Err(e);
+        }
+    };
+
+    invalidate_pages_showing(&db, user_id);
+    if !replaced.is_empty() && replaced != file_id {
+        store.delete_best_effort(&replaced, "replaced avatar").await;
+    }
+    Ok(http::ok(AvatarUrl {
+        avatar_url: images::url(&file_id),
+    }))
+}
+
+/// House details and listings show the landlord's avatar.
+fn invalidate_pages_showing(db: &Db, user_id: i64) {
+    let houses = db.query(
+        "SELECT id FROM houses WHERE user_id = ?",
+        &[db::int(user_id)],
+    );
+    match houses {
+        Ok(rows) => {
+            let mut keys: Vec<String> = rows
+                .iter()
+                .filter_map(|r| r.int(0).ok())
+                .map(cache::house_detail)
+                .collect();
+            keys.push(cache::HOUSE_INDEX.to_string());
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            cache::invalidate(&keys);
+        }
+        Err(e) => eprintln!("avatar: could not list houses to invalidate: {e}"),
+    }
+}
