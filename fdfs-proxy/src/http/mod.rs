@@ -1,0 +1,126 @@
+//! The HTTP API (hyper 1): the accept loop and one dispatcher that routes
+//! each request to its handler module.
+//!
+//! | route | handler |
+//! |---|---|
+//! | `POST /files` | [`upload`] |
+//! | `GET`/`HEAD /files/<file_id>` | [`download`] |
+//! | `DELETE /files/<file_id>` | [`delete`] |
+//! | `GET`/`HEAD /health` | [`health`] |
+
+pub mod delete;
+pub mod download;
+pub mod error;
+pub mod health;
+pub mod mime;
+pub mod range;
+pub mod upload;
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::store::Store;
+use error::ApiError;
+
+/// Response bodies: in-memory JSON or a streamed file.
+pub type Body = UnsyncBoxBody<Bytes, io::Error>;
+
+/// A client that has not finished sending request headers by then is cut
+/// off, so idle or slow-loris connections cannot pile up.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause after a failed `accept` (e.g. out of file descriptors) instead of
+/// spinning.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Shared state of all requests.
+pub struct App {
+    pub store: Store,
+    pub max_file_size: u64,
+}
+
+/// Serves `listener` until the process ends.
+pub async fn serve(listener: TcpListener, app: Arc<App>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, Infallible>(dispatch(&app, req).await) }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Routes one request.
+pub async fn dispatch(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    tracing::debug!(%method, %path, "request");
+    let result = match path.as_str() {
+        "/health" => match method {
+            Method::GET | Method::HEAD => health::handle(app).await,
+            _ => Err(ApiError::method_not_allowed("GET, HEAD")),
+        },
+        "/files" | "/files/" => match method {
+            Method::POST => upload::handle(app, req).await,
+            _ => Err(ApiError::method_not_allowed("POST")),
+        },
+        _ => match path.strip_prefix("/files/") {
+            Some(raw_id) => match method {
+                Method::GET => download::handle(app, &req, raw_id, false).await,
+                Method::HEAD => download::handle(app, &req, raw_id, true).await,
+                Method::DELETE => delete::handle(app, raw_id).await,
+                _ => Err(ApiError::method_not_allowed("GET, HEAD, DELETE")),
+            },
+            None => Err(ApiError::new(StatusCode::NOT_FOUND, "no such route")),
+        },
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let bytes = Bytes::from(value.to_string());
+    let mut resp = Response::new(
+        Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}

@@ -1,0 +1,183 @@
+//! The FastDFS back end: the proxy as a FastDFS client.
+//!
+//! Upload: tracker 101/104 picks a storage, then UPLOAD_FILE streams the
+//! body. FastDFS needs the size in the packet header, so a body without a
+//! Content-Length (chunked, multipart) is first spooled to `tmp/` under the
+//! state directory, bounded by the size limit.
+//! Read: tracker 102 picks a storage, QUERY_FILE_INFO proves the file exists
+//! (the tracker does not) and gives its size, DOWNLOAD_FILE streams the range.
+//! Delete: tracker 103 (the file's source storage, like the reference
+//! client), then DELETE_FILE.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use super::{Health, Location, Object, StoreError, TempFile, Uploaded, clean_temp_dir, internal};
+use crate::body::{ByteStream, UploadStream, file_upload_stream};
+use crate::client::{FdfsClient, FdfsError};
+use crate::file_id::{FileId, GroupName};
+use crate::proto::errno;
+
+pub struct FastdfsStore {
+    client: FdfsClient,
+    group: Option<GroupName>,
+    spool: PathBuf,
+}
+
+impl FastdfsStore {
+    /// Prepares the spool directory (before the listener opens).
+    pub fn open(
+        client: FdfsClient,
+        group: Option<GroupName>,
+        state_dir: &Path,
+    ) -> std::io::Result<FastdfsStore> {
+        let spool = state_dir.join("tmp");
+        std::fs::create_dir_all(&spool)?;
+        clean_temp_dir(&spool)?;
+        Ok(FastdfsStore {
+            client,
+            group,
+            spool,
+        })
+    }
+
+    pub fn client(&self) -> &FdfsClient {
+        &self.client
+    }
+
+    pub async fn upload(
+        &self,
+        ext: &str,
+        len: Option<u64>,
+        body: UploadStream,
+    ) -> Result<Uploaded, StoreError> {
+        let (size, body, _spooled) = match len {
+            Some(n) => (n, body, None),
+            None => {
+                let (temp, size) = self.spool(body).await?;
+                let stream = file_upload_stream(temp.path(), size)
+                    .await
+                    .map_err(|e| internal("reopening spool file", e))?;
+                (size, stream, Some(temp))
+            }
+        };
+        let target = self
+            .client
+            .query_store(self.group.as_ref())
+            .await
+            .map_err(|e| match e.status() {
+                Some(errno::ENOENT) => StoreError::Unavailable(format!(
+                    "no writable storage{}: {e}",
+                    self.group
+                        .as_ref()
+                        .map(|g| format!(" in group {g}"))
+                        .unwrap_or_default()
+                )),
+                _ => map_error(e),
+            })?;
+        let file_id = self
+            .client
+            .upload(&target, ext, size, body)
+            .await
+            .map_err(map_error)?;
+        Ok(Uploaded { file_id, size })
+    }
+
+    /// Copies a body of unknown length to a temp file (the stream is already
+    /// size-limited), returning it and its length.
+    async fn spool(&self, mut body: UploadStream) -> Result<(TempFile, u64), StoreError> {
+        let (temp, mut file) = TempFile::create(&self.spool)
+            .await
+            .map_err(|e| internal("creating spool file", e))?;
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| internal("writing spool file", e))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| internal("writing spool file", e))?;
+        Ok((temp, size))
+    }
+
+    pub async fn locate(&self, id: &FileId) -> Result<Object, StoreError> {
+        let storage = self.client.query_fetch(id).await.map_err(map_error)?;
+        let info = self
+            .client
+            .file_info(storage, id)
+            .await
+            .map_err(map_error)?;
+        Ok(Object {
+            id: id.clone(),
+            size: info.size,
+            location: Location::Fastdfs(storage),
+        })
+    }
+
+    pub async fn read(
+        &self,
+        storage: SocketAddr,
+        id: &FileId,
+        offset: u64,
+        len: u64,
+    ) -> Result<ByteStream, StoreError> {
+        let d = self
+            .client
+            .download(storage, id, offset, len)
+            .await
+            .map_err(map_error)?;
+        Ok(Box::pin(d.into_stream()))
+    }
+
+    pub async fn delete(&self, id: &FileId) -> Result<(), StoreError> {
+        let storage = self.client.query_update(id).await.map_err(map_error)?;
+        self.client.delete(storage, id).await.map_err(map_error)
+    }
+
+    pub async fn health(&self) -> Health {
+        let checks = self.client.check_trackers().await;
+        let ok = checks.iter().any(|c| c.result.is_ok());
+        let trackers: Vec<_> = checks
+            .iter()
+            .map(|c| match &c.result {
+                Ok(()) => json!({"addr": c.tracker, "ok": true}),
+                Err(e) => json!({"addr": c.tracker, "ok": false, "error": e.to_string()}),
+            })
+            .collect();
+        Health {
+            ok,
+            detail: json!({
+                "trackers": trackers,
+                "group": self.group.as_ref().map(|g| g.as_str().to_owned()),
+            }),
+        }
+    }
+}
+
+/// The HTTP-facing meaning of a client error.
+fn map_error(e: FdfsError) -> StoreError {
+    match e {
+        FdfsError::Status {
+            status: errno::ENOENT,
+            ..
+        } => StoreError::NotFound,
+        FdfsError::Status {
+            status: errno::ENOSPC,
+            ..
+        } => StoreError::InsufficientStorage(e.to_string()),
+        FdfsError::NoTracker(_) => StoreError::Unavailable(e.to_string()),
+        FdfsError::Body(b) => StoreError::Body(b),
+        FdfsError::Status { .. }
+        | FdfsError::Connect { .. }
+        | FdfsError::Resolve { .. }
+        | FdfsError::Io { .. }
+        | FdfsError::Protocol { .. } => StoreError::Upstream(e.to_string()),
+    }
+}
