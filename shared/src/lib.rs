@@ -19,6 +19,8 @@
 //! - [`cache`]: cache keys and their invalidation.
 //! - [`config`]: Spin variables with defaults.
 //! - [`images`]: image URLs from stored file ids.
+//! - [`houses`]: the publish form, `HouseItem` lists, the search query.
+//! - [`orders`]: booking, the order state machine, comments, `OrderItem` lists.
 //! - [`upload`]: bounded upload bodies, multipart forms, image type sniffing.
 //! - [`image_store`]: the fdfs-proxy client and the FastDFS file id grammar.
 //! - [`accounts`]: password hashing, account rows, the profile, logging in.
@@ -34,10 +36,12 @@ pub mod db;
 pub mod de;
 pub mod domain;
 pub mod errno;
+pub mod houses;
 pub mod http;
 pub mod image_store;
 pub mod images;
 pub mod kv;
+pub mod orders;
 pub mod ratelimit;
 pub mod session;
 pub mod sms;
