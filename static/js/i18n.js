@@ -135,6 +135,7 @@ const zhCN = {
   'profile.uploadAvatar': '上传头像',
   'profile.uploading': '上传中 {p}%',
   'profile.avatarDone': '头像已更新',
+  'profile.nameSection': '修改用户名',
   'profile.name': '用户名',
   'profile.saveName': '保存用户名',
   'profile.nameDone': '用户名已保存',

@@ -34,7 +34,7 @@ render(body, html`
     </form>
   </section>
   <section class="card" aria-labelledby="name-title">
-    <h2 id="name-title">${t('profile.name')}</h2>
+    <h2 id="name-title">${t('profile.nameSection')}</h2>
     <form id="name-form" novalidate>
       <div class="field">
         <label for="name">${t('profile.name')}</label>

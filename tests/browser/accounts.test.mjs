@@ -1,0 +1,142 @@
+// Accounts in the browser: the register page's captcha and SMS countdown,
+// login failures shown from the server's errmsg, the 4101 round trip through
+// login.html?next=…, renaming, and logging out.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startApp, launch, shot, newMobile, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
+import { register, login, headerShowsUser, currentCaptcha, apiRegister, waitFor } from './lib/flows.mjs';
+
+let app;
+let chrome;
+before(async () => {
+  app = await startApp();
+  chrome = await launch();
+});
+after(async () => {
+  await chrome?.close();
+  await app?.stop();
+});
+
+test('register page: captcha refresh, wrong captcha, SMS countdown', async () => {
+  const page = await chrome.visitor(app.base, { viewport: MOBILE, name: 'register' });
+  await page.goto('/register.html');
+  const first = await currentCaptcha(page, app);
+  assert.match(first.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a v4 uuid');
+  await page.getByRole('button', { name: '图片验证码，点击换一张' }).click();
+  const second = await currentCaptcha(page, app);
+  assert.notEqual(second.uuid, first.uuid, 'a click fetches a new captcha');
+
+  // Client-side checks first.
+  await page.getByRole('button', { name: '获取验证码' }).click();
+  await page.getByRole('alert').getByText('请输入正确的 11 位手机号').waitFor();
+
+  const mobile = newMobile();
+  await page.getByLabel('手机号').fill(mobile);
+  await page.getByLabel('图片验证码', { exact: true }).fill(second.code === 'ZZZZ' ? 'YYYY' : 'ZZZZ');
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/api/v1.0/smscode/')),
+    page.getByRole('button', { name: '获取验证码' }).click(),
+  ]);
+  const body = await resp.json();
+  assert.equal(body.errno, '4004', 'wrong captcha is 4004');
+  await page.getByRole('alert').getByText(body.errmsg).waitFor();
+  const third = await currentCaptcha(page, app);
+  assert.notEqual(third.uuid, second.uuid, 'a used captcha is replaced');
+  await shot(page, 'accounts-01-register-wrong-captcha');
+
+  await page.getByLabel('图片验证码', { exact: true }).fill(third.code);
+  await page.getByRole('button', { name: '获取验证码' }).click();
+  const btn = page.locator('#sms-btn');
+  await waitFor(async () => /^\d+ 秒后重发$/.test(await btn.innerText()), { what: 'the countdown' });
+  assert.equal(await btn.isDisabled(), true, 'no resend during the countdown');
+  const n1 = Number((await btn.innerText()).split(' ')[0]);
+  assert.ok(n1 <= 60 && n1 >= 55, `countdown starts near 60, got ${n1}`);
+  await page.waitForTimeout(2100);
+  const n2 = Number((await btn.innerText()).split(' ')[0]);
+  assert.ok(n2 <= n1 - 1, `countdown ticks (${n1} → ${n2})`);
+  await shot(page, 'accounts-02-register-countdown');
+
+  // Mismatched passwords are caught before the request.
+  await page.getByLabel('短信验证码').fill(app.smsCode(mobile));
+  await page.getByLabel('密码', { exact: true }).fill('password-123');
+  await page.getByLabel('确认密码').fill('password-124');
+  await page.getByRole('button', { name: '注册', exact: true }).click();
+  await page.getByRole('alert').getByText('两次输入的密码不一致').waitFor();
+  assertNoProblems(page);
+});
+
+test('login failures show the server message; 4101 goes to login and back', async () => {
+  const page = await chrome.visitor(app.base, { viewport: DESKTOP, name: 'login' });
+  const user = { mobile: newMobile(), password: 'right-password-1' };
+  await apiRegister(page, app, user);
+  await page.context().clearCookies();
+
+  // A page that needs a session sends the visitor to login with ?next=.
+  await page.goto('/orders.html');
+  await page.waitForURL(/\/login\.html\?next=%2Forders\.html$/);
+  await page.getByText('请先登录后继续').waitFor();
+
+  // Wrong password and unknown mobile: one message (the server's), no probing.
+  const messages = [];
+  for (const [mobile, password] of [[user.mobile, 'wrong-password-1'], [newMobile(), 'whatever-123']]) {
+    await page.getByLabel('手机号').fill(mobile);
+    await page.getByLabel('密码').fill(password);
+    const [resp] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/v1.0/sessions')),
+      page.getByRole('button', { name: '登录', exact: true }).click(),
+    ]);
+    const body = await resp.json();
+    assert.equal(body.errno, '4102');
+    assert.equal(resp.status(), 401);
+    await page.locator('#form-alert', { hasText: body.errmsg }).waitFor();
+    messages.push(body.errmsg);
+  }
+  assert.equal(messages[0], messages[1], 'the same message for both');
+  await shot(page, 'accounts-03-login-failed');
+
+  await page.getByLabel('手机号').fill('12345');
+  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await page.locator('#form-alert', { hasText: '请输入正确的 11 位手机号' }).waitFor();
+  assert.equal(await page.getByLabel('手机号').getAttribute('aria-invalid'), 'true');
+
+  await page.getByLabel('手机号').fill(user.mobile);
+  await page.getByLabel('密码').fill(user.password);
+  await page.getByRole('button', { name: '登录', exact: true }).click();
+  await page.waitForURL(/\/orders\.html$/);
+  await page.getByText('还没有订单').waitFor();
+  await headerShowsUser(page, user.mobile);
+  await shot(page, 'accounts-04-orders-empty');
+  assertNoProblems(page);
+});
+
+test('rename, then log out', async () => {
+  const page = await chrome.visitor(app.base, { viewport: MOBILE, name: 'logout' });
+  const user = { mobile: newMobile(), password: 'a-long-password' };
+  await register(page, app, user);
+  await headerShowsUser(page, user.mobile);
+
+  await page.goto('/my.html');
+  await page.locator('#my-name', { hasText: user.mobile }).waitFor();
+  await shot(page, 'accounts-05-my');
+  await page.getByRole('link', { name: '修改个人信息' }).click();
+  const name = '旅行家' + user.mobile.slice(-4);
+  await page.getByLabel('用户名', { exact: true }).fill(name);
+  await page.getByRole('button', { name: '保存用户名' }).click();
+  await page.getByText('用户名已保存').waitFor();
+  await headerShowsUser(page, name);
+  await shot(page, 'accounts-06-profile-renamed');
+
+  await page.goto('/my.html');
+  await page.locator('#my-name', { hasText: name }).waitFor();
+  await page.getByRole('button', { name: '退出登录' }).click();
+  await page.waitForURL(/\/index\.html$/);
+  await page.locator('.site-header').getByRole('link', { name: '登录' }).waitFor();
+  const session = await page.request.get('/api/v1.0/session');
+  assert.equal(session.status(), 401, 'the session is gone');
+  await page.goto('/my.html');
+  await page.waitForURL(/\/login\.html\?next=%2Fmy\.html$/);
+
+  await login(page, { ...user, next: '/my.html' });
+  await page.locator('#my-name', { hasText: name }).waitFor();
+  assertNoProblems(page);
+});
