@@ -278,9 +278,11 @@ pub struct OrderParties {
     pub landlord_id: i64,
     pub house_id: i64,
     pub status: String,
+    /// Check-out day.
+    pub end_date: String,
 }
 
-pub const ORDER_PARTIES_SQL: &str = "SELECT o.user_id, h.user_id, o.house_id, o.status
+pub const ORDER_PARTIES_SQL: &str = "SELECT o.user_id, h.user_id, o.house_id, o.status, o.end_date
      FROM orders o JOIN houses h ON h.id = o.house_id WHERE o.id = ?";
 
 impl OrderParties {
@@ -294,6 +296,7 @@ impl OrderParties {
             landlord_id: row.int(1)?,
             house_id: row.int(2)?,
             status: row.text(3)?,
+            end_date: row.text(4)?,
         })
     }
 

@@ -1,0 +1,36 @@
+//! GET /api/v1.0/house/index: a bare array of up to [`INDEX_SIZE`] houses
+//! that have a cover image, most booked first, served from the KV cache
+//! (`cache:house_index`). Writes that change what it shows (a comment bumps
+//! order_count, a new cover) invalidate it.
+
+use ihome_shared::db::{Db, int};
+use ihome_shared::houses::{HouseItem, INDEX_HOUSES_SQL, INDEX_SIZE, View};
+use ihome_shared::http::{self, ApiRequest};
+use ihome_shared::{ApiError, ApiResult, cache, kv};
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::serve(req, |req| match req.method() {
+        Method::Get => index(req),
+        _ => Err(ApiError::method_not_allowed()),
+    })
+}
+
+fn index(_req: &ApiRequest) -> ApiResult<Response> {
+    let store = kv::open()?;
+    if let Some(cached) = cache::get(&store, cache::HOUSE_INDEX)? {
+        return Ok(http::ok(cached));
+    }
+    let db = Db::open()?;
+    let houses = HouseItem::list(
+        &db,
+        INDEX_HOUSES_SQL,
+        &[int(INDEX_SIZE)],
+        &View::from_config(),
+    )?;
+    let data = serde_json::to_value(&houses).map_err(ApiError::internal)?;
+    cache::put(&store, cache::HOUSE_INDEX, &data)?;
+    Ok(http::ok(data))
+}

@@ -1,0 +1,54 @@
+//! POST /api/v1.0/orders `{"house_id","start_date","end_date"}`: book a house
+//! → `{"order_id"}`.
+//!
+//! Checks, in order: logged in (4101); well-formed ids and dates, the stay
+//! starting today or later in the app's time zone (4103); the house exists
+//! (4002); it is not the guest's own (4105); the stay length fits the
+//! house's min/max nights (4103). Then [`BOOK_SQL`] checks the nights are
+//! free and inserts in one statement; losing a race is 4004 (HTTP 409).
+
+use ihome_shared::clock::{self, Date};
+use ihome_shared::db::{Db, RowExt, int, text};
+use ihome_shared::http::{self, ApiRequest};
+use ihome_shared::orders::{BOOK_SQL, Booking, BookingRequest, HOUSE_FOR_BOOKING_SQL};
+use ihome_shared::{ApiError, ApiResult, cache, kv, session};
+use serde_json::json;
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::serve(req, |req| match req.method() {
+        Method::Post => book(req),
+        _ => Err(ApiError::method_not_allowed()),
+    })
+}
+
+fn book(req: &ApiRequest) -> ApiResult<Response> {
+    let guest = session::require(&kv::open()?, req)?.user;
+    let booking = Booking::parse(&req.json::<BookingRequest>()?, Date::today())?;
+    let db = Db::open()?;
+    let house = db
+        .query_one(HOUSE_FOR_BOOKING_SQL, &[int(booking.house_id)])?
+        .ok_or_else(|| ApiError::not_found(format!("房屋 {} 不存在", booking.house_id)))?;
+    if house.int(0)? == guest.user_id {
+        return Err(ApiError::role("不能预订自己的房屋"));
+    }
+    booking.check_length(house.int(1)?, house.int(2)?)?;
+    let order_id = db
+        .query_i64(
+            BOOK_SQL,
+            &[
+                int(guest.user_id),
+                int(booking.house_id),
+                text(booking.stay.start.to_string()),
+                text(booking.stay.end.to_string()),
+                int(booking.stay.nights()),
+                int(clock::now()),
+            ],
+        )?
+        .ok_or_else(|| ApiError::conflict("所选日期已被预订"))?;
+    // The detail page's calendar shows booked nights.
+    cache::invalidate(&[&cache::house_detail(booking.house_id)]);
+    Ok(http::ok(json!({ "order_id": order_id })))
+}

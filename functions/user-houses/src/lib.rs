@@ -1,0 +1,30 @@
+//! GET /api/v1.0/user/houses: the logged-in landlord's houses, newest first
+//! → `{"houses":[HouseItem...]}` (an empty list when there are none).
+
+use ihome_shared::db::{Db, int};
+use ihome_shared::houses::{HouseItem, USER_HOUSES_SQL, View};
+use ihome_shared::http::{self, ApiRequest};
+use ihome_shared::{ApiError, ApiResult, kv, session};
+use serde_json::json;
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::serve(req, |req| match req.method() {
+        Method::Get => my_houses(req),
+        _ => Err(ApiError::method_not_allowed()),
+    })
+}
+
+fn my_houses(req: &ApiRequest) -> ApiResult<Response> {
+    let user = session::require(&kv::open()?, req)?.user;
+    let db = Db::open()?;
+    let houses = HouseItem::list(
+        &db,
+        USER_HOUSES_SQL,
+        &[int(user.user_id)],
+        &View::from_config(),
+    )?;
+    Ok(http::ok(json!({ "houses": houses })))
+}

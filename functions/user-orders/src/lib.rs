@@ -1,0 +1,28 @@
+//! GET /api/v1.0/user/orders?role=custom|landlord: the orders the user
+//! placed as a guest (`custom`), or the orders for the user's houses
+//! (`landlord`), newest first → `{"orders":[OrderItem...]}`.
+
+use ihome_shared::db::Db;
+use ihome_shared::houses::View;
+use ihome_shared::http::{self, ApiRequest};
+use ihome_shared::orders::{OrderItem, OrderRole};
+use ihome_shared::{ApiError, ApiResult, kv, session};
+use serde_json::json;
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::serve(req, |req| match req.method() {
+        Method::Get => my_orders(req),
+        _ => Err(ApiError::method_not_allowed()),
+    })
+}
+
+fn my_orders(req: &ApiRequest) -> ApiResult<Response> {
+    let user = session::require(&kv::open()?, req)?.user;
+    let role = OrderRole::parse(req.query("role").as_deref())?;
+    let db = Db::open()?;
+    let orders = OrderItem::list(&db, role, user.user_id, &View::from_config())?;
+    Ok(http::ok(json!({ "orders": orders })))
+}
