@@ -70,6 +70,8 @@ const zhCN = {
   'index.search': '搜索',
   'index.hello': '你好，{name}',
   'index.publish': '我要出租',
+  'index.latest': '最新上线',
+  'index.more': '查看全部房源',
 
   'form.mobile': '手机号',
   'form.mobilePlaceholder': '11 位手机号',
@@ -182,9 +184,12 @@ const zhCN = {
   'newhouse.uploading': '正在上传 {name}：{p}%',
   'newhouse.uploaded': '已上传 {n} 张',
   'newhouse.finish': '完成，查看房源',
+  'newhouse.cover': '封面',
   'newhouse.needAuth': '发布房源前需要先完成实名认证。',
 
   'detail.gallery': '房屋图片',
+  'detail.prevImage': '上一张图片',
+  'detail.nextImage': '下一张图片',
   'detail.noImages': '暂无图片',
   'detail.landlord': '房东：{name}',
   'detail.address': '地址',

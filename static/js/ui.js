@@ -45,6 +45,8 @@ function navLink(href, key, page) {
   return html`<li><a href="${href}" ${here ? raw('aria-current="page"') : ''}>${t(key)}</a></li>`;
 }
 
+const USER_ICON = raw('<svg viewBox="0 0 24 24" width="16" height="16" fill="currentColor"><circle cx="12" cy="8" r="4.2"/><path d="M3.5 21c.9-4.3 4.2-7 8.5-7s7.6 2.7 8.5 7z"/></svg>');
+
 function renderHeader(user) {
   const header = $('#site-header');
   if (!header) return;
@@ -54,7 +56,7 @@ function renderHeader(user) {
   else if (user) {
     const mine = ['my', 'profile', 'auth', 'myhouse', 'newhouse', 'orders', 'lorders'].includes(page);
     userPart = html`<li><a class="nav-user" href="my.html" ${mine ? raw('aria-current="page"') : ''}>
-      <span class="nav-user-icon" aria-hidden="true">${(user.name || '?').slice(0, 1)}</span>
+      <span class="nav-user-icon" aria-hidden="true">${USER_ICON}</span>
       <span class="nav-user-name">${user.name}</span></a></li>`;
   } else {
     userPart = html`${navLink('login.html', 'nav.login')}

@@ -40,7 +40,9 @@ function show(h, viewer) {
     <section class="gallery" aria-label="${t('detail.gallery')}">
       ${imgs.length
         ? html`<div class="gallery-track" tabindex="0" aria-label="${t('detail.gallery')}">${imgs.map((u, i) => html`<img src="${u}" alt="${h.title} ${i + 1}/${imgs.length}" ${i ? html`loading="lazy"` : ''}>`)}</div>
-               <span class="gallery-count">${imgs.length}</span>`
+               <span class="gallery-count" id="gallery-count">1 / ${imgs.length}</span>
+               ${imgs.length > 1 ? html`<button type="button" class="carousel-btn prev" data-go="-1" aria-label="${t('detail.prevImage')}">‹</button>
+               <button type="button" class="carousel-btn next" data-go="1" aria-label="${t('detail.nextImage')}">›</button>` : ''}`
         : html`<div class="gallery-track"><img src="${imgOr('')}" alt="${t('detail.noImages')}"></div>`}
     </section>
     <div class="detail-layout">
@@ -95,4 +97,16 @@ function show(h, viewer) {
     ${own ? '' : html`<div class="book-bar"><span><strong>${money(h.price)}</strong>${t('common.perNight')}</span>
       <a class="btn" href="${bookHref()}">${t('detail.book')}</a></div>`}`);
   createCalendar($('#calendar'), { booked: h.booked || [] });
+  const track = $('.gallery-track');
+  const counter = $('#gallery-count');
+  if (counter) {
+    const at = () => Math.round(track.scrollLeft / Math.max(1, track.clientWidth));
+    track.addEventListener('scroll', () => { counter.textContent = `${at() + 1} / ${imgs.length}`; }, { passive: true });
+    body.querySelector('.gallery').addEventListener('click', (e) => {
+      const b = e.target.closest('[data-go]');
+      if (!b) return;
+      const i = (at() + Number(b.dataset.go) + imgs.length) % imgs.length;
+      track.scrollTo({ left: i * track.clientWidth });
+    });
+  }
 }

@@ -1,6 +1,6 @@
 import { t } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, raw, $, $$, money, imgOr, fillAreas, todayStr, addDays, loadingHtml, showError, hideAlert } from '../ui.js';
+import { initPage, html, render, raw, $, $$, money, imgOr, houseCard, fillAreas, todayStr, addDays, loadingHtml, showError, hideAlert } from '../ui.js';
 
 const user = await initPage();
 
@@ -34,6 +34,14 @@ form.addEventListener('submit', (e) => {
   for (const k of ['aid', 'sd', 'ed']) if (form[k].value) q.set(k, form[k].value);
   location.assign('search.html' + (q.toString() ? '?' + q : ''));
 });
+
+/* ---------- the newest houses ---------- */
+api('/houses', { query: { sk: 'new', p: 1 } }).then((data) => {
+  const list = ((data && data.houses) || []).slice(0, 6);
+  if (!list.length) return;
+  render($('#latest-list'), list.map((h) => houseCard(h)));
+  $('#latest').hidden = false;
+}).catch(() => { /* the carousel and search still work */ });
 
 /* ---------- carousel ---------- */
 const box = $('#carousel');

@@ -57,7 +57,7 @@ render(body, html`
 <section class="card" id="images-section" hidden aria-labelledby="images-title">
   <h2 id="images-title" tabindex="-1">${t('newhouse.imagesHeading')}</h2>
   <div class="alert alert-ok" role="status">${t('newhouse.imagesIntro')}</div>
-  <ul class="house-list" id="uploaded" style="margin-bottom:1rem"></ul>
+  <ul class="thumbs" id="uploaded"></ul>
   <form id="images-form" novalidate>
     <div class="field">
       <label for="house_image">${t('newhouse.chooseImages')}</label>
@@ -145,8 +145,7 @@ function startImages(houseId) {
           const data = await upload(`/houses/${houseId}/images`, 'house_image', file, { onProgress });
           count += 1;
           const li = document.createElement('li');
-          li.className = 'house-card';
-          render(li, html`<div class="house-cover"><img src="${data.url}" alt="${file.name}"></div>`);
+          render(li, html`<img src="${data.url}" alt="${file.name}">${count === 1 ? html`<span class="cover-tag">${t('newhouse.cover')}</span>` : ''}`);
           list.append(li);
           showOk(imgBox, t('newhouse.uploaded', { n: count }));
         } catch (err) {

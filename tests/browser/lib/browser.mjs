@@ -19,7 +19,7 @@ export async function launch() {
   const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
   const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage'];
+    '--disable-dev-shm-usage', '--lang=zh-CN'];
   // playwright gives every launch a fresh temporary profile (--user-data-dir) of its own.
   const browser = await chromium.launch({ executablePath, args, headless: true });
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -45,7 +45,10 @@ export async function launch() {
 
 /** Saves a full-page screenshot as test-output/browser/<name>.png. */
 export async function shot(page, name) {
-  await page.evaluate(() => document.fonts && document.fonts.ready);
+  await page.evaluate(async () => {
+    await (document.fonts && document.fonts.ready);
+    window.scrollTo(0, 0); // sticky header at the top of a full-page shot
+  });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
