@@ -1,1 +1,1009 @@
-fn main() {}
+//! ihome-bench: the benchmark driver `scripts/bench` runs after building.
+//!
+//! One run, so every figure has a baseline measured minutes apart on the
+//! same (noisy, 2-core) machine:
+//! 1. start-up: edge-host cold (empty compiled-code cache) and warm, process
+//!    spawn to the first 200;
+//! 2. the app on a fresh state dir: migrate (GET /areas), seed the SQLite
+//!    file, register users through the API (captcha from the KV file, SMS code
+//!    from a loopback gateway), then the native baseline on the same file;
+//! 3. host overhead: an empty component vs. the native server's `/noop`;
+//! 4. load: wrk at each connection count per scenario, edge and native
+//!    interleaved for the reads both serve; RSS sampled during the widest run;
+//! 5. login cost: sequential POST /sessions (Argon2id inside wasm);
+//! 6. the table on stdout, the JSON (and optionally markdown) files.
+//!
+//! Exits non-zero when anything fails: the app not starting, a non-2xx
+//! response during a load run, a failed registration.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use clap::Parser;
+use ihome_bench::dates;
+use ihome_bench::procs::{Proc, RssSampler};
+use ihome_bench::seed::{self, SeedSize};
+use ihome_bench::sms::SmsGateway;
+use ihome_bench::wrk::{self, Load, Summary};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The app's time zone (spin.toml `utc_offset` default, +08:00): "today"
+/// for search and booking dates.
+const UTC_OFFSET_SECS: i64 = ihome_bench::detail::DEFAULT_UTC_OFFSET_SECS;
+/// Longest a host may take to compile every component and bind.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
+/// Poll interval while waiting for the first 200 after spawn.
+const FIRST_200_POLL: Duration = Duration::from_millis(2);
+/// Timeout of the driver's own requests (registration, logins, checks).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// RSS sampling interval during the widest load run.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// How long the SMS code may take to reach the loopback gateway.
+const SMS_WAIT: Duration = Duration::from_secs(10);
+/// Warm-up before each scenario's measured runs.
+const WARMUP_SECS: u64 = 1;
+const WARMUP_CONNECTIONS: usize = 16;
+/// Search dates: a 3-night stay starting a week from today (inside the
+/// seeded future orders, so the overlap test excludes some houses).
+const SEARCH_START_DAYS: i64 = 7;
+const SEARCH_NIGHTS: i64 = 3;
+/// Targets from the brief: edge/native throughput for the reads, and the
+/// host's own per-request cost.
+const TARGET_MIN_RATIO: f64 = 0.5;
+const TARGET_MAX_OVERHEAD_US: f64 = 100.0;
+/// Registered users: one books and holds the session, one logs in repeatedly,
+/// one spare that proves registration works more than once.
+const REGISTERED_USERS: usize = 3;
+
+#[derive(Parser)]
+#[command(about = "iHome benchmark: edge-host vs a native baseline, in one run")]
+struct Args {
+    /// Tiny data and 2-second runs at 1 and 16 connections (smoke test).
+    #[arg(long)]
+    quick: bool,
+    /// The workspace root (spin.toml, target/).
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Scratch directory for state dirs, caches and logs (wiped first).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Write the JSON results here (repeatable).
+    #[arg(long = "json")]
+    json_out: Vec<PathBuf>,
+    /// Write a markdown table with the machine's description here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+/// Sizes and durations of one mode.
+#[derive(Clone, Debug, Serialize)]
+struct Plan {
+    mode: &'static str,
+    users: usize,
+    houses: usize,
+    orders: usize,
+    seconds: u64,
+    connections: Vec<usize>,
+    logins: usize,
+    warm_starts: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                mode: "quick",
+                users: 20,
+                houses: 200,
+                orders: 2_000,
+                seconds: 2,
+                connections: vec![1, 16],
+                logins: 5,
+                warm_starts: 1,
+            }
+        } else {
+            Plan {
+                mode: "full",
+                users: 1_000,
+                houses: 10_000,
+                orders: 100_000,
+                seconds: 10,
+                connections: vec![1, 16, 64],
+                logins: 20,
+                warm_starts: 3,
+            }
+        }
+    }
+
+    fn max_connections(&self) -> usize {
+        *self.connections.iter().max().expect("connections")
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct Run {
+    scenario: &'static str,
+    target: &'static str,
+    connections: usize,
+    rps: f64,
+    p50_us: u64,
+    p99_us: u64,
+    requests: u64,
+    errors: u64,
+    raw: Summary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct Ratio {
+    scenario: &'static str,
+    connections: usize,
+    edge_rps: f64,
+    native_rps: f64,
+    ratio: f64,
+    edge_p50_us: u64,
+    native_p50_us: u64,
+}
+
+struct Paths {
+    root: PathBuf,
+    work: PathBuf,
+    edge_host: PathBuf,
+    native: PathBuf,
+}
+
+fn main() {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("bench: FAILED (see the failures above)");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("bench: FAILED: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("\x1b[1m--> {}\x1b[0m", msg.as_ref());
+}
+
+fn run(args: &Args) -> anyhow::Result<bool> {
+    let plan = Plan::new(args.quick);
+    let root = args.root.canonicalize().context("--root")?;
+    let work = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target/bench").join(plan.mode));
+    if work.exists() {
+        std::fs::remove_dir_all(&work).with_context(|| format!("wiping {}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work)?;
+    let paths = Paths {
+        edge_host: root.join("target/release/edge-host"),
+        native: root.join("target/release/native-baseline"),
+        root,
+        work,
+    };
+    for bin in [&paths.edge_host, &paths.native] {
+        ensure!(
+            bin.is_file(),
+            "{} is missing (scripts/bench builds it)",
+            bin.display()
+        );
+    }
+    let mut failures: Vec<String> = Vec::new();
+    let started = Instant::now();
+
+    // 1. Start-up, before anything else warms the page cache for us.
+    let cache = paths.work.join("compile-cache");
+    log("start-up: cold (empty compiled-code cache)");
+    let cold_ms = first_200_ms(&paths, &cache, "cold")?;
+    let mut warm = Vec::new();
+    for i in 0..plan.warm_starts {
+        log(format!("start-up: warm #{}", i + 1));
+        warm.push(first_200_ms(&paths, &cache, &format!("warm{i}"))?);
+    }
+    let warm_ms = median_f64(&mut warm);
+
+    // 2. The app, seeded.
+    let sms = SmsGateway::start()?;
+    let state = paths.work.join("state");
+    std::fs::create_dir_all(&state)?;
+    let edge = start_edge(
+        &paths,
+        &paths.root.join("spin.toml"),
+        &state,
+        &cache,
+        "edge",
+        &[("SPIN_VARIABLE_SMS_GATEWAY_ORIGIN", sms.origin())],
+    )?;
+    let client = client()?;
+    let areas_url = format!("{}/api/v1.0/areas", edge.base);
+    let resp = client.get(&areas_url).send()?;
+    ensure!(
+        resp.status() == 200,
+        "GET /areas (migration): {}",
+        resp.status()
+    );
+    log(format!(
+        "seeding {} users, {} houses, {} orders",
+        plan.users, plan.houses, plan.orders
+    ));
+    let seeded = seed::seed(
+        &state.join("sqlite_db.db"),
+        SeedSize {
+            users: plan.users,
+            houses: plan.houses,
+            orders: plan.orders,
+        },
+        UTC_OFFSET_SECS,
+    )?;
+    log(format!(
+        "seeded {} orders in {:.1} s; detail house {}",
+        seeded.orders, seeded.seconds, seeded.detail_house
+    ));
+    let mut users = Vec::new();
+    for _ in 0..REGISTERED_USERS {
+        users.push(register(&edge.base, &state, &sms)?);
+    }
+    log(format!("registered {} users through the API", users.len()));
+    let guest = &users[0];
+    let native = Proc::start(
+        "native-baseline",
+        {
+            let mut c = Command::new(&paths.native);
+            c.arg("--db").arg(state.join("sqlite_db.db"));
+            c
+        },
+        "Listening on ",
+        &paths.work.join("native.log"),
+        STARTUP_TIMEOUT,
+    )?;
+
+    // The scenarios, and a check that each answers 200 before any load.
+    let today = dates::today(UTC_OFFSET_SECS);
+    let sd = today.add_days(SEARCH_START_DAYS);
+    let ed = sd.add_days(SEARCH_NIGHTS);
+    let detail_path = format!("/api/v1.0/houses/{}", seeded.detail_house);
+    let search_path = format!("/api/v1.0/houses?aid=3&sd={sd}&ed={ed}&sk=price-inc&p=2");
+    let session_headers = vec![("Cookie".to_string(), guest.cookie.clone())];
+    let matches = json!({
+        "areas": compare(&client, &edge.base, &native.base, "/api/v1.0/areas")?,
+        "house_detail": compare(&client, &edge.base, &native.base, &detail_path)?,
+    });
+    check_ok(&client, &edge.base, &search_path, &[])?;
+    check_ok(&client, &edge.base, "/api/v1.0/session", &session_headers)?;
+
+    let edge_idle_kib = edge.rss_kib()?;
+    let native_idle_kib = native.rss_kib()?;
+
+    // 3. Host overhead: an empty component against the native floor.
+    log("host overhead: empty component vs native /noop (1 connection)");
+    let noop_toml = write_noop_manifest(&paths)?;
+    let noop_state = paths.work.join("state-noop");
+    let noop = start_edge(&paths, &noop_toml, &noop_state, &cache, "noop", &[])?;
+    let get = Load::Get { headers: vec![] };
+    check_ok(&client, &noop.base, "/", &[])?;
+    wrk::run(
+        &format!("{}/", noop.base),
+        &get,
+        1,
+        WARMUP_SECS,
+        &paths.work,
+    )?;
+    wrk::run(
+        &format!("{}/noop", native.base),
+        &get,
+        1,
+        WARMUP_SECS,
+        &paths.work,
+    )?;
+    let edge_noop = wrk::run(
+        &format!("{}/", noop.base),
+        &get,
+        1,
+        plan.seconds,
+        &paths.work,
+    )?;
+    let native_noop = wrk::run(
+        &format!("{}/noop", native.base),
+        &get,
+        1,
+        plan.seconds,
+        &paths.work,
+    )?;
+    drop(noop);
+    for (name, s) in [("edge noop", &edge_noop), ("native noop", &native_noop)] {
+        if s.errors() > 0 || s.requests == 0 {
+            failures.push(format!(
+                "{name}: {} requests, {} errors",
+                s.requests,
+                s.errors()
+            ));
+        }
+    }
+    let overhead_us = edge_noop.p50_us as f64 - native_noop.p50_us as f64;
+
+    // 4. Load.
+    struct Scenario {
+        name: &'static str,
+        path: String,
+        headers: Vec<(String, String)>,
+        native: bool,
+        bookings: bool,
+    }
+    let scenarios = vec![
+        Scenario {
+            name: "GET /areas",
+            path: "/api/v1.0/areas".into(),
+            headers: vec![],
+            native: true,
+            bookings: false,
+        },
+        Scenario {
+            name: "GET /houses/:id",
+            path: detail_path.clone(),
+            headers: vec![],
+            native: true,
+            bookings: false,
+        },
+        Scenario {
+            name: "GET /houses?aid&sd&ed&sk&p",
+            path: search_path.clone(),
+            headers: vec![],
+            native: false,
+            bookings: false,
+        },
+        Scenario {
+            name: "GET /session",
+            path: "/api/v1.0/session".into(),
+            headers: session_headers.clone(),
+            native: false,
+            bookings: false,
+        },
+        Scenario {
+            name: "POST /orders",
+            path: "/api/v1.0/orders".into(),
+            headers: vec![],
+            native: false,
+            bookings: true,
+        },
+    ];
+    let mut runs: Vec<Run> = Vec::new();
+    let mut edge_peak_kib = 0;
+    let mut native_peak_kib = 0;
+    let mut booking_offset = 0u64;
+    let first_booking_day = today.add_days(seed::BENCH_BOOKING_FIRST_DAY);
+    for sc in &scenarios {
+        let mut targets = vec![("edge", edge.base.clone(), edge.pid())];
+        if sc.native {
+            targets.push(("native", native.base.clone(), native.pid()));
+        }
+        let load_for = |offset: u64| -> Load {
+            if sc.bookings {
+                Load::Bookings {
+                    cookie: guest.cookie.clone(),
+                    first_house: seeded.first_house,
+                    houses: seeded.houses,
+                    first_day: first_booking_day.0,
+                    nights: seed::BENCH_NIGHTS,
+                    offset,
+                }
+            } else {
+                Load::Get {
+                    headers: sc.headers.clone(),
+                }
+            }
+        };
+        for (_, base, _) in &targets {
+            let url = format!("{base}{}", sc.path);
+            let warm = wrk::run(
+                &url,
+                &load_for(booking_offset),
+                WARMUP_CONNECTIONS,
+                WARMUP_SECS,
+                &paths.work,
+            )?;
+            if sc.bookings {
+                booking_offset =
+                    wrk::next_booking_offset(booking_offset, &warm, WARMUP_CONNECTIONS);
+            }
+        }
+        for &c in &plan.connections {
+            for (target, base, pid) in &targets {
+                let url = format!("{base}{}", sc.path);
+                log(format!(
+                    "{} [{target}] {c} connection(s), {} s",
+                    sc.name, plan.seconds
+                ));
+                let sampler = (c == plan.max_connections())
+                    .then(|| RssSampler::start(*pid, RSS_SAMPLE_EVERY));
+                let s = wrk::run(
+                    &url,
+                    &load_for(booking_offset),
+                    c,
+                    plan.seconds,
+                    &paths.work,
+                )?;
+                if let Some(sampler) = sampler {
+                    let peak = sampler.finish();
+                    if *target == "edge" {
+                        edge_peak_kib = edge_peak_kib.max(peak);
+                    } else {
+                        native_peak_kib = native_peak_kib.max(peak);
+                    }
+                }
+                if sc.bookings {
+                    booking_offset = wrk::next_booking_offset(booking_offset, &s, c);
+                }
+                if s.errors() > 0 || s.requests == 0 {
+                    failures.push(format!(
+                        "{} [{target}] at {c} connections: {} requests, errors {{connect {}, read {}, write {}, status>399 {}, timeout {}}}",
+                        sc.name, s.requests, s.connect_errors, s.read_errors, s.write_errors, s.status_errors, s.timeouts
+                    ));
+                }
+                runs.push(Run {
+                    scenario: sc.name,
+                    target,
+                    connections: c,
+                    rps: s.rps(),
+                    p50_us: s.p50_us,
+                    p99_us: s.p99_us,
+                    requests: s.requests,
+                    errors: s.errors(),
+                    raw: s,
+                });
+            }
+        }
+    }
+    if let Ok(tail) = std::fs::read_to_string(&edge.log) {
+        let failed = tail
+            .lines()
+            .filter(|l| l.contains("request failed"))
+            .count();
+        if failed > 0 {
+            failures.push(format!(
+                "edge-host logged {failed} failed requests (see {})",
+                edge.log.display()
+            ));
+        }
+    }
+
+    // 5. Login cost.
+    log(format!("{} sequential logins", plan.logins));
+    let login_user = &users[1];
+    let mut login_ms = Vec::new();
+    for _ in 0..plan.logins {
+        let t = Instant::now();
+        let resp = client
+            .post(format!("{}/api/v1.0/sessions", edge.base))
+            .json(&json!({"mobile": login_user.mobile, "password": login_user.password}))
+            .send()?;
+        let status = resp.status();
+        let body: Value = resp.json().unwrap_or(Value::Null);
+        login_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if status != 200 || body["errno"] != "0" {
+            failures.push(format!("login: HTTP {status} {body}"));
+            break;
+        }
+    }
+    let login_p50_ms = median_f64(&mut login_ms.clone());
+
+    // 6. Report.
+    let ratios: Vec<Ratio> = runs
+        .iter()
+        .filter(|r| r.target == "edge")
+        .filter_map(|e| {
+            let n = runs.iter().find(|n| {
+                n.target == "native" && n.scenario == e.scenario && n.connections == e.connections
+            })?;
+            Some(Ratio {
+                scenario: e.scenario,
+                connections: e.connections,
+                edge_rps: e.rps,
+                native_rps: n.rps,
+                ratio: if n.rps > 0.0 { e.rps / n.rps } else { 0.0 },
+                edge_p50_us: e.p50_us,
+                native_p50_us: n.p50_us,
+            })
+        })
+        .collect();
+    let sizes = component_sizes(&paths.root)?;
+    let min_ratio = ratios.iter().map(|r| r.ratio).fold(f64::INFINITY, f64::min);
+    let machine = machine();
+    let result = json!({
+        "date": format!("{} UTC", dates::format_timestamp(dates::now_unix(), 0)),
+        "mode": plan.mode,
+        "plan": plan,
+        "machine": machine,
+        "seed": seeded,
+        "registered_users": users.len(),
+        "runs": runs,
+        "ratios": ratios,
+        "responses_match_native": matches,
+        "host_overhead": {
+            "edge_noop_p50_us": edge_noop.p50_us,
+            "edge_noop_p99_us": edge_noop.p99_us,
+            "edge_noop_rps": edge_noop.rps(),
+            "native_noop_p50_us": native_noop.p50_us,
+            "native_noop_p99_us": native_noop.p99_us,
+            "native_noop_rps": native_noop.rps(),
+            "overhead_p50_us": overhead_us,
+        },
+        "login": {"count": login_ms.len(), "p50_ms": login_p50_ms, "all_ms": login_ms},
+        "startup": {"cold_ms": cold_ms, "warm_ms": warm_ms, "warm_samples_ms": warm},
+        "memory": {
+            "edge_idle_kib": edge_idle_kib,
+            "edge_peak_kib": edge_peak_kib,
+            "native_idle_kib": native_idle_kib,
+            "native_peak_kib": native_peak_kib,
+            "peak_at_connections": plan.max_connections(),
+        },
+        "component_sizes": sizes,
+        "targets": {
+            "min_read_ratio": TARGET_MIN_RATIO,
+            "max_overhead_us": TARGET_MAX_OVERHEAD_US,
+            "worst_read_ratio": min_ratio,
+            "read_ratio_met": min_ratio >= TARGET_MIN_RATIO,
+            "overhead_met": overhead_us < TARGET_MAX_OVERHEAD_US,
+        },
+        "failures": failures,
+        "wall_seconds": started.elapsed().as_secs_f64(),
+    });
+    let table = render_table(&result);
+    println!("{table}");
+    for path in &args.json_out {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&result)? + "\n")?;
+        log(format!("wrote {}", path.display()));
+    }
+    if let Some(md) = &args.markdown {
+        std::fs::write(md, render_markdown(&result, &table))?;
+        log(format!("wrote {}", md.display()));
+    }
+    for f in &failures {
+        eprintln!("FAILURE: {f}");
+    }
+    Ok(failures.is_empty())
+}
+
+fn client() -> anyhow::Result<reqwest::blocking::Client> {
+    Ok(reqwest::blocking::Client::builder()
+        .timeout(CLIENT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+fn start_edge(
+    paths: &Paths,
+    manifest: &Path,
+    state: &Path,
+    cache: &Path,
+    name: &str,
+    env: &[(&str, String)],
+) -> anyhow::Result<Proc> {
+    std::fs::create_dir_all(state)?;
+    let mut cmd = Command::new(&paths.edge_host);
+    cmd.arg("--from")
+        .arg(manifest)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--cache-dir")
+        .arg(cache)
+        .current_dir(&paths.root);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc::start(
+        name,
+        cmd,
+        "Serving ",
+        &paths.work.join(format!("{name}.log")),
+        STARTUP_TIMEOUT,
+    )
+}
+
+/// Spawns edge-host on a fresh state dir and times spawn → first 200 of
+/// GET /areas (which also runs the migrations, as a real first request does).
+fn first_200_ms(paths: &Paths, cache: &Path, name: &str) -> anyhow::Result<f64> {
+    let state = paths.work.join(format!("state-{name}"));
+    let mut proc = start_edge(
+        paths,
+        &paths.root.join("spin.toml"),
+        &state,
+        cache,
+        &format!("start-{name}"),
+        &[],
+    )?;
+    let url = format!("{}/api/v1.0/areas", proc.base);
+    let client = client()?;
+    let deadline = proc.spawned + STARTUP_TIMEOUT;
+    loop {
+        if let Ok(resp) = client.get(&url).send()
+            && resp.status() == 200
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{name}: no 200 from {url}; log:\n{}", proc.log_tail());
+        }
+        thread::sleep(FIRST_200_POLL);
+    }
+    let ms = proc.spawned.elapsed().as_secs_f64() * 1e3;
+    proc.stop();
+    log(format!("start-up {name}: {ms:.0} ms"));
+    Ok(ms)
+}
+
+/// A one-route manifest serving the empty component at `/...`.
+fn write_noop_manifest(paths: &Paths) -> anyhow::Result<PathBuf> {
+    let wasm = paths.root.join("target/wasm32-wasip2/wasm/noop.wasm");
+    ensure!(
+        wasm.is_file(),
+        "{} is missing (scripts/build-components builds it)",
+        wasm.display()
+    );
+    let toml = format!(
+        r#"spin_manifest_version = 2
+
+[application]
+name = "noop"
+
+[[trigger.http]]
+route = "/..."
+component = "noop"
+
+[component.noop]
+source = {:?}
+"#,
+        wasm.display().to_string()
+    );
+    let path = paths.work.join("noop-spin.toml");
+    std::fs::write(&path, toml)?;
+    Ok(path)
+}
+
+fn check_ok(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    path: &str,
+    headers: &[(String, String)],
+) -> anyhow::Result<String> {
+    let mut req = client.get(format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().with_context(|| format!("GET {path}"))?;
+    let status = resp.status();
+    let body = resp.text()?;
+    ensure!(status == 200, "GET {path}: HTTP {status} {body}");
+    Ok(body)
+}
+
+/// Whether edge and native return the same JSON for `path` (parsed, so key
+/// order and whitespace do not matter). A mismatch is reported, not fatal:
+/// it means the baseline's queries drifted from the component's.
+fn compare(
+    client: &reqwest::blocking::Client,
+    edge: &str,
+    native: &str,
+    path: &str,
+) -> anyhow::Result<bool> {
+    let e: Value = serde_json::from_str(&check_ok(client, edge, path, &[])?)?;
+    let n: Value = serde_json::from_str(&check_ok(client, native, path, &[])?)?;
+    let same = e == n;
+    if !same {
+        eprintln!(
+            "warning: {path}: native response differs from edge\n  edge:   {e}\n  native: {n}"
+        );
+    }
+    Ok(same)
+}
+
+struct User {
+    mobile: String,
+    password: String,
+    /// `ihome_session=…`
+    cookie: String,
+}
+
+/// Registers like a person: captcha image (its code read from the KV file,
+/// as an operator could), SMS code (caught by the loopback gateway), POST /users.
+fn register(base: &str, state: &Path, sms: &SmsGateway) -> anyhow::Result<User> {
+    let client = client()?;
+    let mut rng = rand::thread_rng();
+    let mobile = format!("13{:09}", rng.gen_range(0..1_000_000_000u64));
+    let password = format!("bench-pw-{}", rng.gen_range(10_000_000..99_999_999));
+    let uuid = new_uuid();
+    let resp = client
+        .get(format!("{base}/api/v1.0/imagecode/{uuid}"))
+        .send()?;
+    ensure!(resp.status() == 200, "captcha: HTTP {}", resp.status());
+    let kv = rusqlite::Connection::open(state.join("sqlite_key_value.db"))?;
+    kv.busy_timeout(Duration::from_secs(10))?;
+    let raw: Vec<u8> = kv
+        .query_row(
+            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+            [format!("captcha:{uuid}")],
+            |r| r.get(0),
+        )
+        .context("captcha entry in the KV store")?;
+    let entry: Value = serde_json::from_slice(&raw)?;
+    let code = entry["code"].as_str().context("captcha entry has a code")?;
+    let resp: Value = client
+        .get(format!(
+            "{base}/api/v1.0/smscode/{mobile}?text={code}&id={uuid}"
+        ))
+        .send()?
+        .json()?;
+    ensure!(resp["errno"] == "0", "smscode: {resp}");
+    let deadline = Instant::now() + SMS_WAIT;
+    let sms_code = loop {
+        if let Some(c) = sms.code_for(&mobile) {
+            break c;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the SMS gateway got no code for {mobile}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    let resp = client
+        .post(format!("{base}/api/v1.0/users"))
+        .json(&json!({"mobile": mobile, "password": password, "sms_code": sms_code}))
+        .send()?;
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("ihome_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string);
+    let body: Value = resp.json()?;
+    ensure!(body["errno"] == "0", "register: {body}");
+    Ok(User {
+        mobile,
+        password,
+        cookie: cookie.context("register set no ihome_session cookie")?,
+    })
+}
+
+fn new_uuid() -> String {
+    let b: [u8; 16] = rand::thread_rng().r#gen();
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-4{}-{}{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        ["8", "9", "a", "b"][usize::from(b[8] & 3)],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+fn median_f64(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// target/component-sizes.txt, written by scripts/build-components.
+fn component_sizes(root: &Path) -> anyhow::Result<Value> {
+    let path = root.join("target/component-sizes.txt");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut components = Vec::new();
+    let mut total = 0u64;
+    for line in text.lines().skip(1) {
+        let mut it = line.split_whitespace();
+        let (Some(name), Some(bytes)) = (it.next(), it.next().and_then(|b| b.parse::<u64>().ok()))
+        else {
+            continue;
+        };
+        if name == "TOTAL" {
+            total = bytes;
+        } else {
+            components.push(json!({"name": name, "bytes": bytes}));
+        }
+    }
+    Ok(json!({"components": components, "total_bytes": total}))
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_default();
+    let free = Command::new("free")
+        .arg("-h")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let nproc = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({"nproc": nproc, "cpu_model": cpu, "free_h": free, "kernel": kernel.trim()})
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+fn render_table(r: &Value) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "iHome benchmark ({} mode, {})",
+        r["mode"].as_str().unwrap_or(""),
+        r["date"].as_str().unwrap_or("")
+    );
+    let seed = &r["seed"];
+    let _ = writeln!(
+        t,
+        "data: {} houses, {} orders, {} seeded + {} registered users; {} s per run",
+        seed["houses"], seed["orders"], seed["users"], r["registered_users"], r["plan"]["seconds"]
+    );
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| scenario | target | conns | req/s | p50 ms | p99 ms | errors |"
+    );
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|");
+    for run in r["runs"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {:.0} | {:.3} | {:.3} | {} |",
+            run["scenario"].as_str().unwrap_or(""),
+            run["target"].as_str().unwrap_or(""),
+            run["connections"],
+            f(&run["rps"]),
+            f(&run["p50_us"]) / 1e3,
+            f(&run["p99_us"]) / 1e3,
+            run["errors"]
+        );
+    }
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "| edge/native (same run) | conns | edge req/s | native req/s | ratio |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+    for x in r["ratios"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {:.0} | {:.0} | {:.2} |",
+            x["scenario"].as_str().unwrap_or(""),
+            x["connections"],
+            f(&x["edge_rps"]),
+            f(&x["native_rps"]),
+            f(&x["ratio"])
+        );
+    }
+    let h = &r["host_overhead"];
+    let s = &r["startup"];
+    let m = &r["memory"];
+    let tg = &r["targets"];
+    let _ = writeln!(t);
+    let _ = writeln!(t, "| measure | value |");
+    let _ = writeln!(t, "|---|---:|");
+    let _ = writeln!(
+        t,
+        "| empty component, p50 of full request (1 conn) | {} µs |",
+        h["edge_noop_p50_us"]
+    );
+    let _ = writeln!(
+        t,
+        "| loopback floor: native /noop p50 (1 conn) | {} µs |",
+        h["native_noop_p50_us"]
+    );
+    let _ = writeln!(
+        t,
+        "| host overhead per request (difference; target < {} µs) | {:.0} µs |",
+        tg["max_overhead_us"],
+        f(&h["overhead_p50_us"])
+    );
+    let _ = writeln!(
+        t,
+        "| login (Argon2id in wasm), p50 of {} sequential | {:.1} ms |",
+        r["login"]["count"],
+        f(&r["login"]["p50_ms"])
+    );
+    let _ = writeln!(
+        t,
+        "| start-up cold (empty cache) → first 200 | {:.0} ms |",
+        f(&s["cold_ms"])
+    );
+    let _ = writeln!(
+        t,
+        "| start-up warm (cache present) → first 200, median | {:.0} ms |",
+        f(&s["warm_ms"])
+    );
+    let _ = writeln!(
+        t,
+        "| edge-host RSS idle | {:.1} MiB |",
+        f(&m["edge_idle_kib"]) / 1024.0
+    );
+    let _ = writeln!(
+        t,
+        "| edge-host RSS peak at {} conns | {:.1} MiB |",
+        m["peak_at_connections"],
+        f(&m["edge_peak_kib"]) / 1024.0
+    );
+    let _ = writeln!(
+        t,
+        "| native-baseline RSS idle / peak | {:.1} / {:.1} MiB |",
+        f(&m["native_idle_kib"]) / 1024.0,
+        f(&m["native_peak_kib"]) / 1024.0
+    );
+    let sizes = &r["component_sizes"];
+    let n = sizes["components"].as_array().map_or(0, Vec::len);
+    let _ = writeln!(
+        t,
+        "| wasm components: {n}, total size | {:.1} KiB |",
+        f(&sizes["total_bytes"]) / 1024.0
+    );
+    let _ = writeln!(
+        t,
+        "| worst read ratio edge/native (target ≥ {}) | {:.2} |",
+        tg["min_read_ratio"],
+        f(&tg["worst_read_ratio"])
+    );
+    let _ = writeln!(
+        t,
+        "| responses identical to native (areas, detail) | {} / {} |",
+        r["responses_match_native"]["areas"], r["responses_match_native"]["house_detail"]
+    );
+    let _ = writeln!(t);
+    let _ = writeln!(t, "| component | bytes |");
+    let _ = writeln!(t, "|---|---:|");
+    for c in sizes["components"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            t,
+            "| {} | {} |",
+            c["name"].as_str().unwrap_or(""),
+            c["bytes"]
+        );
+    }
+    let _ = writeln!(t, "| TOTAL | {} |", sizes["total_bytes"]);
+    t
+}
+
+fn render_markdown(r: &Value, table: &str) -> String {
+    let m = &r["machine"];
+    format!(
+        "# Benchmark results\n\nProduced by `scripts/bench` (full mode); raw figures in `bench/results/`.\n\n## Machine\n\n- date: {}\n- nproc: {}\n- CPU: {}\n- kernel: {}\n- memory (`free -h`):\n\n```\n{}```\n\nThe load generator (wrk) runs on the same 2 cores as the server under test, so absolute req/s understate both servers; compare the edge/native ratios, which are measured minutes apart in the same run.\n\n## Results\n\n{}",
+        r["date"].as_str().unwrap_or(""),
+        m["nproc"],
+        m["cpu_model"].as_str().unwrap_or(""),
+        m["kernel"].as_str().unwrap_or(""),
+        m["free_h"].as_str().unwrap_or(""),
+        table
+    )
+}

@@ -1,0 +1,9 @@
+//! ihome-bench: the benchmark driver's building blocks and the native
+//! baseline's queries. `scripts/bench` builds and runs it.
+
+pub mod dates;
+pub mod detail;
+pub mod procs;
+pub mod seed;
+pub mod sms;
+pub mod wrk;

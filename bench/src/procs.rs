@@ -1,0 +1,156 @@
+//! Child processes the benchmark starts (edge-host, native-baseline,
+//! fdfs-proxy): ready-line detection, logs, RSS, and cleanup on drop.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A running child that is killed when dropped.
+pub struct Proc {
+    pub name: String,
+    /// `http://127.0.0.1:PORT`, from the child's ready line.
+    pub base: String,
+    /// When the process was spawned (for start-up timing).
+    pub spawned: Instant,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Proc {
+    /// Spawns `cmd`, copies its stdout and stderr into `log`, and waits for a
+    /// stdout line starting with `ready_prefix` followed by the base URL.
+    pub fn start(
+        name: &str,
+        mut cmd: Command,
+        ready_prefix: &'static str,
+        log: &Path,
+        timeout: Duration,
+    ) -> anyhow::Result<Proc> {
+        let file = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let spawned = Instant::now();
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {name} ({cmd:?})"))?;
+        let (tx, rx) = mpsc::channel();
+        let out = file.try_clone()?;
+        let stdout = child.stdout.take().expect("piped");
+        thread::spawn(move || {
+            let mut tx = Some(tx);
+            let mut out = out;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(out, "{line}");
+                if let Some(url) = line.trim().strip_prefix(ready_prefix)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(url.trim().trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let stderr = child.stderr.take().expect("piped");
+        let mut err_out = file;
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(err_out, "{line}");
+            }
+        });
+        let mut proc = Proc {
+            name: name.to_string(),
+            base: String::new(),
+            spawned,
+            log: log.to_path_buf(),
+            child,
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(base) => proc.base = base,
+            Err(_) => {
+                let tail = proc.log_tail();
+                bail!(
+                    "{name} did not print `{ready_prefix}…` within {timeout:?}; log tail:\n{tail}"
+                )
+            }
+        }
+        Ok(proc)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size in KiB (`VmRSS` of /proc/<pid>/status).
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        rss_kib(self.pid())
+    }
+
+    /// The last lines of the child's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lines of a child's log quoted in an error.
+const LOG_TAIL_LINES: usize = 30;
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS line")
+}
+
+/// Samples a process's RSS every `every` until dropped; `peak` is the max.
+pub struct RssSampler {
+    stop: mpsc::Sender<()>,
+    handle: thread::JoinHandle<u64>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32, every: Duration) -> RssSampler {
+        let (stop, rx) = mpsc::channel::<()>();
+        let handle = thread::spawn(move || {
+            let mut peak = 0;
+            loop {
+                if let Ok(kib) = rss_kib(pid) {
+                    peak = peak.max(kib);
+                }
+                match rx.recv_timeout(every) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    _ => break,
+                }
+            }
+            peak
+        });
+        RssSampler { stop, handle }
+    }
+
+    /// Stops sampling and returns the peak RSS in KiB.
+    pub fn finish(self) -> u64 {
+        let _ = self.stop.send(());
+        self.handle.join().unwrap_or(0)
+    }
+}
