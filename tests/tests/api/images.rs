@@ -1,1 +1,431 @@
-//! End-to-end tests: images.
+//! End-to-end tests: images. Uploads through the real edge-host into the real
+//! fdfs-proxy (embedded store), read back through `/images/...`.
+
+use ihome_tests::{TestApp, TestUser, concurrently, json, spawn_app};
+use rand::RngCore;
+
+/// The API's image size limit (API.md, "Images").
+const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
+
+/// `len` bytes starting with `magic`, the rest random (so no two are alike).
+fn file_with(magic: &[u8], len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len.max(magic.len())];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes[..magic.len()].copy_from_slice(magic);
+    bytes
+}
+
+fn jpeg(len: usize) -> Vec<u8> {
+    file_with(
+        &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F'],
+        len,
+    )
+}
+
+fn png(len: usize) -> Vec<u8> {
+    file_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A], len)
+}
+
+fn webp(len: usize) -> Vec<u8> {
+    let mut bytes = file_with(b"RIFF\0\0\0\0WEBPVP8 ", len);
+    let riff_len = (bytes.len() - 8) as u32;
+    bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
+    bytes
+}
+
+/// The stored file id behind an image URL from the API (`/images/<id>`).
+fn file_id(url: &str) -> &str {
+    url.strip_prefix("/images/")
+        .unwrap_or_else(|| panic!("not an /images/ URL: {url:?}"))
+}
+
+fn upload_avatar(app: &TestApp, user: &TestUser, name: &str, bytes: Vec<u8>) -> String {
+    let resp = user
+        .client
+        .post_multipart(&app.api("/user/avatar"), "avatar", name, bytes);
+    assert_eq!(resp.errno(), "0", "avatar upload: {}", resp.text());
+    resp.data()["avatar_url"]
+        .as_str()
+        .expect("avatar_url")
+        .to_string()
+}
+
+fn upload_house_image(app: &TestApp, user: &TestUser, house_id: i64, bytes: Vec<u8>) -> String {
+    let resp = user.client.post_multipart(
+        &app.api(&format!("/houses/{house_id}/images")),
+        "house_image",
+        "photo.jpg",
+        bytes,
+    );
+    assert_eq!(resp.errno(), "0", "house image upload: {}", resp.text());
+    resp.data()["url"].as_str().expect("url").to_string()
+}
+
+/// Publishes a house through the API for a real-name verified `owner`.
+fn publish_house(app: &TestApp, owner: &TestUser) -> i64 {
+    let resp = owner.client.post_json(
+        &app.api("/houses"),
+        &json!({
+            "title": "湖景两居", "price": "388", "area_id": 4, "address": "海淀区颐和园路 5 号",
+            "room_count": 2, "acreage": 80, "unit": "两室一厅", "capacity": 4,
+            "beds": "双人床 2 张", "deposit": "500", "min_days": 1, "max_days": 0,
+            "facility": [1, 2, 3]
+        }),
+    );
+    assert_eq!(resp.errno(), "0", "publish: {}", resp.text());
+    resp.data()["house_id"].as_i64().expect("house_id")
+}
+
+/// Reads an image back and checks it is byte-identical, with caching headers.
+#[track_caller]
+fn assert_serves(app: &TestApp, url: &str, expected: &[u8], content_type: &str) {
+    let resp = app.client().get(&app.url(url));
+    assert_eq!(resp.status, 200, "GET {url}: {}", resp.status);
+    assert!(resp.body == expected, "GET {url}: bytes differ");
+    assert_eq!(resp.header("content-type"), Some(content_type), "{url}");
+    assert_eq!(
+        resp.header("content-length"),
+        Some(expected.len().to_string().as_str())
+    );
+    assert!(resp.header("etag").is_some(), "{url}: no ETag");
+    assert!(
+        resp.header("cache-control")
+            .is_some_and(|c| c.contains("immutable")),
+        "{url}: {:?}",
+        resp.header("cache-control")
+    );
+    assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
+}
+
+fn avatar_in_db(app: &TestApp, user_id: i64) -> String {
+    app.db()
+        .query_row("SELECT avatar FROM users WHERE id = ?1", [user_id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+fn house_images_in_db(app: &TestApp, house_id: i64) -> Vec<String> {
+    let db = app.db();
+    let mut stmt = db
+        .prepare("SELECT file_id FROM house_images WHERE house_id = ?1 ORDER BY id")
+        .unwrap();
+    stmt.query_map([house_id], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn cover_in_db(app: &TestApp, house_id: i64) -> String {
+    app.db()
+        .query_row(
+            "SELECT index_image FROM houses WHERE id = ?1",
+            [house_id],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn avatar_upload_read_back_conditional_get_and_replacement() {
+    let app = spawn_app();
+    let user = app.register();
+    assert_eq!(avatar_in_db(&app, user.user_id), "");
+
+    let first = png(200_000);
+    let url = upload_avatar(&app, &user, "me.png", first.clone());
+    assert_eq!(avatar_in_db(&app, user.user_id), file_id(&url));
+    assert_serves(&app, &url, &first, "image/png");
+
+    let profile = user.client.get(&app.api("/user"));
+    assert_eq!(profile.errno(), "0", "{}", profile.text());
+    assert_eq!(profile.data()["avatar_url"], url.as_str());
+
+    // Conditional GET: the ETag gives a 304 with no body.
+    let etag = app
+        .client()
+        .get(&app.url(&url))
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let cached = app.client().send(
+        app.client()
+            .inner
+            .get(app.url(&url))
+            .header("if-none-match", &etag),
+    );
+    assert_eq!(cached.status, 304, "{}", cached.text());
+    assert!(cached.body.is_empty());
+    assert_eq!(cached.header("etag"), Some(etag.as_str()));
+    // A range is forwarded: 206 with exactly those bytes.
+    let part = app.client().send(
+        app.client()
+            .inner
+            .get(app.url(&url))
+            .header("range", "bytes=100-199"),
+    );
+    assert_eq!(part.status, 206, "{}", part.text());
+    assert_eq!(part.body, &first[100..200]);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 100-199/{}", first.len()).as_str())
+    );
+
+    // Replacing the avatar (a JPEG named .png: the bytes decide) deletes the old file.
+    let second = jpeg(50_000);
+    let new_url = upload_avatar(&app, &user, "new.png", second.clone());
+    assert_ne!(new_url, url);
+    assert!(new_url.ends_with(".jpg"), "{new_url}");
+    assert_eq!(avatar_in_db(&app, user.user_id), file_id(&new_url));
+    assert_serves(&app, &new_url, &second, "image/jpeg");
+    app.client().get(&app.url(&url)).assert_error("4002", 404);
+    let profile = user.client.get(&app.api("/user"));
+    assert_eq!(profile.data()["avatar_url"], new_url.as_str());
+}
+
+#[test]
+fn house_photos_first_is_the_cover_everywhere() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let house_id = publish_house(&app, &owner);
+    assert_eq!(cover_in_db(&app, house_id), "");
+
+    let photos = [jpeg(300_000), png(120_000), webp(80_000)];
+    let types = ["image/jpeg", "image/png", "image/webp"];
+    // Read the detail first so it is cached: each upload must invalidate it.
+    let detail = app.client().get(&app.api(&format!("/houses/{house_id}")));
+    assert_eq!(detail.data()["house"]["img_urls"], json!([]));
+
+    let mut urls = Vec::new();
+    for (photo, content_type) in photos.iter().zip(types) {
+        let url = upload_house_image(&app, &owner, house_id, photo.clone());
+        assert_serves(&app, &url, photo, content_type);
+        urls.push(url);
+        let detail = app.client().get(&app.api(&format!("/houses/{house_id}")));
+        assert_eq!(
+            detail.data()["house"]["img_urls"],
+            json!(urls),
+            "{}",
+            detail.text()
+        );
+    }
+    assert_eq!(
+        house_images_in_db(&app, house_id),
+        urls.iter().map(|u| file_id(u)).collect::<Vec<_>>()
+    );
+    assert_eq!(cover_in_db(&app, house_id), file_id(&urls[0]));
+
+    // Listings show the first photo as the cover.
+    let search = app.client().get(&app.api("/houses?aid=4"));
+    assert_eq!(search.errno(), "0", "{}", search.text());
+    let item = search.data()["houses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["house_id"] == house_id)
+        .unwrap_or_else(|| panic!("house {house_id} not listed: {}", search.text()))
+        .clone();
+    assert_eq!(item["img_url"], urls[0].as_str());
+    let index = app.client().get(&app.api("/house/index"));
+    let carousel = index.json.as_array().expect("bare array");
+    assert!(
+        carousel
+            .iter()
+            .any(|h| h["house_id"] == house_id && h["img_url"] == urls[0].as_str()),
+        "{}",
+        index.text()
+    );
+    let mine = owner.client.get(&app.api("/user/houses"));
+    assert_eq!(mine.data()["houses"][0]["img_url"], urls[0].as_str());
+}
+
+#[test]
+fn concurrent_first_photos_elect_exactly_one_cover() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let house_id = publish_house(&app, &owner);
+    let url = app.api(&format!("/houses/{house_id}/images"));
+    let client = owner.client.clone();
+    let results = concurrently(4, move |i| {
+        client.post_multipart(&url, "house_image", &format!("{i}.jpg"), jpeg(40_000))
+    });
+    for r in &results {
+        assert_eq!(r.errno(), "0", "{}", r.text());
+    }
+    let stored = house_images_in_db(&app, house_id);
+    assert_eq!(stored.len(), 4);
+    // The cover is the first photo that committed, i.e. the lowest row id.
+    assert_eq!(cover_in_db(&app, house_id), stored[0]);
+}
+
+#[test]
+fn bad_files_are_refused_and_nothing_is_written() {
+    let app = spawn_app();
+    let user = app.register();
+    let avatar = app.api("/user/avatar");
+
+    // Just over 10 MiB: 413. Exactly 10 MiB is fine.
+    user.client
+        .post_multipart(&avatar, "avatar", "big.jpg", jpeg(MAX_IMAGE_BYTES + 1))
+        .assert_error("4302", 413);
+    // Wrong type, whatever the name says.
+    let gif = file_with(b"GIF89a\x01\x00\x01\x00", 2_000);
+    user.client
+        .post_multipart(&avatar, "avatar", "cat.jpg", gif)
+        .assert_error("4302", 400);
+    user.client
+        .post_multipart(
+            &avatar,
+            "avatar",
+            "notes.jpg",
+            b"just some text\n".repeat(50),
+        )
+        .assert_error("4302", 400);
+    user.client
+        .post_multipart(&avatar, "avatar", "empty.jpg", Vec::new())
+        .assert_error("4302", 400);
+    // Missing field, not a form, a truncated form.
+    user.client
+        .post_multipart(&avatar, "photo", "me.jpg", jpeg(1_000))
+        .assert_error("4302", 400);
+    user.client
+        .post_json(&avatar, &json!({"avatar": "x"}))
+        .assert_error("4103", 400);
+    user.client
+        .send_raw(
+            "POST",
+            &avatar,
+            "multipart/form-data; boundary=XyZ",
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a.jpg\"\r\n\r\n\xFF\xD8\xFF\xE0 cut off".to_vec(),
+        )
+        .assert_error("4302", 400);
+    assert_eq!(avatar_in_db(&app, user.user_id), "");
+
+    let limit = jpeg(MAX_IMAGE_BYTES);
+    let url = upload_avatar(&app, &user, "limit.jpg", limit.clone());
+    assert_serves(&app, &url, &limit, "image/jpeg");
+}
+
+#[test]
+fn only_the_logged_in_owner_may_upload() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let other = app.register();
+    let house_id = publish_house(&app, &owner);
+    let photo = || jpeg(5_000);
+
+    let anonymous = app.client();
+    anonymous
+        .post_multipart(&app.api("/user/avatar"), "avatar", "a.jpg", photo())
+        .assert_error("4101", 401);
+    anonymous
+        .post_multipart(
+            &app.api(&format!("/houses/{house_id}/images")),
+            "house_image",
+            "a.jpg",
+            photo(),
+        )
+        .assert_error("4101", 401);
+    other
+        .client
+        .post_multipart(
+            &app.api(&format!("/houses/{house_id}/images")),
+            "house_image",
+            "a.jpg",
+            photo(),
+        )
+        .assert_error("4105", 403);
+    owner
+        .client
+        .post_multipart(
+            &app.api(&format!("/houses/{}/images", house_id + 1000)),
+            "house_image",
+            "a.jpg",
+            photo(),
+        )
+        .assert_error("4002", 404);
+    owner
+        .client
+        .post_multipart(
+            &app.api("/houses/abc/images"),
+            "house_image",
+            "a.jpg",
+            photo(),
+        )
+        .assert_error("4103", 400);
+    owner
+        .client
+        .post_multipart(
+            &app.api(&format!("/houses/{house_id}/images")),
+            "avatar",
+            "a.jpg",
+            photo(),
+        )
+        .assert_error("4302", 400);
+    assert!(house_images_in_db(&app, house_id).is_empty());
+    assert_eq!(cover_in_db(&app, house_id), "");
+}
+
+#[test]
+fn image_store_down_is_4301_and_leaves_no_half_state() {
+    let mut app = spawn_app();
+    let owner = app.register_verified();
+    let house_id = publish_house(&app, &owner);
+    let avatar_url = upload_avatar(&app, &owner, "me.jpg", jpeg(10_000));
+    let photo_url = upload_house_image(&app, &owner, house_id, jpeg(10_000));
+
+    app.image_store.as_mut().expect("fdfs-proxy built").stop();
+
+    owner
+        .client
+        .post_multipart(&app.api("/user/avatar"), "avatar", "new.jpg", jpeg(10_000))
+        .assert_error("4301", 502);
+    owner
+        .client
+        .post_multipart(
+            &app.api(&format!("/houses/{house_id}/images")),
+            "house_image",
+            "b.png",
+            png(10_000),
+        )
+        .assert_error("4301", 502);
+    app.client()
+        .get(&app.url(&photo_url))
+        .assert_error("4301", 502);
+
+    assert_eq!(avatar_in_db(&app, owner.user_id), file_id(&avatar_url));
+    assert_eq!(
+        house_images_in_db(&app, house_id),
+        vec![file_id(&photo_url)]
+    );
+    assert_eq!(cover_in_db(&app, house_id), file_id(&photo_url));
+}
+
+#[test]
+fn image_route_refuses_malformed_and_unknown_ids() {
+    let app = spawn_app();
+    let client = app.client();
+    // Well-formed but never stored.
+    client
+        .get(&app.url("/images/group1/M00/00/00/wKgAAWNoSuchFileAAAAAAAAAAAA.jpg"))
+        .assert_error("4002", 404);
+    for bad in [
+        "/images/",
+        "/images/group1",
+        "/images/group1/M00/00/00/..",
+        "/images/group1/M00/00/00/a%2F..%2Fb.jpg",
+        "/images/group_1/M00/00/00/a.jpg",
+        "/images/group1/M00/00/00/a/b.jpg",
+        "/images/group1/MZZ/00/00/a.jpg",
+    ] {
+        let resp = client.get(&app.url(bad));
+        assert_eq!(resp.status, 404, "{bad}: {}", resp.text());
+    }
+    let post = client.send_raw(
+        "POST",
+        &app.url("/images/group1/M00/00/00/a.jpg"),
+        "image/jpeg",
+        jpeg(10),
+    );
+    assert_eq!(post.status, 405, "{}", post.text());
+}
