@@ -126,6 +126,67 @@ pub fn redeem(store: &Store, mobile: &Mobile, answer: &str) -> ApiResult<()> {
     }
 }
 
+/// Where codes go, from the `sms_gateway_origin` / `sms_gateway_path`
+/// variables.
+#[derive(Debug, PartialEq, Eq)]
+pub enum GatewayTarget {
+    /// No gateway configured: the code is written to the log (stderr), so a
+    /// developer can register locally.
+    Log,
+    /// POST `{"mobile","code","purpose"}` as JSON to this URL.
+    Http(String),
+}
+
+/// The RFC 2606 top-level domain that never resolves. spin.toml's default
+/// origin `http://sms-gateway.invalid` uses it to mean "not configured",
+/// while still being a valid `allowed_outbound_hosts` entry.
+const UNCONFIGURED_TLD: &str = ".invalid";
+
+impl GatewayTarget {
+    /// `origin` is `scheme://host[:port]` (the form `allowed_outbound_hosts`
+    /// takes, so the same variable grants the outbound permission); `path`
+    /// is appended. An unset or empty origin, or a host under `.invalid`,
+    /// means no gateway. A malformed origin is an error (sending fails
+    /// loudly rather than silently logging codes in production).
+    pub fn from_config(origin: Option<&str>, path: Option<&str>) -> Result<GatewayTarget, String> {
+        let Some(origin) = origin.map(str::trim).filter(|o| !o.is_empty()) else {
+            return Ok(GatewayTarget::Log);
+        };
+        let (scheme, authority) = origin
+            .split_once("://")
+            .ok_or_else(|| format!("sms_gateway_origin {origin:?} lacks a scheme"))?;
+        let authority = authority.trim_end_matches('/');
+        if !matches!(scheme, "http" | "https") {
+            return Err(format!("sms_gateway_origin {origin:?}: scheme must be http or https"));
+        }
+        if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+            return Err(format!("sms_gateway_origin {origin:?} must be scheme://host[:port]"));
+        }
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => authority,
+        };
+        if host.to_ascii_lowercase().ends_with(UNCONFIGURED_TLD) {
+            return Ok(GatewayTarget::Log);
+        }
+        let path = path.map(str::trim).filter(|p| !p.is_empty()).unwrap_or(DEFAULT_GATEWAY_PATH);
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        Ok(GatewayTarget::Http(format!("{scheme}://{authority}{slash}{path}")))
+    }
+}
+
+/// The gateway path when `sms_gateway_path` is unset.
+pub const DEFAULT_GATEWAY_PATH: &str = "/sms";
+
+/// The JSON the gateway receives.
+#[derive(Serialize, Debug)]
+pub struct GatewayMessage<'a> {
+    pub mobile: &'a str,
+    pub code: &'a str,
+    /// What the code is for; only registration sends codes today.
+    pub purpose: &'static str,
+}
+
 /// Equal-length comparison that looks at every byte, so response timing
 /// doesn't reveal how many leading digits were right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -138,6 +199,31 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gateway_targets() {
+        use GatewayTarget::*;
+        let t = |o: Option<&str>, p: Option<&str>| GatewayTarget::from_config(o, p);
+        assert_eq!(t(None, None), Ok(Log));
+        assert_eq!(t(Some(" "), None), Ok(Log));
+        assert_eq!(t(Some("http://sms-gateway.invalid"), Some("/sms")), Ok(Log));
+        assert_eq!(t(Some("https://SMS.Example.INVALID:8443"), None), Ok(Log));
+        assert_eq!(
+            t(Some("http://127.0.0.1:9123"), Some("/sms")),
+            Ok(Http("http://127.0.0.1:9123/sms".into()))
+        );
+        assert_eq!(
+            t(Some("https://sms.example.com/"), Some("v1/send")),
+            Ok(Http("https://sms.example.com/v1/send".into()))
+        );
+        assert_eq!(
+            t(Some("https://sms.example.com"), None),
+            Ok(Http("https://sms.example.com/sms".into()))
+        );
+        for bad in ["sms.example.com", "ftp://x.example", "http://", "http://x/y", "http://u@x"] {
+            assert!(t(Some(bad), None).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn codes_are_six_digits() {
