@@ -308,6 +308,11 @@ export function imageLooksOk(file) {
 
 /* ---------- booked-dates calendar ---------- */
 
+function shiftMonth({ y, m }, delta) {
+  const k = y * 12 + (m - 1) + delta;
+  return { y: Math.floor(k / 12), m: (k % 12) + 1 };
+}
+
 /**
  * A month calendar marking booked nights. With `onPick`, days are buttons:
  * the first click picks the check-in day, the second the check-out day.
@@ -318,6 +323,7 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
   const [ty, tm] = today.split('-').map(Number);
   let first = { y: ty, m: tm }; // first month shown
   let range = { start: null, end: null };
+  let focusDate = today; // the one day button in the tab order (roving tabindex)
   const weekdays = t('cal.weekdays').split(',');
 
   function monthHtml(y, m) {
@@ -336,7 +342,7 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
         isStart && 'is-start', isEnd && 'is-end', ds === today && 'is-today'].filter(Boolean).join(' ');
       const label = `${m}月${d}日${isBooked ? ' ' + t('cal.booked') : ''}`;
       const inner = onPick && !past
-        ? html`<button type="button" class="${cls}" data-date="${ds}" aria-label="${label}" aria-pressed="${isStart || isEnd || inRange ? 'true' : 'false'}">${d}</button>`
+        ? html`<button type="button" class="${cls}" data-date="${ds}" tabindex="${ds === focusDate ? '0' : '-1'}" aria-label="${label}" aria-pressed="${isStart || isEnd || inRange ? 'true' : 'false'}">${d}</button>`
         : html`<span class="${cls}" aria-label="${label}">${d}</span>`;
       cells.push(html`<td>${inner}</td>`);
     }
@@ -358,6 +364,10 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
       if (m > 12) { m = 1; y += 1; }
     }
     const atStart = first.y === ty && first.m === tm;
+    const after = shiftMonth(first, months);
+    const lastShown = `${after.y}-${pad(after.m)}-01`;
+    const firstShown = `${first.y}-${pad(first.m)}-01`;
+    if (focusDate < firstShown || focusDate >= lastShown || focusDate < today) focusDate = firstShown < today ? today : firstShown;
     const focused = document.activeElement && container.contains(document.activeElement) ? document.activeElement.dataset.date || document.activeElement.dataset.nav : null;
     render(container, html`<div class="cal">
       <div class="cal-nav">
@@ -378,20 +388,34 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
     }
   }
 
+  // Arrow keys move between days (a week with up/down), across months too.
+  container.addEventListener('keydown', (e) => {
+    const day = e.target.closest('[data-date]');
+    const step = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -7, ArrowDown: 7 }[e.key];
+    if (!day || !step) return;
+    e.preventDefault();
+    const next = addDays(day.dataset.date, step);
+    if (next < today) return;
+    focusDate = next;
+    const [y, m] = next.split('-').map(Number);
+    const idx = (y - first.y) * 12 + (m - first.m);
+    if (idx < 0) first = { y, m };
+    else if (idx >= months) first = shiftMonth({ y, m }, 1 - months);
+    draw();
+    container.querySelector(`[data-date="${next}"]`)?.focus();
+  });
+
   container.addEventListener('click', (e) => {
     const nav = e.target.closest('[data-nav]');
     if (nav) {
-      let { y, m } = first;
-      m += nav.dataset.nav === 'next' ? 1 : -1;
-      if (m > 12) { m = 1; y += 1; }
-      if (m < 1) { m = 12; y -= 1; }
-      first = { y, m };
+      first = shiftMonth(first, nav.dataset.nav === 'next' ? 1 : -1);
       draw();
       return;
     }
     const day = e.target.closest('[data-date]');
     if (day && onPick) {
       const d = day.dataset.date;
+      focusDate = d;
       if (!range.start || range.end || d <= range.start) range = { start: d, end: null };
       else range = { start: range.start, end: d };
       draw();
@@ -403,6 +427,7 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
   return {
     setRange(start, end) {
       range = { start: isDate(start) ? start : null, end: isDate(end) ? end : null };
+      if (range.start && range.start >= today) focusDate = range.start;
       if (range.start) {
         const [y, m] = range.start.split('-').map(Number);
         const idx = (y - first.y) * 12 + (m - first.m);

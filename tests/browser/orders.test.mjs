@@ -32,6 +32,14 @@ test('booking conflict, reject with a reason, cancel', async () => {
   const sd = dateAfter(10);
   const ed = dateAfter(13);
 
+  // Anna looks at the house on her phone first.
+  await anna.goto(`/detail.html?id=${houseId}&sd=${sd}&ed=${ed}`);
+  await anna.locator('#house-title', { hasText: title }).waitFor();
+  await anna.locator('.gallery-track img').first().evaluate((i) => i.decode());
+  await shot(anna, 'orders-00-detail-mobile');
+  await anna.locator('.book-bar').getByRole('link', { name: '即刻预订' }).click();
+  await anna.waitForURL(/booking\.html\?id=\d+&sd=/);
+
   // Both open the booking page for the same nights.
   for (const p of [anna, ben]) {
     await p.goto(`/booking.html?id=${houseId}&sd=${sd}&ed=${ed}`);

@@ -88,7 +88,7 @@ function show(h, viewer) {
             : html`<p class="muted" id="comments">${t('detail.noComments')}</p>`}
         </section>
       </div>
-      <aside class="card book-box">
+      <aside class="card book-box ${own ? '' : 'has-bar'}">
         <p class="price-line"><strong>${money(h.price)}</strong>${t('common.perNight')}</p>
         <p class="muted">${t('detail.minDays')} ${t('common.nights', { n: h.min_days })} · ${t('detail.deposit')} ${money(h.deposit)}</p>
         ${bookAction}
