@@ -77,8 +77,18 @@ test('booking conflict, reject with a reason, cancel', async () => {
   // Ben books other nights instead, then cancels.
   const benStart = dateAfter(20);
   const benEnd = dateAfter(22);
-  await ben.getByLabel('入住日期').fill(benStart);
-  await ben.getByLabel('离开日期').fill(benEnd);
+  // ...picked on the calendar with the keyboard alone (arrows move, Enter picks).
+  const day = ben.locator('#calendar button[data-date][tabindex="0"]');
+  assert.equal(await day.count(), 1, 'one day in the tab order');
+  assert.equal(await day.getAttribute('data-date'), sd, 'the chosen check-in day is the focus stop');
+  await day.focus();
+  for (let i = 0; i < 10; i++) await ben.keyboard.press('ArrowRight');
+  await ben.keyboard.press('Enter');
+  await ben.keyboard.press('ArrowRight');
+  await ben.keyboard.press('ArrowRight');
+  await ben.keyboard.press('Enter');
+  assert.equal(await ben.getByLabel('入住日期').inputValue(), benStart);
+  assert.equal(await ben.getByLabel('离开日期').inputValue(), benEnd);
   await ben.locator('#total', { hasText: '¥300' }).waitFor();
   await ben.getByRole('button', { name: '提交订单' }).click();
   await ben.waitForURL(/orders\.html/);

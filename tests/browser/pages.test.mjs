@@ -52,6 +52,17 @@ test('public pages load, are labelled and keyboard-reachable', async () => {
   assert.equal(focused.cls, 'skip-link');
   assert.notEqual(focused.outline, 'none', 'focus is visible');
 
+  // The captcha uuid: crypto.randomUUID in a secure context, getRandomValues elsewhere.
+  const uuids = await page.evaluate(async () => {
+    const { uuid4 } = await import('/js/ui.js');
+    const secure = [uuid4(), uuid4()];
+    Object.defineProperty(window, 'isSecureContext', { value: false, configurable: true });
+    const fallback = [uuid4(), uuid4()];
+    return [...secure, ...fallback];
+  });
+  for (const u of uuids) assert.match(u, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(new Set(uuids).size, 4);
+
   const fav = await page.request.get('/favicon.svg');
   assert.equal(fav.status(), 200);
   assert.match(fav.headers()['content-type'], /image\/svg\+xml/);
