@@ -5,9 +5,11 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::RngCore;
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::Response;
 use spin_sdk::key_value::Store;
+use std::fmt;
 
 use crate::db::{self, Db, RowExt};
 use crate::domain::{Mobile, Password, mask_id_card};
@@ -82,6 +84,46 @@ pub fn needs_rehash(phc: &str) -> bool {
         || parsed.version != Some(Version::V0x13.into())
         || Params::try_from(&parsed)
             .map_or(true, |p| (p.m_cost(), p.t_cost(), p.p_cost()) != current)
+}
+
+/// A text field that old clients may send as a JSON integer (a mobile number,
+/// an id card without `X`): a string as given, or a non-negative integer in
+/// decimal. Anything else is a 4103 from [`ApiRequest::json`].
+pub fn text_or_integer<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or a whole number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// An SMS code that may arrive as a JSON integer, which loses leading zeros:
+/// a number is zero-padded back to the code's length, a string is kept as
+/// typed (so a 5-digit answer stays wrong).
+pub fn sms_code_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or a whole number")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(format!("{v:0width$}", width = crate::sms::CODE_DIGITS))
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// Whether an account exists for `mobile`.
@@ -232,6 +274,38 @@ mod tests {
         ));
         assert!(!verify_password(&pw, "not a hash"));
         assert!(!needs_rehash(&a));
+    }
+
+    #[test]
+    fn text_fields_accept_integers() {
+        #[derive(Deserialize)]
+        struct Form {
+            #[serde(deserialize_with = "text_or_integer")]
+            mobile: String,
+            #[serde(deserialize_with = "sms_code_text")]
+            sms_code: String,
+        }
+        let f: Form = serde_json::from_str(r#"{"mobile":13800138000,"sms_code":12345}"#).unwrap();
+        assert_eq!(
+            (f.mobile.as_str(), f.sms_code.as_str()),
+            ("13800138000", "012345")
+        );
+        let f: Form =
+            serde_json::from_str(r#"{"mobile":"13800138000","sms_code":"12345"}"#).unwrap();
+        assert_eq!(
+            (f.mobile.as_str(), f.sms_code.as_str()),
+            ("13800138000", "12345")
+        );
+        for bad in [
+            r#"{"mobile":-1,"sms_code":"1"}"#,
+            r#"{"mobile":1.5,"sms_code":"1"}"#,
+            r#"{"mobile":true,"sms_code":"1"}"#,
+            r#"{"mobile":null,"sms_code":"1"}"#,
+            r#"{"mobile":"1","sms_code":[1]}"#,
+            r#"{"sms_code":"1"}"#,
+        ] {
+            assert!(serde_json::from_str::<Form>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

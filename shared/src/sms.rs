@@ -157,10 +157,14 @@ impl GatewayTarget {
             .ok_or_else(|| format!("sms_gateway_origin {origin:?} lacks a scheme"))?;
         let authority = authority.trim_end_matches('/');
         if !matches!(scheme, "http" | "https") {
-            return Err(format!("sms_gateway_origin {origin:?}: scheme must be http or https"));
+            return Err(format!(
+                "sms_gateway_origin {origin:?}: scheme must be http or https"
+            ));
         }
         if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
-            return Err(format!("sms_gateway_origin {origin:?} must be scheme://host[:port]"));
+            return Err(format!(
+                "sms_gateway_origin {origin:?} must be scheme://host[:port]"
+            ));
         }
         let host = match authority.rsplit_once(':') {
             Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -169,9 +173,14 @@ impl GatewayTarget {
         if host.to_ascii_lowercase().ends_with(UNCONFIGURED_TLD) {
             return Ok(GatewayTarget::Log);
         }
-        let path = path.map(str::trim).filter(|p| !p.is_empty()).unwrap_or(DEFAULT_GATEWAY_PATH);
+        let path = path
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .unwrap_or(DEFAULT_GATEWAY_PATH);
         let slash = if path.starts_with('/') { "" } else { "/" };
-        Ok(GatewayTarget::Http(format!("{scheme}://{authority}{slash}{path}")))
+        Ok(GatewayTarget::Http(format!(
+            "{scheme}://{authority}{slash}{path}"
+        )))
     }
 }
 
@@ -220,7 +229,13 @@ mod tests {
             t(Some("https://sms.example.com"), None),
             Ok(Http("https://sms.example.com/sms".into()))
         );
-        for bad in ["sms.example.com", "ftp://x.example", "http://", "http://x/y", "http://u@x"] {
+        for bad in [
+            "sms.example.com",
+            "ftp://x.example",
+            "http://",
+            "http://x/y",
+            "http://u@x",
+        ] {
             assert!(t(Some(bad), None).is_err(), "{bad}");
         }
     }

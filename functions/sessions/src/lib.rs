@@ -1,0 +1,81 @@
+//! POST /api/v1.0/sessions `{"mobile","password"}`: login.
+//!
+//! One answer (4102) for an unknown mobile and a wrong password, with the
+//! same Argon2 work behind both. Five failures for one mobile within ten
+//! minutes lock it for ten minutes (4201), even for the right password.
+
+use ihome_shared::accounts::{self, text_or_integer};
+use ihome_shared::db::Db;
+use ihome_shared::domain::{Mobile, Password};
+use ihome_shared::http::{self, ApiRequest};
+use ihome_shared::ratelimit::LoginFailures;
+use ihome_shared::session::SessionUser;
+use ihome_shared::{ApiError, ApiResult, Errno, clock, kv};
+use serde::Deserialize;
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+
+#[derive(Deserialize)]
+struct Login {
+    #[serde(deserialize_with = "text_or_integer")]
+    mobile: String,
+    password: String,
+}
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    http::serve(req, |req| match req.method() {
+        Method::Post => login(req),
+        _ => Err(ApiError::method_not_allowed()),
+    })
+}
+
+fn login(req: &ApiRequest) -> ApiResult<Response> {
+    let form: Login = req.json()?;
+    let mobile = Mobile::parse(&form.mobile)?;
+
+    let store = kv::open()?;
+    let now = clock::now();
+    let failures = LoginFailures::load(&store, mobile.as_str())?;
+    LoginFailures::check(failures.as_ref(), now)?;
+
+    match authenticate(&Db::open()?, &mobile, &form.password)? {
+        Some(user) => {
+            LoginFailures::clear(&store, mobile.as_str())?;
+            accounts::logged_in(req, &store, user)
+        }
+        None => {
+            LoginFailures::record_failure(&store, mobile.as_str(), failures.as_ref(), now)?;
+            Err(ApiError::new(Errno::LoginErr))
+        }
+    }
+}
+
+/// The account if the password is right; `None` for a wrong password and
+/// an unknown mobile alike, after the same amount of hashing.
+fn authenticate(db: &Db, mobile: &Mobile, raw_password: &str) -> ApiResult<Option<SessionUser>> {
+    // No account has a password outside 8–64 characters; refusing it without
+    // hashing reveals only that public rule, and caps the hashing input.
+    let Ok(password) = Password::parse(raw_password) else {
+        return Ok(None);
+    };
+    let Some(account) = accounts::credentials(db, mobile)? else {
+        accounts::burn_verification(&password);
+        return Ok(None);
+    };
+    if !accounts::verify_password(&password, &account.password_hash) {
+        return Ok(None);
+    }
+    if accounts::needs_rehash(&account.password_hash) {
+        // Best effort: the login stands even if the upgrade fails.
+        match accounts::hash_password(&password) {
+            Ok(hash) => {
+                if let Err(e) = accounts::set_password_hash(db, account.user.user_id, &hash) {
+                    eprintln!("password rehash not saved: {e}");
+                }
+            }
+            Err(e) => eprintln!("password rehash failed: {e}"),
+        }
+    }
+    Ok(Some(account.user))
+}
