@@ -123,6 +123,16 @@ test('search: filters, sort and infinite scroll in pages of 10', async () => {
   await page.locator('.state-empty', { hasText: '没有符合条件的房源' }).waitFor();
   await shot(page, 'pages-04-search-empty');
 
+  // The same search on a phone.
+  await page.setViewportSize(MOBILE);
+  await page.goto('/search.html?aid=4&sk=price-des');
+  await page.locator('.house-card').first().waitFor();
+  assert.match(await page.locator('.house-card').first().innerText(), /¥123/);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `search fits a phone (overflow ${overflow}px)`);
+  await shot(page, 'pages-04b-search-mobile', { fullPage: false });
+  await page.setViewportSize(DESKTOP);
+
   // The index carousel shows the houses that have a cover.
   await page.goto('/');
   await waitFor(async () => (await page.locator('#track .slide').count()) === 2, { what: 'two slides' });

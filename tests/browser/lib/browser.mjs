@@ -43,13 +43,13 @@ export async function launch() {
   };
 }
 
-/** Saves a full-page screenshot as test-output/browser/<name>.png. */
-export async function shot(page, name) {
+/** Saves a (full-page) screenshot as test-output/browser/<name>.png. */
+export async function shot(page, name, { fullPage = true } = {}) {
   await page.evaluate(async () => {
     await (document.fonts && document.fonts.ready);
     window.scrollTo(0, 0); // sticky header at the top of a full-page shot
   });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
 }
 
 /** A small valid PNG (a w×h gradient with a coloured square). */
