@@ -318,7 +318,7 @@ function shiftMonth({ y, m }, delta) {
  * the first click picks the check-in day, the second the check-out day.
  */
 export function createCalendar(container, { booked = [], months = 2, onPick = null } = {}) {
-  const taken = bookedNights(booked);
+  let taken = bookedNights(booked);
   const today = todayStr();
   const [ty, tm] = today.split('-').map(Number);
   let first = { y: ty, m: tm }; // first month shown
@@ -435,6 +435,11 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
       }
       draw();
     },
-    taken,
+    /** Replaces the booked nights (e.g. after the server reported a conflict). */
+    setBooked(list) {
+      taken = bookedNights(list);
+      draw();
+    },
+    get taken() { return taken; },
   };
 }

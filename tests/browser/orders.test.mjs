@@ -66,6 +66,7 @@ test('booking conflict, reject with a reason, cancel', async () => {
   assert.equal(resp.status(), 409);
   await ben.locator('#booking-alert', { hasText: body.errmsg }).waitFor();
   assert.match(ben.url(), /booking\.html/, 'ben stays on the page');
+  await ben.locator('#calendar .cal-day.is-booked').first().waitFor(); // the calendar learnt the taken nights
   await shot(ben, 'orders-01-booking-conflict');
 
   // After a reload the calendar knows, and the page says so itself.

@@ -29,7 +29,8 @@ if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
   say "/usr/bin/chromium is missing: installing Debian's chromium with apt-get"
   apt_install chromium
 fi
-if ! fc-list 2>/dev/null | grep -qi 'CJK\|WenQuanYi\|Noto Sans SC'; then
+fonts=$(fc-list 2>/dev/null || true)
+if ! grep -qi 'CJK\|WenQuanYi\|Noto Sans SC' <<<"$fonts"; then
   say "no CJK font: installing fonts-noto-cjk with apt-get (the pages are in Chinese)"
   apt_install fonts-noto-cjk || say "continuing without CJK fonts (screenshots will show boxes)"
 fi

@@ -116,6 +116,10 @@ function show(h, viewer) {
       location.assign('orders.html?booked=1');
     } catch (err) {
       showError(box, err);
+      if (err.errno === '4004') {
+        // Someone else took these nights meanwhile: show them on the calendar.
+        api(`/houses/${h.hid}`).then((d) => cal.setBooked(d.house.booked || [])).catch(() => {});
+      }
     }
   });
 }
