@@ -48,6 +48,8 @@ const zhCN = {
   'common.days': '{n} 天',
   'common.none': '无',
   'common.required': '必填',
+  'date.md': '{m}月{d}日',
+  'date.ymd': '{y}年{m}月{d}日',
 
   'err.network': '网络连接失败，请检查网络后重试',
   'err.badResponse': '服务器返回了无法识别的响应（HTTP {status}）',
@@ -279,6 +281,7 @@ const zhCN = {
   'orders.rejectEmpty': '请填写拒单原因',
   'orders.rejected': '已拒单',
   'orders.waitStay': '入住结束后即可评价',
+  'lorders.waitComment': '已接单，等待房客入住后评价',
 
   'status.WAIT_ACCEPT': '待接单',
   'status.WAIT_PAYMENT': '待支付',

@@ -2,7 +2,7 @@
 // (role=landlord). Buttons appear only where the order's status allows.
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, statusBadge, confirmDialog, textDialog, toast, todayStr, busy } from './ui.js';
+import { initPage, html, render, $, imgOr, money, dateText, loadingHtml, errorHtml, emptyHtml, statusBadge, confirmDialog, textDialog, toast, todayStr, busy } from './ui.js';
 
 export async function showOrders(role) {
   await initPage({ requireLogin: true });
@@ -40,14 +40,16 @@ export async function showOrders(role) {
       actions = o.end_date <= today
         ? html`<button type="button" class="btn btn-small" data-act="comment">${t('orders.comment')}</button>`
         : html`<span class="hint">${t('orders.waitStay')}</span>`;
+    } else if (o.status === 'WAIT_COMMENT') {
+      actions = html`<span class="hint">${t('lorders.waitComment')}</span>`;
     }
-    return html`<li class="order" data-order="${o.order_id}" data-status="${o.status}">
+    return html`<li class="order" data-order="${o.order_id}" data-status="${o.status}" data-start="${o.start_date}" data-end="${o.end_date}">
       <div class="order-top"><span>${t('orders.ctime', { v: o.ctime })}</span>${statusBadge(o.status)}</div>
       <div class="order-main">
         <img src="${imgOr(o.img_url)}" alt="" width="104" height="78" loading="lazy">
         <div>
           <h2><a href="detail.html?id=${o.house_id}">${o.title}</a></h2>
-          <p>${t('orders.dates', { s: o.start_date, e: o.end_date, n: o.days })}</p>
+          <p>${t('orders.dates', { s: dateText(o.start_date), e: dateText(o.end_date), n: o.days })}</p>
           <p class="order-amount">${t('orders.amount')}<strong>${money(o.amount)}</strong></p>
         </div>
       </div>

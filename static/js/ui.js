@@ -221,6 +221,13 @@ export function yuan(fen) {
 }
 export const money = (fen) => '¥' + yuan(fen);
 
+/** "2026-11-27" → "11月27日" (this year) or "2027年1月3日". */
+export function dateText(s) {
+  if (!isDate(s)) return s || '';
+  const [y, m, d] = s.split('-').map(Number);
+  return y === new Date().getFullYear() ? t('date.md', { m, d }) : t('date.ymd', { y, m, d });
+}
+
 /* ---------- dates (calendar dates as YYYY-MM-DD, computed in UTC) ---------- */
 
 const pad = (n) => String(n).padStart(2, '0');

@@ -103,9 +103,9 @@ test('booking conflict, reject with a reason, cancel', async () => {
 
   // The landlord rejects Anna's order with a reason (a reason is required).
   await landlord.goto('/lorders.html');
-  const annaOrder = landlord.locator('.order', { hasText: sd });
+  const annaOrder = landlord.locator(`.order[data-start="${sd}"]`);
   await annaOrder.locator('.badge', { hasText: '待接单' }).waitFor();
-  const benAtLandlord = landlord.locator('.order', { hasText: benStart });
+  const benAtLandlord = landlord.locator(`.order[data-start="${benStart}"]`);
   await benAtLandlord.locator('.badge', { hasText: '已取消' }).waitFor();
   assert.equal(await benAtLandlord.getByRole('button').count(), 0);
   await annaOrder.getByRole('button', { name: '拒单' }).click();
