@@ -8,7 +8,10 @@ export async function showOrders(role) {
   await initPage({ requireLogin: true });
   const body = $('#orders-body');
   const guest = role === 'custom';
-  if (new URLSearchParams(location.search).get('booked')) toast(t('booking.done'));
+  if (new URLSearchParams(location.search).get('booked')) {
+    toast(t('booking.done'));
+    history.replaceState(null, '', location.pathname); // no second toast on reload
+  }
 
   async function load() {
     if (!body.children.length) render(body, loadingHtml());
