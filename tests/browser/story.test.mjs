@@ -46,10 +46,19 @@ test('landlord publishes, guest books, landlord accepts, guest comments', async 
   assert.equal(await landlord.getByLabel('身份证号').isEditable(), false, 'id card is locked once set');
   await shot(landlord, 'story-04-auth-locked');
 
+  // Record the upload progress events the pages receive.
+  await landlord.addInitScript(() => {
+    const send = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.send = function (body) {
+      this.upload.addEventListener('progress', (e) => { (window.__uploadProgress ||= []).push(e.loaded / e.total); });
+      return send.call(this, body);
+    };
+  });
   await landlord.goto('/profile.html');
   await landlord.getByLabel('选择头像图片').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: makePng(96, 96, 40) });
   await landlord.getByRole('button', { name: '上传头像' }).click();
   await landlord.getByText('头像已更新').waitFor();
+  assert.ok((await landlord.evaluate(() => window.__uploadProgress || [])).includes(1), 'upload progress reached 100%');
   const avatarSrc = await landlord.locator('#avatar-img').getAttribute('src');
   assert.match(avatarSrc, /^(\/images\/|https?:)/, 'avatar_url is a full image URL');
   await waitFor(() => landlord.locator('#avatar-img').evaluate((i) => i.complete && i.naturalWidth > 0), { what: 'avatar image loaded' });
@@ -82,6 +91,7 @@ test('landlord publishes, guest books, landlord accepts, guest comments', async 
   ]);
   await landlord.getByRole('button', { name: '上传图片' }).click();
   await landlord.getByText('已上传 2 张').waitFor();
+  assert.ok((await landlord.evaluate(() => (window.__uploadProgress || []).filter((p) => p === 1).length)) >= 2, 'progress for each photo');
   await shot(landlord, 'story-07-newhouse-images');
   await landlord.getByRole('link', { name: '完成，查看房源' }).click();
   await landlord.waitForURL(/detail\.html\?id=\d+/);
