@@ -52,6 +52,7 @@ fn serve(mut stream: TcpStream, codes: &Mutex<HashMap<String, String>>) {
     };
     let mut reader = BufReader::new(clone);
     let mut content_length = 0usize;
+    let mut chunked = false;
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
         return;
@@ -66,9 +67,20 @@ fn serve(mut stream: TcpStream, codes: &Mutex<HashMap<String, String>>) {
         {
             content_length = v.trim().parse().unwrap_or(0);
         }
+        if let Some((k, v)) = header.split_once(':')
+            && k.eq_ignore_ascii_case("transfer-encoding")
+            && v.to_ascii_lowercase().contains("chunked")
+        {
+            chunked = true;
+        }
     }
-    let mut body = vec![0; content_length.min(MAX_BODY)];
-    let _ = reader.read_exact(&mut body);
+    let body = if chunked {
+        read_chunked(&mut reader)
+    } else {
+        let mut body = vec![0; content_length.min(MAX_BODY)];
+        let _ = reader.read_exact(&mut body);
+        body
+    };
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
         && let (Some(m), Some(code)) = (v["mobile"].as_str(), v["code"].as_str())
     {
@@ -83,4 +95,31 @@ fn serve(mut stream: TcpStream, codes: &Mutex<HashMap<String, String>>) {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+/// A `Transfer-Encoding: chunked` body (outbound requests from the host may
+/// stream their body without a length).
+fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
+            break;
+        }
+        let hex = size_line.trim().split(';').next().unwrap_or("");
+        let Ok(size) = usize::from_str_radix(hex, 16) else {
+            break;
+        };
+        if size == 0 || body.len() + size > MAX_BODY {
+            break;
+        }
+        let mut chunk = vec![0; size];
+        if reader.read_exact(&mut chunk).is_err() {
+            break;
+        }
+        body.extend_from_slice(&chunk);
+        let mut crlf = String::new();
+        let _ = reader.read_line(&mut crlf);
+    }
+    body
 }
