@@ -123,6 +123,29 @@ test('search: filters, sort and infinite scroll in pages of 10', async () => {
   await page.locator('.state-empty', { hasText: '没有符合条件的房源' }).waitFor();
   await shot(page, 'pages-04-search-empty');
 
+  // A failing request shows the server's errmsg and a retry; the retry loads the rest.
+  await page.goto('/search.html?aid=4');
+  await waitFor(async () => (await count()) >= 10, { what: 'the first page again' });
+  let failed = 0;
+  await page.route(/\/api\/v1\.0\/houses\?.*p=2/, (route) => {
+    failed += 1;
+    return route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ errno: '4001', errmsg: '数据库查询出错' }) });
+  });
+  await page.locator('#sentinel').scrollIntoViewIfNeeded();
+  await page.locator('#results-status').getByRole('alert').getByText('数据库查询出错').waitFor();
+  await page.waitForTimeout(1000);
+  assert.equal(failed, 1, 'no retry storm after an error');
+  await shot(page, 'pages-03b-search-error', { fullPage: false });
+  await page.unroute(/\/api\/v1\.0\/houses\?.*p=2/);
+  await page.locator('#results-status').getByRole('button', { name: '重试' }).click();
+  await waitFor(async () => (await count()) >= 20, { what: 'page 2 after the retry' });
+
+  // A reply that is not JSON at all (a proxy's error page) still gives a message.
+  await owner.route('**/api/v1.0/user/orders*', (route) => route.fulfill({ status: 502, contentType: 'text/html', body: '<h1>Bad Gateway</h1>' }));
+  await owner.goto('/orders.html');
+  await owner.getByRole('alert').getByText('服务器返回了无法识别的响应（HTTP 502）').waitFor();
+  await owner.unroute('**/api/v1.0/user/orders*');
+
   // The same search on a phone.
   await page.setViewportSize(MOBILE);
   await page.goto('/search.html?aid=4&sk=price-des');

@@ -45,11 +45,13 @@ let totalPage = 1;
 let loading = false;
 let generation = 0;    // drops answers to an older filter
 let shown = 0;
+let failed = false;    // after an error only the retry button loads again
 
 function setStatus(content) { render(status, content); }
 
-async function loadNext() {
-  if (loading || page >= totalPage) return;
+async function loadNext({ retry = false } = {}) {
+  if (retry) failed = false;
+  if (loading || failed || page >= totalPage) return;
   loading = true;
   const gen = generation;
   list.setAttribute('aria-busy', 'true');
@@ -68,6 +70,7 @@ async function loadNext() {
     else setStatus(html`<button type="button" class="btn btn-ghost" id="more">${t('search.more')}</button>`);
   } catch (err) {
     if (gen !== generation) return;
+    failed = true;
     setStatus(html`<div class="alert alert-error" role="alert">${err.message}</div>
       <button type="button" class="btn btn-ghost" id="more">${t('common.retry')}</button>`);
   } finally {
@@ -91,12 +94,13 @@ function restart() {
   totalPage = 1;
   shown = 0;
   loading = false;
+  failed = false;
   list.innerHTML = '';
   syncUrl();
   loadNext();
 }
 
-status.addEventListener('click', (e) => { if (e.target.id === 'more') loadNext(); });
+status.addEventListener('click', (e) => { if (e.target.id === 'more') loadNext({ retry: true }); });
 new IntersectionObserver((entries) => {
   if (entries.some((en) => en.isIntersecting)) loadNext();
 }, { rootMargin: '300px 0px' }).observe(sentinel);

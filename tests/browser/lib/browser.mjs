@@ -33,7 +33,10 @@ export async function launch() {
       page.problems = [];
       page.on('pageerror', (e) => page.problems.push(`[${name}] page error: ${e.message}`));
       page.on('console', (m) => {
-        if (m.type() === 'error' && !/status of 40[0-9]/.test(m.text())) page.problems.push(`[${name}] console: ${m.text()}`);
+        // HTTP errors are part of the API (truthful statuses); Chromium logs each one.
+        if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of \d{3}/.test(m.text())) {
+          page.problems.push(`[${name}] console: ${m.text()}`);
+        }
       });
       return page;
     },
@@ -45,10 +48,10 @@ export async function launch() {
 
 /** Saves a (full-page) screenshot as test-output/browser/<name>.png. */
 export async function shot(page, name, { fullPage = true } = {}) {
-  await page.evaluate(async () => {
+  await page.evaluate(async (top) => {
     await (document.fonts && document.fonts.ready);
-    window.scrollTo(0, 0); // sticky header at the top of a full-page shot
-  });
+    if (top) window.scrollTo(0, 0); // sticky header at the top of a full-page shot
+  }, fullPage);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
 }
 
