@@ -143,6 +143,7 @@ async fn store(
 }
 
 /// `?ext=jpg` (a leading dot is tolerated); must be a valid FastDFS ext.
+/// `Some("")` means the caller wants no extension at all.
 fn query_ext(query: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(q) = query else { return Ok(None) };
     for pair in q.split('&') {
@@ -154,7 +155,8 @@ fn query_ext(query: Option<&str>) -> Result<Option<String>, ApiError> {
                     "ext must be at most 6 characters of [A-Za-z0-9_.-]",
                 ));
             }
-            return Ok((!v.is_empty()).then(|| v.to_owned()));
+            // `?ext=` (empty) explicitly asks for no extension.
+            return Ok(Some(v.to_owned()));
         }
     }
     Ok(None)
@@ -185,7 +187,7 @@ mod tests {
             query_ext(Some("a=1&ext=.png")).unwrap().as_deref(),
             Some("png")
         );
-        assert_eq!(query_ext(Some("ext=")).unwrap(), None);
+        assert_eq!(query_ext(Some("ext=")).unwrap().as_deref(), Some(""));
         assert!(query_ext(Some("ext=../x")).is_err());
         assert!(query_ext(Some("ext=toolong")).is_err());
         assert!(query_ext(Some("ext=%2e%2e")).is_err());

@@ -54,13 +54,25 @@ impl Proxy {
         format!("{}{}", self.base, path)
     }
 
-    /// Sends raw bytes on a fresh connection, then half-closes after
-    /// `close_after` and returns whatever the server answered.
+    /// Sends raw bytes on a fresh connection (the request should say
+    /// `Connection: close`) and returns whatever the server answered.
     pub fn raw(&self, request: &[u8]) -> String {
+        self.raw_inner(request, false)
+    }
+
+    /// Like [`Proxy::raw`] but half-closes after sending, so a body shorter
+    /// than its Content-Length ends in EOF.
+    pub fn raw_truncated(&self, request: &[u8]) -> String {
+        self.raw_inner(request, true)
+    }
+
+    fn raw_inner(&self, request: &[u8], half_close: bool) -> String {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(request).unwrap();
-        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = s.write_all(request);
+        if half_close {
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
         String::from_utf8_lossy(&out).into_owned()
