@@ -171,7 +171,7 @@ impl key_value::Host for Host {}
 impl key_value::HostStore for Host {
     async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<KvHandle>, Error>> {
         let component = &self.component;
-        if !component.kv_labels.iter().any(|l| *l == label) {
+        if !component.kv_labels.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
         let Some(backend) = component.kv.get(&label).cloned() else {

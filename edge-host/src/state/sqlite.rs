@@ -129,9 +129,29 @@ fn value_size(v: &Value) -> usize {
     }
 }
 
-/// Runs one statement. rusqlite's `prepare` rejects trailing statements
-/// (`MultipleStatement`), which is Spin's one-statement rule.
+/// Rejects SQL holding more than one statement. rusqlite's `prepare` only
+/// compiles the first and drops the rest silently, which would make a
+/// component that "works" here lose writes; erroring keeps apps honest on
+/// every host. Only text with an inner `;` can hold two, so the extra
+/// prepare is skipped for the common case.
+fn check_single_statement(conn: &Connection, sql: &str) -> Result<()> {
+    if !sql.trim().trim_end_matches(';').contains(';') {
+        return Ok(());
+    }
+    let mut batch = rusqlite::Batch::new(conn, sql);
+    let mut count = 0;
+    while batch.next()?.is_some() {
+        count += 1;
+        if count > 1 {
+            return Err(rusqlite::Error::MultipleStatement.into());
+        }
+    }
+    Ok(())
+}
+
+/// Runs exactly one statement (Spin's `execute` contract).
 pub fn execute(conn: &Connection, sql: &str, params: Vec<Value>) -> Result<QueryResult> {
+    check_single_statement(conn, sql)?;
     let mut stmt = conn.prepare_cached(sql)?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
     let ncols = columns.len();
@@ -166,7 +186,7 @@ impl sqlite::HostConnection for Host {
         database: String,
     ) -> wasmtime::Result<Result<Resource<SqliteHandle>, Error>> {
         let component = &self.component;
-        if !component.sqlite_labels.iter().any(|l| *l == database) {
+        if !component.sqlite_labels.contains(&database) {
             return Ok(Err(Error::AccessDenied));
         }
         let Some(config) = component.sqlite.get(&database).cloned() else {
@@ -281,6 +301,12 @@ mod tests {
         let e = execute(&c, "SELECT * FROM nope", vec![]).unwrap_err();
         assert_eq!(error_text(&e), "no such table: nope");
         assert!(execute(&c, "SELECT 1; SELECT 2", vec![]).is_err());
+        assert!(execute(&c, "CREATE TABLE x (a); DROP TABLE x", vec![]).is_err());
+        assert!(
+            execute(&c, "SELECT 'a;b';", vec![]).is_ok(),
+            "a ';' in a literal is fine"
+        );
+        assert!(execute(&c, "SELECT 1;  ", vec![]).is_ok());
         assert!(execute(&c, "ATTACH 'other.db' AS o", vec![]).is_err());
         assert!(execute(&c, "ATTACH ':memory:' AS m", vec![]).is_ok());
     }
