@@ -195,6 +195,7 @@ const zhCN = {
   'detail.noImages': '暂无图片',
   'detail.landlord': '房东：{name}',
   'detail.address': '地址',
+  'detail.addressLine': '地址：{v}',
   'detail.facts': '房屋信息',
   'detail.roomCount': '出租 {n} 间',
   'detail.acreage': '面积 {n} 平米',

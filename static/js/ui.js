@@ -347,7 +347,7 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
       const isEnd = ds === range.end;
       const cls = ['cal-day', past && 'is-past', isBooked && 'is-booked', inRange && 'is-selected',
         isStart && 'is-start', isEnd && 'is-end', ds === today && 'is-today'].filter(Boolean).join(' ');
-      const label = `${m}月${d}日${isBooked ? ' ' + t('cal.booked') : ''}`;
+      const label = t('date.md', { m, d }) + (isBooked ? ' ' + t('cal.booked') : '');
       const inner = onPick && !past
         ? html`<button type="button" class="${cls}" data-date="${ds}" tabindex="${ds === focusDate ? '0' : '-1'}" aria-label="${label}" aria-pressed="${isStart || isEnd || inRange ? 'true' : 'false'}">${d}</button>`
         : html`<span class="${cls}" aria-label="${label}">${d}</span>`;

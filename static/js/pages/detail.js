@@ -53,7 +53,7 @@ function show(h, viewer) {
           <div class="owner">
             <img class="avatar avatar-md" src="${imgOr(h.user_avatar, 'avatar')}" alt="" width="56" height="56">
             <div><strong>${t('detail.landlord', { name: h.user_name })}</strong>
-              <p class="muted" style="margin:0">${t('detail.address')}：${h.address}</p></div>
+              <p class="muted" style="margin:0">${t('detail.addressLine', { v: h.address })}</p></div>
           </div>
         </section>
         <section class="card" aria-labelledby="facts-title">
