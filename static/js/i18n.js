@@ -159,6 +159,7 @@ const zhCN = {
   'myhouse.new': '发布新房源',
   'myhouse.empty': '你还没有发布任何房源。',
   'myhouse.orders': '{n} 单',
+  'myhouse.photos': '上传图片',
 
   'newhouse.heading': '发布房源',
   'newhouse.basic': '基本信息',
@@ -181,12 +182,15 @@ const zhCN = {
   'newhouse.submit': '发布房源信息',
   'newhouse.imagesHeading': '上传房源图片',
   'newhouse.imagesIntro': '房源已发布。第一张图片将作为封面，可上传多张。',
+  'newhouse.imagesMore': '为这套房源添加图片。还没有图片时，第一张将作为封面。',
+  'newhouse.imagesHeadingFor': '上传图片：{title}',
   'newhouse.chooseImages': '选择图片',
   'newhouse.upload': '上传图片',
   'newhouse.uploading': '正在上传 {name}：{p}%',
   'newhouse.uploaded': '已上传 {n} 张',
   'newhouse.finish': '完成，查看房源',
   'newhouse.cover': '封面',
+  'newhouse.notOwner': '只能为自己发布的房源上传图片。',
   'newhouse.needAuth': '发布房源前需要先完成实名认证。',
 
   'detail.gallery': '房屋图片',

@@ -274,8 +274,11 @@ export function uuid4() {
 
 /* ---------- pieces ---------- */
 
-/** A house card; `extra` (e.g. "&sd=…&ed=…") is carried to the detail page. */
-export function houseCard(h, extra = '') {
+/**
+ * A house card; `extra` (e.g. "&sd=…&ed=…") is carried to the detail page,
+ * `actions` (html) goes under the card's link.
+ */
+export function houseCard(h, extra = '', actions = '') {
   return html`<li class="house-card">
     <a class="house-link" href="detail.html?id=${h.house_id}${typeof extra === 'string' ? extra : ''}">
       <div class="house-cover">
@@ -290,7 +293,7 @@ export function houseCard(h, extra = '') {
           <p class="house-address">${h.address}</p>
         </div>
       </div>
-    </a></li>`;
+    </a>${actions ? html`<div class="house-actions">${actions}</div>` : ''}</li>`;
 }
 
 export function statusBadge(status) {

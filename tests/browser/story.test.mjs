@@ -103,6 +103,16 @@ test('landlord publishes, guest books, landlord accepts, guest comments', async 
   assert.equal(await landlord.getByRole('link', { name: '即刻预订' }).count(), 0, 'no book button on your own house');
   await shot(landlord, 'story-08-detail-own-house');
 
+  // The house is on "my houses", with a way back to its photos.
+  await landlord.goto('/myhouse.html');
+  const mine = landlord.locator('#my-houses .house-card', { hasText: title });
+  await mine.waitFor();
+  await mine.getByRole('link', { name: '上传图片' }).click();
+  await landlord.waitForURL(new RegExp(`newhouse\\.html\\?id=${houseId}$`));
+  await landlord.getByRole('heading', { name: `上传图片：${title}` }).waitFor();
+  await waitFor(async () => (await landlord.locator('#uploaded img').count()) === 2, { what: 'the two photos' });
+  await shot(landlord, 'story-08b-myhouse-photos');
+
   // ---- the guest: register, search by area and dates, open, book
   await register(guest, app, G);
   await headerShowsUser(guest, G.mobile);

@@ -77,6 +77,7 @@ render(body, html`
 
 fillAreas($('#area_id'), areas || []);
 
+
 const form = $('#house-form');
 const box = $('#house-alert');
 form.addEventListener('input', (e) => e.target.removeAttribute('aria-invalid'));
@@ -116,10 +117,15 @@ form.addEventListener('submit', async (e) => {
 });
 
 /* ---------- step 2: photos, one request per file, with progress ---------- */
-function startImages(houseId) {
+function startImages(houseId, house = null) {
   form.hidden = true;
   const section = $('#images-section');
   section.hidden = false;
+  if (house) {
+    $('#images-title').textContent = t('newhouse.imagesHeadingFor', { title: house.title });
+    $('.alert-ok', section).textContent = t('newhouse.imagesMore');
+    render($('#uploaded'), (house.img_urls || []).map((u, i) => html`<li><img src="${u}" alt="">${i === 0 ? html`<span class="cover-tag">${t('newhouse.cover')}</span>` : ''}</li>`));
+  }
   $('#finish').href = `detail.html?id=${houseId}`;
   $('#images-title').focus();
   section.scrollIntoView({ block: 'start' });
@@ -129,7 +135,8 @@ function startImages(houseId) {
   const prog = $('progress', row);
   const text = $('#img-progress-text');
   const list = $('#uploaded');
-  let count = 0;
+  let count = house ? (house.img_urls || []).length : 0;
+  let added = 0;
   imgForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     hideAlert(imgBox);
@@ -144,10 +151,11 @@ function startImages(houseId) {
         try {
           const data = await upload(`/houses/${houseId}/images`, 'house_image', file, { onProgress });
           count += 1;
+          added += 1;
           const li = document.createElement('li');
           render(li, html`<img src="${data.url}" alt="${file.name}">${count === 1 ? html`<span class="cover-tag">${t('newhouse.cover')}</span>` : ''}`);
           list.append(li);
-          showOk(imgBox, t('newhouse.uploaded', { n: count }));
+          showOk(imgBox, t('newhouse.uploaded', { n: added }));
         } catch (err) {
           showError(imgBox, err);
           break;
@@ -157,4 +165,16 @@ function startImages(houseId) {
       imgForm.reset();
     });
   });
+}
+
+// newhouse.html?id=N: straight to the photos of an existing house (the server checks it is yours).
+const existing = new URLSearchParams(location.search).get('id');
+if (existing && /^\d+$/.test(existing)) {
+  try {
+    const { house, user_id: viewer } = await api(`/houses/${existing}`);
+    if (Number(viewer) === Number(house.user_id)) startImages(house.hid, house);
+    else render(body, emptyHtml(t('newhouse.notOwner'), html`<a class="btn" href="myhouse.html">${t('my.myhouse')}</a>`));
+  } catch (err) {
+    render(body, errorHtml(err));
+  }
 }
