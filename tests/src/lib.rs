@@ -523,6 +523,7 @@ fn serve_sms(
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut content_length = 0usize;
+    let mut chunked = false;
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
         return;
@@ -532,14 +533,22 @@ fn serve_sms(
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            content_length = v.trim().parse().unwrap_or(0);
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.trim().parse().unwrap_or(0);
+            } else if k.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = v.to_ascii_lowercase().contains("chunked");
+            }
         }
     }
-    let mut body = vec![0; content_length];
-    let _ = reader.read_exact(&mut body);
+    // A wasm component's outgoing body has no length, so it arrives chunked.
+    let body = if chunked {
+        read_chunked(&mut reader)
+    } else {
+        let mut body = vec![0; content_length];
+        let _ = reader.read_exact(&mut body);
+        body
+    };
     requests.fetch_add(1, Ordering::SeqCst);
     let ok = !failing.load(Ordering::SeqCst) && request_line.starts_with("POST ");
     if ok
@@ -563,6 +572,30 @@ fn serve_sms(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
+}
+
+/// A `Transfer-Encoding: chunked` body (chunk extensions and trailers ignored).
+fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
+            break;
+        }
+        let hex = size_line.split(';').next().unwrap_or("").trim();
+        let Ok(size) = usize::from_str_radix(hex, 16) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        let mut chunk = vec![0; size + 2]; // the data and its CRLF
+        if reader.read_exact(&mut chunk).is_err() {
+            break;
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+    body
 }
 
 /// fdfs-proxy with its embedded local-disk store, on a free port.

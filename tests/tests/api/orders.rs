@@ -1,1 +1,543 @@
-//! End-to-end tests: orders.
+//! End-to-end tests: orders (booking, accept/reject/cancel, comments, my
+//! orders) through the real edge-host, including races between many users.
+
+use std::sync::Barrier;
+use std::thread;
+
+use ihome_tests::{ApiResponse, TestApp, TestUser, date_from_today as d, json, spawn_app};
+use serde_json::Value;
+
+use crate::houses::{detail, form_with, house_form, publish};
+
+/// Concurrent actors in the race tests.
+const RACERS: usize = 30;
+
+fn book(app: &TestApp, guest: &TestUser, house_id: i64, start: &str, end: &str) -> ApiResponse {
+    guest.client.post_json(
+        &app.api("/orders"),
+        &json!({"house_id": house_id, "start_date": start, "end_date": end}),
+    )
+}
+
+fn booked(app: &TestApp, guest: &TestUser, house_id: i64, start: &str, end: &str) -> i64 {
+    let resp = book(app, guest, house_id, start, end);
+    assert_eq!(resp.errno(), "0", "book: {}", resp.text());
+    resp.data()["order_id"].as_i64().expect("order_id")
+}
+
+fn set_status(app: &TestApp, user: &TestUser, order_id: i64, body: Value) -> ApiResponse {
+    user.client
+        .put_json(&app.api(&format!("/orders/{order_id}/status")), &body)
+}
+
+fn comment(app: &TestApp, user: &TestUser, order_id: i64, text: &str) -> ApiResponse {
+    user.client.put_json(
+        &app.api(&format!("/orders/{order_id}/comment")),
+        &json!({ "comment": text }),
+    )
+}
+
+fn orders_of(app: &TestApp, user: &TestUser, role: &str) -> Vec<Value> {
+    let resp = user
+        .client
+        .get(&app.api(&format!("/user/orders?role={role}")));
+    assert_eq!(resp.errno(), "0", "{}", resp.text());
+    resp.data()["orders"].as_array().expect("orders").clone()
+}
+
+fn status_in_db(app: &TestApp, order_id: i64) -> String {
+    app.db()
+        .query_row("SELECT status FROM orders WHERE id = ?1", [order_id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+/// Moves an order's stay into the past (the API refuses past bookings, so
+/// a finished stay can only be made by rewriting its dates).
+fn move_stay_to_past(app: &TestApp, order_id: i64) {
+    app.db()
+        .execute(
+            "UPDATE orders SET start_date = ?2, end_date = ?3 WHERE id = ?1",
+            rusqlite::params![order_id, d(-3), d(0)],
+        )
+        .unwrap();
+}
+
+/// An accepted order of `guest` at `house_id` whose stay is over, ready for
+/// a comment: booked and accepted through the API, then moved into the past.
+pub(crate) fn completed_stay_order(
+    app: &TestApp,
+    owner: &TestUser,
+    guest: &TestUser,
+    house_id: i64,
+) -> i64 {
+    let order_id = booked(app, guest, house_id, &d(60), &d(62));
+    let accept = set_status(app, owner, order_id, json!({"action": "accept"}));
+    assert_eq!(accept.errno(), "0", "accept: {}", accept.text());
+    move_stay_to_past(app, order_id);
+    order_id
+}
+
+/// Registers `n` users in parallel (registration is Argon2-bound).
+fn register_many(app: &TestApp, n: usize) -> Vec<TestUser> {
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..n).map(|_| s.spawn(|| app.register())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Runs `f(i)` for `i in 0..n` on `n` threads released together.
+fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(n);
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (f, barrier) = (&f, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn lifecycle_book_accept_comment_with_fresh_caches() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let guest = app.register();
+    let house_id = publish(&app, &owner, &house_form());
+    let anon = app.client();
+    // Cache the detail page before each write: what follows proves no write
+    // leaves a stale copy behind.
+    assert_eq!(
+        detail(&app, &anon, house_id).data()["house"]["booked"],
+        json!([])
+    );
+
+    let order_id = booked(&app, &guest, house_id, &d(10), &d(13));
+    let after_booking = detail(&app, &anon, house_id);
+    assert_eq!(
+        after_booking.data()["house"]["booked"],
+        json!([{"start_date": d(10), "end_date": d(13)}])
+    );
+
+    let mine = orders_of(&app, &guest, "custom");
+    assert_eq!(mine.len(), 1);
+    let o = &mine[0];
+    assert_eq!(o["order_id"], order_id);
+    assert_eq!(o["house_id"], house_id);
+    assert_eq!(o["title"], "朝阳公园旁两居");
+    assert_eq!(o["img_url"], "");
+    assert_eq!(
+        (o["start_date"].clone(), o["end_date"].clone()),
+        (json!(d(10)), json!(d(13)))
+    );
+    assert_eq!(o["days"], 3);
+    assert_eq!(o["amount"], 3 * 38_850, "nights x price in fen");
+    assert_eq!(o["status"], "WAIT_ACCEPT");
+    assert_eq!(o["comment"], "");
+    assert_eq!(o["ctime"].as_str().unwrap().len(), 19);
+    assert_eq!(
+        orders_of(&app, &owner, "landlord"),
+        mine,
+        "the landlord sees the same order"
+    );
+    assert_eq!(orders_of(&app, &owner, "custom"), Vec::<Value>::new());
+    assert_eq!(orders_of(&app, &guest, "landlord"), Vec::<Value>::new());
+
+    // The price changes later; the order keeps the price it was booked at.
+    app.db()
+        .execute("UPDATE houses SET price = 1 WHERE id = ?1", [house_id])
+        .unwrap();
+    assert_eq!(orders_of(&app, &guest, "custom")[0]["amount"], 3 * 38_850);
+
+    // Only the landlord accepts; accepting twice is a conflict.
+    set_status(&app, &guest, order_id, json!({"action": "accept"})).assert_error("4105", 403);
+    let accept = set_status(&app, &owner, order_id, json!({"action": "accept"}));
+    assert_eq!(accept.errno(), "0", "{}", accept.text());
+    assert_eq!(accept.data(), &Value::Null, "no data on success");
+    set_status(&app, &owner, order_id, json!({"action": "accept"})).assert_error("4004", 409);
+    set_status(&app, &guest, order_id, json!({"action": "cancel"})).assert_error("4004", 409);
+    assert_eq!(
+        orders_of(&app, &guest, "custom")[0]["status"],
+        "WAIT_COMMENT"
+    );
+    // Accepted nights stay taken.
+    assert_eq!(
+        detail(&app, &anon, house_id).data()["house"]["booked"],
+        json!([{"start_date": d(10), "end_date": d(13)}])
+    );
+    book(&app, &app.register(), house_id, &d(12), &d(14)).assert_error("4004", 409);
+
+    // No review before the stay is over.
+    comment(&app, &guest, order_id, "很好").assert_error("4004", 409);
+    move_stay_to_past(&app, order_id);
+    comment(&app, &owner, order_id, "自己夸自己").assert_error("4105", 403);
+    let done = comment(&app, &guest, order_id, "  干净整洁，\r\n交通方便  ");
+    assert_eq!(done.errno(), "0", "{}", done.text());
+    comment(&app, &guest, order_id, "再评一次").assert_error("4004", 409);
+
+    let order = &orders_of(&app, &guest, "custom")[0];
+    assert_eq!(order["status"], "COMPLETE");
+    assert_eq!(order["comment"], "干净整洁，\n交通方便");
+    let house = detail(&app, &anon, house_id);
+    let comments = &house.data()["house"]["comments"];
+    assert_eq!(comments.as_array().unwrap().len(), 1, "{}", house.text());
+    assert_eq!(comments[0]["user_name"], guest.name.as_str());
+    assert_eq!(comments[0]["comment"], "干净整洁，\n交通方便");
+    assert_eq!(comments[0]["ctime"].as_str().unwrap().len(), 19);
+    assert_eq!(
+        house.data()["house"]["booked"],
+        json!([]),
+        "past stays are not on the calendar"
+    );
+    let mine = owner.client.get(&app.api("/user/houses"));
+    assert_eq!(mine.data()["houses"][0]["order_count"], 1);
+}
+
+#[test]
+fn reject_needs_a_reason_and_frees_the_nights() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let guest = app.register();
+    let other = app.register();
+    let house_id = publish(&app, &owner, &house_form());
+    let order_id = booked(&app, &guest, house_id, &d(5), &d(7));
+    detail(&app, &app.client(), house_id); // cache it
+    book(&app, &other, house_id, &d(6), &d(8)).assert_error("4004", 409);
+
+    for body in [
+        json!({"action": "reject"}),
+        json!({"action": "reject", "reason": ""}),
+        json!({"action": "reject", "reason": "   "}),
+        json!({"action": "reject", "reason": "x".repeat(201)}),
+        json!({"action": "reject", "reason": 5}),
+        json!({"action": "reject", "reason": "bell\u{7}"}),
+    ] {
+        set_status(&app, &owner, order_id, body.clone()).assert_error("4103", 400);
+    }
+    set_status(
+        &app,
+        &guest,
+        order_id,
+        json!({"action": "reject", "reason": "no"}),
+    )
+    .assert_error("4105", 403);
+    let reject = set_status(
+        &app,
+        &owner,
+        order_id,
+        json!({"action": "reject", "reason": " 房屋维修中 "}),
+    );
+    assert_eq!(reject.errno(), "0", "{}", reject.text());
+    let o = &orders_of(&app, &guest, "custom")[0];
+    assert_eq!(
+        (o["status"].clone(), o["comment"].clone()),
+        (json!("REJECTED"), json!("房屋维修中"))
+    );
+    set_status(&app, &owner, order_id, json!({"action": "accept"})).assert_error("4004", 409);
+    comment(&app, &guest, order_id, "?").assert_error("4004", 409);
+    // The nights are free again, on the calendar and for booking.
+    assert_eq!(
+        detail(&app, &app.client(), house_id).data()["house"]["booked"],
+        json!([])
+    );
+    booked(&app, &other, house_id, &d(6), &d(8));
+}
+
+#[test]
+fn only_the_guest_cancels_and_only_while_waiting() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let guest = app.register();
+    let stranger = app.register();
+    let house_id = publish(&app, &owner, &house_form());
+    let order_id = booked(&app, &guest, house_id, &d(1), &d(2));
+    set_status(&app, &owner, order_id, json!({"action": "cancel"})).assert_error("4105", 403);
+    set_status(&app, &stranger, order_id, json!({"action": "cancel"})).assert_error("4105", 403);
+    set_status(&app, &stranger, order_id, json!({"action": "accept"})).assert_error("4105", 403);
+    comment(&app, &stranger, order_id, "hi").assert_error("4105", 403);
+    let cancel = set_status(&app, &guest, order_id, json!({"action": "cancel"}));
+    assert_eq!(cancel.errno(), "0", "{}", cancel.text());
+    assert_eq!(status_in_db(&app, order_id), "CANCELED");
+    set_status(&app, &guest, order_id, json!({"action": "cancel"})).assert_error("4004", 409);
+    set_status(&app, &owner, order_id, json!({"action": "accept"})).assert_error("4004", 409);
+    // A canceled booking blocks nothing (today is bookable).
+    booked(&app, &stranger, house_id, &d(0), &d(2));
+}
+
+#[test]
+fn bad_bookings_get_clear_errors() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let guest = app.register();
+    let url = app.api("/orders");
+    let house_id = publish(
+        &app,
+        &owner,
+        &form_with(json!({"min_days": 2, "max_days": 4})),
+    );
+    app.client()
+        .post_json(
+            &url,
+            &json!({"house_id": house_id, "start_date": d(1), "end_date": d(3)}),
+        )
+        .assert_error("4101", 401);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"house_id": house_id, "start_date": "2026-02-30", "end_date": d(3)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": house_id, "start_date": d(1), "end_date": "2026-13-01"}),
+            "4103",
+        ),
+        (
+            json!({"house_id": house_id, "start_date": d(3), "end_date": d(1)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": house_id, "start_date": d(3), "end_date": d(3)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": house_id, "start_date": d(-1), "end_date": d(2)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": house_id, "start_date": d(1), "end_date": d(2)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": house_id, "start_date": d(1), "end_date": d(6)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": house_id, "start_date": 20260301, "end_date": d(3)}),
+            "4103",
+        ),
+        (json!({"house_id": house_id, "start_date": d(1)}), "4103"),
+        (
+            json!({"house_id": "abc", "start_date": d(1), "end_date": d(3)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": -4, "start_date": d(1), "end_date": d(3)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": 1.5, "start_date": d(1), "end_date": d(3)}),
+            "4103",
+        ),
+        (
+            json!({"house_id": 1e40, "start_date": d(1), "end_date": d(3)}),
+            "4103",
+        ),
+        (json!({"start_date": d(1), "end_date": d(3)}), "4103"),
+        (
+            json!({"house_id": 987_654, "start_date": d(1), "end_date": d(3)}),
+            "4002",
+        ),
+    ];
+    for (body, errno) in cases {
+        let resp = guest.client.post_json(&url, &body);
+        assert_eq!(resp.errno(), errno, "{body}: {}", resp.text());
+        assert!(resp.status >= 400 && resp.status < 500, "{}", resp.text());
+    }
+    for raw in ["{", "null", "[1]", "\"x\""] {
+        guest
+            .client
+            .send_raw("POST", &url, "application/json", raw)
+            .assert_error("4103", 400);
+    }
+    book(&app, &owner, house_id, &d(1), &d(3)).assert_error("4105", 403);
+    // The limits themselves are fine: 2 and 4 nights, as a string id too.
+    booked(&app, &guest, house_id, &d(1), &d(3));
+    let resp = guest.client.post_json(
+        &url,
+        &json!({"house_id": house_id.to_string(), "start_date": d(3), "end_date": d(7)}),
+    );
+    assert_eq!(resp.errno(), "0", "{}", resp.text());
+    let count: i64 = app
+        .db()
+        .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 2, "no refused booking left a row");
+}
+
+#[test]
+fn bad_order_requests_get_clear_errors() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let guest = app.register();
+    let house_id = publish(&app, &owner, &house_form());
+    let order_id = booked(&app, &guest, house_id, &d(2), &d(3));
+    for bad in ["abc", "0", "-1", "1.0", "99999999999999999999"] {
+        owner
+            .client
+            .put_json(
+                &app.api(&format!("/orders/{bad}/status")),
+                &json!({"action": "accept"}),
+            )
+            .assert_error("4103", 400);
+        guest
+            .client
+            .put_json(
+                &app.api(&format!("/orders/{bad}/comment")),
+                &json!({"comment": "x"}),
+            )
+            .assert_error("4103", 400);
+    }
+    set_status(&app, &owner, 777_777, json!({"action": "accept"})).assert_error("4002", 404);
+    comment(&app, &guest, 777_777, "x").assert_error("4002", 404);
+    for body in [
+        json!({"action": "approve"}),
+        json!({"action": ""}),
+        json!({"action": 1}),
+        json!({}),
+        json!({"comment": "x"}),
+    ] {
+        set_status(&app, &owner, order_id, body).assert_error("4103", 400);
+    }
+    for body in [
+        json!({"comment": ""}),
+        json!({"comment": "好".repeat(501)}),
+        json!({"comment": 3}),
+        json!({}),
+    ] {
+        guest
+            .client
+            .put_json(&app.api(&format!("/orders/{order_id}/comment")), &body)
+            .assert_error("4103", 400);
+    }
+    app.client()
+        .put_json(
+            &app.api(&format!("/orders/{order_id}/status")),
+            &json!({"action": "cancel"}),
+        )
+        .assert_error("4101", 401);
+    app.client()
+        .put_json(
+            &app.api(&format!("/orders/{order_id}/comment")),
+            &json!({"comment": "x"}),
+        )
+        .assert_error("4101", 401);
+    for role in ["", "admin", "CUSTOM"] {
+        guest
+            .client
+            .get(&app.api(&format!("/user/orders?role={role}")))
+            .assert_error("4103", 400);
+    }
+    guest
+        .client
+        .get(&app.api("/user/orders"))
+        .assert_error("4103", 400);
+    app.client()
+        .get(&app.api("/user/orders?role=custom"))
+        .assert_error("4101", 401);
+    assert_eq!(
+        status_in_db(&app, order_id),
+        "WAIT_ACCEPT",
+        "nothing above changed it"
+    );
+}
+
+#[test]
+fn thirty_guests_race_for_the_same_nights_and_thirty_decisions_race_for_one_order() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let house_id = publish(&app, &owner, &house_form());
+    let guests = register_many(&app, RACERS);
+    let (start, end) = (d(20), d(23));
+
+    let results = race(RACERS, |i| book(&app, &guests[i], house_id, &start, &end));
+    let winners: Vec<_> = results.iter().filter(|r| r.errno() == "0").collect();
+    assert_eq!(winners.len(), 1, "exactly one booking wins: {results:#?}");
+    for r in results.iter().filter(|r| r.errno() != "0") {
+        r.assert_error("4004", 409);
+    }
+    let order_id = winners[0].data()["order_id"].as_i64().unwrap();
+    let active: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM orders WHERE house_id = ?1 AND status = 'WAIT_ACCEPT'",
+            [house_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(active, 1);
+
+    // Half the landlord's tabs accept, half reject: one decision applies.
+    let results = race(RACERS, |i| {
+        let body = if i % 2 == 0 {
+            json!({"action": "accept"})
+        } else {
+            json!({"action": "reject", "reason": format!("拒绝 {i}")})
+        };
+        (i, set_status(&app, &owner, order_id, body))
+    });
+    let winners: Vec<_> = results.iter().filter(|(_, r)| r.errno() == "0").collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one decision applies: {results:#?}"
+    );
+    for (_, r) in results.iter().filter(|(_, r)| r.errno() != "0") {
+        r.assert_error("4004", 409);
+    }
+    let (i, _) = winners[0];
+    let expected = if i % 2 == 0 {
+        "WAIT_COMMENT"
+    } else {
+        "REJECTED"
+    };
+    assert_eq!(status_in_db(&app, order_id), expected);
+    if expected == "REJECTED" {
+        let comment: String = app
+            .db()
+            .query_row(
+                "SELECT comment FROM orders WHERE id = ?1",
+                [order_id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            comment,
+            format!("拒绝 {i}"),
+            "the winner's reason, nobody else's"
+        );
+    }
+}
+
+#[test]
+fn concurrent_comments_count_once() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let guest = app.register();
+    let house_id = publish(&app, &owner, &house_form());
+    let order_id = completed_stay_order(&app, &owner, &guest, house_id);
+    let results = race(10, |i| {
+        comment(&app, &guest, order_id, &format!("评价 {i}"))
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.errno() == "0").count(),
+        1,
+        "{results:#?}"
+    );
+    for r in results.iter().filter(|r| r.errno() != "0") {
+        r.assert_error("4004", 409);
+    }
+    let count: i64 = app
+        .db()
+        .query_row(
+            "SELECT order_count FROM houses WHERE id = ?1",
+            [house_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(count, 1);
+}
