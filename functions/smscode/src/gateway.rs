@@ -42,6 +42,9 @@ async fn post(url: &str, mobile: &Mobile, code: &str) -> Result<(), String> {
         .method(Method::Post)
         .uri(url)
         .header("content-type", "application/json")
+        // Without it the body goes out chunked, which some SMS providers'
+        // (and simple test) endpoints don't read.
+        .header("content-length", body.len().to_string())
         .body(body)
         .build();
     let send = pin!(spin_sdk::http::send::<_, Response>(request));
