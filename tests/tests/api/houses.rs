@@ -493,7 +493,8 @@ fn index_shows_five_covered_houses_most_booked_first_and_is_never_stale() {
         assert_eq!(resp.errno(), "0", "{}", resp.text());
         resp.data().as_array().expect("a bare array").clone()
     };
-    assert_eq!(index(), Vec::<Value>::new());
+    // Seeded straight into the database, which no cache hears about: the
+    // first read below is the first read at all.
     let cover = "group1/M00/00/00/cover.jpg";
     let mut covered = Vec::new();
     for n in [5, 9, 2, 9, 0, 2, 7] {
