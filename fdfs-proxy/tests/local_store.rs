@@ -34,7 +34,10 @@ fn upload_ok(p: &Proxy, query: &str, ct: Option<&str>, body: Vec<u8>) -> String 
 }
 
 fn chunked_request(path: &str, body: &[u8], chunk: usize) -> Vec<u8> {
-    let mut req = format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").into_bytes();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
     for c in body.chunks(chunk) {
         req.extend(format!("{:x}\r\n", c.len()).bytes());
         req.extend_from_slice(c);
@@ -62,8 +65,14 @@ fn upload_issues_fastdfs_shaped_ids_and_serves_identical_bytes() {
     assert_eq!(info.source_ip, Ipv4Addr::LOCALHOST);
     assert_eq!(info.file_size(), Some(100_000));
     assert_eq!(info.crc32, crc.finish());
-    assert!(info.raw_size >> 63 == 1, "size field carries the random-upper-bits flag");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(
+        info.raw_size >> 63 == 1,
+        "size field carries the random-upper-bits flag"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     assert!((u64::from(info.timestamp)).abs_diff(now) < 60);
 
     let resp = client().get(p.url(&format!("/files/{id}"))).send().unwrap();
@@ -80,7 +89,12 @@ fn upload_issues_fastdfs_shaped_ids_and_serves_identical_bytes() {
 
     // On disk exactly where a storage server would keep it.
     let (hi, lo) = parsed.sub_dirs();
-    let on_disk = dir.path().join("data").join(hi).join(lo).join(parsed.file_name());
+    let on_disk = dir
+        .path()
+        .join("data")
+        .join(hi)
+        .join(lo)
+        .join(parsed.file_name());
     assert_eq!(std::fs::read(on_disk).unwrap(), data);
     assert!(files_under(&dir.path().join("tmp")).is_empty());
 }
@@ -103,7 +117,12 @@ fn multi_mib_files_round_trip_raw_and_chunked() {
     let json: Value = serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(json["size"], chunked.len() as u64);
     let id = json["file_id"].as_str().unwrap();
-    let got = client().get(p.url(&format!("/files/{id}"))).send().unwrap().bytes().unwrap();
+    let got = client()
+        .get(p.url(&format!("/files/{id}")))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
     assert!(got.as_ref() == &chunked[..]);
 }
 
@@ -128,7 +147,11 @@ fn ranges_conditionals_and_head() {
     assert_eq!(r.headers()["content-range"], "bytes 995-999/1000");
     assert_eq!(r.bytes().unwrap().as_ref(), &data[995..]);
 
-    let r = c.get(&url).header("range", "bytes=990-5000").send().unwrap();
+    let r = c
+        .get(&url)
+        .header("range", "bytes=990-5000")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.bytes().unwrap().as_ref(), &data[990..]);
 
@@ -143,18 +166,39 @@ fn ranges_conditionals_and_head() {
     assert_eq!(r.bytes().unwrap().len(), 1000);
 
     let etag = c.get(&url).send().unwrap().headers()["etag"].clone();
-    let r = c.get(&url).header("if-none-match", etag.clone()).send().unwrap();
+    let r = c
+        .get(&url)
+        .header("if-none-match", etag.clone())
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 304);
     assert_eq!(r.headers()["etag"], etag);
-    assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     assert!(r.bytes().unwrap().is_empty());
-    let r = c.get(&url).header("if-none-match", "\"other\"").send().unwrap();
+    let r = c
+        .get(&url)
+        .header("if-none-match", "\"other\"")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // If-Range with a stale validator: full body instead of the range.
-    let r = c.get(&url).header("range", "bytes=0-0").header("if-range", "\"stale\"").send().unwrap();
+    let r = c
+        .get(&url)
+        .header("range", "bytes=0-0")
+        .header("if-range", "\"stale\"")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = c.get(&url).header("range", "bytes=0-0").header("if-range", etag).send().unwrap();
+    let r = c
+        .get(&url)
+        .header("range", "bytes=0-0")
+        .header("if-range", etag)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 206);
 
     let r = c.head(&url).send().unwrap();
@@ -190,10 +234,17 @@ fn extension_comes_from_query_content_type_or_magic() {
     let id = upload_ok(&p, "?ext=", Some("application/octet-stream"), png_bytes(50));
     assert_eq!(FileId::parse(&id).unwrap().ext(), None);
     for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
-        let r = client().request(method, p.url(&format!("/files/{id}"))).send().unwrap();
+        let r = client()
+            .request(method, p.url(&format!("/files/{id}")))
+            .send()
+            .unwrap();
         assert_eq!(r.headers()["content-type"], "image/png");
     }
-    let r = client().get(p.url(&format!("/files/{id}"))).header("range", "bytes=5-").send().unwrap();
+    let r = client()
+        .get(p.url(&format!("/files/{id}")))
+        .header("range", "bytes=5-")
+        .send()
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
     assert_eq!(r.bytes().unwrap().len(), 45);
 
@@ -217,7 +268,11 @@ fn multipart_upload_takes_the_file_part() {
             "house_image",
             reqwest::blocking::multipart::Part::bytes(data.clone()).file_name("photo.JPG"),
         );
-    let r = client().post(p.url("/files")).multipart(form).send().unwrap();
+    let r = client()
+        .post(p.url("/files"))
+        .multipart(form)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     let json: Value = r.json().unwrap();
     assert_eq!(json["size"], 200_000);
@@ -228,7 +283,11 @@ fn multipart_upload_takes_the_file_part() {
     assert!(got.bytes().unwrap().as_ref() == &data[..]);
 
     let form = reqwest::blocking::multipart::Form::new().text("only", "text");
-    let r = client().post(p.url("/files")).multipart(form).send().unwrap();
+    let r = client()
+        .post(p.url("/files"))
+        .multipart(form)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
 }
 
@@ -251,7 +310,14 @@ fn delete_then_404() {
         "group2/M00/00/00/fwAAAWsE8imAXhu_ABLWh8TuLho152.bin",
         "group1/M01/00/00/fwAAAWsE8imAXhu_ABLWh8TuLho152.bin",
     ] {
-        assert_eq!(client().get(p.url(&format!("/files/{missing}"))).send().unwrap().status(), 404);
+        assert_eq!(
+            client()
+                .get(p.url(&format!("/files/{missing}")))
+                .send()
+                .unwrap()
+                .status(),
+            404
+        );
     }
 }
 
@@ -291,12 +357,17 @@ fn traversal_and_malformed_ids_are_refused_without_touching_disk() {
         "/files/group1/M00/00/00/short",
     ] {
         for method in ["GET", "DELETE", "HEAD"] {
-            let resp = p.raw(format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+            let resp = p.raw(
+                format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
             assert!(resp.starts_with("HTTP/1.1 400"), "{method} {path}: {resp}");
         }
     }
     // Backslashes are not even valid in a request target.
-    let resp = p.raw(b"GET /files/group1\\..\\..\\sentinel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let resp = p.raw(
+        b"GET /files/group1\\..\\..\\sentinel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert_eq!(std::fs::read(&sentinel).unwrap(), b"keep me");
     assert!(files_under(&state.join("data")).is_empty());
@@ -338,12 +409,16 @@ fn size_limit_gives_413_and_stores_nothing() {
 fn truncated_body_is_an_error_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let p = Proxy::local(dir.path(), &[]);
-    let mut req = b"POST /files?ext=bin HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
+    let mut req =
+        b"POST /files?ext=bin HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
     req.extend(test_bytes(50_000, 11));
     let resp = p.raw_truncated(&req);
     // The client is gone by the time the server notices; if an answer makes
     // it out, it is an error.
-    assert!(resp.is_empty() || resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(
+        resp.is_empty() || resp.starts_with("HTTP/1.1 400"),
+        "{resp}"
+    );
     // Give the server a moment to clean up, then check nothing was kept.
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(files_under(&dir.path().join("data")).is_empty());
@@ -371,7 +446,10 @@ fn health_routes_and_methods() {
     let r = client().put(p.url("/files")).send().unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["allow"], "POST");
-    let r = client().post(p.url(&format!("/files/{id}"))).send().unwrap();
+    let r = client()
+        .post(p.url(&format!("/files/{id}")))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 405);
     let resp = p.raw(b"POST /files HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n");
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
@@ -391,9 +469,15 @@ fn bad_configuration_fails_before_listening() {
         vec!["--state-dir", file.to_str().unwrap()],
         vec!["--listen", "127.0.0.1:0", "--unknown-flag"],
     ] {
-        let out = std::process::Command::new(common::BIN).args(&args).output().unwrap();
+        let out = std::process::Command::new(common::BIN)
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?} succeeded");
-        assert!(!String::from_utf8_lossy(&out.stdout).contains("Listening"), "{args:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("Listening"),
+            "{args:?}"
+        );
         assert!(!out.stderr.is_empty(), "{args:?}: no error message");
     }
 }

@@ -383,7 +383,12 @@ impl FdfsClient {
         if let Err(e) = conn.send(&head).await {
             return Err(refusal(conn, e).await);
         }
+        // One chunk is held back until the stream has ended cleanly with
+        // exactly `size` bytes: the storage completes (and keeps) a file as
+        // soon as its last byte arrives, so that byte must not leave before
+        // the body is known to be whole.
         let mut sent: u64 = 0;
+        let mut held: Option<Bytes> = None;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(FdfsError::Body)?;
             sent += chunk.len() as u64;
@@ -393,8 +398,10 @@ impl FdfsClient {
                     got: sent,
                 }));
             }
-            if let Err(e) = conn.send(&chunk).await {
-                return Err(refusal(conn, e).await);
+            if let Some(prev) = held.replace(chunk) {
+                if let Err(e) = conn.send(&prev).await {
+                    return Err(refusal(conn, e).await);
+                }
             }
         }
         if sent != size {
@@ -402,6 +409,11 @@ impl FdfsClient {
                 expected: size,
                 got: sent,
             }));
+        }
+        if let Some(last) = held {
+            if let Err(e) = conn.send(&last).await {
+                return Err(refusal(conn, e).await);
+            }
         }
         let h = conn.recv_header().await?;
         let res = conn

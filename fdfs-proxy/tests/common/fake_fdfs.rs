@@ -121,7 +121,11 @@ impl FakeCluster {
                 });
             }
         });
-        FakeCluster { tracker, storage, state }
+        FakeCluster {
+            tracker,
+            storage,
+            state,
+        }
     }
 }
 
@@ -283,7 +287,11 @@ async fn storage_conn(mut s: TcpStream, st: Arc<State>) -> io::Result<()> {
                 size.copy_from_slice(&meta[1..9]);
                 let size = i64::from_be_bytes(size);
                 let ext = unfixed(&meta[9..15]);
-                if size < 0 || len != 15 + size || !(spi == -1 || (0..st.store_path_count as i8).contains(&spi)) || !name::valid_ext(&ext) {
+                if size < 0
+                    || len != 15 + size
+                    || !(spi == -1 || (0..st.store_path_count as i8).contains(&spi))
+                    || !name::valid_ext(&ext)
+                {
                     return einval_close(&mut s).await;
                 }
                 let mut data = vec![0u8; size as usize];
@@ -307,7 +315,11 @@ async fn storage_conn(mut s: TcpStream, st: Arc<State>) -> io::Result<()> {
                 st.files.lock().unwrap().insert(remote.clone(), data);
                 let mut out = fixed(st.group.as_bytes(), 16);
                 out.extend_from_slice(remote.as_bytes());
-                let announced = if mode == Mode::UploadAbsurdLength { 1 << 40 } else { out.len() as i64 };
+                let announced = if mode == Mode::UploadAbsurdLength {
+                    1 << 40
+                } else {
+                    out.len() as i64
+                };
                 s.write_all(&header(announced, 0)).await?;
                 s.write_all(&out).await?;
             }
@@ -320,14 +332,24 @@ async fn storage_conn(mut s: TcpStream, st: Arc<State>) -> io::Result<()> {
                 };
                 if cmd == 12 {
                     let removed = st.files.lock().unwrap().remove(&remote).is_some();
-                    s.write_all(&header(0, if removed { 0 } else { ENOENT })).await?;
+                    s.write_all(&header(0, if removed { 0 } else { ENOENT }))
+                        .await?;
                     continue;
                 }
-                let size = st.files.lock().unwrap().get(&remote).map(|d| d.len() as i64);
+                let size = st
+                    .files
+                    .lock()
+                    .unwrap()
+                    .get(&remote)
+                    .map(|d| d.len() as i64);
                 match size {
                     None => s.write_all(&header(0, ENOENT)).await?,
                     Some(size) => {
-                        let size = if mode == Mode::InfoHugeSize { 1 << 62 } else { size };
+                        let size = if mode == Mode::InfoHugeSize {
+                            1 << 62
+                        } else {
+                            size
+                        };
                         let mut out = Vec::new();
                         out.extend_from_slice(&size.to_be_bytes());
                         out.extend_from_slice(&1_795_486_396i64.to_be_bytes());
@@ -359,7 +381,11 @@ async fn storage_conn(mut s: TcpStream, st: Arc<State>) -> io::Result<()> {
                 if offset < 0 || length < 0 || offset >= size {
                     return einval_close(&mut s).await;
                 }
-                let end = if length == 0 { size } else { (offset + length).min(size) };
+                let end = if length == 0 {
+                    size
+                } else {
+                    (offset + length).min(size)
+                };
                 let part = &data[offset as usize..end as usize];
                 match mode {
                     Mode::DownloadAbsurdLength => {

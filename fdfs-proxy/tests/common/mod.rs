@@ -34,7 +34,9 @@ impl Proxy {
             .expect("spawn fdfs-proxy");
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read stdout");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
         let base = line
             .trim()
             .strip_prefix("Listening on ")
@@ -109,7 +111,9 @@ impl Drop for Proxy {
 
 /// Deterministic pseudo-random bytes (so failures are reproducible).
 pub fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
