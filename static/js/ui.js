@@ -1,7 +1,7 @@
 // Shared page furniture: header/nav, safe HTML templates, alerts, toasts,
 // dialogs, money and date helpers, the captcha uuid, the house card and the
 // booked-dates calendar.
-import { t, applyI18n } from './i18n.js';
+import { t, applyI18n, locale } from './i18n.js';
 import { getSession, redirectToLogin } from './api.js';
 
 /* ---------- safe templates ---------- */
@@ -40,9 +40,9 @@ function currentPage() {
   return p.replace(/\.html$/, '') || 'index';
 }
 
-function navLink(href, key, page) {
+function navLink(href, key) {
   const here = currentPage() === href.replace('.html', '');
-  return html`<li><a href="${href}" ${here ? raw('aria-current="page"') : ''}>${t(key)}</a></li>`;
+  return html`<li class="nav-${href.replace('.html', '')}"><a href="${href}" ${here ? raw('aria-current="page"') : ''}>${t(key)}</a></li>`;
 }
 
 const USER_ICON = raw('<svg viewBox="0 0 24 24" width="16" height="16" fill="currentColor"><circle cx="12" cy="8" r="4.2"/><path d="M3.5 21c.9-4.3 4.2-7 8.5-7s7.6 2.7 8.5 7z"/></svg>');
@@ -74,7 +74,12 @@ function renderHeader(user) {
 
 function renderFooter() {
   const footer = $('#site-footer');
-  if (footer) render(footer, html`<div class="footer-inner">© ${new Date().getFullYear()} ${t('site.footer')}</div>`);
+  if (!footer) return;
+  const other = locale === 'zh-CN' ? 'en' : 'zh-CN';
+  const q = new URLSearchParams(location.search);
+  q.set('lang', other);
+  render(footer, html`<div class="footer-inner">© ${new Date().getFullYear()} ${t('site.footer')}
+    · <a href="?${q}" hreflang="${other}" lang="${other}">${t('site.language')}</a></div>`);
 }
 
 /**

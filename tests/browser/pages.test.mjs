@@ -68,6 +68,20 @@ test('public pages load, are labelled and keyboard-reachable', async () => {
   assert.match(fav.headers()['content-type'], /image\/svg\+xml/);
   assert.equal((await page.request.get('/favicon.ico')).status(), 200);
 
+  // The footer switches to English and back (all strings come from i18n.js).
+  await page.goto('/search.html?aid=2');
+  await page.locator('.site-footer').getByRole('link', { name: 'English' }).click();
+  await page.waitForURL(/lang=en/);
+  await page.getByRole('button', { name: 'Apply' }).waitFor();
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  assert.equal(await page.getByLabel('District').inputValue(), '2', 'the other query parameters stay');
+  await page.goto('/login.html');
+  await page.getByRole('heading', { name: 'Log in to iHome' }).waitFor();
+  assert.deepEqual(await unlabelled(page), []);
+  await shot(page, 'pages-00-login-english');
+  await page.locator('.site-footer').getByRole('link', { name: '中文' }).click();
+  await page.getByRole('heading', { name: '登录爱家' }).waitFor();
+
   const resp = await page.goto('/no-such-page.html');
   assert.equal(resp.status(), 404);
   await page.getByRole('heading', { name: '页面不存在' }).waitFor();
