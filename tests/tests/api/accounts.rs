@@ -416,6 +416,42 @@ fn an_unreachable_gateway_is_4108() {
 }
 
 #[test]
+fn a_gateway_that_never_answers_times_out_as_4108() {
+    // Accepts connections and reads, but never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let app = spawn_app_with(AppOptions {
+        sms_gateway: false,
+        env: vec![(
+            "SPIN_VARIABLE_SMS_GATEWAY_ORIGIN".into(),
+            format!("http://127.0.0.1:{port}"),
+        )],
+        ..AppOptions::default()
+    });
+    let client = app.client();
+    let mobile = unique_mobile();
+    let (uuid, code) = app.new_captcha(&client);
+    let started = Instant::now();
+    client
+        .get(&app.api(&format!("/smscode/{mobile}?text={code}&id={uuid}")))
+        .assert_error("4108", 502);
+    let waited = started.elapsed();
+    // smscode gives the gateway 5 s.
+    assert!(
+        (Duration::from_millis(4_500)..Duration::from_secs(20)).contains(&waited),
+        "{waited:?}"
+    );
+    assert!(app.kv_get(&format!("sms:{mobile}")).is_none());
+    assert!(app.kv_get(&format!("smsrate:{mobile}")).is_none());
+}
+
+#[test]
 fn without_a_gateway_the_code_goes_to_the_log() {
     let app = spawn_app_with(AppOptions {
         sms_gateway: false,
