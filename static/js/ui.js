@@ -201,6 +201,7 @@ export function textDialog({ title, label, placeholder = '', maxlength = 500, em
     const form = $('form', dlg);
     const box = $('.alert', dlg);
     $('[data-act=cancel]', dlg).addEventListener('click', () => dlg.close());
+    form.text.addEventListener('input', () => hideAlert(box));
     dlg.addEventListener('close', () => resolve(done));
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
