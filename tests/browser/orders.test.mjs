@@ -45,6 +45,7 @@ test('booking conflict, reject with a reason, cancel', async () => {
     await p.goto(`/booking.html?id=${houseId}&sd=${sd}&ed=${ed}`);
     await p.locator('#total', { hasText: '¥450' }).waitFor();
   }
+  await shot(anna, 'orders-00b-booking-mobile');
   // The page checks min/max days before asking the server.
   await ben.getByLabel('离开日期').fill(dateAfter(11));
   await ben.getByRole('alert').getByText('该房源至少需入住 2 晚').waitFor();

@@ -36,7 +36,7 @@ function show(h, viewer) {
     </section>
     <form id="booking-form" class="card" novalidate>
       <h2>${t('booking.dates')}</h2>
-      <div class="grid-2">
+      <div class="grid-2 grid-dates">
         <div class="field"><label for="sd">${t('index.startDate')}</label>
           <input type="date" id="sd" name="sd" min="${today}" required></div>
         <div class="field"><label for="ed">${t('index.endDate')}</label>
