@@ -702,6 +702,37 @@ fn login_failures_and_the_lock_out() {
     login(&client, &app, &ghost, "whatever-pw").assert_error("4201", 429);
 }
 
+/// An unknown mobile must cost the same Argon2 work as a wrong password, or
+/// response times would tell which mobiles have accounts. Medians of
+/// interleaved runs; the bound is loose (a missing verification would make
+/// unknown mobiles ~20x faster), so parallel test load can't flake it.
+#[test]
+fn unknown_mobiles_take_as_long_as_wrong_passwords() {
+    let app = spawn_app();
+    let user = app.register();
+    let ghost = unique_mobile();
+    let client = app.client();
+    let timed = |mobile: &str| {
+        let started = Instant::now();
+        login(&client, &app, mobile, "wrong-password").assert_error("4102", 401);
+        started.elapsed()
+    };
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    // Five tries each: the fifth failure locks, but is itself still a 4102.
+    for _ in 0..5 {
+        known.push(timed(&user.mobile));
+        unknown.push(timed(&ghost));
+    }
+    known.sort();
+    unknown.sort();
+    let (known, unknown) = (known[2], unknown[2]);
+    eprintln!("median failed login: wrong password {known:?}, unknown mobile {unknown:?}");
+    assert!(
+        unknown * 3 > known,
+        "wrong password {known:?}, unknown mobile {unknown:?}"
+    );
+}
+
 #[test]
 fn stolen_and_made_up_cookies_are_not_sessions() {
     let app = spawn_app();
