@@ -554,3 +554,91 @@ fn index_shows_five_covered_houses_most_booked_first_and_is_never_stale() {
     let item = now.iter().find(|h| h["house_id"] == lifted).unwrap();
     assert_eq!(item["order_count"], 3);
 }
+
+/// Houses and orders of the scale test (the brief's "10,000 houses and
+/// 100,000 orders").
+const SCALE_HOUSES: i64 = 10_000;
+const SCALE_ORDERS: i64 = 100_000;
+/// Ceiling for one search request at that scale through the whole stack
+/// (HTTP, wasm instantiation, SQLite); generous because the other API tests
+/// run in parallel on the same cores. Measured times are printed.
+const SCALE_MAX_REQUEST: std::time::Duration = std::time::Duration::from_millis(1_500);
+
+#[test]
+fn search_stays_fast_with_ten_thousand_houses_and_a_hundred_thousand_orders() {
+    let app = spawn_app();
+    let owner = app.register(); // also creates the schema
+    let mut db = app.db();
+    let tx = db.transaction().unwrap();
+    {
+        let mut house = tx
+            .prepare(
+                "INSERT INTO houses (user_id, area_id, title, price, address, room_count,
+                     acreage, unit, capacity, beds, deposit, min_days, max_days, order_count,
+                     index_image, created_at)
+                 VALUES (?1, ?2, 'h', ?3, 'a', 1, 20, 'u', 2, 'b', 0, 1, 0, ?4, '', 0)",
+            )
+            .unwrap();
+        for i in 0..SCALE_HOUSES {
+            house
+                .execute(rusqlite::params![
+                    owner.user_id,
+                    i % 15 + 1,
+                    (i * 7_919) % 100_000 + 100,
+                    i % 50
+                ])
+                .unwrap();
+        }
+        let mut order = tx
+            .prepare(
+                "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
+                     amount, status, comment, created_at, updated_at)
+                 VALUES (?1, ?2, date('now', ?3 || ' days'), date('now', ?4 || ' days'), 2,
+                     100, 200, ?5, '', 0, 0)",
+            )
+            .unwrap();
+        let statuses = [
+            "WAIT_ACCEPT",
+            "WAIT_COMMENT",
+            "COMPLETE",
+            "REJECTED",
+            "CANCELED",
+        ];
+        for i in 0..SCALE_ORDERS {
+            let start = (i * 37) % 400 - 200;
+            order
+                .execute(rusqlite::params![
+                    owner.user_id,
+                    (i * 7_907) % SCALE_HOUSES + 1,
+                    start,
+                    start + 2,
+                    statuses[(i % 5) as usize]
+                ])
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+
+    let (sd, ed) = (date_from_today(30), date_from_today(33));
+    for query in [
+        String::new(),
+        "sk=price-inc&p=500".into(),
+        format!("sd={sd}&ed={ed}"),
+        format!("sd={sd}&ed={ed}&sk=booking&p=300"),
+        format!("aid=7&sd={sd}&ed={ed}&sk=price-des"),
+        format!("sd={sd}"),
+        format!("ed={ed}&sk=price-inc"),
+    ] {
+        let start = std::time::Instant::now();
+        let resp = search(&app, &query);
+        let took = start.elapsed();
+        assert_eq!(resp.errno(), "0", "{}", resp.text());
+        println!(
+            "GET /houses?{query}: total_page {} in {took:?}",
+            resp.data()["total_page"]
+        );
+        assert!(took < SCALE_MAX_REQUEST, "{query}: {took:?}");
+    }
+    let all = search(&app, "");
+    assert_eq!(all.data()["total_page"], SCALE_HOUSES / PAGE_SIZE as i64);
+}
