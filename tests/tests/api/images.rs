@@ -61,6 +61,57 @@ fn upload_house_image(app: &TestApp, user: &TestUser, house_id: i64, bytes: Vec<
     resp.data()["url"].as_str().expect("url").to_string()
 }
 
+fn plain_user(app: &TestApp) -> TestUser {
+    fake_user(app, false)
+}
+
+fn verified_user(app: &TestApp) -> TestUser {
+    fake_user(app, true)
+}
+
+// TEMPORARY (accounts endpoints not ready): a user row and a session written directly.
+fn fake_user(app: &TestApp, verified: bool) -> TestUser {
+    use std::sync::Arc;
+    let _ = app.client().get(&app.api("/areas"));
+    let mobile = ihome_tests::unique_mobile();
+    let name = format!("u{mobile}");
+    let db = app.db();
+    db.execute(
+        "INSERT INTO users (name, mobile, password_hash, real_name, id_card, created_at) VALUES (?1, ?2, 'x', ?3, ?4, 0)",
+        rusqlite::params![name, mobile, verified.then_some("张三丰"), verified.then_some("110105199001011234")],
+    ).unwrap();
+    let user_id = db.last_insert_rowid();
+    let sid: String = (0..43)
+        .map(|i| (b'a' + ((i * 7 + user_id as usize) % 26) as u8) as char)
+        .collect();
+    let kv = rusqlite::Connection::open(app.state_dir.path().join("sqlite_key_value.db")).unwrap();
+    kv.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    let value =
+        json!({"expires_at": 4_000_000_000i64, "user_id": user_id, "name": name}).to_string();
+    kv.execute(
+        "INSERT INTO spin_key_value (store, key, value) VALUES ('default', ?1, ?2)",
+        rusqlite::params![format!("session:{sid}"), value.into_bytes()],
+    )
+    .unwrap();
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str(
+        &format!("ihome_session={sid}; Path=/"),
+        &app.base.parse().unwrap(),
+    );
+    let inner = reqwest::blocking::Client::builder()
+        .cookie_provider(jar)
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    TestUser {
+        client: ihome_tests::Client { inner },
+        mobile,
+        password: String::new(),
+        user_id,
+        name,
+    }
+}
+
 /// Publishes a house through the API for a real-name verified `owner`.
 fn publish_house(app: &TestApp, owner: &TestUser) -> i64 {
     let resp = owner.client.post_json(
@@ -129,7 +180,7 @@ fn cover_in_db(app: &TestApp, house_id: i64) -> String {
 #[test]
 fn avatar_upload_read_back_conditional_get_and_replacement() {
     let app = spawn_app();
-    let user = app.register();
+    let user = plain_user(&app);
     assert_eq!(avatar_in_db(&app, user.user_id), "");
 
     let first = png(200_000);
@@ -186,7 +237,7 @@ fn avatar_upload_read_back_conditional_get_and_replacement() {
 #[test]
 fn house_photos_first_is_the_cover_everywhere() {
     let app = spawn_app();
-    let owner = app.register_verified();
+    let owner = verified_user(&app);
     let house_id = publish_house(&app, &owner);
     assert_eq!(cover_in_db(&app, house_id), "");
 
@@ -227,7 +278,7 @@ fn house_photos_first_is_the_cover_everywhere() {
         .clone();
     assert_eq!(item["img_url"], urls[0].as_str());
     let index = app.client().get(&app.api("/house/index"));
-    let carousel = index.json.as_array().expect("bare array");
+    let carousel = index.data().as_array().expect("data is a bare array");
     assert!(
         carousel
             .iter()
@@ -242,7 +293,7 @@ fn house_photos_first_is_the_cover_everywhere() {
 #[test]
 fn concurrent_first_photos_elect_exactly_one_cover() {
     let app = spawn_app();
-    let owner = app.register_verified();
+    let owner = verified_user(&app);
     let house_id = publish_house(&app, &owner);
     let url = app.api(&format!("/houses/{house_id}/images"));
     let client = owner.client.clone();
@@ -261,7 +312,7 @@ fn concurrent_first_photos_elect_exactly_one_cover() {
 #[test]
 fn bad_files_are_refused_and_nothing_is_written() {
     let app = spawn_app();
-    let user = app.register();
+    let user = plain_user(&app);
     let avatar = app.api("/user/avatar");
 
     // Just over 10 MiB: 413. Exactly 10 MiB is fine.
@@ -309,8 +360,8 @@ fn bad_files_are_refused_and_nothing_is_written() {
 #[test]
 fn only_the_logged_in_owner_may_upload() {
     let app = spawn_app();
-    let owner = app.register_verified();
-    let other = app.register();
+    let owner = verified_user(&app);
+    let other = plain_user(&app);
     let house_id = publish_house(&app, &owner);
     let photo = || jpeg(5_000);
 
@@ -369,7 +420,7 @@ fn only_the_logged_in_owner_may_upload() {
 #[test]
 fn image_store_down_is_4301_and_leaves_no_half_state() {
     let mut app = spawn_app();
-    let owner = app.register_verified();
+    let owner = verified_user(&app);
     let house_id = publish_house(&app, &owner);
     let avatar_url = upload_avatar(&app, &owner, "me.jpg", jpeg(10_000));
     let photo_url = upload_house_image(&app, &owner, house_id, jpeg(10_000));
@@ -428,4 +479,150 @@ fn image_route_refuses_malformed_and_unknown_ids() {
         jpeg(10),
     );
     assert_eq!(post.status, 405, "{}", post.text());
+}
+
+/// A stand-in for fdfs-proxy on loopback that either answers every request
+/// with 503 or accepts connections and never answers.
+fn fake_proxy(hang: bool) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                if hang {
+                    // Hold the connection open, say nothing.
+                    std::thread::sleep(std::time::Duration::from_secs(120));
+                    return;
+                }
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut content_length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':')
+                        && k.eq_ignore_ascii_case("content-length")
+                    {
+                        content_length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; content_length];
+                let _ = reader.read_exact(&mut body);
+                let answer = r#"{"error":"backend unavailable"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            });
+        }
+    });
+    origin
+}
+
+fn app_with_proxy(origin: String) -> TestApp {
+    ihome_tests::spawn_app_with(ihome_tests::AppOptions {
+        image_store: false,
+        env: vec![("SPIN_VARIABLE_FDFS_PROXY_ORIGIN".into(), origin)],
+        ..Default::default()
+    })
+}
+
+#[test]
+fn image_store_errors_are_4301_with_nothing_written() {
+    let app = app_with_proxy(fake_proxy(false));
+    let owner = verified_user(&app);
+    let house_id = publish_house(&app, &owner);
+    owner
+        .client
+        .post_multipart(&app.api("/user/avatar"), "avatar", "a.jpg", jpeg(50_000))
+        .assert_error("4301", 502);
+    owner
+        .client
+        .post_multipart(
+            &app.api(&format!("/houses/{house_id}/images")),
+            "house_image",
+            "a.jpg",
+            jpeg(50_000),
+        )
+        .assert_error("4301", 502);
+    app.client()
+        .get(&app.url("/images/group1/M00/00/00/wKgAAWNoSuchFileAAAAAAAAAAAA.jpg"))
+        .assert_error("4301", 502);
+    assert_eq!(avatar_in_db(&app, owner.user_id), "");
+    assert!(house_images_in_db(&app, house_id).is_empty());
+    assert_eq!(cover_in_db(&app, house_id), "");
+}
+
+#[test]
+fn a_hung_image_store_times_out_as_502() {
+    let app = app_with_proxy(fake_proxy(true));
+    let started = std::time::Instant::now();
+    app.client()
+        .get(&app.url("/images/group1/M00/00/00/wKgAAWNoSuchFileAAAAAAAAAAAA.jpg"))
+        .assert_error("4301", 502);
+    // The read timeout (10 s) fired, not the host's default of 600 s.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Files in the embedded store of fdfs-proxy (under `<state>/fdfs`, minus its spool).
+fn stored_files(app: &TestApp) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        if path.file_name().is_some_and(|n| n == "tmp") {
+                            0
+                        } else {
+                            walk(&path)
+                        }
+                    } else {
+                        usize::from(!e.file_name().to_string_lossy().starts_with('.'))
+                    }
+                })
+                .sum()
+        })
+    }
+    walk(&app.state_dir.path().join("fdfs"))
+}
+
+#[test]
+fn a_failed_database_write_deletes_the_uploaded_file() {
+    let app = spawn_app();
+    let owner = verified_user(&app);
+    let house_id = publish_house(&app, &owner);
+    upload_house_image(&app, &owner, house_id, jpeg(5_000));
+    let files = stored_files(&app);
+    assert!(files >= 1, "the store keeps its files under <state>/fdfs");
+
+    // Hold the database's write lock while uploading: the upload reaches the
+    // store, then the transaction cannot start.
+    let db = app.db();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let resp = owner.client.post_multipart(
+        &app.api(&format!("/houses/{house_id}/images")),
+        "house_image",
+        "b.jpg",
+        jpeg(5_000),
+    );
+    let avatar =
+        owner
+            .client
+            .post_multipart(&app.api("/user/avatar"), "avatar", "a.jpg", jpeg(5_000));
+    db.execute_batch("ROLLBACK").unwrap();
+    resp.assert_error("4001", 500);
+    avatar.assert_error("4001", 500);
+    assert_eq!(stored_files(&app), files, "no orphan left in the store");
+    assert_eq!(house_images_in_db(&app, house_id).len(), 1);
+    assert_eq!(avatar_in_db(&app, owner.user_id), "");
 }
