@@ -733,6 +733,37 @@ fn unknown_mobiles_take_as_long_as_wrong_passwords() {
     );
 }
 
+/// Behind a TLS-terminating proxy (`X-Forwarded-Proto: https`) the session
+/// cookie, and the one that clears it, are `Secure`.
+#[test]
+fn cookies_are_secure_behind_https() {
+    let app = spawn_app();
+    let user = app.register();
+    let raw = reqwest::blocking::Client::new();
+    let resp = raw
+        .post(app.api("/sessions"))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"mobile": user.mobile, "password": user.password}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let resp = raw
+        .delete(app.api("/session"))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", pair)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cleared = resp.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.contains("Max-Age=0") && cleared.ends_with("; Secure"),
+        "{cleared}"
+    );
+}
+
 #[test]
 fn stolen_and_made_up_cookies_are_not_sessions() {
     let app = spawn_app();
