@@ -330,56 +330,68 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Reads an upload request's body with a cap and runs `handler` on it, like
-/// [`http::serve_async`]. A body over [`MAX_UPLOAD_BODY`] (declared by
+/// Serves an upload endpoint without buffering what it will refuse anyway.
+///
+/// `precheck` sees the request's method and headers (the body still unread)
+/// and does the cheap checks: session, path ids, ownership. If it fails, the
+/// body is read and thrown away (up to [`MAX_DRAINED_BODY`], so the client
+/// sees the answer rather than a reset connection) and never kept. Otherwise
+/// the body is read with a cap — over [`MAX_UPLOAD_BODY`] (declared by
 /// `Content-Length` or found while reading) is a 4302/413 before anything is
-/// parsed, and is never kept in memory.
-pub async fn serve_upload<F, Fut>(req: IncomingRequest, handler: F) -> Response
+/// parsed — and `handler` gets the full request and the precheck's result.
+pub async fn serve_upload<P, C, F, Fut>(req: IncomingRequest, precheck: C, handler: F) -> Response
 where
-    F: FnOnce(ApiRequest) -> Fut,
+    C: FnOnce(&ApiRequest) -> ApiResult<P>,
+    F: FnOnce(ApiRequest, P) -> Fut,
     Fut: Future<Output = ApiResult<Response>>,
 {
-    match read_capped(req).await {
-        Ok(req) => http::serve_async(req, handler).await,
-        Err(e) => http::error_response(&e),
-    }
-}
-
-async fn read_capped(req: IncomingRequest) -> ApiResult<Request> {
     let headers = req.headers().entries();
     let declared = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
-    let request = Request::builder()
-        .method(req.method())
-        .uri(req.uri())
-        .headers(headers)
-        .build();
+    let mut head = ApiRequest(
+        Request::builder()
+            .method(req.method())
+            .uri(req.uri())
+            .headers(headers)
+            .build(),
+    );
+    let checked = precheck(&head);
+    let keep = checked.is_ok() && declared.is_none_or(|n| n <= MAX_UPLOAD_BODY as u64);
+    let body = read_capped(req, keep).await;
+    let result = match (checked, body) {
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        (Ok(checked), Ok(body)) => {
+            *head.0.body_mut() = body;
+            handler(head, checked).await
+        }
+    };
+    result.unwrap_or_else(|e| http::error_response(&e))
+}
+
+/// Reads the body, keeping at most [`MAX_UPLOAD_BODY`] bytes (none unless
+/// `keep`); a longer body is drained up to [`MAX_DRAINED_BODY`] and is 413.
+async fn read_capped(req: IncomingRequest, keep: bool) -> ApiResult<Vec<u8>> {
     let mut body = Vec::new();
     let mut read = 0usize;
-    let mut over = declared.is_some_and(|n| n > MAX_UPLOAD_BODY as u64);
     let mut stream = req.into_body_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| file_error(format!("读取请求体失败: {e:?}")))?;
         read += chunk.len();
-        if read > MAX_UPLOAD_BODY {
-            over = true;
-            body = Vec::new();
-        }
         if read > MAX_DRAINED_BODY {
             break;
         }
-        if !over {
+        if keep && read <= MAX_UPLOAD_BODY {
             body.extend_from_slice(&chunk);
+        } else {
+            body = Vec::new();
         }
     }
-    if over {
+    if read > MAX_UPLOAD_BODY {
         return Err(too_large());
     }
-    let mut request = request;
-    *request.body_mut() = body;
-    Ok(request)
+    Ok(body)
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //! magic bytes) → `{"url"}`. The first image becomes the house's cover.
 //!
 //! Order of effects, so that no failure leaves a half state:
-//! 1. checks: logged in (4101), a numeric id (4103), the house exists (4002),
-//!    it is the caller's (4105), it has room for another photo, the file;
+//! 1. checks before the body is even read: logged in (4101), a numeric id
+//!    (4103), the house exists (4002), it is the caller's (4105), it has
+//!    room for another photo; then the file itself (4302);
 //! 2. the file goes to the image store (down/failing → 4301, nothing written);
 //! 3. one transaction inserts the photo and, only when the house has no cover
 //!    yet, makes it the cover (`... WHERE index_image = ''`, so two
@@ -34,20 +35,19 @@ struct ImageUrl {
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    upload::serve_upload(req, |req| async move {
-        match req.method() {
-            Method::Post => add_image(&req).await,
-            _ => Err(ApiError::method_not_allowed()),
-        }
-    })
-    .await
+    upload::serve_upload(req, precheck, add_image).await
 }
 
 fn too_many() -> ApiError {
     ApiError::conflict(format!("每套房屋最多 {MAX_IMAGES_PER_HOUSE} 张照片"))
 }
 
-async fn add_image(req: &ApiRequest) -> ApiResult<Response> {
+/// Everything but the file, before the body is read: method, session, the
+/// house, its owner, room for another photo. Returns the house id.
+fn precheck(req: &ApiRequest) -> ApiResult<i64> {
+    if *req.method() != Method::Post {
+        return Err(ApiError::method_not_allowed());
+    }
     let user_id = session::require(&kv::open()?, req)?.user.user_id;
     let house_id = req.path_id("id")?;
     let db = Db::open()?;
@@ -64,10 +64,15 @@ async fn add_image(req: &ApiRequest) -> ApiResult<Response> {
     if image_count(&db, house_id)? >= MAX_IMAGES_PER_HOUSE {
         return Err(too_many());
     }
-    let Image { kind, bytes } = upload::image_field(req, FIELD)?;
+    Ok(house_id)
+}
+
+async fn add_image(req: ApiRequest, house_id: i64) -> ApiResult<Response> {
+    let Image { kind, bytes } = upload::image_field(&req, FIELD)?;
     let store = ImageStore::from_config()?;
     let file_id = store.upload(bytes, kind).await?;
 
+    let db = Db::open()?;
     let saved = db.write_tx(|db| {
         // Checked again under the write lock: concurrent uploads cannot overshoot.
         if image_count(db, house_id)? >= MAX_IMAGES_PER_HOUSE {

@@ -42,7 +42,13 @@ const PASSED_STATUSES: &[u16] = &[200, 206, 304, 416];
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     match fetch(&req).await {
         Ok(resp) => stream_back(resp, out).await,
-        Err(e) => send_whole(out, http::error_response(&e)).await,
+        Err(e) => {
+            let mut resp = http::error_response(&e);
+            if e.status == 405 {
+                resp.set_header("allow", "GET");
+            }
+            send_whole(out, resp).await
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //! PNG or WebP of at most 10 MiB (decided by its magic bytes) →
 //! `{"avatar_url"}`.
 //!
+//! The session is checked before the body is read (a 4101 never buffers a file).
+//!
 //! Order of effects, so that no failure leaves a half state:
 //! 1. the file goes to the image store (down/failing → 4301, nothing written);
 //! 2. one transaction reads the old avatar and stores the new file id (a
@@ -30,18 +32,19 @@ struct AvatarUrl {
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    upload::serve_upload(req, |req| async move {
-        match req.method() {
-            Method::Post => set_avatar(&req).await,
-            _ => Err(ApiError::method_not_allowed()),
-        }
-    })
-    .await
+    upload::serve_upload(req, precheck, set_avatar).await
 }
 
-async fn set_avatar(req: &ApiRequest) -> ApiResult<Response> {
-    let user_id = session::require(&kv::open()?, req)?.user.user_id;
-    let Image { kind, bytes } = upload::image_field(req, FIELD)?;
+/// Method and session, before the body is read.
+fn precheck(req: &ApiRequest) -> ApiResult<i64> {
+    if *req.method() != Method::Post {
+        return Err(ApiError::method_not_allowed());
+    }
+    Ok(session::require(&kv::open()?, req)?.user.user_id)
+}
+
+async fn set_avatar(req: ApiRequest, user_id: i64) -> ApiResult<Response> {
+    let Image { kind, bytes } = upload::image_field(&req, FIELD)?;
     let store = ImageStore::from_config()?;
     let file_id = store.upload(bytes, kind).await?;
 

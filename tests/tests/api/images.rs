@@ -366,6 +366,16 @@ fn only_the_logged_in_owner_may_upload() {
     let photo = || jpeg(5_000);
 
     let anonymous = app.client();
+    // The session is checked before the body is read: an oversized file from
+    // a stranger is a 4101, not a 413.
+    anonymous
+        .post_multipart(
+            &app.api("/user/avatar"),
+            "avatar",
+            "a.jpg",
+            jpeg(MAX_IMAGE_BYTES + 1),
+        )
+        .assert_error("4101", 401);
     anonymous
         .post_multipart(&app.api("/user/avatar"), "avatar", "a.jpg", photo())
         .assert_error("4101", 401);
