@@ -55,10 +55,36 @@ fn pooling_config() -> PoolingAllocationConfig {
     p
 }
 
+/// How often the epoch advances. Each store yields to the executor once per
+/// tick (Spin ticks every 10 ms too), so a guest stuck in a loop can't
+/// monopolise a worker thread and starve every other request.
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
 fn base_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.epoch_interruption(true);
     config
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is
+/// dropped. A plain thread: the ticker must keep running even when every
+/// async worker is busy executing guest code.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        // Without ticks guests still run; they just never yield mid-call.
+        eprintln!("warning: cannot start the epoch ticker thread: {e}");
+    }
 }
 
 /// Builds the engine. With `pooling`, tries Spin's pooling allocator first:
@@ -70,7 +96,10 @@ pub fn build_engine(pooling: bool) -> Result<(Engine, bool)> {
         let mut config = base_config();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
         match Engine::new(&config) {
-            Ok(engine) => return Ok((engine, true)),
+            Ok(engine) => {
+                start_epoch_ticker(&engine);
+                return Ok((engine, true));
+            }
             Err(e) => eprintln!(
                 "warning: pooling allocator unavailable ({e:#}); using on-demand allocation"
             ),
@@ -78,12 +107,11 @@ pub fn build_engine(pooling: bool) -> Result<(Engine, bool)> {
     }
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-    Ok((
-        Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("cannot create the wasmtime engine")?,
-        false,
-    ))
+    let engine = Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("cannot create the wasmtime engine")?;
+    start_epoch_ticker(&engine);
+    Ok((engine, false))
 }
 
 /// Feeds `Hash` output into SHA-256, so wasmtime's compatibility hash

@@ -302,7 +302,11 @@ impl ComponentState {
             kv_open: 0,
             sqlite_open: 0,
         };
-        Ok(Store::new(self.pre.engine(), host))
+        let mut store = Store::new(self.pre.engine(), host);
+        // Yield back to the executor at every epoch tick (see engine.rs)
+        // instead of trapping: Spin imposes no execution time limit.
+        store.epoch_deadline_async_yield_and_update(1);
+        Ok(store)
     }
 
     /// Runs one request through a fresh instance. A trap, or a guest that

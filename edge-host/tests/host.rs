@@ -59,7 +59,7 @@ component = "limited"
 source = "{wasm}"
 key_value_stores = ["default", "extra"]
 sqlite_databases = ["default"]
-allowed_outbound_hosts = ["{{{{ upstream }}}}"]
+allowed_outbound_hosts = ["{{{{ upstream }}}}", "http://self"]
 files = [{{ source = "assets", destination = "/" }}]
 environment = {{ PROBE_MODE = "test" }}
 [component.probe.variables]
@@ -507,6 +507,31 @@ fn errors_and_reserved_paths() {
 }
 
 #[test]
+fn busy_guests_do_not_starve_other_requests() {
+    let app = AppDir::new();
+    let host = Arc::new(app.start(NO_UPSTREAM, &[]));
+    // One CPU-bound guest per runtime worker (tokio starts one per core).
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let busy: Vec<_> = (0..workers)
+        .map(|_| {
+            let host = host.clone();
+            std::thread::spawn(move || host.ok("/probe/busy?ms=4000"))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    assert_eq!(host.ok("/probe/kv/get?key=x"), "<none>");
+    let waited = start.elapsed();
+    for b in busy {
+        assert!(b.join().unwrap().starts_with("busy"));
+    }
+    assert!(
+        waited < Duration::from_secs(2),
+        "a quick request waited {waited:?} behind busy guests"
+    );
+}
+
+#[test]
 fn restart_keeps_kv_and_sqlite_and_seeds_run_first() {
     let app = AppDir::new();
     let host = app.start(NO_UPSTREAM, &[]);
@@ -542,11 +567,16 @@ fn restart_keeps_kv_and_sqlite_and_seeds_run_first() {
 
 /// Runs edge-host expecting a startup failure; returns stderr.
 fn startup_error(app: &AppDir, extra: &[&str]) -> String {
-    let out = app
-        .command(NO_UPSTREAM, extra)
-        .stdout(Stdio::piped())
-        .output()
-        .unwrap();
+    let mut child = app.command(NO_UPSTREAM, extra).spawn().unwrap();
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("edge-host kept running with {extra:?}; expected a startup error");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "should fail: {stderr}");
@@ -590,7 +620,7 @@ fn configuration_errors_exit_before_listening() {
             "unknown sqlite_databases label \"other\"",
         ),
         (
-            good.replace("{{ upstream }}\"]", "ftp://{{ upstream }}\"]"),
+            good.replace("\"http://self\"", "\"ftp://{{ upstream }}\""),
             "allowed_outbound_hosts",
         ),
         ("this is not toml".to_owned(), "invalid manifest"),

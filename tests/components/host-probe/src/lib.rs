@@ -191,6 +191,18 @@ async fn handle(req: Request) -> Response {
             ok("logged")
         }
         "/panic" => panic!("probe asked to panic"),
+        // Spins the CPU without any host call that could yield.
+        "/busy" => {
+            let ms: u64 = param(&req, "ms").and_then(|m| m.parse().ok()).unwrap_or(0);
+            let start = std::time::Instant::now();
+            let mut n = 0u64;
+            while start.elapsed().as_millis() < u128::from(ms) {
+                for i in 0..100_000u64 {
+                    n = std::hint::black_box(n.wrapping_add(i));
+                }
+            }
+            ok(format!("busy {}", n % 2))
+        }
         other => match other.strip_prefix("/kv/") {
             Some(kv_op) => kv(&req, kv_op),
             None => Response::new(404, format!("unknown probe op {other:?}")),
