@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use spin_sdk::key_value::Store;
 
+use crate::db::Db;
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::kv;
 
@@ -79,9 +80,11 @@ pub fn store(store: &Store, id: &CaptchaId, code: &str) -> ApiResult<()> {
 }
 
 /// Checks `answer` against the captcha and burns it, right or wrong, so each
-/// image allows exactly one guess. Missing, expired or wrong: 4004.
-pub fn check(store: &Store, id: &CaptchaId, answer: &str) -> ApiResult<()> {
-    let entry = kv::take_live::<Entry>(store, &id.key())?;
+/// image allows exactly one guess, even to parallel requests (the take is
+/// atomic, see [`crate::ratelimit::exclusive`]). Missing, expired or wrong:
+/// 4004.
+pub fn check(db: &Db, store: &Store, id: &CaptchaId, answer: &str) -> ApiResult<()> {
+    let entry = crate::ratelimit::exclusive(db, || kv::take_live::<Entry>(store, &id.key()))?;
     match entry {
         Some(e) if matches(&e.value.code, answer) => Ok(()),
         Some(_) => Err(ApiError::msg(Errno::DataErr, "图片验证码错误")),

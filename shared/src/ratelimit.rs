@@ -1,11 +1,11 @@
 //! Rate limits and lock-outs kept in KV as expiring entries.
 //!
 //! Each policy is a pure value type (decisions are unit-tested without a
-//! store) plus a thin KV wrapper. Spin KV has no atomic increment, so two
-//! requests racing on one key can both read the same count; the limits are
-//! therefore "at most about N": good enough to stop a person or a slow
-//! script, and every limited action also costs a single-use captcha or an
-//! Argon2 verification.
+//! store) plus a thin KV wrapper. Spin KV has no atomic operations, so two
+//! requests racing on one key could both read the same count and a burst of
+//! parallel guesses would slip past a limit. Every read-modify-write of a
+//! limit, a single-use code or a try counter therefore runs in
+//! [`exclusive`], under SQLite's write lock.
 //!
 //! Keys: `smsrate:<mobile>` ([`SmsSendLog`]), `loginfail:<mobile>`
 //! ([`LoginFailures`]); both listed in [`crate::kv::EXPIRING_PREFIXES`].
@@ -13,8 +13,19 @@
 use serde::{Deserialize, Serialize};
 use spin_sdk::key_value::Store;
 
+use crate::db::Db;
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::kv::{self, Expiring};
+
+/// Runs `section` while this request holds SQLite's write lock
+/// (`BEGIN IMMEDIATE`), the one cross-request mutex both Spin and our host
+/// offer: concurrent sections queue on SQLite's busy timeout, so a KV
+/// read-modify-write inside is atomic with respect to every other section.
+/// Keep sections to a few KV calls (never hashing or outbound HTTP): every
+/// database writer of the app waits for them. They must not nest.
+pub fn exclusive<T>(db: &Db, section: impl FnOnce() -> ApiResult<T>) -> ApiResult<T> {
+    db.write_tx(|_| section())
+}
 
 /// Minimum time between two SMS codes to one mobile (API.md: 60 s).
 pub const SMS_INTERVAL_SECS: i64 = 60;

@@ -8,6 +8,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use spin_sdk::key_value::Store;
 
+use crate::db::Db;
 use crate::domain::Mobile;
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::kv::{self, Expiring};
@@ -93,7 +94,14 @@ pub fn judge(entry: &CodeEntry, answer: &str) -> Verdict {
 }
 
 /// Redeems `answer` for `mobile`: Ok once (the code is deleted), else 4004.
-pub fn redeem(store: &Store, mobile: &Mobile, answer: &str) -> ApiResult<()> {
+/// Atomic (see [`crate::ratelimit::exclusive`]): parallel guesses each count,
+/// so a code never allows more than [`MAX_WRONG_TRIES`] wrong ones, and
+/// parallel right answers redeem it once.
+pub fn redeem(db: &Db, store: &Store, mobile: &Mobile, answer: &str) -> ApiResult<()> {
+    crate::ratelimit::exclusive(db, || judge_and_record(store, mobile, answer))
+}
+
+fn judge_and_record(store: &Store, mobile: &Mobile, answer: &str) -> ApiResult<()> {
     let k = key(mobile);
     let Some(entry) = kv::get_live::<CodeEntry>(store, &k)? else {
         return Err(ApiError::msg(

@@ -8,7 +8,7 @@ use ihome_shared::accounts::{self, text_or_integer};
 use ihome_shared::db::Db;
 use ihome_shared::domain::{Mobile, Password};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::ratelimit::LoginFailures;
+use ihome_shared::ratelimit::{LoginFailures, exclusive};
 use ihome_shared::session::SessionUser;
 use ihome_shared::{ApiError, ApiResult, Errno, clock, kv};
 use serde::Deserialize;
@@ -35,19 +35,25 @@ fn login(req: &ApiRequest) -> ApiResult<Response> {
     let mobile = Mobile::parse(&form.mobile)?;
 
     let store = kv::open()?;
+    let db = Db::open()?;
     let now = clock::now();
-    let failures = LoginFailures::load(&store, mobile.as_str())?;
-    LoginFailures::check(failures.as_ref(), now)?;
+    let m = mobile.as_str();
+    // Every attempt counts as a failure before the password is checked, and
+    // is forgiven when it succeeds: so a burst of parallel guesses can't get
+    // more than the allowed tries in before the lock. Atomic, see
+    // `ratelimit::exclusive`; the hashing stays outside the lock.
+    exclusive(&db, || {
+        let failures = LoginFailures::load(&store, m)?;
+        LoginFailures::check(failures.as_ref(), now)?;
+        LoginFailures::record_failure(&store, m, failures.as_ref(), now)
+    })?;
 
-    match authenticate(&Db::open()?, &mobile, &form.password)? {
+    match authenticate(&db, &mobile, &form.password)? {
         Some(user) => {
-            LoginFailures::clear(&store, mobile.as_str())?;
+            exclusive(&db, || LoginFailures::clear(&store, m))?;
             accounts::logged_in(req, &store, user)
         }
-        None => {
-            LoginFailures::record_failure(&store, mobile.as_str(), failures.as_ref(), now)?;
-            Err(ApiError::new(Errno::LoginErr))
-        }
+        None => Err(ApiError::new(Errno::LoginErr)),
     }
 }
 

@@ -10,7 +10,7 @@ use ihome_shared::captcha::{self, CaptchaId};
 use ihome_shared::db::Db;
 use ihome_shared::domain::Mobile;
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::ratelimit::SmsSendLog;
+use ihome_shared::ratelimit::{SmsSendLog, exclusive};
 use ihome_shared::{ApiError, ApiResult, Errno, accounts, clock, kv, sms};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -34,24 +34,25 @@ async fn send_code(req: &ApiRequest) -> ApiResult<Response> {
     let answer = req.query("text").unwrap_or_default();
 
     let store = kv::open()?;
-    captcha::check(&store, &captcha_id, &answer)?;
+    let db = Db::open()?;
+    captcha::check(&db, &store, &captcha_id, &answer)?;
 
-    if accounts::is_registered(&Db::open()?, &mobile)? {
+    if accounts::is_registered(&db, &mobile)? {
         return Err(ApiError::new(Errno::UserErr));
     }
 
     let now = clock::now();
-    let send_log = SmsSendLog::load(&store, mobile.as_str())?;
-    SmsSendLog::check(send_log.as_ref().map(|e| &e.value), now)?;
-    // Counted before sending, so a second click during a slow send is
-    // already inside the interval.
-    SmsSendLog::record(
-        &store,
-        mobile.as_str(),
-        send_log.as_ref().map(|e| &e.value),
-        now,
-    )?;
-    let (code, previous_code) = sms::issue(&store, &mobile)?;
+    // Check, count and issue as one step, so parallel requests can't share
+    // one interval. Counted before sending: a second click during a slow
+    // send is already inside the interval.
+    let (send_log, code, previous_code) = exclusive(&db, || {
+        let send_log = SmsSendLog::load(&store, mobile.as_str())?;
+        let last = send_log.as_ref().map(|e| &e.value);
+        SmsSendLog::check(last, now)?;
+        SmsSendLog::record(&store, mobile.as_str(), last, now)?;
+        let (code, previous_code) = sms::issue(&store, &mobile)?;
+        Ok((send_log, code, previous_code))
+    })?;
 
     match gateway::deliver(&mobile, &code).await {
         Ok(()) => Ok(http::ok_empty()),
@@ -59,8 +60,10 @@ async fn send_code(req: &ApiRequest) -> ApiResult<Response> {
             eprintln!("SMS to {} failed: {cause}", mobile.as_str());
             // The user never got this code: it must not count against their
             // limits, and a code they did get earlier stays valid.
-            sms::restore(&store, &mobile, previous_code)?;
-            SmsSendLog::restore(&store, mobile.as_str(), send_log)?;
+            exclusive(&db, || {
+                sms::restore(&store, &mobile, previous_code)?;
+                SmsSendLog::restore(&store, mobile.as_str(), send_log)
+            })?;
             Err(ApiError::new(Errno::SmsErr))
         }
     }

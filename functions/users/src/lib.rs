@@ -36,11 +36,12 @@ fn register(req: &ApiRequest) -> ApiResult<Response> {
     let password = Password::parse(&form.password)?;
 
     let store = kv::open()?;
-    sms::redeem(&store, &mobile, &form.sms_code)?;
+    let db = Db::open()?;
+    sms::redeem(&db, &store, &mobile, &form.sms_code)?;
 
     let hash = accounts::hash_password(&password)?;
-    // Racing registrations of one mobile: the UNIQUE constraint lets exactly
-    // one INSERT through; the others get 4104.
-    let user = accounts::create(&Db::open()?, &mobile, &hash)?;
+    // A registration racing this one (with a code of its own, say) loses on
+    // the UNIQUE constraint: 4104.
+    let user = accounts::create(&db, &mobile, &hash)?;
     accounts::logged_in(req, &store, user)
 }

@@ -634,6 +634,78 @@ fn twenty_parallel_registrations_of_one_mobile_make_one_user() {
     assert_eq!(user_count(&app, &mobile), 1);
 }
 
+/// Spin KV has no atomic operations; limits must hold against bursts anyway.
+#[test]
+fn parallel_bursts_get_no_more_tries_than_sequential_ones() {
+    let app = std::sync::Arc::new(spawn_app());
+    let user = app.register();
+
+    // 20 parallel logins with a wrong password: at most 5 are even tried.
+    let results = {
+        let (app, mobile) = (app.clone(), user.mobile.clone());
+        concurrently(20, move |_| {
+            let resp = login(&app.client(), &app, &mobile, "wrong-password");
+            resp.errno().to_string()
+        })
+    };
+    let tried = results.iter().filter(|e| *e == "4102").count();
+    assert_eq!(tried, 5, "{results:?}");
+    assert!(
+        results.iter().all(|e| e == "4102" || e == "4201"),
+        "{results:?}"
+    );
+    login(&app.client(), &app, &user.mobile, &user.password).assert_error("4201", 429);
+
+    // 20 parallel wrong SMS codes: all counted, so the right one is dead.
+    let mobile = unique_mobile();
+    assert_eq!(ask_sms(&app, &app.client(), &mobile).errno(), "0");
+    let code = app.sms_code(&mobile);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let results = {
+        let (app, mobile) = (app.clone(), mobile.clone());
+        concurrently(20, move |i| {
+            let resp = register_with(
+                &app.client(),
+                &app,
+                &json!({"mobile": mobile, "password": format!("password-{i}"), "sms_code": wrong}),
+            );
+            resp.errno().to_string()
+        })
+    };
+    assert!(results.iter().all(|e| e == "4004"), "{results:?}");
+    register_with(
+        &app.client(),
+        &app,
+        &json!({"mobile": mobile, "password": "password-1", "sms_code": code}),
+    )
+    .assert_error("4004", 400);
+
+    // One captcha answered by 10 parallel requests: one SMS goes out.
+    let client = app.client();
+    let (uuid, answer) = app.new_captcha(&client);
+    let sent_before = app.sms.as_ref().unwrap().requests();
+    let results = {
+        let app = app.clone();
+        concurrently(10, move |_| {
+            let m = unique_mobile();
+            let resp = app
+                .client()
+                .get(&app.api(&format!("/smscode/{m}?text={answer}&id={uuid}")));
+            resp.errno().to_string()
+        })
+    };
+    assert_eq!(
+        results.iter().filter(|e| *e == "0").count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|e| e == "0" || e == "4004"),
+        "{results:?}"
+    );
+    assert_eq!(app.sms.as_ref().unwrap().requests(), sent_before + 1);
+}
+
 #[test]
 fn login_failures_and_the_lock_out() {
     let app = spawn_app();
