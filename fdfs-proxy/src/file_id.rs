@@ -239,7 +239,7 @@ mod tests {
             "group1/M00/00/00/fwAAAWsE8imAXhu_ABLWh8TuLho152/bin",
             "group1/M00/00/00/fwAAAWsE8imAXhu_ABLWh8TuLho152\\bin",
             "group1/M00\\00\\00\\fwAAAWsE8imAXhu_ABLWh8TuLho152.bin",
-            "group1/M00/00/00/fwAAAWsE8imAXhu_ABLWh8TuLho\0152.bin",
+            "group1/M00/00/00/fwAAAWsE8imAXhu_ABLWh8TuLho\u{0}152.bin",
             "group1/M00/00/00/fwAAAWsE8imAXhu%2FABLWh8TuLho152.bin",
             "group1/M00/0a/00/fwAAAWsE8imAXhu_ABLWh8TuLho152.bin",
             "group1/X00/00/00/fwAAAWsE8imAXhu_ABLWh8TuLho152.bin",

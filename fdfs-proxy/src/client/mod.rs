@@ -398,10 +398,10 @@ impl FdfsClient {
                     got: sent,
                 }));
             }
-            if let Some(prev) = held.replace(chunk) {
-                if let Err(e) = conn.send(&prev).await {
-                    return Err(refusal(conn, e).await);
-                }
+            if let Some(prev) = held.replace(chunk)
+                && let Err(e) = conn.send(&prev).await
+            {
+                return Err(refusal(conn, e).await);
             }
         }
         if sent != size {
@@ -410,10 +410,10 @@ impl FdfsClient {
                 got: sent,
             }));
         }
-        if let Some(last) = held {
-            if let Err(e) = conn.send(&last).await {
-                return Err(refusal(conn, e).await);
-            }
+        if let Some(last) = held
+            && let Err(e) = conn.send(&last).await
+        {
+            return Err(refusal(conn, e).await);
         }
         let h = conn.recv_header().await?;
         let res = conn
@@ -561,10 +561,10 @@ impl Download {
             Ok(n) => {
                 buf.truncate(n);
                 self.remaining -= n as u64;
-                if self.remaining == 0 {
-                    if let Some(conn) = self.conn.take() {
-                        self.pool.put(conn);
-                    }
+                if self.remaining == 0
+                    && let Some(conn) = self.conn.take()
+                {
+                    self.pool.put(conn);
                 }
                 Some(Ok(buf.freeze()))
             }

@@ -102,14 +102,14 @@ impl LocalStore {
                 .await
                 .map_err(|e| internal("writing temp file", e))?;
         }
-        if let Some(expected) = len {
-            if expected != size {
-                return Err(BodyError::LengthMismatch {
-                    expected,
-                    got: size,
-                }
-                .into());
+        if let Some(expected) = len
+            && expected != size
+        {
+            return Err(BodyError::LengthMismatch {
+                expected,
+                got: size,
             }
+            .into());
         }
         // Data must be durable before the name points at it.
         file.sync_all()
