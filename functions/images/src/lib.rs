@@ -52,11 +52,12 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     }
 }
 
+/// A request header; the last value wins, because Spin appends its own
+/// `spin-*` headers after any the client sent (as spin-sdk's `Request` does).
 fn header(req: &IncomingRequest, name: &str) -> Option<String> {
     req.headers()
         .get(name)
-        .into_iter()
-        .next()
+        .pop()
         .and_then(|v| String::from_utf8(v).ok())
 }
 

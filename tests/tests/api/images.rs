@@ -222,6 +222,15 @@ fn avatar_upload_read_back_conditional_get_and_replacement() {
         Some(format!("bytes 100-199/{}", first.len()).as_str())
     );
 
+    // A client-sent `spin-path-info` cannot choose the file: the host's wins.
+    let spoofed = app.client().send(
+        app.client()
+            .inner
+            .get(app.url("/images/group1/M00/00/00/wKgAAWNoSuchFileAAAAAAAAAAAA.jpg"))
+            .header("spin-path-info", format!("/{}", file_id(&url))),
+    );
+    spoofed.assert_error("4002", 404);
+
     // Replacing the avatar (a JPEG named .png: the bytes decide) deletes the old file.
     let second = jpeg(50_000);
     let new_url = upload_avatar(&app, &user, "new.png", second.clone());
