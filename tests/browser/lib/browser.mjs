@@ -28,7 +28,7 @@ export async function launch() {
     /** A fresh visitor (own cookies). Page errors and console errors are collected. */
     async visitor(base, { viewport = MOBILE, name = 'visitor' } = {}) {
       const context = await browser.newContext({ baseURL: base, viewport, locale: 'zh-CN', timezoneId: 'Asia/Shanghai', deviceScaleFactor: 1 });
-      context.setDefaultTimeout(20_000);
+      context.setDefaultTimeout(30_000); // generous: Argon2 and first-use compiles on a busy 2-core machine
       const page = await context.newPage();
       page.problems = [];
       page.on('pageerror', (e) => page.problems.push(`[${name}] page error: ${e.message}`));

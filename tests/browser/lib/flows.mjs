@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import assert from 'node:assert/strict';
 
-export async function waitFor(fn, { timeout = 10_000, interval = 150, what = 'condition' } = {}) {
+export async function waitFor(fn, { timeout = 20_000, interval = 150, what = 'condition' } = {}) {
   const end = Date.now() + timeout;
   let last;
   for (;;) {
