@@ -359,7 +359,7 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
       const label = t('date.md', { m, d }) + (isBooked ? ' ' + t('cal.booked') : '');
       const inner = onPick && !past
         ? html`<button type="button" class="${cls}" data-date="${ds}" tabindex="${ds === focusDate ? '0' : '-1'}" aria-label="${label}" aria-pressed="${isStart || isEnd || inRange ? 'true' : 'false'}">${d}</button>`
-        : html`<span class="${cls}" aria-label="${label}">${d}</span>`;
+        : html`<span class="${cls}">${d}${isBooked ? html`<span class="visually-hidden"> ${t('cal.booked')}</span>` : ''}</span>`;
       cells.push(html`<td>${inner}</td>`);
     }
     while (cells.length % 7) cells.push(html`<td></td>`);
