@@ -35,8 +35,8 @@ if ! grep -qi 'CJK\|WenQuanYi\|Noto Sans SC' <<<"$fonts"; then
   apt_install fonts-noto-cjk || say "continuing without CJK fonts (screenshots will show boxes)"
 fi
 
-if [ ! -d node_modules/playwright-core ]; then
-  say "installing playwright-core (npm ci)"
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
+  say "installing playwright-core and axe-core (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 fi
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { ROOT } from './app.mjs';
+import { assertAccessible } from './a11y.mjs';
 
 export const SHOTS = path.join(ROOT, 'test-output/browser');
 export const MOBILE = { width: 390, height: 844 };
@@ -46,8 +47,12 @@ export async function launch() {
   };
 }
 
-/** Saves a (full-page) screenshot as test-output/browser/<name>.png. */
-export async function shot(page, name, { fullPage = true } = {}) {
+/**
+ * Saves a (full-page) screenshot as test-output/browser/<name>.png, and
+ * checks the page with axe-core (WCAG 2.1 A/AA, serious and critical).
+ */
+export async function shot(page, name, { fullPage = true, axe = true } = {}) {
+  if (axe) await assertAccessible(page, name);
   await page.evaluate(async (top) => {
     await (document.fonts && document.fonts.ready);
     if (top) window.scrollTo(0, 0); // sticky header at the top of a full-page shot
