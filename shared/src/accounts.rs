@@ -138,7 +138,9 @@ pub fn is_registered(db: &Db, mobile: &Mobile) -> ApiResult<bool> {
 
 /// Creates the account (named after its mobile, the classic app's default)
 /// and returns who to log in. A concurrent registration of the same mobile
-/// loses on the UNIQUE constraint: 4104, never a 500.
+/// loses on the UNIQUE constraint: 4104, never a 500. Whichever of the two
+/// UNIQUE columns SQLite reports, it means this mobile: names shaped like a
+/// mobile are reserved for that mobile's account (see the user-name component).
 pub fn create(db: &Db, mobile: &Mobile, password_hash: &str) -> ApiResult<SessionUser> {
     let sql = "INSERT INTO users (name, mobile, password_hash, created_at)
                VALUES (?1, ?1, ?2, ?3) RETURNING id";

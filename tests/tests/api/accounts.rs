@@ -522,6 +522,14 @@ fn registration_rejects_bad_input() {
         .assert_error("4103", 400);
     }
     client.get(&app.api("/users")).assert_error("4103", 405);
+    // An oversized body is refused before it is parsed.
+    let huge = format!(
+        r#"{{"mobile":"{mobile}","password":"{}","sms_code":"1"}}"#,
+        "x".repeat(70_000)
+    );
+    client
+        .send_raw("POST", &url, "application/json", huge)
+        .assert_error("4103", 413);
 
     // Numbers where old clients send them: still accepted.
     let resp = register_with(
