@@ -60,6 +60,9 @@ const TARGET_MAX_OVERHEAD_US: f64 = 100.0;
 /// Registered users: one books and holds the session, one logs in repeatedly,
 /// one spare that proves registration works more than once.
 const REGISTERED_USERS: usize = 3;
+/// See `start_edge`: errors capture no backtraces in the benchmarked host.
+const LIB_BACKTRACE_VAR: &str = "RUST_LIB_BACKTRACE";
+const LIB_BACKTRACE_OFF: &str = "0";
 
 #[derive(Parser)]
 #[command(about = "iHome benchmark: edge-host vs a native baseline, in one run")]
@@ -527,6 +530,10 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         "machine": machine,
         "seed": seeded,
         "registered_users": users.len(),
+        "host_env": {
+            LIB_BACKTRACE_VAR: LIB_BACKTRACE_OFF,
+            "RUST_BACKTRACE (inherited)": std::env::var("RUST_BACKTRACE").ok(),
+        },
         "runs": runs,
         "ratios": ratios,
         "responses_match_native": matches,
@@ -603,7 +610,13 @@ fn start_edge(
         .arg(state)
         .arg("--cache-dir")
         .arg(cache)
-        .current_dir(&paths.root);
+        .current_dir(&paths.root)
+        // Production-like: no std::backtrace capture for errors. With
+        // RUST_BACKTRACE=1 inherited (as on the dev machines), wasmtime builds
+        // an error while dropping every request's Store and captures a full
+        // backtrace for it, which more than doubled the empty component's
+        // p50 in an A/B here. Panics still print backtraces (RUST_BACKTRACE).
+        .env(LIB_BACKTRACE_VAR, LIB_BACKTRACE_OFF);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -991,7 +1004,11 @@ fn render_table(r: &Value) -> String {
     let _ = writeln!(t, "| component | bytes |");
     let _ = writeln!(t, "|---|---:|");
     for c in sizes["components"].as_array().into_iter().flatten() {
-        let test_only = if c["app"] == true { "" } else { " (test component)" };
+        let test_only = if c["app"] == true {
+            ""
+        } else {
+            " (test component)"
+        };
         let _ = writeln!(
             t,
             "| {}{test_only} | {} |",
@@ -999,7 +1016,11 @@ fn render_table(r: &Value) -> String {
             c["bytes"]
         );
     }
-    let _ = writeln!(t, "| the app (functions/*) | {} |", sizes["app_total_bytes"]);
+    let _ = writeln!(
+        t,
+        "| the app (functions/*) | {} |",
+        sizes["app_total_bytes"]
+    );
     let _ = writeln!(t, "| everything built | {} |", sizes["total_bytes"]);
     t
 }
