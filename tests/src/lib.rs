@@ -52,6 +52,9 @@ pub fn compile_cache_dir() -> PathBuf {
     workspace_root().join("target/edge-host-cache")
 }
 
+/// Set once a host has started (and so filled the compile cache).
+static CACHE_WARMED: Mutex<bool> = Mutex::new(false);
+
 /// Options for [`spawn_app_with`].
 #[derive(Clone)]
 pub struct AppOptions {
@@ -115,6 +118,20 @@ pub fn spawn_app_with(options: AppOptions) -> TestApp {
 
 impl TestApp {
     fn start_host(&mut self) {
+        // The first host of a run compiles every component into the shared
+        // cache; the others wait for it instead of all compiling at once.
+        {
+            let mut warmed = CACHE_WARMED.lock().unwrap_or_else(|e| e.into_inner());
+            if !*warmed {
+                self.start_host_now();
+                *warmed = true;
+                return;
+            }
+        }
+        self.start_host_now();
+    }
+
+    fn start_host_now(&mut self) {
         let bin = release_binary("edge-host", "IHOME_EDGE_HOST");
         assert!(
             bin.exists(),
