@@ -208,10 +208,15 @@ pub async fn prepare(opts: Options) -> Result<App> {
             bail!("--variable {k}: no such variable in [variables]");
         }
     }
-    let resolver = Arc::new(Resolver::new(
-        declared,
-        opts.variables.iter().cloned().collect(),
-    ));
+    // Spin's env provider also reads `.env` in the working directory.
+    let dotenv = match std::fs::read_to_string(".env") {
+        Ok(text) => crate::state::variables::parse_dotenv(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => bail!("cannot read .env: {e}"),
+    };
+    let resolver = Arc::new(
+        Resolver::new(declared, opts.variables.iter().cloned().collect()).with_dotenv(dotenv),
+    );
 
     let kv = Arc::new(kv);
     let dbs = Arc::new(dbs);

@@ -394,6 +394,15 @@ fn variables_interface() {
     // --variable wins over the environment and the default.
     let host = app.start(up, &["--variable", "greeting=hi"]);
     assert_eq!(host.ok("/probe/var?name=message"), "hi, world");
+    drop(host);
+    // A `.env` in the working directory feeds the env provider.
+    std::fs::write(
+        app.path().join(".env"),
+        "SPIN_VARIABLE_GREETING=\"from dotenv\"\n",
+    )
+    .unwrap();
+    let host = app.start(up, &[]);
+    assert_eq!(host.ok("/probe/var?name=message"), "from dotenv, world");
 }
 
 #[test]

@@ -144,6 +144,33 @@ pub struct Resolver {
     declared: BTreeMap<String, VariableDecl>,
     /// `--variable k=v` values; they win over everything else.
     overrides: BTreeMap<String, String>,
+    /// `SPIN_VARIABLE_*` entries of a `.env` file in the CWD, consulted
+    /// after the process environment (Spin's env provider does the same).
+    dotenv: BTreeMap<String, String>,
+}
+
+/// Parses the `KEY=VALUE` lines of a `.env` file: `#` comments, optional
+/// `export `, and single- or double-quoted values. Lines that aren't
+/// assignments are skipped, as dotenv tools do with blank lines.
+pub fn parse_dotenv(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = match value.as_bytes() {
+            [q @ (b'"' | b'\''), .., last] if last == q => &value[1..value.len() - 1],
+            _ => value.split(" #").next().unwrap_or(value).trim_end(),
+        };
+        out.insert(key.trim().to_owned(), value.to_owned());
+    }
+    out
 }
 
 impl Resolver {
@@ -154,7 +181,14 @@ impl Resolver {
         Self {
             declared,
             overrides,
+            dotenv: BTreeMap::new(),
         }
+    }
+
+    /// Also consults these `.env` entries (see [`parse_dotenv`]).
+    pub fn with_dotenv(mut self, dotenv: BTreeMap<String, String>) -> Self {
+        self.dotenv = dotenv;
+        self
     }
 
     /// Resolves one application variable at call time.
@@ -165,8 +199,12 @@ impl Resolver {
         if let Some(v) = self.overrides.get(name) {
             return Ok(v.clone());
         }
-        if let Ok(v) = std::env::var(format!("{ENV_PREFIX}{}", name.to_ascii_uppercase())) {
+        let key = format!("{ENV_PREFIX}{}", name.to_ascii_uppercase());
+        if let Ok(v) = std::env::var(&key) {
             return Ok(v);
+        }
+        if let Some(v) = self.dotenv.get(&key) {
+            return Ok(v.clone());
         }
         decl.default
             .clone()
@@ -277,6 +315,31 @@ mod tests {
             err.contains("SPIN_VARIABLE_EDGE_HOST_TEST_REQUIRED_UNSET"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn dotenv_parsing_and_precedence() {
+        let env = parse_dotenv(
+            "# comment\nexport SPIN_VARIABLE_A=\"quoted # not a comment\"\nSPIN_VARIABLE_B = plain # trailing\nnot an assignment\nSPIN_VARIABLE_C='x'\n",
+        );
+        assert_eq!(env["SPIN_VARIABLE_A"], "quoted # not a comment");
+        assert_eq!(env["SPIN_VARIABLE_B"], "plain");
+        assert_eq!(env["SPIN_VARIABLE_C"], "x");
+        assert_eq!(env.len(), 3);
+        let mut declared = BTreeMap::new();
+        for n in ["b", "edge_host_test_dotenv_only"] {
+            declared.insert(
+                n.to_owned(),
+                VariableDecl {
+                    default: Some("default".into()),
+                    required: false,
+                    secret: false,
+                },
+            );
+        }
+        let r = Resolver::new(declared, BTreeMap::new()).with_dotenv(env);
+        assert_eq!(r.resolve("b").unwrap(), "plain", ".env beats the default");
+        assert_eq!(r.resolve("edge_host_test_dotenv_only").unwrap(), "default");
     }
 
     #[test]
