@@ -64,8 +64,9 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// A trimmed text of `min..=max` characters without control characters.
-fn bounded_text(raw: &str, min: usize, max: usize, what: &str) -> ApiResult<String> {
+/// A trimmed text of `min..=max` characters without control characters;
+/// `what` names the field in the 4103 message.
+pub fn bounded_text(raw: &str, min: usize, max: usize, what: &str) -> ApiResult<String> {
     let t = raw.trim();
     let n = char_len(t);
     if n < min || n > max {
