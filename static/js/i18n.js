@@ -50,6 +50,8 @@ const zhCN = {
   'common.days': '{n} 天',
   'common.none': '无',
   'common.required': '必填',
+  'common.noFile': '未选择文件',
+  'common.files': '已选择 {n} 个文件',
   'date.md': '{m}月{d}日',
   'date.ymd': '{y}年{m}月{d}日',
 
@@ -371,6 +373,8 @@ const en = {
   'common.days': '{n} days',
   'common.none': 'none',
   'common.required': 'required',
+  'common.noFile': 'No file chosen',
+  'common.files': '{n} files chosen',
   'date.md': '{m}/{d}',
   'date.ymd': '{y}/{m}/{d}',
 

@@ -317,6 +317,31 @@ export function fillAreas(select, areas, selected) {
   }
 }
 
+/**
+ * A file picker that looks like the site's buttons: the native input is
+ * visually hidden (still focusable, still labelled), the label is the button
+ * and the chosen file names show beside it.
+ */
+export function filePicker({ id, name = id, label, multiple = false, accept = 'image/jpeg,image/png,image/webp' }) {
+  return html`<div class="file-pick">
+    <input type="file" id="${id}" name="${name}" accept="${accept}" ${multiple ? raw('multiple') : ''} class="file-input" aria-describedby="${id}-names">
+    <label for="${id}" class="btn btn-ghost">${label}</label>
+    <span class="file-names" id="${id}-names">${t('common.noFile')}</span>
+  </div>`;
+}
+
+/** Keeps a filePicker's names in step with its input (call after render). */
+export function wireFilePicker(input) {
+  const names = document.getElementById(input.id + '-names');
+  const show = () => {
+    const files = [...input.files];
+    names.textContent = files.length === 0 ? t('common.noFile')
+      : files.length === 1 ? files[0].name : t('common.files', { n: files.length });
+  };
+  input.addEventListener('change', show);
+  input.form?.addEventListener('reset', () => setTimeout(show, 0));
+}
+
 /** Checks a picked image before sending it (the server decides for real). */
 export function imageLooksOk(file) {
   return file && /^image\/(jpeg|png|webp)$/.test(file.type) && file.size <= 10 * 1024 * 1024;

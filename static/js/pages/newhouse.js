@@ -1,6 +1,6 @@
 import { t, FACILITY_IDS } from '../i18n.js';
 import { api, upload } from '../api.js';
-import { initPage, html, render, $, $$, loadingHtml, errorHtml, emptyHtml, showError, showOk, hideAlert, busy, fillAreas, imageLooksOk } from '../ui.js';
+import { initPage, html, render, $, $$, loadingHtml, errorHtml, emptyHtml, showError, showOk, hideAlert, busy, fillAreas, imageLooksOk, filePicker, wireFilePicker } from '../ui.js';
 
 await initPage({ requireLogin: true });
 const body = $('#newhouse-body');
@@ -59,10 +59,7 @@ render(body, html`
   <div class="alert alert-ok" role="status">${t('newhouse.imagesIntro')}</div>
   <ul class="thumbs" id="uploaded"></ul>
   <form id="images-form" novalidate>
-    <div class="field">
-      <label for="house_image">${t('newhouse.chooseImages')}</label>
-      <input type="file" id="house_image" name="house_image" accept="image/jpeg,image/png,image/webp" multiple>
-    </div>
+    <div class="field">${filePicker({ id: 'house_image', label: t('newhouse.chooseImages'), multiple: true })}</div>
     <div class="progress-row" id="img-progress" hidden>
       <progress class="progress" max="100" value="0" aria-labelledby="img-progress-text"></progress>
       <span id="img-progress-text"></span>
@@ -76,6 +73,7 @@ render(body, html`
 </section>`);
 
 fillAreas($('#area_id'), areas || []);
+wireFilePicker($('#house_image'));
 
 
 const form = $('#house-form');

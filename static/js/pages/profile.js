@@ -1,6 +1,6 @@
 import { t } from '../i18n.js';
 import { api, upload, getSession } from '../api.js';
-import { initPage, html, render, $, imgOr, loadingHtml, errorHtml, showError, showOk, hideAlert, busy, imageLooksOk } from '../ui.js';
+import { initPage, html, render, $, imgOr, loadingHtml, errorHtml, showError, showOk, hideAlert, busy, imageLooksOk, filePicker, wireFilePicker } from '../ui.js';
 
 await initPage({ requireLogin: true });
 const body = $('#profile-body');
@@ -20,10 +20,7 @@ render(body, html`
     <form id="avatar-form" novalidate>
       <div class="avatar-edit">
         <img class="avatar avatar-lg" id="avatar-img" src="${imgOr(u.avatar_url, 'avatar')}" alt="${t('profile.avatar')}" width="96" height="96">
-        <div class="field" style="margin:0;flex:1;min-width:200px">
-          <label for="avatar">${t('profile.chooseAvatar')}</label>
-          <input type="file" id="avatar" name="avatar" accept="image/jpeg,image/png,image/webp">
-        </div>
+        ${filePicker({ id: 'avatar', label: t('profile.chooseAvatar') })}
       </div>
       <div class="progress-row" id="avatar-progress" hidden>
         <progress class="progress" max="100" value="0" aria-labelledby="avatar-progress-text"></progress>
@@ -47,6 +44,7 @@ render(body, html`
 
 /* ---------- avatar upload with progress ---------- */
 const avatarForm = $('#avatar-form');
+wireFilePicker(avatarForm.avatar);
 const avatarBox = $('#avatar-alert');
 const progRow = $('#avatar-progress');
 const prog = $('progress', progRow);
