@@ -61,57 +61,6 @@ fn upload_house_image(app: &TestApp, user: &TestUser, house_id: i64, bytes: Vec<
     resp.data()["url"].as_str().expect("url").to_string()
 }
 
-fn plain_user(app: &TestApp) -> TestUser {
-    fake_user(app, false)
-}
-
-fn verified_user(app: &TestApp) -> TestUser {
-    fake_user(app, true)
-}
-
-// TEMPORARY (accounts endpoints not ready): a user row and a session written directly.
-fn fake_user(app: &TestApp, verified: bool) -> TestUser {
-    use std::sync::Arc;
-    let _ = app.client().get(&app.api("/areas"));
-    let mobile = ihome_tests::unique_mobile();
-    let name = format!("u{mobile}");
-    let db = app.db();
-    db.execute(
-        "INSERT INTO users (name, mobile, password_hash, real_name, id_card, created_at) VALUES (?1, ?2, 'x', ?3, ?4, 0)",
-        rusqlite::params![name, mobile, verified.then_some("张三丰"), verified.then_some("110105199001011234")],
-    ).unwrap();
-    let user_id = db.last_insert_rowid();
-    let sid: String = (0..43)
-        .map(|i| (b'a' + ((i * 7 + user_id as usize) % 26) as u8) as char)
-        .collect();
-    let kv = rusqlite::Connection::open(app.state_dir.path().join("sqlite_key_value.db")).unwrap();
-    kv.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    let value =
-        json!({"expires_at": 4_000_000_000i64, "user_id": user_id, "name": name}).to_string();
-    kv.execute(
-        "INSERT INTO spin_key_value (store, key, value) VALUES ('default', ?1, ?2)",
-        rusqlite::params![format!("session:{sid}"), value.into_bytes()],
-    )
-    .unwrap();
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    jar.add_cookie_str(
-        &format!("ihome_session={sid}; Path=/"),
-        &app.base.parse().unwrap(),
-    );
-    let inner = reqwest::blocking::Client::builder()
-        .cookie_provider(jar)
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .unwrap();
-    TestUser {
-        client: ihome_tests::Client { inner },
-        mobile,
-        password: String::new(),
-        user_id,
-        name,
-    }
-}
-
 /// Publishes a house through the API for a real-name verified `owner`.
 fn publish_house(app: &TestApp, owner: &TestUser) -> i64 {
     let resp = owner.client.post_json(
@@ -180,7 +129,7 @@ fn cover_in_db(app: &TestApp, house_id: i64) -> String {
 #[test]
 fn avatar_upload_read_back_conditional_get_and_replacement() {
     let app = spawn_app();
-    let user = plain_user(&app);
+    let user = app.register();
     assert_eq!(avatar_in_db(&app, user.user_id), "");
 
     let first = png(200_000);
@@ -246,7 +195,7 @@ fn avatar_upload_read_back_conditional_get_and_replacement() {
 #[test]
 fn house_photos_first_is_the_cover_everywhere() {
     let app = spawn_app();
-    let owner = verified_user(&app);
+    let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     assert_eq!(cover_in_db(&app, house_id), "");
 
@@ -302,7 +251,7 @@ fn house_photos_first_is_the_cover_everywhere() {
 #[test]
 fn concurrent_first_photos_elect_exactly_one_cover() {
     let app = spawn_app();
-    let owner = verified_user(&app);
+    let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     let url = app.api(&format!("/houses/{house_id}/images"));
     let client = owner.client.clone();
@@ -321,7 +270,7 @@ fn concurrent_first_photos_elect_exactly_one_cover() {
 #[test]
 fn bad_files_are_refused_and_nothing_is_written() {
     let app = spawn_app();
-    let user = plain_user(&app);
+    let user = app.register();
     let avatar = app.api("/user/avatar");
 
     // Just over 10 MiB: 413. Exactly 10 MiB is fine.
@@ -369,8 +318,8 @@ fn bad_files_are_refused_and_nothing_is_written() {
 #[test]
 fn only_the_logged_in_owner_may_upload() {
     let app = spawn_app();
-    let owner = verified_user(&app);
-    let other = plain_user(&app);
+    let owner = app.register_verified();
+    let other = app.register();
     let house_id = publish_house(&app, &owner);
     let photo = || jpeg(5_000);
 
@@ -439,7 +388,7 @@ fn only_the_logged_in_owner_may_upload() {
 #[test]
 fn image_store_down_is_4301_and_leaves_no_half_state() {
     let mut app = spawn_app();
-    let owner = verified_user(&app);
+    let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     let avatar_url = upload_avatar(&app, &owner, "me.jpg", jpeg(10_000));
     let photo_url = upload_house_image(&app, &owner, house_id, jpeg(10_000));
@@ -553,7 +502,7 @@ fn app_with_proxy(origin: String) -> TestApp {
 #[test]
 fn image_store_errors_are_4301_with_nothing_written() {
     let app = app_with_proxy(fake_proxy(false));
-    let owner = verified_user(&app);
+    let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     owner
         .client
@@ -618,7 +567,7 @@ fn stored_files(app: &TestApp) -> usize {
 #[test]
 fn a_failed_database_write_deletes_the_uploaded_file() {
     let app = spawn_app();
-    let owner = verified_user(&app);
+    let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     upload_house_image(&app, &owner, house_id, jpeg(5_000));
     let files = stored_files(&app);
