@@ -22,6 +22,11 @@ use crate::client::{FdfsClient, FdfsError};
 use crate::file_id::{FileId, GroupName};
 use crate::proto::errno;
 
+/// No file this proxy serves is anywhere near this large; a QUERY_FILE_INFO
+/// answer above it is corrupt, and passing it on would announce an absurd
+/// Content-Length.
+const MAX_SANE_FILE_SIZE: u64 = 1 << 40;
+
 pub struct FastdfsStore {
     client: FdfsClient,
     group: Option<GroupName>,
@@ -114,6 +119,12 @@ impl FastdfsStore {
             .file_info(storage, id)
             .await
             .map_err(map_error)?;
+        if info.size > MAX_SANE_FILE_SIZE {
+            return Err(StoreError::Upstream(format!(
+                "storage {storage} reports an implausible size {} for {id}",
+                info.size
+            )));
+        }
         Ok(Object {
             id: id.clone(),
             size: info.size,

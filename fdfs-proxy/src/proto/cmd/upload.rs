@@ -6,18 +6,22 @@
 //! Response: `group[16] | remote_filename` (rest of the body, no NUL).
 
 use crate::file_id::FileId;
-use crate::proto::{EXT_NAME_LEN, GROUP_NAME_LEN, Header, INT_LEN, ProtoError, field};
+use crate::proto::{
+    EXT_NAME_LEN, GROUP_NAME_LEN, Header, INT_LEN, ProtoError, REMOTE_FILENAME_MAX_LEN, field,
+};
 
 use super::Expect;
 
 pub const CMD: u8 = 11;
 /// Bytes between the header and the file content.
 pub const META_LEN: u64 = (1 + INT_LEN + EXT_NAME_LEN) as u64;
-/// The reference client's receive buffer is 128 bytes for the whole body
-/// (group + name) and it expects strictly more than the group.
+/// Strictly more than the group (the reference client says EINVAL for
+/// less), at most the group plus the longest remote name a request may carry
+/// (the reference client's 128-byte buffer is slightly smaller; being more
+/// lenient costs nothing since the name is validated next).
 pub const EXPECT: Expect = Expect::Range {
     min_exclusive: GROUP_NAME_LEN as u64,
-    max: 128,
+    max: (GROUP_NAME_LEN + REMOTE_FILENAME_MAX_LEN - 1) as u64,
 };
 
 /// The header plus the 15 metadata bytes. `ext` must already be valid
@@ -78,7 +82,7 @@ mod tests {
     fn rejects_malformed() {
         // Exactly the group and nothing else: the reference client says EINVAL.
         assert!(parse_response(b"group1\0\0\0\0\0\0\0\0\0\0").is_err());
-        assert!(parse_response(&[b'a'; 129]).is_err());
+        assert!(parse_response(&[b'a'; 144]).is_err());
         let mut b = b"group1\0\0\0\0\0\0\0\0\0\0".to_vec();
         b.extend_from_slice(b"M00/00/00/../../../../etc/passwd_xxxxxxxxxxx");
         assert!(matches!(
