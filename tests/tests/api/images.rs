@@ -277,6 +277,15 @@ fn bad_files_are_refused_and_nothing_is_written() {
     user.client
         .post_multipart(&avatar, "avatar", "big.jpg", jpeg(MAX_IMAGE_BYTES + 1))
         .assert_error("4302", 413);
+    // Well over the limit: refused by the body cap, before any parsing.
+    user.client
+        .post_multipart(
+            &avatar,
+            "avatar",
+            "huge.jpg",
+            jpeg(MAX_IMAGE_BYTES + 512 * 1024),
+        )
+        .assert_error("4302", 413);
     // Wrong type, whatever the name says.
     let gif = file_with(b"GIF89a\x01\x00\x01\x00", 2_000);
     user.client
