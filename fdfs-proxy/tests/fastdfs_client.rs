@@ -376,3 +376,22 @@ async fn unreachable_storage_fails_fast_enough() {
     assert_eq!(s.next().await.unwrap().unwrap().as_ref(), b"abc");
     assert!(s.next().await.is_none());
 }
+
+#[tokio::test]
+async fn stale_pooled_connections_are_replaced() {
+    let fake = FakeCluster::start().await;
+    let c = client_for(&[fake.tracker]);
+    let id = upload(&c, b"abc", "txt").await;
+    fake.state.set_mode(Mode::CloseAfterReply);
+    for _ in 0..5 {
+        assert_eq!(c.file_info(fake.storage, &id).await.unwrap().size, 3);
+        // Give the server's close time to arrive, so the pooled connection
+        // is visibly dead on the next checkout.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Without waiting: the dead connection may look alive, the resend on a
+    // fresh one must still make each call succeed.
+    for _ in 0..5 {
+        assert_eq!(read_all(&c, fake.storage, &id, 0, 3).await.unwrap(), b"abc");
+    }
+}

@@ -389,3 +389,57 @@ async fn group_flag_uses_query_store_with_group() {
     let (status, json) = upload(&p, "", "image/png", png_bytes(100)).await;
     assert_eq!(status, 503, "{json}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zero_byte_files_are_served_without_a_download() {
+    // A storage refuses to DOWNLOAD a 0-byte file (EINVAL); the proxy
+    // answers from QUERY_FILE_INFO instead.
+    let fake = FakeCluster::start().await;
+    let remote = "M00/00/00/fwAAAWsE8ryAbhL0AAAAABoeNGU6693344";
+    fake.state
+        .files
+        .lock()
+        .unwrap()
+        .insert(remote.into(), Vec::new());
+    let dir = tempfile::tempdir().unwrap();
+    let p = proxy(dir.path(), &[fake.tracker], &[]);
+    let url = p.url(&format!("/files/group1/{remote}"));
+    let r = Client::new().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "0");
+    assert!(r.bytes().await.unwrap().is_empty());
+    let r = Client::new()
+        .get(&url)
+        .header("range", "bytes=0-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 416);
+    assert!(!fake.state.storage_cmds.lock().unwrap().contains(&14));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_stays_bounded_for_large_files() {
+    let fake = FakeCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = proxy(dir.path(), &[fake.tracker], &["--max-file-size", "64MiB"]);
+    let data = test_bytes(48 << 20, 12);
+    let (status, json) = upload(&p, "?ext=bin", "application/octet-stream", data.clone()).await;
+    assert_eq!(status, 200, "{json}");
+    let url = p.url(&format!("/files/{}", json["file_id"].as_str().unwrap()));
+    let got = Client::new()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(got.as_ref() == &data[..]);
+    let peak = p.peak_rss();
+    assert!(
+        peak < 24 << 20,
+        "proxy peaked at {} MiB for a 48 MiB file",
+        peak >> 20
+    );
+}

@@ -481,3 +481,24 @@ fn bad_configuration_fails_before_listening() {
         assert!(!out.stderr.is_empty(), "{args:?}: no error message");
     }
 }
+
+#[test]
+fn memory_stays_bounded_for_large_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proxy::local(dir.path(), &["--max-file-size", "64MiB"]);
+    let data = test_bytes(48 << 20, 13);
+    let id = upload_ok(&p, "?ext=bin", None, data.clone());
+    let got = client()
+        .get(p.url(&format!("/files/{id}")))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert!(got.as_ref() == &data[..]);
+    let peak = p.peak_rss();
+    assert!(
+        peak < 24 << 20,
+        "proxy peaked at {} MiB for a 48 MiB file",
+        peak >> 20
+    );
+}

@@ -41,6 +41,9 @@ pub enum Mode {
     UploadAbsurdLength,
     /// Upload answers ENOSPC.
     UploadNoSpace,
+    /// Storage closes every connection after one answer (as after a
+    /// restart): pooled connections go stale.
+    CloseAfterReply,
 }
 
 pub struct State {
@@ -271,7 +274,12 @@ fn split_name(st: &State, b: &[u8]) -> Result<String, ()> {
 }
 
 async fn storage_conn(mut s: TcpStream, st: Arc<State>) -> io::Result<()> {
+    let mut served = 0;
     loop {
+        if served > 0 && st.mode() == Mode::CloseAfterReply {
+            return Ok(());
+        }
+        served += 1;
         let (len, cmd, _flags) = read_header(&mut s).await?;
         st.storage_cmds.lock().unwrap().push(cmd);
         let mode = st.mode();
