@@ -714,6 +714,32 @@ fn parallel_bursts_get_no_more_tries_than_sequential_ones() {
     assert_eq!(app.sms.as_ref().unwrap().requests(), sent_before + 1);
 }
 
+/// A code issued before the mobile got registered some other way (another
+/// browser finished first): the UNIQUE constraint answers 4104, not a 500.
+#[test]
+fn a_mobile_registered_meanwhile_is_4104() {
+    let app = spawn_app();
+    let client = app.client();
+    let mobile = unique_mobile();
+    assert_eq!(ask_sms(&app, &client, &mobile).errno(), "0");
+    let code = app.sms_code(&mobile);
+    app.db()
+        .execute(
+            "INSERT INTO users (name, mobile, password_hash, created_at)
+             VALUES ('first', ?1, 'x', 0)",
+            [&mobile],
+        )
+        .unwrap();
+    register_with(
+        &client,
+        &app,
+        &json!({"mobile": mobile, "password": "password-1", "sms_code": code}),
+    )
+    .assert_error("4104", 409);
+    assert_eq!(user_count(&app, &mobile), 1);
+    client.get(&app.api("/session")).assert_error("4101", 401);
+}
+
 #[test]
 fn login_failures_and_the_lock_out() {
     let app = spawn_app();
