@@ -33,11 +33,18 @@ fn handle(req: Request) -> Response {
         Method::Head => true,
         _ => return error_response(&ApiError::method_not_allowed()),
     };
-    let raw_path = req.header("spin-path-info").and_then(|v| v.as_str()).unwrap_or("/").to_string();
+    let raw_path = req
+        .header("spin-path-info")
+        .and_then(|v| v.as_str())
+        .unwrap_or("/")
+        .to_string();
     if raw_path.starts_with("/api/") {
         return error_response(&ApiError::msg(Errno::NoData, "接口不存在"));
     }
-    let if_none_match = req.header("if-none-match").and_then(|v| v.as_str()).map(str::to_string);
+    let if_none_match = req
+        .header("if-none-match")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let mut resp = serve_path(&raw_path, if_none_match.as_deref());
     if head {
         resp.body_mut().clear();
@@ -97,8 +104,15 @@ fn read_file(rel: &str) -> Option<Vec<u8>> {
 
 fn file_response(rel: &str, bytes: Vec<u8>, if_none_match: Option<&str>, status: u16) -> Response {
     let digest = Sha256::digest(&bytes);
-    let etag: String = format!("\"{}\"", digest[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let matches = if_none_match.is_some_and(|h| h.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let etag: String = format!(
+        "\"{}\"",
+        digest[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let matches =
+        if_none_match.is_some_and(|h| h.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut builder = Response::builder();
     builder
         .header("content-type", content_type(rel))
@@ -112,7 +126,10 @@ fn file_response(rel: &str, bytes: Vec<u8>, if_none_match: Option<&str>, status:
 }
 
 fn content_type(rel: &str) -> &'static str {
-    let ext = rel.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = rel
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -147,10 +164,23 @@ mod tests {
     fn paths_stay_inside_the_mount() {
         assert_eq!(safe_relative_path("/").as_deref(), Some("index.html"));
         assert_eq!(safe_relative_path("").as_deref(), Some("index.html"));
-        assert_eq!(safe_relative_path("/css/site.css").as_deref(), Some("css/site.css"));
+        assert_eq!(
+            safe_relative_path("/css/site.css").as_deref(),
+            Some("css/site.css")
+        );
         assert_eq!(safe_relative_path("/js/").as_deref(), Some("js/index.html"));
-        assert_eq!(safe_relative_path("/a%20b.html").as_deref(), Some("a b.html"));
-        for bad in ["/../etc/passwd", "/%2e%2e/x", "/a/../../b", "/a\\b", "/a%00b", "/./x"] {
+        assert_eq!(
+            safe_relative_path("/a%20b.html").as_deref(),
+            Some("a b.html")
+        );
+        for bad in [
+            "/../etc/passwd",
+            "/%2e%2e/x",
+            "/a/../../b",
+            "/a\\b",
+            "/a%00b",
+            "/./x",
+        ] {
             assert_eq!(safe_relative_path(bad), None, "{bad}");
         }
     }
