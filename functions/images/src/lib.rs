@@ -94,8 +94,11 @@ async fn fetch(req: &IncomingRequest) -> Result<IncomingResponse, ApiError> {
 /// Sends the proxy's status, the passed headers and its body, chunk by chunk.
 async fn stream_back(resp: IncomingResponse, out: ResponseOutparam) {
     let upstream = resp.headers();
+    let status = resp.status();
     let mut headers: Vec<(String, Vec<u8>)> = PASSED_RESPONSE_HEADERS
         .iter()
+        // A 304 has no body; a length would describe one the host will not send.
+        .filter(|&&name| !(status == 304 && name == "content-length"))
         .flat_map(|&name| {
             upstream
                 .get(name)
@@ -113,7 +116,7 @@ async fn stream_back(resp: IncomingResponse, out: ResponseOutparam) {
             return send_whole(out, http::error_response(&err)).await;
         }
     };
-    let _ = outgoing.set_status_code(resp.status());
+    let _ = outgoing.set_status_code(status);
     let mut sink = outgoing.take_body();
     out.set(outgoing);
     let mut body = resp.take_body_stream();
