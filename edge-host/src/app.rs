@@ -232,6 +232,7 @@ pub async fn prepare(opts: Options) -> Result<App> {
     resolver.check_required()?;
 
     let self_addr = Arc::new(OnceLock::new());
+    let chain: crate::outbound::ChainTargets = Arc::new(OnceLock::new());
     let mut setups = Vec::new();
     for (index, c) in manifest.components.iter().enumerate() {
         if !used.contains(c.id.as_str()) {
@@ -263,6 +264,7 @@ pub async fn prepare(opts: Options) -> Result<App> {
                 mounts: c.files.clone(),
                 allowed,
                 self_addr: self_addr.clone(),
+                chain: chain.clone(),
             },
         ));
     }
@@ -300,6 +302,14 @@ pub async fn prepare(opts: Options) -> Result<App> {
     for ((index, _, setup), pre) in setups.into_iter().zip(compiled) {
         components[index] = Some(Arc::new(ComponentState::new(setup, pre?)));
     }
+
+    let _ = chain.set(
+        components
+            .iter()
+            .flatten()
+            .map(|c| (c.id.clone(), c.clone()))
+            .collect(),
+    );
 
     let (router, duplicates) = Router::build(manifest.triggers.iter().map(|t| {
         let index = manifest.component_index(&t.component).expect("validated");

@@ -20,7 +20,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::manifest::Mount;
-use crate::outbound::{AllowedHosts, OutboundHooks};
+use crate::outbound::{AllowedHosts, ChainTargets, OutboundHooks};
 use crate::state::kv::KvStores;
 use crate::state::sqlite::Databases;
 use crate::state::variables::ComponentVariables;
@@ -38,6 +38,7 @@ pub struct ComponentState {
     mounts: Vec<Mount>,
     allowed: Arc<AllowedHosts>,
     self_addr: Arc<OnceLock<SocketAddr>>,
+    chain: ChainTargets,
     pre: ProxyPre<Host>,
 }
 
@@ -54,6 +55,7 @@ pub struct ComponentSetup {
     pub mounts: Vec<Mount>,
     pub allowed: AllowedHosts,
     pub self_addr: Arc<OnceLock<SocketAddr>>,
+    pub chain: ChainTargets,
 }
 
 /// The `T` of every `Store<T>`: one per request.
@@ -268,6 +270,7 @@ impl ComponentState {
             mounts: setup.mounts,
             allowed: Arc::new(setup.allowed),
             self_addr: setup.self_addr,
+            chain: setup.chain,
             pre,
         }
     }
@@ -297,6 +300,7 @@ impl ComponentState {
                 component_id: self.id_arc.clone(),
                 allowed: self.allowed.clone(),
                 self_addr: self.self_addr.clone(),
+                chain: self.chain.clone(),
             },
             component: self.clone(),
             kv_open: 0,

@@ -3,13 +3,17 @@
 //! `WasiHttpHooks` that enforce it before delegating to wasmtime's
 //! `default_send_request`.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, anyhow, bail};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Uri};
+use http::{HeaderName, HeaderValue, Uri};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::instance::ComponentState;
+use crate::routing::{RouteHandler, RouteMatch, spin_headers};
 
 /// Which schemes an entry admits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,12 +303,54 @@ impl AllowedHosts {
     }
 }
 
+/// Components reachable by service chaining (`http://<id>.spin.internal`),
+/// filled in once every component is built. The map holds the components
+/// that hold it, a deliberate cycle: the app lives as long as the process.
+pub type ChainTargets = Arc<OnceLock<HashMap<String, Arc<ComponentState>>>>;
+
+/// Host suffix Spin reserves for in-process service chaining.
+const CHAIN_SUFFIX: &str = ".spin.internal";
+
 /// Per-request `wasi:http` hooks for one component.
 pub struct OutboundHooks {
     pub component_id: Arc<str>,
     pub allowed: Arc<AllowedHosts>,
     /// The bound listener address, for self-requests; set once at startup.
     pub self_addr: Arc<OnceLock<SocketAddr>>,
+    pub chain: ChainTargets,
+}
+
+/// Service chaining: runs the target component in-process as if its route
+/// were `/...` (Spin's `spin.internal` dispatch), with client addr 0.0.0.0:0.
+fn chain_request(target: Arc<ComponentState>, mut request: http::Request<WasiBody>) -> SendFuture {
+    let path = request.uri().path().to_owned();
+    let handler = RouteHandler {
+        component: 0,
+        component_id: target.id.clone(),
+        raw_route: "/...".into(),
+        based_route: "/...".into(),
+        wildcard: true,
+    };
+    // For `/...` the path info is the whole path (see routing.rs).
+    let m = RouteMatch {
+        handler: &handler,
+        path_info: path,
+        params: Vec::new(),
+    };
+    let full_url = request.uri().to_string();
+    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+    for (name, value) in spin_headers(&m, &full_url, unspecified) {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            request.headers_mut().append(n, v);
+        }
+    }
+    Box::new(async move {
+        let response = target.handle(request).await;
+        Ok((
+            response,
+            Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+        ))
+    })
 }
 
 type SendFuture = Box<
@@ -368,7 +414,15 @@ impl WasiHttpHooks for OutboundHooks {
                     Err(_) => return Box::new(async { Err(HttpError::HttpRequestUriInvalid) }),
                 }
             }
-            Verdict::Allow => {}
+            Verdict::Allow => {
+                let host = request.uri().host().unwrap_or("").to_ascii_lowercase();
+                if let Some(id) = host.strip_suffix(CHAIN_SUFFIX) {
+                    return match self.chain.get().and_then(|m| m.get(id)).cloned() {
+                        Some(target) => chain_request(target, request),
+                        None => Box::new(async { Err(HttpError::DestinationNotFound) }),
+                    };
+                }
+            }
         }
         Box::new(async move {
             use http_body_util::BodyExt;

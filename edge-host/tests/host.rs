@@ -59,7 +59,7 @@ component = "limited"
 source = "{wasm}"
 key_value_stores = ["default", "extra"]
 sqlite_databases = ["default"]
-allowed_outbound_hosts = ["{{{{ upstream }}}}", "http://self"]
+allowed_outbound_hosts = ["{{{{ upstream }}}}", "http://self", "http://limited.spin.internal"]
 files = [{{ source = "assets", destination = "/" }}]
 environment = {{ PROBE_MODE = "test" }}
 [component.probe.variables]
@@ -423,6 +423,30 @@ fn outbound_http_is_limited_to_allowed_hosts() {
     assert!(
         stderr.contains("disallowed destination 'http://127.0.0.1:9'"),
         "{stderr}"
+    );
+    // A relative URL is a request to the app itself, allowed by `self`.
+    assert_eq!(
+        host.ok("/probe/http?url=%2Fprobe%2Fvar%3Fname%3Dmessage"),
+        "200 hello, world"
+    );
+    assert_eq!(
+        host.err("/limited/http?url=%2Fprobe%2Fvar%3Fname%3Dmessage"),
+        "Http(ErrorCode::HttpRequestDenied)"
+    );
+    // Service chaining runs the target in-process as if routed by `/...`.
+    let chained = host.ok("/probe/http?url=http://limited.spin.internal/headers%3Fa%3D1");
+    assert!(chained.starts_with("200 "), "{chained}");
+    for line in [
+        "spin-client-addr: 0.0.0.0:0",
+        "spin-path-info: /headers",
+        "spin-matched-route: /...",
+        "spin-full-url: http://limited.spin.internal/headers?a=1",
+    ] {
+        assert!(chained.contains(line), "missing {line:?} in {chained}");
+    }
+    assert_eq!(
+        host.err("/probe/http?url=http://probe.spin.internal/headers"),
+        "Http(ErrorCode::HttpRequestDenied)"
     );
 }
 
