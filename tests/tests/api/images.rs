@@ -603,3 +603,25 @@ fn a_failed_database_write_deletes_the_uploaded_file() {
     assert_eq!(house_images_in_db(&app, house_id).len(), 1);
     assert_eq!(avatar_in_db(&app, owner.user_id), "");
 }
+
+#[test]
+fn a_house_takes_at_most_30_photos() {
+    // house-images' MAX_IMAGES_PER_HOUSE.
+    const MAX_PHOTOS: usize = 30;
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let house_id = publish_house(&app, &owner);
+    for _ in 0..MAX_PHOTOS {
+        upload_house_image(&app, &owner, house_id, png(2_000));
+    }
+    owner
+        .client
+        .post_multipart(
+            &app.api(&format!("/houses/{house_id}/images")),
+            "house_image",
+            "one-more.png",
+            png(2_000),
+        )
+        .assert_error("4004", 409);
+    assert_eq!(house_images_in_db(&app, house_id).len(), MAX_PHOTOS);
+}
