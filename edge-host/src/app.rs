@@ -277,7 +277,8 @@ pub async fn prepare(opts: Options) -> Result<App> {
     };
     let linker = instance::base_linker(&engine)?;
     // Compile in parallel: cranelift parallelises within a component too,
-    // but cache hits (deserialisation, mmap) are per-file work.
+    // but cache hits (deserialisation, mmap) are per-file work. Blocking the
+    // async thread is fine here: nothing else runs before the listener.
     let compiled: Vec<Result<_>> = std::thread::scope(|s| {
         let handles: Vec<_> = setups
             .iter()

@@ -231,6 +231,8 @@ impl Running {
     /// SIGTERM, then wait: a graceful shutdown exits 0.
     fn stop(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
+        // Unix-only, like edge-host's SIGTERM handling: `kill(1)` sends the
+        // signal without a libc dependency in the tests.
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
