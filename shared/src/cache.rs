@@ -7,6 +7,7 @@
 
 use spin_sdk::key_value::Store;
 
+use crate::db::Db;
 use crate::errno::ApiResult;
 use crate::kv;
 
@@ -27,6 +28,35 @@ pub fn get(store: &Store, key: &str) -> ApiResult<Option<serde_json::Value>> {
 
 pub fn put(store: &Store, key: &str, data: &serde_json::Value) -> ApiResult<()> {
     kv::put(store, key, CachedValue { data: data.clone() }, TTL_SECS)
+}
+
+/// Builds a read from the database and caches it, without ever leaving a
+/// stale copy behind. The danger: this reader queries, a writer commits and
+/// deletes the key, then this reader stores what it read before the commit.
+/// `PRAGMA data_version` changes when another connection commits, so reading
+/// it before the build and again after the store tells whether any write
+/// committed in between; if one did, the entry just stored is deleted (the
+/// value is still returned: it was current when read). If none did, every
+/// later commit's invalidation comes after the store and removes it.
+pub fn fill<T: serde::Serialize>(
+    store: &Store,
+    key: &str,
+    db: &Db,
+    build: impl FnOnce(&Db) -> ApiResult<T>,
+) -> ApiResult<T> {
+    let before = data_version(db)?;
+    let value = build(db)?;
+    let data = serde_json::to_value(&value).map_err(crate::ApiError::internal)?;
+    put(store, key, &data)?;
+    if data_version(db)? != before {
+        store.delete(key)?;
+    }
+    Ok(value)
+}
+
+fn data_version(db: &Db) -> ApiResult<i64> {
+    db.query_i64("PRAGMA data_version", &[])?
+        .ok_or_else(|| crate::ApiError::db("PRAGMA data_version returned no row"))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

@@ -77,12 +77,7 @@ fn detail(req: &ApiRequest) -> ApiResult<Response> {
     let cached = cache::get(&store, &key)?.and_then(|v| serde_json::from_value(v).ok());
     let mut house = match cached {
         Some(house) => house,
-        None => {
-            let house = load(&Db::open()?, house_id, today)?;
-            let data = serde_json::to_value(&house).map_err(ApiError::internal)?;
-            cache::put(&store, &key, &data)?;
-            house
-        }
+        None => cache::fill(&store, &key, &Db::open()?, |db| load(db, house_id, today))?,
     };
     let today = today.to_string();
     house.booked.retain(|b| b.end_date > today);

@@ -23,14 +23,13 @@ fn index(_req: &ApiRequest) -> ApiResult<Response> {
     if let Some(cached) = cache::get(&store, cache::HOUSE_INDEX)? {
         return Ok(http::ok(cached));
     }
-    let db = Db::open()?;
-    let houses = HouseItem::list(
-        &db,
-        INDEX_HOUSES_SQL,
-        &[int(INDEX_SIZE)],
-        &View::from_config(),
-    )?;
-    let data = serde_json::to_value(&houses).map_err(ApiError::internal)?;
-    cache::put(&store, cache::HOUSE_INDEX, &data)?;
-    Ok(http::ok(data))
+    let houses = cache::fill(&store, cache::HOUSE_INDEX, &Db::open()?, |db| {
+        HouseItem::list(
+            db,
+            INDEX_HOUSES_SQL,
+            &[int(INDEX_SIZE)],
+            &View::from_config(),
+        )
+    })?;
+    Ok(http::ok(houses))
 }

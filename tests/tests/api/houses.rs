@@ -534,6 +534,10 @@ fn index_shows_five_covered_houses_most_booked_first_and_is_never_stale() {
     assert_eq!(shown[0]["img_url"], format!("/images/{cover}"));
     assert_eq!(shown[0]["area_name"], "东城区");
     assert_eq!(shown[0]["order_count"], 9);
+    assert!(
+        app.kv_get("cache:house_index").is_some(),
+        "the carousel is cached"
+    );
 
     // The carousel is cached now. The third house (2 orders, losing the tie
     // for fifth place to the newer sixth) gets a comment: order_count 3

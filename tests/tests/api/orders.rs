@@ -117,6 +117,10 @@ fn lifecycle_book_accept_comment_with_fresh_caches() {
         detail(&app, &anon, house_id).data()["house"]["booked"],
         json!([])
     );
+    assert!(
+        app.kv_get(&format!("cache:house:{house_id}")).is_some(),
+        "the detail is really cached (so the checks below test invalidation)"
+    );
 
     let order_id = booked(&app, &guest, house_id, &d(10), &d(13));
     let after_booking = detail(&app, &anon, house_id);
@@ -540,4 +544,54 @@ fn concurrent_comments_count_once() {
         )
         .unwrap();
     assert_eq!(count, 1);
+}
+
+/// Booking/cancel cycles while readers keep rebuilding the cached detail.
+const CACHE_RACE_CYCLES: usize = 40;
+/// Readers hammering the detail page during the cycles.
+const CACHE_RACE_READERS: usize = 4;
+
+#[test]
+fn a_detail_rebuilt_during_a_write_is_never_left_stale_in_the_cache() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let guest = app.register();
+    let house_id = publish(&app, &owner, &house_form());
+    /// Stops the readers however the checks end (a failed assert included),
+    /// or the scope would wait for them forever.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        for _ in 0..CACHE_RACE_READERS {
+            s.spawn(|| {
+                let c = app.client();
+                while !done.load(Ordering::SeqCst) {
+                    detail(&app, &c, house_id);
+                }
+            });
+        }
+        let _stop = StopOnDrop(&done);
+        let check = app.client();
+        for cycle in 0..CACHE_RACE_CYCLES {
+            let order_id = booked(&app, &guest, house_id, &d(5), &d(6));
+            let cancel = set_status(&app, &guest, order_id, json!({"action": "cancel"}));
+            assert_eq!(cancel.errno(), "0", "{}", cancel.text());
+            // Let every rebuild that began before the cancel committed finish.
+            thread::sleep(Duration::from_millis(100));
+            let now = detail(&app, &check, house_id);
+            assert_eq!(
+                now.data()["house"]["booked"],
+                json!([]),
+                "cycle {cycle}: a stale detail was cached after the cancel"
+            );
+        }
+    });
 }
