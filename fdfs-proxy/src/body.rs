@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt, stream};
@@ -61,6 +62,25 @@ pub fn limit(body: UploadStream, limit: u64) -> UploadStream {
     }))
 }
 
+/// Fails the stream when no chunk arrives for `idle`: a client that stalls
+/// mid-upload must not hold a temp file or a storage connection forever.
+pub fn idle_timeout(body: UploadStream, idle: Duration) -> UploadStream {
+    Box::pin(
+        stream::unfold(Some(body), move |state| async move {
+            let mut body = state?;
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(item)) => Some((item, Some(body))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(BodyError::Aborted(format!("no data received for {idle:?}"))),
+                    None,
+                )),
+            }
+        })
+        .fuse(),
+    )
+}
+
 /// Reads chunks until at least [`SNIFF_LEN`] bytes (or the end) are in hand;
 /// returns those first bytes and a stream that replays them before the rest.
 pub async fn peek_prefix<E: Send + 'static>(
@@ -74,6 +94,7 @@ pub async fn peek_prefix<E: Send + 'static>(
 > {
     let mut head: Vec<Bytes> = Vec::new();
     let mut have = 0;
+    let mut ended = false;
     while have < SNIFF_LEN {
         match body.next().await {
             Some(chunk) => {
@@ -81,7 +102,10 @@ pub async fn peek_prefix<E: Send + 'static>(
                 have += chunk.len();
                 head.push(chunk);
             }
-            None => break,
+            None => {
+                ended = true;
+                break;
+            }
         }
     }
     let prefix: Vec<u8> = head
@@ -90,7 +114,13 @@ pub async fn peek_prefix<E: Send + 'static>(
         .take(SNIFF_LEN)
         .collect();
     let replay = stream::iter(head.into_iter().map(Ok));
-    Ok((prefix, Box::pin(replay.chain(body))))
+    // A finished stream must not be polled again (many panic if they are).
+    let rest: Pin<Box<dyn Stream<Item = Result<Bytes, E>> + Send>> = if ended {
+        Box::pin(replay)
+    } else {
+        Box::pin(replay.chain(body))
+    };
+    Ok((prefix, rest))
 }
 
 /// Streams exactly `len` bytes of `reader` (already positioned), failing
@@ -163,6 +193,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn idle_timeout_fails_a_stalled_body() {
+        let stalled: UploadStream = Box::pin(chunks(&[b"abc"]).chain(stream::pending()));
+        let got = collect(idle_timeout(stalled, Duration::from_millis(50))).await;
+        assert!(matches!(got, Err(BodyError::Aborted(_))), "{got:?}");
+        let fine = collect(idle_timeout(
+            chunks(&[b"a", b"b"]),
+            Duration::from_millis(50),
+        ))
+        .await;
+        assert_eq!(fine.unwrap(), b"ab");
+    }
+
+    #[tokio::test]
     async fn peek_replays_everything() {
         let (p, rest) = peek_prefix(chunks(&[b"RIFF", b"\0\0\0\0WEBPVP8 ", b"more bytes"]))
             .await
@@ -172,7 +215,13 @@ mod tests {
             collect(rest).await.unwrap(),
             b"RIFF\0\0\0\0WEBPVP8 more bytes"
         );
-        let (p, rest) = peek_prefix(chunks(&[b"ab"])).await.unwrap();
+        // A short body ends during the peek; the replay must not poll the
+        // finished (non-fused) source again.
+        let short: UploadStream = Box::pin(stream::unfold(0, |n| async move {
+            assert!(n < 2, "polled after end");
+            (n == 0).then(|| (Ok(Bytes::from_static(b"ab")), n + 1))
+        }));
+        let (p, rest) = peek_prefix(short).await.unwrap();
         assert_eq!(p, b"ab");
         assert_eq!(collect(rest).await.unwrap(), b"ab");
     }

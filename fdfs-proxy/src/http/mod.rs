@@ -18,10 +18,12 @@ pub mod upload;
 
 use std::convert::Infallible;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -66,7 +68,18 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(dispatch(&app, req).await) }
+                async move {
+                    // A bug must cost one request a 500, not the connection
+                    // task (the process survives either way).
+                    let resp = AssertUnwindSafe(dispatch(&app, req))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| {
+                            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                                .into_response()
+                        });
+                    Ok::<_, Infallible>(resp)
+                }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -11,6 +11,8 @@
 //! bytes arrive (and up front from `Content-Length`), so a huge body costs
 //! one chunk of memory and is refused with 413.
 
+use std::time::Duration;
+
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -21,12 +23,15 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::{App, Body, json_response, mime};
-use crate::body::{BodyError, UploadStream, limit, peek_prefix};
+use crate::body::{BodyError, UploadStream, idle_timeout, limit, peek_prefix};
 use crate::name;
 
 /// Room for multipart boundaries, part headers and small text fields on top
 /// of the file itself when checking a multipart body's total size.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// An upload that sends nothing for this long is abandoned (temp file
+/// removed, storage connection dropped) rather than held open forever.
+const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let max = app.max_file_size;
@@ -69,10 +74,13 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
         return Err(BodyError::TooLarge { limit: max }.into());
     }
 
-    let body: UploadStream = Box::pin(
-        req.into_body()
-            .into_data_stream()
-            .map(|r| r.map_err(|e| BodyError::Aborted(e.to_string()))),
+    let body: UploadStream = idle_timeout(
+        Box::pin(
+            req.into_body()
+                .into_data_stream()
+                .map(|r| r.map_err(|e| BodyError::Aborted(e.to_string()))),
+        ),
+        UPLOAD_IDLE_TIMEOUT,
     );
 
     match multipart_boundary {
