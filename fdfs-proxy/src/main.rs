@@ -1,7 +1,7 @@
 //! `fdfs-proxy` command line: parse and validate flags, open the store,
 //! bind, announce the bound address, serve until SIGINT/SIGTERM.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, not for log files or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
