@@ -371,6 +371,14 @@ fn bad_bookings_get_clear_errors() {
         .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
         .unwrap();
     assert_eq!(count, 2, "no refused booking left a row");
+    let mine = orders_of(&app, &guest, "custom");
+    let ids: Vec<i64> = mine
+        .iter()
+        .map(|o| o["order_id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.len() == 2 && ids[0] > ids[1], "newest first: {ids:?}");
+    assert_eq!(mine[0]["days"], 4);
+    assert_eq!(orders_of(&app, &owner, "landlord"), mine);
 }
 
 #[test]
