@@ -82,6 +82,12 @@ struct Args {
     /// Write a markdown table with the machine's description here.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Override the mode's connection counts (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    connections: Option<Vec<usize>>,
+    /// Override the mode's seconds per measured run.
+    #[arg(long)]
+    seconds: Option<u64>,
 }
 
 /// Sizes and durations of one mode.
@@ -180,7 +186,17 @@ fn log(msg: impl AsRef<str>) {
 }
 
 fn run(args: &Args) -> anyhow::Result<bool> {
-    let plan = Plan::new(args.quick);
+    let mut plan = Plan::new(args.quick);
+    if let Some(c) = &args.connections {
+        ensure!(
+            !c.is_empty() && !c.contains(&0),
+            "--connections needs counts ≥ 1"
+        );
+        plan.connections = c.clone();
+    }
+    if let Some(s) = args.seconds {
+        plan.seconds = s.max(1);
+    }
     let root = args.root.canonicalize().context("--root")?;
     let work = args
         .work_dir
