@@ -630,8 +630,9 @@ fn start_edge(
         // Production-like: no std::backtrace capture for errors. With
         // RUST_BACKTRACE=1 inherited (as on the dev machines), wasmtime builds
         // an error while dropping every request's Store and captures a full
-        // backtrace for it, which more than doubled the empty component's
-        // p50 in an A/B here. Panics still print backtraces (RUST_BACKTRACE).
+        // backtrace for it: the empty component's p50 went from 141–153 µs
+        // to 132 µs with this set (3 alternating rounds, 1 connection).
+        // Panics still print backtraces (RUST_BACKTRACE).
         .env(LIB_BACKTRACE_VAR, LIB_BACKTRACE_OFF);
     for (k, v) in env {
         cmd.env(k, v);
