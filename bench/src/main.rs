@@ -1045,7 +1045,7 @@ fn render_table(r: &Value) -> String {
 fn render_markdown(r: &Value, table: &str) -> String {
     let m = &r["machine"];
     format!(
-        "# Benchmark results\n\nProduced by `scripts/bench` (full mode); raw figures in `bench/results/`.\n\n## Machine\n\n- date: {}\n- nproc: {}\n- CPU: {}\n- kernel: {}\n- memory (`free -h`):\n\n```\n{}```\n\nThe load generator (wrk) runs on the same 2 cores as the server under test, so absolute req/s understate both servers; compare the edge/native ratios, which are measured minutes apart in the same run.\n\n## Results\n\n{}",
+        "# Benchmark results\n\nProduced by `scripts/bench` (full mode); raw figures in `bench/results/`.\n\n## Machine\n\n- date: {}\n- nproc: {}\n- CPU: {}\n- kernel: {}\n- memory (`free -h`):\n\n```\n{}```\n\nThe load generator (wrk) runs on the same 2 cores as the server under test, so absolute req/s understate both servers; compare the edge/native ratios, which are measured minutes apart in the same run. What the figures mean and where the edge's time goes (profiles): `bench/README.md`.\n\n## Results\n\n{}",
         r["date"].as_str().unwrap_or(""),
         m["nproc"],
         m["cpu_model"].as_str().unwrap_or(""),
