@@ -443,3 +443,42 @@ async fn memory_stays_bounded_for_large_files() {
         peak >> 20
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_share_the_pool_correctly() {
+    let fake = FakeCluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = proxy(dir.path(), &[fake.tracker], &["--pool-size", "2"]);
+    let p = std::sync::Arc::new(p);
+    let tasks: Vec<_> = (0..12u64)
+        .map(|i| {
+            let p = std::sync::Arc::clone(&p);
+            tokio::spawn(async move {
+                let data = test_bytes(50_000 + i as usize * 1000, 100 + i);
+                let (status, json) =
+                    upload(&p, "?ext=bin", "application/octet-stream", data.clone()).await;
+                assert_eq!(status, 200, "{json}");
+                let url = p.url(&format!("/files/{}", json["file_id"].as_str().unwrap()));
+                for _ in 0..3 {
+                    let got = Client::new()
+                        .get(&url)
+                        .send()
+                        .await
+                        .unwrap()
+                        .bytes()
+                        .await
+                        .unwrap();
+                    assert!(got.as_ref() == &data[..]);
+                }
+                assert_eq!(
+                    Client::new().delete(&url).send().await.unwrap().status(),
+                    204
+                );
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(fake.state.file_count(), 0);
+}
