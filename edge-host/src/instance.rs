@@ -100,45 +100,87 @@ pub fn base_linker(engine: &Engine) -> Result<Linker<Host>> {
     Ok(linker)
 }
 
-/// Import namespaces in Spin's `platform` world. Imports from them that
-/// edge-host doesn't implement (Redis, Postgres, MySQL, LLM, MQTT,
-/// `wasi:keyvalue`, `wasi:config`, p3) still link, as traps, so a component
-/// that merely declares them loads like under Spin; anything else is a
-/// startup error, as Spin's linker would give.
-const SPIN_PLATFORM_PREFIXES: &[&str] = &["fermyon:spin/", "spin:", "wasi:"];
+/// Spin interfaces edge-host implements natively (WASI comes from wasmtime).
+const IMPLEMENTED_SPIN: &[&str] = &[
+    "fermyon:spin/key-value@2.0.0",
+    "fermyon:spin/sqlite@2.0.0",
+    "fermyon:spin/variables@2.0.0",
+];
 
-/// Pre-instantiates `component`, trapping only unsupported Spin imports.
+/// Spin `platform` imports edge-host doesn't implement (Redis, Postgres,
+/// MySQL, LLM, MQTT, the v3 `spin:` packages, `wasi:keyvalue`,
+/// `wasi:config`). They link as traps, so a component that merely declares
+/// them loads like under Spin and fails only if it calls them.
+fn is_unimplemented_spin_import(name: &str) -> bool {
+    !IMPLEMENTED_SPIN.contains(&name)
+        && ["fermyon:spin/", "spin:", "wasi:keyvalue/", "wasi:config/"]
+            .iter()
+            .any(|p| name.starts_with(p))
+}
+
+/// Host type behind trap-stubbed resources; never instantiated.
+struct Unimplemented;
+
+/// Defines every function of the unimplemented Spin imports as a trap.
+/// Not `Linker::define_unknown_imports_as_traps`: that looks names up
+/// exactly, so it would also shadow `wasi:*@0.2.0` imports that the linker
+/// satisfies by semver from its 0.2.x definitions, with dummy resource
+/// types the `wasi:http` handler then rejects.
+fn stub_unimplemented(
+    engine: &Engine,
+    linker: &mut Linker<Host>,
+    component: &Component,
+) -> Result<()> {
+    use wasmtime::component::ResourceType;
+    use wasmtime::component::types::ComponentItem;
+    for (name, item) in component.component_type().imports(engine) {
+        if !is_unimplemented_spin_import(name) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let mut inst = linker.instance(name)?;
+        for (export, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{name}#{export}");
+                    inst.func_new(export, move |_, _, _, _| {
+                        wasmtime::bail!("{what} is not implemented by edge-host")
+                    })?;
+                }
+                ComponentItem::Resource(_) => {
+                    inst.resource(export, ResourceType::host::<Unimplemented>(), |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pre-instantiates `component`, trapping only unimplemented Spin imports.
+/// Any other missing import is a startup error, as under Spin.
 pub fn pre_instantiate(
     engine: &Engine,
     base: &Linker<Host>,
     component: &Component,
     id: &str,
 ) -> Result<ProxyPre<Host>> {
-    let instance_pre = match base.instantiate_pre(component) {
-        Ok(pre) => pre,
-        Err(first) => {
-            let ty = component.component_type();
-            let foreign: Vec<String> = ty
-                .imports(engine)
-                .map(|(name, _)| name.to_owned())
-                .filter(|n| !SPIN_PLATFORM_PREFIXES.iter().any(|p| n.starts_with(p)))
-                .collect();
-            if !foreign.is_empty() {
-                return Err(anyhow::Error::from(first)).with_context(|| {
-                    format!(
-                        "component {id:?} imports interfaces no Spin host provides: {}",
-                        foreign.join(", ")
-                    )
-                });
-            }
-            let mut linker = base.clone();
-            linker.define_unknown_imports_as_traps(component)?;
-            linker
-                .instantiate_pre(component)
-                .map_err(anyhow::Error::from)
-                .with_context(|| format!("cannot link component {id:?}"))?
-        }
-    };
+    let needs_stubs = component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| is_unimplemented_spin_import(name));
+    let instance_pre = if needs_stubs {
+        let mut linker = base.clone();
+        stub_unimplemented(engine, &mut linker, component)
+            .with_context(|| format!("component {id:?}: cannot stub unsupported imports"))?;
+        linker.instantiate_pre(component)
+    } else {
+        base.instantiate_pre(component)
+    }
+    .map_err(anyhow::Error::from)
+    .with_context(|| format!("cannot link component {id:?}"))?;
     ProxyPre::new(instance_pre)
         .map_err(anyhow::Error::from)
         .with_context(|| {

@@ -20,8 +20,10 @@ struct Cli {
 
     /// Directory for KV and SQLite data (default: `.spin` next to the
     /// manifest; an empty string keeps everything in memory).
+    // A String, not a PathBuf: clap's path parser rejects "", which is the
+    // documented way to ask for in-memory state.
     #[arg(long)]
-    state_dir: Option<PathBuf>,
+    state_dir: Option<String>,
 
     /// Spin runtime config file (`[key_value_store.*]`, `[sqlite_database.*]`).
     #[arg(long, env = "RUNTIME_CONFIG_FILE")]
@@ -47,7 +49,7 @@ struct Cli {
     /// Default: $XDG_CACHE_HOME/ihome-edge-host, ~/.cache/ihome-edge-host,
     /// or <state-dir>/cache.
     #[arg(long, env = "EDGE_HOST_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
+    cache_dir: Option<String>,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -71,15 +73,15 @@ fn main() -> ExitCode {
         listen: cli.listen,
         state_dir: match cli.state_dir {
             None => StateDir::Default,
-            Some(p) if p.as_os_str().is_empty() => StateDir::Unset,
-            Some(p) => StateDir::Path(p),
+            Some(p) if p.is_empty() => StateDir::Unset,
+            Some(p) => StateDir::Path(PathBuf::from(p)),
         },
         runtime_config: cli.runtime_config_file,
         sqlite: cli.sqlite,
         key_values: cli.key_values,
         variables: cli.variables,
         disable_pooling: cli.disable_pooling,
-        cache_dir: cli.cache_dir,
+        cache_dir: cli.cache_dir.map(PathBuf::from),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

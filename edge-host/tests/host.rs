@@ -527,6 +527,8 @@ fn errors_and_reserved_paths() {
     let app = AppDir::new();
     let host = app.start(NO_UPSTREAM, &[]);
     assert_eq!(host.get("/probe/panic"), (500, String::new()));
+    // An unsupported Spin import links (as a trap) and fails only when used.
+    assert_eq!(host.get("/probe/redis"), (500, String::new()));
     assert_eq!(host.get("/elsewhere"), (404, String::new()));
     assert_eq!(host.get("/.well-known/spin/health"), (200, "OK".to_owned()));
     let (status, info) = host.get("/.well-known/spin/info");
@@ -598,6 +600,43 @@ fn restart_keeps_kv_and_sqlite_and_seeds_run_first() {
         "v|kept|seeded"
     );
     assert_eq!(host.ok("/probe/sql?sql=SELECT+v+FROM+s"), "v|from file");
+}
+
+#[test]
+fn empty_state_dir_keeps_everything_in_memory() {
+    let app = AppDir::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge-host"));
+    cmd.current_dir(app.path())
+        .args(["--listen", "127.0.0.1:0", "--state-dir", ""])
+        .arg("--from")
+        .arg(app.path().join("spin.toml"))
+        .env("SPIN_VARIABLE_UPSTREAM", NO_UPSTREAM)
+        .env("EDGE_HOST_CACHE_DIR", cache_dir())
+        .arg("--runtime-config-file")
+        .arg(app.path().join("runtime-config.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let host = Running::spawn(cmd);
+    assert_eq!(host.ok("/probe/kv/set?key=k&value=v"), "ok");
+    assert_eq!(
+        host.ok("/probe/kv/get?key=k"),
+        "v",
+        "one shared in-memory KV"
+    );
+    host.ok("/probe/sql?sql=CREATE+TABLE+t+(x)");
+    // Every SQLite open is a new connection, so in memory each is empty.
+    assert!(
+        host.err("/probe/sql?sql=SELECT+*+FROM+t")
+            .contains("no such table")
+    );
+    let entries: Vec<_> = std::fs::read_dir(app.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        !entries.iter().any(|e| e == ".spin" || e == "state"),
+        "{entries:?}"
+    );
 }
 
 /// Runs edge-host expecting a startup failure; returns stderr.

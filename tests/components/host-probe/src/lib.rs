@@ -191,6 +191,12 @@ async fn handle(req: Request) -> Response {
             ok("logged")
         }
         "/panic" => panic!("probe asked to panic"),
+        // Redis is a Spin interface edge-host doesn't implement: the import
+        // links as a trap, so this request must fail with a 500.
+        "/redis" => match spin_sdk::redis::Connection::open("redis://127.0.0.1:6379") {
+            Ok(_) => ok("redis opened"),
+            Err(e) => fail(e),
+        },
         // Spins the CPU without any host call that could yield.
         "/busy" => {
             let ms: u64 = param(&req, "ms").and_then(|m| m.parse().ok()).unwrap_or(0);
