@@ -58,7 +58,7 @@ component = "limited"
 [component.probe]
 source = "{wasm}"
 key_value_stores = ["default", "extra"]
-sqlite_databases = ["default"]
+sqlite_databases = ["default", "reports"]
 allowed_outbound_hosts = ["{{{{ upstream }}}}", "http://self", "http://limited.spin.internal"]
 files = [{{ source = "assets", destination = "/" }}]
 environment = {{ PROBE_MODE = "test" }}
@@ -74,6 +74,10 @@ source = "{wasm}"
 }
 
 const RUNTIME_CONFIG: &str = r#"
+[sqlite_database.reports]
+type = "spin"
+path = "reports.db"
+
 [key_value_store.extra]
 type = "spin"
 path = "extra_kv.db"
@@ -252,6 +256,19 @@ impl Drop for Running {
     }
 }
 
+/// Waits (bounded) until the child's captured output contains `needle`.
+fn wait_for_output(output: &Mutex<String>, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !output.lock().unwrap().contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} never appeared in:\n{}",
+            output.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A tiny upstream for outbound HTTP: answers every request with `upstream`.
 fn upstream() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -371,6 +388,13 @@ fn sqlite_interface() {
     );
     assert_eq!(host.err("/limited/sql?sql=SELECT+1"), "Error::AccessDenied");
     assert!(app.path().join("state/sqlite_db.db").is_file());
+    // A runtime-config database is separate, at a path relative to the CWD.
+    assert!(
+        host.err("/probe/sql?label=reports&sql=SELECT+*+FROM+t")
+            .contains("no such table")
+    );
+    host.ok("/probe/sql?label=reports&sql=CREATE+TABLE+r+(x)");
+    assert!(app.path().join("reports.db").is_file());
 }
 
 #[test]
@@ -421,11 +445,8 @@ fn outbound_http_is_limited_to_allowed_hosts() {
         host.err(&format!("/limited/http?url={up}/x")),
         "Http(ErrorCode::HttpRequestDenied)"
     );
-    let stderr = host.stderr.lock().unwrap().clone();
-    assert!(
-        stderr.contains("disallowed destination 'http://127.0.0.1:9'"),
-        "{stderr}"
-    );
+    // The warning crosses a pipe and a reader thread; allow it a moment.
+    wait_for_output(&host.stderr, "disallowed destination 'http://127.0.0.1:9'");
     // A relative URL is a request to the app itself, allowed by `self`.
     assert_eq!(
         host.ok("/probe/http?url=%2Fprobe%2Fvar%3Fname%3Dmessage"),
@@ -477,16 +498,7 @@ fn files_env_logs_and_body() {
         .send()
         .unwrap();
     assert_eq!(res.text().unwrap(), "POST streamed body");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !host
-        .stdout
-        .lock()
-        .unwrap()
-        .contains("[probe] probe says 1234")
-    {
-        assert!(Instant::now() < deadline, "guest stdout not forwarded");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_output(&host.stdout, "[probe] probe says 1234");
 }
 
 #[test]
@@ -582,13 +594,17 @@ fn restart_keeps_kv_and_sqlite_and_seeds_run_first() {
         "CREATE TABLE s (v); INSERT INTO s VALUES ('from file');",
     )
     .unwrap();
+    // The second run also checks on-demand allocation.
     let host = app.start(
         NO_UPSTREAM,
         &[
+            "--disable-pooling",
             "--sqlite",
             "INSERT INTO p VALUES ('seeded')",
             "--sqlite",
             "@seed.sql",
+            "--sqlite",
+            "@seed.sql:reports",
             "--key-value",
             "kv_seed=a=b",
         ],
@@ -600,6 +616,10 @@ fn restart_keeps_kv_and_sqlite_and_seeds_run_first() {
         "v|kept|seeded"
     );
     assert_eq!(host.ok("/probe/sql?sql=SELECT+v+FROM+s"), "v|from file");
+    assert_eq!(
+        host.ok("/probe/sql?label=reports&sql=SELECT+v+FROM+s"),
+        "v|from file"
+    );
 }
 
 #[test]
@@ -690,7 +710,7 @@ fn configuration_errors_exit_before_listening() {
             "unknown key_value_stores label \"unconfigured\"",
         ),
         (
-            good.replace("[\"default\"]", "[\"default\", \"other\"]"),
+            good.replace("[\"default\", \"reports\"]", "[\"default\", \"other\"]"),
             "unknown sqlite_databases label \"other\"",
         ),
         (
