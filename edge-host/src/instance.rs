@@ -15,7 +15,7 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -392,23 +392,27 @@ impl ComponentState {
                 .call_handle(&mut store, req, out)
                 .await
         });
+        // Once the guest has answered, its task runs on detached (it may
+        // still stream the body or finish writes, as under Spin); a late
+        // failure is only logged.
+        let detach = |task: tokio::task::JoinHandle<wasmtime::Result<()>>| {
+            let id = self.id_arc.clone();
+            tokio::task::spawn(async move {
+                match task.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => eprintln!("[{id}] error after the response started: {e:?}"),
+                    Err(e) => eprintln!("[{id}] guest task failed: {e}"),
+                }
+            });
+        };
         match rx.await {
             Ok(Ok(res)) => {
-                // The guest may still be streaming the body; report a late
-                // failure without blocking the response.
-                let id = self.id_arc.clone();
-                tokio::task::spawn(async move {
-                    match task.await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => eprintln!("[{id}] error after the response started: {e:?}"),
-                        Err(e) => eprintln!("[{id}] guest task failed: {e}"),
-                    }
-                });
+                detach(task);
                 Ok(res)
             }
             Ok(Err(code)) => {
-                task.abort();
-                bail!("guest answered with an error code: {}", describe(&code))
+                detach(task);
+                bail!("guest answered with an error code: {code:?}")
             }
             Err(_) => match task.await {
                 Ok(Ok(())) => bail!("guest never set a response (response-outparam.set)"),
@@ -417,8 +421,4 @@ impl ComponentState {
             },
         }
     }
-}
-
-fn describe(code: &ErrorCode) -> String {
-    format!("{code:?}")
 }
