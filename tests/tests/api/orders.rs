@@ -79,12 +79,25 @@ pub(crate) fn completed_stay_order(
     order_id
 }
 
-/// Registers `n` users in parallel (registration is Argon2-bound).
+/// Registrations running at once in [`register_many`]: enough to hide the
+/// Argon2 cost, few enough not to turn the test into a registration stress
+/// test (the SMS step serialises on the database write lock).
+const REGISTER_PARALLELISM: usize = 5;
+
+/// Registers `n` users, [`REGISTER_PARALLELISM`] at a time.
 fn register_many(app: &TestApp, n: usize) -> Vec<TestUser> {
-    thread::scope(|s| {
-        let handles: Vec<_> = (0..n).map(|_| s.spawn(|| app.register())).collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    })
+    let mut users = Vec::with_capacity(n);
+    while users.len() < n {
+        let batch = REGISTER_PARALLELISM.min(n - users.len());
+        users.extend(thread::scope(|s| {
+            let handles: Vec<_> = (0..batch).map(|_| s.spawn(|| app.register())).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        }));
+    }
+    users
 }
 
 /// Runs `f(i)` for `i in 0..n` on `n` threads released together.
