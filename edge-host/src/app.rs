@@ -47,6 +47,8 @@ pub struct Options {
     /// `--variable k=v` pairs.
     pub variables: Vec<(String, String)>,
     pub disable_pooling: bool,
+    /// Make CPU-bound guests yield every epoch tick (Spin doesn't).
+    pub yield_guests: bool,
     /// `None`: [`engine::default_cache_dir`]. `Some("")` disables caching.
     pub cache_dir: Option<PathBuf>,
 }
@@ -62,6 +64,7 @@ impl Options {
             key_values: Vec::new(),
             variables: Vec::new(),
             disable_pooling: false,
+            yield_guests: false,
             cache_dir: None,
         }
     }
@@ -265,6 +268,7 @@ pub async fn prepare(opts: Options) -> Result<App> {
                 allowed,
                 self_addr: self_addr.clone(),
                 chain: chain.clone(),
+                yield_guests: opts.yield_guests,
             },
         ));
     }

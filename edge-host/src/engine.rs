@@ -55,9 +55,9 @@ fn pooling_config() -> PoolingAllocationConfig {
     p
 }
 
-/// How often the epoch advances. Each store yields to the executor once per
-/// tick (Spin ticks every 10 ms too), so a guest stuck in a loop can't
-/// monopolise a worker thread and starve every other request.
+/// How often the epoch advances (Spin's tick is 10 ms too). With
+/// `--yield-guests` each store yields to the executor once per tick, so a
+/// guest stuck in a loop can't monopolise a worker thread.
 const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn base_config() -> Config {

@@ -39,6 +39,7 @@ pub struct ComponentState {
     allowed: Arc<AllowedHosts>,
     self_addr: Arc<OnceLock<SocketAddr>>,
     chain: ChainTargets,
+    yield_guests: bool,
     pre: ProxyPre<Host>,
 }
 
@@ -56,6 +57,8 @@ pub struct ComponentSetup {
     pub allowed: AllowedHosts,
     pub self_addr: Arc<OnceLock<SocketAddr>>,
     pub chain: ChainTargets,
+    /// `--yield-guests`: see [`ComponentState::new_store`].
+    pub yield_guests: bool,
 }
 
 /// The `T` of every `Store<T>`: one per request.
@@ -313,6 +316,7 @@ impl ComponentState {
             allowed: Arc::new(setup.allowed),
             self_addr: setup.self_addr,
             chain: setup.chain,
+            yield_guests: setup.yield_guests,
             pre,
         }
     }
@@ -349,9 +353,16 @@ impl ComponentState {
             sqlite_open: 0,
         };
         let mut store = Store::new(self.pre.engine(), host);
-        // Yield back to the executor at every epoch tick (see engine.rs)
-        // instead of trapping: Spin imposes no execution time limit.
-        store.epoch_deadline_async_yield_and_update(1);
+        if self.yield_guests {
+            // Yield back to the executor at every epoch tick (see engine.rs)
+            // so a CPU-bound guest can't starve other requests.
+            store.epoch_deadline_async_yield_and_update(1);
+        } else {
+            // Spin's default (`spin-core` StoreBuilder): epoch interruption
+            // is on but the deadline is "practically forever", so guests run
+            // uninterrupted between host calls. 2^63 avoids overflow.
+            store.set_epoch_deadline(u64::MAX / 2);
+        }
         Ok(store)
     }
 

@@ -45,6 +45,11 @@ struct Cli {
     #[arg(long)]
     disable_pooling: bool,
 
+    /// Make CPU-bound guests yield to other requests every 10 ms. Off by
+    /// default because Spin lets a guest run uninterrupted between host calls.
+    #[arg(long)]
+    yield_guests: bool,
+
     /// Compiled-component cache directory (empty string disables caching).
     /// Default: $XDG_CACHE_HOME/ihome-edge-host, ~/.cache/ihome-edge-host,
     /// or <state-dir>/cache.
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
         key_values: cli.key_values,
         variables: cli.variables,
         disable_pooling: cli.disable_pooling,
+        yield_guests: cli.yield_guests,
         cache_dir: cli.cache_dir.map(PathBuf::from),
     };
     let runtime = match tokio::runtime::Runtime::new() {
