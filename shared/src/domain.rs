@@ -124,12 +124,7 @@ impl IdCard {
         if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
             return Err(bad());
         }
-        let sum: u32 = b[..17]
-            .iter()
-            .zip(Self::WEIGHTS)
-            .map(|(d, w)| u32::from(d - b'0') * w)
-            .sum();
-        if b[17] != Self::CHECK[(sum % 11) as usize] {
+        if Some(char::from(b[17])) != Self::check_character(&id[..17]) {
             return Err(bad());
         }
         // All 17 leading characters are ASCII digits (checked above).
@@ -142,6 +137,21 @@ impl IdCard {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The ISO 7064 MOD 11-2 check character of the first 17 digits, or
+    /// `None` when `first17` is not 17 ASCII digits.
+    pub fn check_character(first17: &str) -> Option<char> {
+        let b = first17.as_bytes();
+        if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let sum: u32 = b
+            .iter()
+            .zip(Self::WEIGHTS)
+            .map(|(d, w)| u32::from(d - b'0') * w)
+            .sum();
+        Some(char::from(Self::CHECK[(sum % 11) as usize]))
     }
 }
 

@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use ihome_shared::clock::{self, Date};
+use ihome_shared::domain::IdCard;
 use rand::Rng;
 use serde_json::Value;
 
@@ -701,34 +703,15 @@ pub fn valid_id_card() -> String {
         rng.gen_range(1..=28),
         rng.gen_range(0..1000)
     );
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    let check = IdCard::check_character(&body).expect("17 digits");
     format!("{body}{check}")
 }
 
 /// Today's date in the app's default zone (UTC+8), `YYYY-MM-DD`, offset by `days`.
 pub fn date_from_today(days: i64) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let day = (secs + 8 * 3600).div_euclid(86_400) + days;
-    // civil_from_days (Howard Hinnant)
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    /// spin.toml's default `utc_offset`.
+    const APP_UTC_OFFSET_SECS: i64 = 8 * 3600;
+    Date((clock::now() + APP_UTC_OFFSET_SECS).div_euclid(86_400) + days).to_string()
 }
 
 /// Runs `f` on `n` threads at once (released together) and collects results.
