@@ -885,7 +885,10 @@ fn machine() -> Value {
         .map(|n| n.get())
         .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    json!({"nproc": nproc, "cpu_model": cpu, "free_h": free, "kernel": kernel.trim()})
+    // Read at the end of the run: how busy the machine was besides us.
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    json!({"nproc": nproc, "cpu_model": cpu, "free_h": free, "kernel": kernel.trim(),
+           "loadavg_at_end": loadavg.trim()})
 }
 
 fn f(v: &Value) -> f64 {
@@ -1045,11 +1048,12 @@ fn render_table(r: &Value) -> String {
 fn render_markdown(r: &Value, table: &str) -> String {
     let m = &r["machine"];
     format!(
-        "# Benchmark results\n\nProduced by `scripts/bench` (full mode); raw figures in `bench/results/`.\n\n## Machine\n\n- date: {}\n- nproc: {}\n- CPU: {}\n- kernel: {}\n- memory (`free -h`):\n\n```\n{}```\n\nThe load generator (wrk) runs on the same 2 cores as the server under test, so absolute req/s understate both servers; compare the edge/native ratios, which are measured minutes apart in the same run. What the figures mean and where the edge's time goes (profiles): `bench/README.md`.\n\n## Results\n\n{}",
+        "# Benchmark results\n\nProduced by `scripts/bench` (full mode); raw figures in `bench/results/`.\n\n## Machine\n\n- date: {}\n- nproc: {}\n- CPU: {}\n- kernel: {}\n- /proc/loadavg at the end of the run: {}\n- memory (`free -h`):\n\n```\n{}```\n\nThe load generator (wrk) runs on the same 2 cores as the server under test, so absolute req/s understate both servers; compare the edge/native ratios, which are measured minutes apart in the same run. What the figures mean and where the edge's time goes (profiles): `bench/README.md`.\n\n## Results\n\n{}",
         r["date"].as_str().unwrap_or(""),
         m["nproc"],
         m["cpu_model"].as_str().unwrap_or(""),
         m["kernel"].as_str().unwrap_or(""),
+        m["loadavg_at_end"].as_str().unwrap_or("not recorded"),
         m["free_h"].as_str().unwrap_or(""),
         table
     )
