@@ -5,5 +5,4 @@ pub mod dates;
 pub mod detail;
 pub mod procs;
 pub mod seed;
-pub mod sms;
 pub mod wrk;

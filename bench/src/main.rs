@@ -27,8 +27,8 @@ use clap::Parser;
 use ihome_bench::dates;
 use ihome_bench::procs::{Proc, RssSampler};
 use ihome_bench::seed::{self, SeedSize};
-use ihome_bench::sms::SmsGateway;
 use ihome_bench::wrk::{self, Load, Summary};
+use ihome_tests::SmsGateway;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -234,7 +234,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let warm_ms = median_f64(&mut warm);
 
     // 2. The app, seeded.
-    let sms = SmsGateway::start()?;
+    let sms = SmsGateway::start();
     let state = paths.work.join("state");
     std::fs::create_dir_all(&state)?;
     let edge = start_edge(
@@ -782,7 +782,7 @@ fn register(base: &str, state: &Path, sms: &SmsGateway) -> anyhow::Result<User> 
     ensure!(resp["errno"] == "0", "smscode: {resp}");
     let deadline = Instant::now() + SMS_WAIT;
     let sms_code = loop {
-        if let Some(c) = sms.code_for(&mobile) {
+        if let Some(c) = sms.last_code(&mobile) {
             break c;
         }
         ensure!(
