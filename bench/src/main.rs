@@ -60,9 +60,6 @@ const TARGET_MAX_OVERHEAD_US: f64 = 100.0;
 /// Registered users: one books and holds the session, one logs in repeatedly,
 /// one spare that proves registration works more than once.
 const REGISTERED_USERS: usize = 3;
-/// See `start_edge`: errors capture no backtraces in the benchmarked host.
-const LIB_BACKTRACE_VAR: &str = "RUST_LIB_BACKTRACE";
-const LIB_BACKTRACE_OFF: &str = "0";
 
 #[derive(Parser)]
 #[command(about = "iHome benchmark: edge-host vs a native baseline, in one run")]
@@ -88,6 +85,10 @@ struct Args {
     /// Override the mode's seconds per measured run.
     #[arg(long)]
     seconds: Option<u64>,
+    /// Benchmark this edge-host binary instead of target/release/edge-host
+    /// (e.g. a copy built before a change, for before/after figures).
+    #[arg(long)]
+    edge_host: Option<PathBuf>,
 }
 
 /// Sizes and durations of one mode.
@@ -207,7 +208,10 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     }
     std::fs::create_dir_all(&work)?;
     let paths = Paths {
-        edge_host: root.join("target/release/edge-host"),
+        edge_host: args
+            .edge_host
+            .clone()
+            .unwrap_or_else(|| root.join("target/release/edge-host")),
         native: root.join("target/release/native-baseline"),
         root,
         work,
@@ -547,7 +551,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         "seed": seeded,
         "registered_users": users.len(),
         "host_env": {
-            LIB_BACKTRACE_VAR: LIB_BACKTRACE_OFF,
+            "RUST_LIB_BACKTRACE (inherited)": std::env::var("RUST_LIB_BACKTRACE").ok(),
             "RUST_BACKTRACE (inherited)": std::env::var("RUST_BACKTRACE").ok(),
         },
         "runs": runs,
@@ -626,14 +630,10 @@ fn start_edge(
         .arg(state)
         .arg("--cache-dir")
         .arg(cache)
-        .current_dir(&paths.root)
-        // Production-like: no std::backtrace capture for errors. With
-        // RUST_BACKTRACE=1 inherited (as on the dev machines), wasmtime builds
-        // an error while dropping every request's Store and captures a full
-        // backtrace for it: the empty component's p50 went from 141–153 µs
-        // to 132 µs with this set (3 alternating rounds, 1 connection).
-        // Panics still print backtraces (RUST_BACKTRACE).
-        .env(LIB_BACKTRACE_VAR, LIB_BACKTRACE_OFF);
+        // The environment is inherited as a user's shell would pass it:
+        // edge-host itself turns error backtraces off unless
+        // RUST_LIB_BACKTRACE is set (edge-host/src/main.rs).
+        .current_dir(&paths.root);
     for (k, v) in env {
         cmd.env(k, v);
     }

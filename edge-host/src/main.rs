@@ -64,7 +64,25 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Rust's switch for capturing a `std::backtrace` in every error value.
+const LIB_BACKTRACE_VAR: &str = "RUST_LIB_BACKTRACE";
+
+/// Errors built on the request path capture no backtrace unless the user
+/// asks for it with `RUST_LIB_BACKTRACE=1`. With only `RUST_BACKTRACE=1` set
+/// (common on dev machines, meant for panics), wasmtime builds an error while
+/// dropping every request's `Store` and would capture a full backtrace for
+/// it: 10–20 µs per request (bench/README.md). Panics keep their backtraces.
+fn default_lib_backtrace_off() {
+    if std::env::var_os(LIB_BACKTRACE_VAR).is_none() {
+        // SAFETY: called first thing in `main`, before the async runtime, the
+        // epoch ticker or any other thread exists, so nothing can read the
+        // environment concurrently.
+        unsafe { std::env::set_var(LIB_BACKTRACE_VAR, "0") };
+    }
+}
+
 fn main() -> ExitCode {
+    default_lib_backtrace_off();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
