@@ -21,15 +21,43 @@ pub const MAX_STORES_PER_INSTANCE: usize = 256;
 /// guest can't make the host buffer without bound.
 pub const MAX_RESULT_BYTES: usize = 128 * 1024 * 1024;
 
+/// Idle read connections kept per file-backed store. Reads run inline on the
+/// async worker threads (see [`KvBackend`]), so at most one per worker is busy
+/// at a time; a few spare cover `get-keys` on the blocking pool.
+const MAX_IDLE_READERS: usize = 8;
+
 /// One configured store (a `[key_value_store.<label>]` or the default).
+///
+/// Spin keeps one connection behind a mutex. That made every cached read
+/// (`/areas`, a house's detail, the session) queue on the lock and hop to the
+/// blocking pool, the largest host cost after instantiation in the profiles
+/// (bench/README.md). So a file-backed store here is in WAL mode, where
+/// readers never wait for the writer:
+/// - writes go through the one writer connection, on the blocking pool
+///   (a commit can `fsync`, which must not stall an async worker);
+/// - point reads take an idle reader connection and run inline: a cached
+///   primary-key lookup is a few microseconds, cheaper than the thread hop.
+///
+/// An in-memory store (no state dir) is one connection by nature: every
+/// `:memory:` open is a separate empty database.
 #[derive(Debug)]
 pub struct KvBackend {
     label: String,
     /// `None`: in memory (Spin's behaviour without a state dir or path).
     path: Option<PathBuf>,
-    /// Spin opens the database lazily and shares one connection behind a
-    /// mutex; SQLite serialises writers anyway.
-    conn: Mutex<Option<Connection>>,
+    /// Opened lazily, like Spin: a store nobody uses creates no file.
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
+    store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+    PRIMARY KEY (store, key))";
+
+/// Locks a mutex, ignoring poison: a request that panicked mid-query leaves
+/// the connection itself usable (SQLite rolled the statement back).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl KvBackend {
@@ -37,39 +65,66 @@ impl KvBackend {
         Self {
             label: label.to_owned(),
             path,
-            conn: Mutex::new(None),
+            writer: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
         }
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        // A poisoned lock only means another request panicked mid-query; the
-        // connection itself is still usable.
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+    fn open_writer(&self) -> Result<Connection> {
+        let Some(path) = &self.path else {
+            let conn = Connection::open_in_memory()?;
+            conn.execute(CREATE_TABLE, [])?;
+            return Ok(conn);
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let conn =
+            Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        // WAL is a property of the file: Spin (and any SQLite) opens it
+        // transparently. NORMAL syncs at checkpoints rather than at every
+        // commit: a power cut may drop the last few writes (sessions, codes,
+        // caches), an application crash loses nothing.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute(CREATE_TABLE, [])?;
+        Ok(conn)
+    }
+
+    fn with_writer<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut guard = lock(&self.writer);
         if guard.is_none() {
-            let conn = match &self.path {
-                Some(path) => {
-                    if let Some(dir) = path.parent() {
-                        std::fs::create_dir_all(dir)
-                            .with_context(|| format!("cannot create {}", dir.display()))?;
-                    }
-                    Connection::open(path)
-                        .with_context(|| format!("cannot open {}", path.display()))?
-                }
-                None => Connection::open_in_memory()?,
-            };
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS spin_key_value (
-                    store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-                    PRIMARY KEY (store, key))",
-                [],
-            )?;
-            *guard = Some(conn);
+            *guard = Some(self.open_writer()?);
         }
         f(guard.as_ref().expect("opened above"))
     }
 
+    /// Runs a read on an idle reader connection (opening one when none is
+    /// idle), or on the only connection of an in-memory store.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Some(path) = &self.path else {
+            return self.with_writer(f);
+        };
+        let idle = lock(&self.readers).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => {
+                // The writer creates the file, the WAL setting and the table.
+                self.with_writer(|_| Ok(()))?;
+                Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?
+            }
+        };
+        let result = f(&conn);
+        let mut readers = lock(&self.readers);
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        result
+    }
+
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.with_conn(|c| {
+        self.with_reader(|c| {
             let v: Option<Vec<u8>> = c
                 .prepare_cached("SELECT value FROM spin_key_value WHERE store=$1 AND key=$2")?
                 .query_row([&self.label, key], |r| r.get(0))
@@ -81,8 +136,17 @@ impl KvBackend {
         })
     }
 
+    pub fn exists(&self, key: &str) -> Result<bool> {
+        self.with_reader(|c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM spin_key_value WHERE store=$1 AND key=$2")?
+                    .exists([&self.label, key])?,
+            )
+        })
+    }
+
     pub fn set(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.with_conn(|c| {
+        self.with_writer(|c| {
             c.prepare_cached(
                 "INSERT INTO spin_key_value (store, key, value) VALUES ($1, $2, $3)
                  ON CONFLICT(store, key) DO UPDATE SET value=$3",
@@ -93,7 +157,7 @@ impl KvBackend {
     }
 
     pub fn delete(&self, key: &str) -> Result<()> {
-        self.with_conn(|c| {
+        self.with_writer(|c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store=$1 AND key=$2")?
                 .execute([&self.label, key])?;
             Ok(())
@@ -101,7 +165,7 @@ impl KvBackend {
     }
 
     pub fn get_keys(&self) -> Result<Vec<String>> {
-        self.with_conn(|c| {
+        self.with_reader(|c| {
             let mut stmt = c.prepare_cached("SELECT key FROM spin_key_value WHERE store=$1")?;
             let mut total = 0;
             let mut keys = Vec::new();
@@ -144,18 +208,23 @@ impl KvStores {
     }
 }
 
+fn guest_error(e: anyhow::Error) -> Error {
+    Error::Other(format!("{e:#}"))
+}
+
 /// The host-side value behind a guest's `store` handle.
 pub struct KvHandle {
     backend: Arc<KvBackend>,
 }
 
-/// Runs a blocking SQLite call off the async executor.
+/// Runs a SQLite call that may block (a write's commit, a full key scan) on
+/// the blocking pool, off the async workers.
 async fn blocking<T: Send + 'static>(
     backend: Arc<KvBackend>,
     f: impl FnOnce(&KvBackend) -> Result<T> + Send + 'static,
 ) -> Result<T, Error> {
     match tokio::task::spawn_blocking(move || f(&backend)).await {
-        Ok(r) => r.map_err(|e| Error::Other(format!("{e:#}"))),
+        Ok(r) => r.map_err(guest_error),
         Err(e) => Err(Error::Other(format!("key-value task failed: {e}"))),
     }
 }
@@ -189,8 +258,8 @@ impl key_value::HostStore for Host {
         store: Resource<KvHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let b = self.kv_backend(&store)?;
-        Ok(blocking(b, move |b| b.get(&key)).await)
+        // Inline: a point read in WAL mode never waits for the writer.
+        Ok(self.kv_backend(&store)?.get(&key).map_err(guest_error))
     }
 
     async fn set(
@@ -217,8 +286,7 @@ impl key_value::HostStore for Host {
         store: Resource<KvHandle>,
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
-        let b = self.kv_backend(&store)?;
-        Ok(blocking(b, move |b| Ok(b.get(&key)?.is_some())).await)
+        Ok(self.kv_backend(&store)?.exists(&key).map_err(guest_error))
     }
 
     async fn get_keys(
@@ -260,6 +328,10 @@ mod tests {
         assert_eq!(a.get("k").unwrap(), None);
         drop(a);
         let conn = Connection::open(&path).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
         let (store, key, value): (String, String, Vec<u8>) = conn
             .query_row("SELECT store, key, value FROM spin_key_value", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -269,5 +341,38 @@ mod tests {
             (store.as_str(), key.as_str(), value.as_slice()),
             ("default", "j", &b"x"[..])
         );
+    }
+
+    #[test]
+    fn reads_do_not_wait_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sqlite_key_value.db");
+        let kv = KvBackend::new("default", Some(path.clone()));
+        kv.set("k", b"committed").unwrap();
+        // Another connection holds the exclusive write lock mid-transaction.
+        // Under a rollback journal a reader would sit in the busy timeout
+        // (5 s); in WAL it reads the last committed value at once.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch(
+                "BEGIN EXCLUSIVE;
+                 UPDATE spin_key_value SET value = x'00' WHERE key = 'k';",
+            )
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"committed"[..]));
+        assert!(kv.exists("k").unwrap());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        other.execute_batch("COMMIT").unwrap();
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&[0u8][..]));
+    }
+
+    #[test]
+    fn in_memory_store_is_one_database() {
+        let kv = KvBackend::new("default", None);
+        kv.set("k", b"v").unwrap();
+        assert_eq!(kv.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert!(kv.exists("k").unwrap());
+        assert_eq!(kv.get_keys().unwrap(), ["k"]);
     }
 }
