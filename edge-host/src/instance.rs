@@ -28,7 +28,7 @@ use crate::state::variables::ComponentVariables;
 /// Everything a request to one component needs, built once at startup.
 pub struct ComponentState {
     pub id: String,
-    id_arc: Arc<str>,
+    pub(crate) id_arc: Arc<str>,
     pub kv_labels: Vec<String>,
     pub kv: Arc<KvStores>,
     pub sqlite_labels: Vec<String>,

@@ -397,6 +397,37 @@ fn sqlite_interface() {
     assert!(app.path().join("reports.db").is_file());
 }
 
+/// edge-host keeps connections between requests (state/sqlite.rs); every
+/// `open` must still look like Spin's fresh connection.
+#[test]
+fn every_sqlite_open_looks_like_a_new_connection() {
+    let app = AppDir::new();
+    let host = app.start(NO_UPSTREAM, &[]);
+    host.ok("/probe/sql?sql=CREATE+TABLE+t+(x)");
+    // Connection state set by one request is gone in the next.
+    host.ok("/probe/sql?sql=CREATE+TEMP+TABLE+scratch+(x)");
+    assert_eq!(
+        host.err("/probe/sql?sql=SELECT+*+FROM+scratch"),
+        r#"Error::Io("no such table: scratch")"#
+    );
+    // (rusqlite's bundled SQLite, like Spin's, defaults foreign_keys to on.)
+    let default = host.ok("/probe/sql?sql=PRAGMA+foreign_keys");
+    let flipped = if default.ends_with('1') { "OFF" } else { "ON" };
+    host.ok(&format!("/probe/sql?sql=PRAGMA+foreign_keys+%3D+{flipped}"));
+    assert_eq!(host.ok("/probe/sql?sql=PRAGMA+foreign_keys"), default);
+    // A transaction left open is rolled back and its write lock (and the
+    // host's write turn) released when the guest is done.
+    host.ok("/probe/sql?sql=BEGIN+IMMEDIATE");
+    let started = std::time::Instant::now();
+    host.ok("/probe/sql?sql=INSERT+INTO+t+VALUES+(1)");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the abandoned transaction held the lock for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(host.ok("/probe/sql?sql=SELECT+count(*)+AS+n+FROM+t"), "n|1");
+}
+
 #[test]
 fn variables_interface() {
     let app = AppDir::new();
