@@ -48,13 +48,32 @@ pub struct Expiring<T> {
     pub value: T,
 }
 
+/// A stored entry that knows when it expires.
+pub trait Expires {
+    fn expires_at(&self) -> i64;
+}
+
+impl<T> Expires for Expiring<T> {
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
 /// Reads a live entry; an expired or unreadable one is deleted and `None`.
 pub fn get_live<T: DeserializeOwned>(store: &Store, key: &str) -> ApiResult<Option<Expiring<T>>> {
+    get_live_as::<Expiring<T>>(store, key)
+}
+
+/// [`get_live`] for entries of any shape that carry `expires_at`.
+pub fn get_live_as<E: DeserializeOwned + Expires>(
+    store: &Store,
+    key: &str,
+) -> ApiResult<Option<E>> {
     let Some(bytes) = store.get(key)? else {
         return Ok(None);
     };
-    match serde_json::from_slice::<Expiring<T>>(&bytes) {
-        Ok(entry) if entry.expires_at > clock::now() => Ok(Some(entry)),
+    match serde_json::from_slice::<E>(&bytes) {
+        Ok(entry) if entry.expires_at() > clock::now() => Ok(Some(entry)),
         _ => {
             store.delete(key)?;
             Ok(None)

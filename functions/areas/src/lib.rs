@@ -25,7 +25,7 @@ fn handle(req: Request) -> Response {
 
 fn list_areas(_req: &ApiRequest) -> ApiResult<Response> {
     let store = kv::open()?;
-    if let Some(cached) = cache::get(&store, cache::AREAS)? {
+    if let Some(cached) = cache::get::<cache::Raw>(&store, cache::AREAS)? {
         return Ok(http::ok(cached));
     }
     let db = Db::open()?;

@@ -13,12 +13,18 @@ use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::ACTIVE_STATUSES_SQL;
 use ihome_shared::{ApiError, ApiResult, cache, kv, session};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
 /// Comments shown on the detail page (API.md: the newest 10).
 const MAX_COMMENTS: i64 = 10;
+
+/// The response's `data`: the house and who is looking (-1: nobody).
+#[derive(Serialize)]
+struct DetailData {
+    user_id: i64,
+    house: HouseDetail,
+}
 
 #[derive(Serialize, Deserialize)]
 struct HouseDetail {
@@ -74,14 +80,16 @@ fn detail(req: &ApiRequest) -> ApiResult<Response> {
     let viewer = session::current(&store, req)?.map_or(-1, |s| s.user.user_id);
     let today = Date::today();
     let key = cache::house_detail(house_id);
-    let cached = cache::get(&store, &key)?.and_then(|v| serde_json::from_value(v).ok());
-    let mut house = match cached {
+    let mut house = match cache::get::<HouseDetail>(&store, &key)? {
         Some(house) => house,
         None => cache::fill(&store, &key, &Db::open()?, |db| load(db, house_id, today))?,
     };
     let today = today.to_string();
     house.booked.retain(|b| b.end_date > today);
-    Ok(http::ok(json!({ "user_id": viewer, "house": house })))
+    Ok(http::ok(DetailData {
+        user_id: viewer,
+        house,
+    }))
 }
 
 fn load(db: &Db, house_id: i64, today: Date) -> ApiResult<HouseDetail> {

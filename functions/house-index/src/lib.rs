@@ -20,7 +20,7 @@ fn handle(req: Request) -> Response {
 
 fn index(_req: &ApiRequest) -> ApiResult<Response> {
     let store = kv::open()?;
-    if let Some(cached) = cache::get(&store, cache::HOUSE_INDEX)? {
+    if let Some(cached) = cache::get::<cache::Raw>(&store, cache::HOUSE_INDEX)? {
         return Ok(http::ok(cached));
     }
     let houses = cache::fill(&store, cache::HOUSE_INDEX, &Db::open()?, |db| {
