@@ -1,6 +1,12 @@
 //! `fermyon:spin/sqlite@2.0.0` on rusqlite, following Spin's `sqlite-inproc`:
-//! every `open` is a new connection, every `execute` runs exactly one
-//! statement with positional parameters, results are collected eagerly.
+//! every `open` gives what looks like a new connection, every `execute` runs
+//! exactly one statement with positional parameters, results are collected
+//! eagerly.
+//!
+//! Two host-side choices guests cannot observe, both for speed (measured in
+//! bench/README.md): connections that still look fresh are kept per
+//! component for its next `open` ([`Database`]), and writers queue for their
+//! turn per database instead of sleeping in SQLite's busy handler.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
