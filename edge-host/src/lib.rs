@@ -31,6 +31,13 @@ pub mod state {
     pub mod kv;
     pub mod sqlite;
     pub mod variables;
+
+    /// Locks a mutex around a SQLite connection (or a set of them), ignoring
+    /// poison: a request that panicked mid-statement leaves the connection
+    /// usable, as SQLite rolled that statement back.
+    pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Bindings for the Spin v2 interfaces edge-host implements. The WIT in

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension};
 use wasmtime::component::Resource;
 
+use super::lock;
 use crate::instance::Host;
 use crate::spin_bindings::fermyon::spin::key_value::{self, Error};
 
@@ -53,12 +54,6 @@ pub struct KvBackend {
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS spin_key_value (
     store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
     PRIMARY KEY (store, key))";
-
-/// Locks a mutex, ignoring poison: a request that panicked mid-query leaves
-/// the connection itself usable (SQLite rolled the statement back).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 impl KvBackend {
     pub fn new(label: &str, path: Option<PathBuf>) -> Self {

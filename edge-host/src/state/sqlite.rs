@@ -19,6 +19,7 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
 use wasmtime::component::Resource;
 
+use super::lock;
 use crate::instance::Host;
 use crate::spin_bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
 
@@ -121,12 +122,6 @@ impl Database {
             kept.push(conn);
         }
     }
-}
-
-/// Locks a mutex, ignoring poison: a request that panicked mid-statement
-/// leaves the connection usable (SQLite rolled the statement back).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// All configured databases, by label.
@@ -295,7 +290,13 @@ fn may_write(sql: &str) -> bool {
 /// `temperature` just costs a reconnect).
 fn keeps_connection_fresh(sql: &str) -> bool {
     let first = sql.split_whitespace().next().unwrap_or("");
-    let is = |w: &str| first.len() >= w.len() && first[..w.len()].eq_ignore_ascii_case(w);
+    // `get`, not slicing: the guest's text may have a multi-byte character
+    // where a keyword would end.
+    let is = |w: &str| {
+        first
+            .get(..w.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(w))
+    };
     if is("PRAGMA") && (sql.contains('=') || sql.contains('(')) {
         return false;
     }
@@ -398,7 +399,7 @@ impl sqlite::HostConnection for Host {
             return Ok(Err(Error::InvalidConnection));
         };
         let result = tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let conn = lock(&conn);
             let result = execute(&conn, &statement, parameters);
             (result, conn.is_autocommit())
         })
@@ -549,6 +550,11 @@ mod tests {
             "INSERT INTO temp.x VALUES (1)",
         ] {
             assert!(!keeps_connection_fresh(sql), "{sql}");
+        }
+        // Multi-byte text where a keyword would end must not panic.
+        for sql in ["PRAGMé", "ATTACé x", "é"] {
+            keeps_connection_fresh(sql);
+            may_write(sql);
         }
         for sql in [
             "PRAGMA user_version",
