@@ -138,13 +138,16 @@ test('search: filters, sort and infinite scroll in pages of 10', async () => {
   await shot(page, 'pages-04-search-empty');
 
   // A failing request shows the server's errmsg and a retry; the retry loads the rest.
-  await page.goto('/search.html?aid=4');
-  await waitFor(async () => (await count()) >= 10, { what: 'the first page again' });
+  // The route is in place before the page loads: the page may ask for page 2
+  // on its own as soon as page 1 renders (the sentinel is near the fold), so
+  // routing after the first page would race that request.
   let failed = 0;
   await page.route(/\/api\/v1\.0\/houses\?.*p=2/, (route) => {
     failed += 1;
     return route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ errno: '4001', errmsg: '数据库查询出错' }) });
   });
+  await page.goto('/search.html?aid=4');
+  await waitFor(async () => (await count()) >= 10, { what: 'the first page again' });
   await page.locator('#sentinel').scrollIntoViewIfNeeded();
   await page.locator('#results-status').getByRole('alert').getByText('数据库查询出错').waitFor();
   await page.waitForTimeout(1000);
