@@ -117,6 +117,23 @@ pub const BOOK_SQL: &str = concat!(
      RETURNING id"
 );
 
+/// The house's nights still taken, for the detail page's calendar: stays
+/// not over by today (`?2`), earliest first. Parameters: house, today.
+pub const BOOKED_NIGHTS_SQL: &str = concat!(
+    "SELECT start_date, end_date FROM orders
+     WHERE house_id = ?1 AND status IN (",
+    active_statuses!(),
+    ") AND end_date > ?2
+     ORDER BY start_date"
+);
+
+/// The house's newest comments for the detail page: guest name, text and
+/// time of finished stays. Parameters: house, how many.
+pub const HOUSE_COMMENTS_SQL: &str = "SELECT u.name, o.comment, o.updated_at
+     FROM orders o JOIN users u ON u.id = o.user_id
+     WHERE o.house_id = ?1 AND o.status = 'COMPLETE'
+     ORDER BY o.updated_at DESC, o.id DESC LIMIT ?2";
+
 /// `PUT /orders/:id/status` as it arrives.
 #[derive(Deserialize)]
 pub struct StatusRequest {

@@ -1,8 +1,9 @@
 //! The houses/orders SQL on a native SQLite with the real migrations:
 //! every statement prepares, booking and transitions decide races the way the
 //! components rely on, and on 10,000 houses and 100,000 orders the search
-//! uses the indexes of migration 2 (no full sort, no scan of `orders`) and
-//! stays fast. Run with `--nocapture` to see the plans and timings.
+//! uses the indexes of migrations 2 and 3 (no full sort, no scan of `orders`,
+//! no walk through a house's past stays) and stays fast. Run with
+//! `--nocapture` to see the plans and timings.
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,8 @@ use ihome_shared::houses::{
     USER_HOUSES_SQL, insert_facilities_sql,
 };
 use ihome_shared::orders::{
-    BOOK_SQL, COMPLETE_SQL, GUEST_ORDERS_SQL, HOUSE_FOR_BOOKING_SQL, LANDLORD_ORDERS_SQL,
-    ORDER_PARTIES_SQL, TRANSITION_SQL,
+    BOOK_SQL, BOOKED_NIGHTS_SQL, COMPLETE_SQL, GUEST_ORDERS_SQL, HOUSE_COMMENTS_SQL,
+    HOUSE_FOR_BOOKING_SQL, LANDLORD_ORDERS_SQL, ORDER_PARTIES_SQL, TRANSITION_SQL,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -28,6 +29,9 @@ const USERS: i64 = 500;
 /// indexed plans take a few milliseconds (a full sort or an orders scan
 /// per house would take far longer).
 const MAX_QUERY_TIME: Duration = Duration::from_millis(250);
+/// How every overlap test must reach a house's orders: by check-out day, so
+/// stays that are over (a house's whole history) are never visited.
+const OVERLAP_SEEK: &str = "orders_by_house_stay (house_id=? AND end_date>?)";
 
 fn migrated() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
@@ -384,8 +388,8 @@ fn search_uses_indexes_at_scale() {
                         );
                         if sd.is_some() || ed.is_some() {
                             assert!(
-                                plan.contains("INDEX orders_by_house"),
-                                "{label}: overlap test without orders_by_house:\n{plan}"
+                                plan.contains(OVERLAP_SEEK),
+                                "{label}: overlap test without {OVERLAP_SEEK}:\n{plan}"
                             );
                         }
                         if aid.is_some() {
@@ -424,11 +428,116 @@ fn search_uses_indexes_at_scale() {
         (
             LANDLORD_ORDERS_SQL,
             vec![Value::Integer(7)],
-            "orders_by_house",
+            // Any orders index that leads with the house will do.
+            "(house_id=?)",
+        ),
+        (
+            BOOKED_NIGHTS_SQL,
+            vec![Value::Integer(7), Value::Text("2030-01-01".into())],
+            OVERLAP_SEEK,
+        ),
+        (
+            HOUSE_COMMENTS_SQL,
+            vec![Value::Integer(7), Value::Integer(10)],
+            "orders_reviews",
         ),
     ] {
         let plan = plan(&conn, sql, &params);
         println!("{index}:\n  {}", plan.replace('\n', "\n  "));
         assert!(plan.contains(index), "{sql}\n{plan}");
+        if sql == HOUSE_COMMENTS_SQL {
+            assert!(!plan.contains("TEMP B-TREE"), "comments sort:\n{plan}");
+        }
     }
+}
+
+/// SQLite's virtual-machine steps for one run of `sql` (a count of the index
+/// entries and rows it visits; unlike a timing, exact and repeatable).
+fn vm_steps(conn: &Connection, sql: &str, params: &[Value]) -> i32 {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let mut rows = stmt.query(params_from_iter(params.iter())).unwrap();
+    while rows.next().unwrap().is_some() {}
+    drop(rows);
+    stmt.get_status(rusqlite::StatementStatus::VmStep)
+}
+
+/// Search, booking and the calendar cost the same for a house with five
+/// years of finished stays as for a new one: the overlap test seeks past
+/// every stay that is already over instead of walking the history.
+#[test]
+fn overlap_checks_do_not_grow_with_a_houses_history() {
+    let conn = migrated();
+    add_user(&conn, 1, true);
+    add_user(&conn, 2, true);
+    let house = add_house(&conn, 1, 3, 10_000, 1, 0);
+    let today = Date::parse("2030-01-01").unwrap();
+    // Upcoming stays: the one a new booking collides with, and one more.
+    assert!(book(&conn, 2, house, "2030-01-10", "2030-01-13").is_some());
+    assert!(book(&conn, 2, house, "2030-02-01", "2030-02-05").is_some());
+
+    let search = SearchQuery::parse(
+        Some("3"),
+        Some("2030-01-11"),
+        Some("2030-01-12"),
+        None,
+        None,
+    )
+    .unwrap();
+    let (count_sql, count_params) = search.count_sql(today);
+    let taken = |from: &str, to: &str| {
+        let nights = Date::parse(to).unwrap().0 - Date::parse(from).unwrap().0;
+        vec![
+            Value::Integer(2),
+            Value::Integer(house),
+            Value::Text(from.into()),
+            Value::Text(to.into()),
+            Value::Integer(nights),
+            Value::Integer(1),
+        ]
+    };
+    let cases = [
+        ("search count", count_sql, to_sqlite(&count_params)),
+        (
+            "booking that collides",
+            BOOK_SQL.to_string(),
+            taken("2030-01-11", "2030-01-12"),
+        ),
+        (
+            "calendar",
+            BOOKED_NIGHTS_SQL.to_string(),
+            vec![Value::Integer(house), Value::Text(today.to_string())],
+        ),
+    ];
+    let steps = |conn: &Connection| -> Vec<i32> {
+        cases
+            .iter()
+            .map(|(_, sql, params)| vm_steps(conn, sql, params))
+            .collect()
+    };
+    let new_house = steps(&conn);
+
+    // Five years of finished three-night stays, every twelve days.
+    let mut day = Date::parse("2025-01-01").unwrap();
+    for _ in 0..150 {
+        let end = day.add_days(3);
+        conn.execute(
+            "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
+                                 amount, status, comment, created_at, updated_at)
+             VALUES (2, ?1, ?2, ?3, 3, 100, 300, 'COMPLETE', '', 0, 0)",
+            params![house, day.to_string(), end.to_string()],
+        )
+        .unwrap();
+        day = day.add_days(12);
+    }
+    let old_house = steps(&conn);
+
+    for (((what, _, _), new), old) in cases.iter().zip(&new_house).zip(&old_house) {
+        println!("{what}: {new} steps for a new house, {old} with 150 past stays");
+        assert_eq!(old, new, "{what} walks the house's past stays");
+    }
+    assert_eq!(
+        book(&conn, 2, house, "2030-01-11", "2030-01-12"),
+        None,
+        "the collision still counts"
+    );
 }

@@ -10,7 +10,7 @@ use ihome_shared::clock::Date;
 use ihome_shared::db::{Db, RowExt, int, text};
 use ihome_shared::houses::View;
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::orders::ACTIVE_STATUSES_SQL;
+use ihome_shared::orders::{BOOKED_NIGHTS_SQL, HOUSE_COMMENTS_SQL};
 use ihome_shared::{ApiError, ApiResult, cache, kv, session};
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::{Method, Request, Response};
@@ -121,13 +121,7 @@ fn load(db: &Db, house_id: i64, today: Date) -> ApiResult<HouseDetail> {
         .map(|r| r.int(0))
         .collect::<ApiResult<_>>()?;
     let comments = db
-        .query(
-            "SELECT u.name, o.comment, o.updated_at
-             FROM orders o JOIN users u ON u.id = o.user_id
-             WHERE o.house_id = ? AND o.status = 'COMPLETE'
-             ORDER BY o.updated_at DESC, o.id DESC LIMIT ?",
-            &[int(house_id), int(MAX_COMMENTS)],
-        )?
+        .query(HOUSE_COMMENTS_SQL, &[int(house_id), int(MAX_COMMENTS)])?
         .iter()
         .map(|r| {
             Ok(Comment {
@@ -138,14 +132,7 @@ fn load(db: &Db, house_id: i64, today: Date) -> ApiResult<HouseDetail> {
         })
         .collect::<ApiResult<_>>()?;
     let booked = db
-        .query(
-            &format!(
-                "SELECT start_date, end_date FROM orders
-                 WHERE house_id = ? AND status IN ({ACTIVE_STATUSES_SQL}) AND end_date > ?
-                 ORDER BY start_date"
-            ),
-            &[int(house_id), text(today.to_string())],
-        )?
+        .query(BOOKED_NIGHTS_SQL, &[int(house_id), text(today.to_string())])?
         .iter()
         .map(|r| {
             Ok(Booked {
