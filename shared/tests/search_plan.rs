@@ -84,11 +84,23 @@ fn add_house(conn: &Connection, owner: i64, area: i64, price: i64, min: i64, max
     .unwrap()
 }
 
-fn book(conn: &Connection, guest: i64, house: i64, start: &str, end: &str) -> Option<i64> {
+/// [`BOOK_SQL`]'s parameters for a booking made at time 1.
+fn booking(guest: i64, house: i64, start: &str, end: &str) -> Vec<Value> {
     let nights = Date::parse(end).unwrap().0 - Date::parse(start).unwrap().0;
+    vec![
+        Value::Integer(guest),
+        Value::Integer(house),
+        Value::Text(start.into()),
+        Value::Text(end.into()),
+        Value::Integer(nights),
+        Value::Integer(1),
+    ]
+}
+
+fn book(conn: &Connection, guest: i64, house: i64, start: &str, end: &str) -> Option<i64> {
     let mut stmt = conn.prepare(BOOK_SQL).unwrap();
     let mut rows = stmt
-        .query(params![guest, house, start, end, nights, 1])
+        .query(params_from_iter(booking(guest, house, start, end)))
         .unwrap();
     rows.next().unwrap().map(|r| r.get(0).unwrap())
 }
@@ -484,23 +496,12 @@ fn overlap_checks_do_not_grow_with_a_houses_history() {
     )
     .unwrap();
     let (count_sql, count_params) = search.count_sql(today);
-    let taken = |from: &str, to: &str| {
-        let nights = Date::parse(to).unwrap().0 - Date::parse(from).unwrap().0;
-        vec![
-            Value::Integer(2),
-            Value::Integer(house),
-            Value::Text(from.into()),
-            Value::Text(to.into()),
-            Value::Integer(nights),
-            Value::Integer(1),
-        ]
-    };
     let cases = [
         ("search count", count_sql, to_sqlite(&count_params)),
         (
             "booking that collides",
             BOOK_SQL.to_string(),
-            taken("2030-01-11", "2030-01-12"),
+            booking(2, house, "2030-01-11", "2030-01-12"),
         ),
         (
             "calendar",
