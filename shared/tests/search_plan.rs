@@ -84,6 +84,25 @@ fn add_house(conn: &Connection, owner: i64, area: i64, price: i64, min: i64, max
     .unwrap()
 }
 
+/// An order inserted as it stands, in any status (seeding, not booking).
+fn add_order(conn: &Connection, guest: i64, house: i64, start: Date, nights: i64, status: &str) {
+    conn.prepare_cached(
+        "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
+                             amount, status, comment, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 100, 100, ?6, '', 0, 0)",
+    )
+    .unwrap()
+    .execute(params![
+        guest,
+        house,
+        start.to_string(),
+        start.add_days(nights).to_string(),
+        nights,
+        status
+    ])
+    .unwrap();
+}
+
 /// [`BOOK_SQL`]'s parameters for a booking made at time 1.
 fn booking(guest: i64, house: i64, start: &str, end: &str) -> Vec<Value> {
     let nights = Date::parse(end).unwrap().0 - Date::parse(start).unwrap().0;
@@ -339,28 +358,16 @@ fn search_uses_indexes_at_scale() {
         "REJECTED",
         "CANCELED",
     ];
-    let mut insert = conn
-        .prepare(
-            "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
-                                 amount, status, comment, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 100, 100, ?6, '', 0, 0)",
-        )
-        .unwrap();
     for _ in 0..ORDERS {
-        let s = base.add_days(rng.gen_range(-365..365));
-        let nights = rng.gen_range(1..8);
-        insert
-            .execute(params![
-                rng.gen_range(1..=USERS),
-                rng.gen_range(1..=HOUSES),
-                s.to_string(),
-                s.add_days(nights).to_string(),
-                nights,
-                statuses[rng.gen_range(0..statuses.len())],
-            ])
-            .unwrap();
+        add_order(
+            &conn,
+            rng.gen_range(1..=USERS),
+            rng.gen_range(1..=HOUSES),
+            base.add_days(rng.gen_range(-365..365)),
+            rng.gen_range(1..8),
+            statuses[rng.gen_range(0..statuses.len())],
+        );
     }
-    drop(insert);
     // No ANALYZE: the app never runs it, so the plans checked are the ones
     // production gets from the schema alone.
     conn.execute_batch("COMMIT").unwrap();
@@ -517,14 +524,7 @@ fn overlap_checks_do_not_grow_with_a_houses_history() {
     // Five years of finished three-night stays, every twelve days.
     let mut day = Date::parse("2025-01-01").unwrap();
     for _ in 0..150 {
-        let end = day.add_days(3);
-        conn.execute(
-            "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
-                                 amount, status, comment, created_at, updated_at)
-             VALUES (2, ?1, ?2, ?3, 3, 100, 300, 'COMPLETE', '', 0, 0)",
-            params![house, day.to_string(), end.to_string()],
-        )
-        .unwrap();
+        add_order(&conn, 2, house, day, 3, "COMPLETE");
         day = day.add_days(12);
     }
     let old_house = steps(&conn);
