@@ -51,6 +51,9 @@ pub struct Options {
     pub yield_guests: bool,
     /// `None`: [`engine::default_cache_dir`]. `Some("")` disables caching.
     pub cache_dir: Option<PathBuf>,
+    /// `-L/--log-dir`: component stdout/stderr files. `None`: the runtime
+    /// config's `log_dir`, else `<state dir>/logs`; `Some("")`: no files.
+    pub log_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -66,6 +69,7 @@ impl Options {
             disable_pooling: false,
             yield_guests: false,
             cache_dir: None,
+            log_dir: None,
         }
     }
 }
@@ -76,18 +80,28 @@ pub struct App {
     pub version: Option<String>,
     pub router: Router,
     pub components: Vec<Option<Arc<ComponentState>>>,
+    /// Each component's `description`, by component index.
+    pub descriptions: Vec<Option<String>>,
+    /// Every KV store, to close cleanly at shutdown.
+    pub kv: Arc<KvStores>,
     pub listener: TcpListener,
     pub addr: SocketAddr,
     pub pooling: bool,
 }
 
 impl App {
-    /// `Serving http://…` followed by the route listing, as `spin up` prints.
+    /// `Serving http://…` followed by the route listing, byte for byte as
+    /// `spin up` prints it to a pipe: a blank line first, routes in the
+    /// router's order, each component's description indented under its
+    /// route.
     pub fn banner(&self) -> String {
         let base = format!("http://{}", self.addr);
-        let mut out = format!("Serving {base}\nAvailable Routes:\n");
+        let mut out = format!("\nServing {base}\nAvailable Routes:\n");
         for r in self.router.routes() {
             out.push_str(&format!("  {}: {base}{}\n", r.component_id, r.display()));
+            if let Some(d) = self.descriptions.get(r.component).and_then(Option::as_ref) {
+                out.push_str(&format!("    {d}\n"));
+            }
         }
         out
     }
@@ -147,6 +161,17 @@ pub async fn prepare(opts: Options) -> Result<App> {
     let state_dir = state_dir
         .map(|d| std::path::absolute(&d).with_context(|| format!("bad state dir {}", d.display())))
         .transpose()?;
+
+    // Spin's `log_dir()`: the flag, then the runtime config (both with ""
+    // meaning none), then `<state dir>/logs`; relative paths are from the
+    // working directory.
+    let log_dir = match opts.log_dir.as_ref().or(rc.log_dir.as_ref()) {
+        Some(d) if d.as_os_str().is_empty() => None,
+        Some(d) => {
+            Some(std::path::absolute(d).with_context(|| format!("bad log dir {}", d.display()))?)
+        }
+        None => state_dir.as_ref().map(|d| d.join("logs")),
+    };
 
     let mut kv = KvStores::default();
     kv.insert(
@@ -234,6 +259,13 @@ pub async fn prepare(opts: Options) -> Result<App> {
     }
     resolver.check_required()?;
 
+    if let Some(dir) = &log_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Failed to create log dir {}", dir.display()))?;
+        // Spin's notice, on stderr like its other start-up notes.
+        eprintln!("Logging component stdio to {:?}", dir.join(""));
+    }
+
     let self_addr = Arc::new(OnceLock::new());
     let chain: crate::outbound::ChainTargets = Arc::new(OnceLock::new());
     let mut setups = Vec::new();
@@ -269,6 +301,7 @@ pub async fn prepare(opts: Options) -> Result<App> {
                 self_addr: self_addr.clone(),
                 chain: chain.clone(),
                 yield_guests: opts.yield_guests,
+                logs: instance::ComponentLogs::new(log_dir.as_deref(), &c.id),
             },
         ));
     }
@@ -346,6 +379,12 @@ pub async fn prepare(opts: Options) -> Result<App> {
         version: manifest.version,
         router,
         components,
+        descriptions: manifest
+            .components
+            .iter()
+            .map(|c| c.description.clone())
+            .collect(),
+        kv,
         listener,
         addr,
         pooling,

@@ -2,9 +2,11 @@
 //! (`Host`), the linker with every host interface, and running one request
 //! through a fresh instance.
 
+use std::fs::File;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 
 use anyhow::{Context, Result, bail};
@@ -40,6 +42,7 @@ pub struct ComponentState {
     self_addr: Arc<OnceLock<SocketAddr>>,
     chain: ChainTargets,
     yield_guests: bool,
+    logs: ComponentLogs,
     pre: ProxyPre<Host>,
 }
 
@@ -59,6 +62,7 @@ pub struct ComponentSetup {
     pub chain: ChainTargets,
     /// `--yield-guests`: see [`ComponentState::new_store`].
     pub yield_guests: bool,
+    pub logs: ComponentLogs,
 }
 
 /// The `T` of every `Store<T>`: one per request.
@@ -191,84 +195,97 @@ pub fn pre_instantiate(
         })
 }
 
-/// Guest stdout/stderr: forwarded line by line to the host's, prefixed with
-/// the component id (guests log things like SMS codes there).
-struct PrefixedOutput {
-    prefix: Arc<str>,
-    stderr: bool,
+/// Where a component's stdout and stderr go, as Spin's
+/// `StdioLoggingExecutorHooks` sends them: with a log dir, appended to
+/// `<log dir>/<id>_stdout.txt` and `<id>_stderr.txt` and echoed unchanged to
+/// the host's stderr; without one, to the host's stderr only. Both streams
+/// echo to stderr, so the host's stdout carries nothing but the banner.
+pub struct ComponentLogs {
+    /// `<log dir>/<id>`; `None` without a log dir.
+    stem: Option<PathBuf>,
+    /// Spin opens the files when it prepares an instance, so they appear on
+    /// a component's first request even if it prints nothing. edge-host
+    /// opens them then too, once, and keeps them (`O_APPEND`) after that.
+    files: Mutex<Option<(Arc<File>, Arc<File>)>>,
 }
 
-impl IsTerminal for PrefixedOutput {
+impl ComponentLogs {
+    /// Component ids are kebab-case (checked when the manifest loads), so
+    /// the id is already the safe file name Spin's `sanitize_filename`
+    /// would make of it.
+    pub fn new(log_dir: Option<&Path>, component_id: &str) -> Self {
+        Self {
+            stem: log_dir.map(|d| d.join(component_id)),
+            files: Mutex::new(None),
+        }
+    }
+
+    /// The writers for one instance's stdout and stderr.
+    fn streams(&self) -> Result<(GuestOutput, GuestOutput)> {
+        let Some(stem) = &self.stem else {
+            return Ok((GuestOutput { file: None }, GuestOutput { file: None }));
+        };
+        let mut files = crate::state::lock(&self.files);
+        if files.is_none() {
+            let open = |suffix: &str| -> Result<Arc<File>> {
+                let mut name = stem.clone().into_os_string();
+                name.push(format!("_{suffix}.txt"));
+                let path = PathBuf::from(name);
+                let file = File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .with_context(|| format!("cannot open log file {}", path.display()))?;
+                Ok(Arc::new(file))
+            };
+            *files = Some((open("stdout")?, open("stderr")?));
+        }
+        let (out, err) = files.as_ref().expect("opened above");
+        Ok((
+            GuestOutput {
+                file: Some(out.clone()),
+            },
+            GuestOutput {
+                file: Some(err.clone()),
+            },
+        ))
+    }
+}
+
+/// One guest output stream (see [`ComponentLogs`]).
+#[derive(Clone)]
+struct GuestOutput {
+    file: Option<Arc<File>>,
+}
+
+impl IsTerminal for GuestOutput {
     fn is_terminal(&self) -> bool {
         false
     }
 }
 
-impl StdoutStream for PrefixedOutput {
+impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            prefix: self.prefix.clone(),
-            stderr: self.stderr,
-            pending: Vec::new(),
-        })
+        Box::new(self.clone())
     }
 }
 
-/// Longest partial line held back waiting for its newline; past this it is
-/// written as is, so a guest can't grow host memory with one endless line.
-const MAX_PENDING_LINE: usize = 64 * 1024;
-
-struct LineWriter {
-    prefix: Arc<str>,
-    stderr: bool,
-    pending: Vec<u8>,
-}
-
-impl LineWriter {
-    fn emit(&self, line: &[u8]) {
-        use std::io::Write;
-        // A blocking write to the process's stdio: lines are short and the
-        // terminal or log pipe is the only place they can go. Errors (closed
-        // stdout) are dropped, as a guest can't act on them.
-        let mut text = Vec::with_capacity(line.len() + self.prefix.len() + 4);
-        text.extend_from_slice(b"[");
-        text.extend_from_slice(self.prefix.as_bytes());
-        text.extend_from_slice(b"] ");
-        text.extend_from_slice(line);
-        if !line.ends_with(b"\n") {
-            text.push(b'\n');
-        }
-        if self.stderr {
-            let _ = std::io::stderr().lock().write_all(&text);
-        } else {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&text);
-            let _ = out.flush();
-        }
-    }
-
-    fn flush_pending(&mut self) {
-        if !self.pending.is_empty() {
-            let line = std::mem::take(&mut self.pending);
-            self.emit(&line);
-        }
-    }
-}
-
-impl tokio::io::AsyncWrite for LineWriter {
+impl tokio::io::AsyncWrite for GuestOutput {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         _cx: &mut TaskContext<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.pending.extend_from_slice(buf);
-        while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=nl).collect();
-            self.emit(&line);
+        use std::io::Write;
+        // Blocking writes, as Spin's synchronous path does: guest output is
+        // small and the log file or terminal is the only place it can go.
+        // A failed file write fails the guest's write (the guest sees the
+        // error, as under Spin); a closed stderr is ignored, since Spin
+        // would have written the file already.
+        if let Some(file) = &self.file {
+            (&**file).write_all(buf)?;
         }
-        if self.pending.len() > MAX_PENDING_LINE {
-            self.flush_pending();
-        }
+        let _ = std::io::stderr().lock().write_all(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -276,18 +293,8 @@ impl tokio::io::AsyncWrite for LineWriter {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        _cx: &mut TaskContext<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        self.flush_pending();
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for LineWriter {
-    fn drop(&mut self) {
-        self.flush_pending();
     }
 }
 
@@ -317,6 +324,7 @@ impl ComponentState {
             self_addr: setup.self_addr,
             chain: setup.chain,
             yield_guests: setup.yield_guests,
+            logs: setup.logs,
             pre,
         }
     }
@@ -325,14 +333,9 @@ impl ComponentState {
         let mut wasi = WasiCtx::builder();
         // Only the component's `environment`: nothing is inherited (Spin).
         wasi.envs(&self.env);
-        wasi.stdout(PrefixedOutput {
-            prefix: self.id_arc.clone(),
-            stderr: false,
-        });
-        wasi.stderr(PrefixedOutput {
-            prefix: self.id_arc.clone(),
-            stderr: true,
-        });
+        let (stdout, stderr) = self.logs.streams()?;
+        wasi.stdout(stdout);
+        wasi.stderr(stderr);
         for m in &self.mounts {
             wasi.preopened_dir(&m.host, &m.guest, FsPerms::ReadOnly)
                 .map_err(anyhow::Error::from)

@@ -55,6 +55,12 @@ struct Cli {
     /// or <state-dir>/cache.
     #[arg(long, env = "EDGE_HOST_CACHE_DIR")]
     cache_dir: Option<String>,
+
+    /// Directory for the components' stdout/stderr files
+    /// (`<id>_stdout.txt`, `<id>_stderr.txt`); default `<state-dir>/logs`,
+    /// an empty string writes none.
+    #[arg(short = 'L', long, env = "SPIN_LOG_DIR")]
+    log_dir: Option<String>,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -106,6 +112,7 @@ fn main() -> ExitCode {
         disable_pooling: cli.disable_pooling,
         yield_guests: cli.yield_guests,
         cache_dir: cli.cache_dir.map(PathBuf::from),
+        log_dir: cli.log_dir.map(PathBuf::from),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -121,8 +121,7 @@ struct RawBuild {
 #[serde(deny_unknown_fields)]
 struct RawComponent {
     source: RawSource,
-    #[serde(rename = "description")]
-    _description: Option<String>,
+    description: Option<String>,
     #[serde(default)]
     files: Vec<RawFileMount>,
     #[serde(default)]
@@ -166,6 +165,8 @@ pub struct Mount {
 #[derive(Debug, Clone)]
 pub struct Component {
     pub id: String,
+    /// Printed under the component's routes in the startup banner.
+    pub description: Option<String>,
     /// Absolute path of the `.wasm` file.
     pub source: PathBuf,
     pub files: Vec<Mount>,
@@ -463,6 +464,7 @@ fn load_component(
         allowed_outbound_hosts: allowed,
         variables,
         environment: c.environment,
+        description: c.description,
     })
 }
 

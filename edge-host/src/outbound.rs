@@ -311,6 +311,15 @@ pub type ChainTargets = Arc<OnceLock<HashMap<String, Arc<ComponentState>>>>;
 /// Host suffix Spin reserves for in-process service chaining.
 const CHAIN_SUFFIX: &str = ".spin.internal";
 
+/// Whether a `Host` value names a chaining target: `<id>.spin.internal`,
+/// with an optional port, exactly one label before the suffix (Spin's
+/// `parse_service_chaining_host`, which compares case-sensitively).
+pub fn is_service_chaining_host(host: &str) -> bool {
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    host.split_once('.')
+        .is_some_and(|(_, rest)| rest == &CHAIN_SUFFIX[1..])
+}
+
 /// Per-request `wasi:http` hooks for one component.
 pub struct OutboundHooks {
     pub component_id: Arc<str>,

@@ -38,8 +38,6 @@ pub struct DuplicateRoute {
 /// The app's router.
 pub struct Router {
     inner: routefinder::Router<RouteHandler>,
-    /// In manifest order, for the `Available Routes:` listing.
-    listing: Vec<RouteHandler>,
 }
 
 /// A successful match.
@@ -106,18 +104,13 @@ impl Router {
                 .add(spec.as_str(), handler.clone())
                 .map_err(|e| anyhow!("invalid route {:?}: {e}", handler.raw_route))?;
         }
-        Ok((
-            Self {
-                inner,
-                listing: by_raw,
-            },
-            duplicates,
-        ))
+        Ok((Self { inner }, duplicates))
     }
 
-    /// Routes in manifest order (after de-duplication).
-    pub fn routes(&self) -> &[RouteHandler] {
-        &self.listing
+    /// Routes in routefinder's order (its `RouteSpec` ordering, not the
+    /// manifest's), after de-duplication: the order `spin up` lists them in.
+    pub fn routes(&self) -> impl Iterator<Item = &RouteHandler> {
+        self.inner.iter().map(|(_, handler)| handler)
     }
 
     /// Matches a raw request path (no query).
@@ -272,8 +265,13 @@ mod tests {
         let only_wild = router(&[("all", "/...")]);
         assert_eq!(only_wild.route("/").unwrap().path_info, "/");
         assert_eq!(only_wild.route("/a/b").unwrap().path_info, "/a/b");
-        assert_eq!(only_wild.routes()[0].display(), " (wildcard)");
-        assert_eq!(r.routes()[1].display(), "");
+        let shown = |r: &Router, id: &str| {
+            r.routes()
+                .find(|h| h.component_id == id)
+                .map(RouteHandler::display)
+        };
+        assert_eq!(shown(&only_wild, "all").as_deref(), Some(" (wildcard)"));
+        assert_eq!(shown(&r, "root").as_deref(), Some(""));
     }
 
     #[test]

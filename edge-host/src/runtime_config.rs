@@ -25,7 +25,6 @@ const KNOWN_TOP_LEVEL: &[&str] = &[
 /// Keys Spin accepts that edge-host ignores (with a warning): none of them
 /// changes what the app computes.
 const IGNORED_TOP_LEVEL: &[&str] = &[
-    "log_dir",
     "max_instance_memory",
     "outbound_http",
     "outbound_networking",
@@ -66,6 +65,8 @@ pub struct SqliteDb {
 pub struct RuntimeConfig {
     /// Resolved against the runtime-config file's directory.
     pub state_dir: Option<PathBuf>,
+    /// `log_dir`; `""` turns the log files off.
+    pub log_dir: Option<PathBuf>,
     /// Label → path (resolved against the file's directory); `None` = memory.
     pub key_value_stores: BTreeMap<String, Option<PathBuf>>,
     pub sqlite_databases: BTreeMap<String, SqliteDb>,
@@ -93,6 +94,11 @@ impl RuntimeConfig {
                 bail!("unknown runtime config key {key:?}");
             }
             match key.as_str() {
+                "log_dir" => {
+                    let s = value.as_str().context("log_dir must be a string")?;
+                    // Spin makes it absolute from the working directory.
+                    out.log_dir = Some(PathBuf::from(s));
+                }
                 "state_dir" => {
                     let s = value.as_str().context("state_dir must be a string")?;
                     out.state_dir = Some(base.join(s));

@@ -2,13 +2,13 @@
 //! connection builder, Spin's reserved paths, routing, the `spin-*`
 //! headers, and graceful shutdown.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST};
+use http::uri::Authority;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -27,79 +27,138 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// doesn't spin while the condition persists.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
-fn text(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+/// A 200 with a fixed body, as Spin answers its reserved paths: the health
+/// check has no content type, the info document is `application/json`.
+fn reserved(content_type: Option<&'static str>, body: Vec<u8>) -> Response<Body> {
     let mut res = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|e| match e {})
             .boxed_unsync(),
     );
-    *res.status_mut() = status;
-    if let Ok(v) = HeaderValue::from_str(content_type) {
-        res.headers_mut().insert(CONTENT_TYPE, v);
+    if let Some(t) = content_type {
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(t));
     }
     res
 }
 
+/// A request Spin refuses without answering: its `set_req_uri` fails, the
+/// error propagates out of the hyper service, and hyper closes the
+/// connection (an HTTP/2 stream is reset instead). Clients see the
+/// connection end with no response at all.
+#[derive(Debug)]
+pub struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The request's authority the way Spin's `set_req_uri` settles it: the
+/// `Host` header (which must parse as an authority) or, failing that, the
+/// absolute-form URI's; when both are present they must agree (compared as
+/// authorities, so case-insensitively).
+fn request_authority(req: &Request<Incoming>) -> Result<Authority, Refused> {
+    let header = req
+        .headers()
+        .get(HOST)
+        .map(|h| {
+            h.to_str()
+                .map_err(|_| Refused("'Host' header is not valid UTF-8".into()))?
+                .parse::<Authority>()
+                .map_err(|_| Refused("'Host' header contains an invalid authority".into()))
+        })
+        .transpose()?;
+    match (header, req.uri().authority()) {
+        (None, None) => Err(Refused("no 'Host' header present in request".into())),
+        (None, Some(a)) => Ok(a.clone()),
+        (Some(a), None) => Ok(a),
+        (Some(a1), Some(a2)) if a1 == *a2 => Ok(a1),
+        (Some(_), Some(_)) => Err(Refused(
+            "authority in 'Host' header does not match authority in URI".into(),
+        )),
+    }
+}
+
 impl App {
-    /// Answers one request.
-    pub async fn handle(&self, mut req: Request<Incoming>, client: SocketAddr) -> Response<Body> {
+    /// Answers one request, or refuses it (see [`Refused`]).
+    pub async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        client: SocketAddr,
+    ) -> Result<Response<Body>, Refused> {
+        // Spin drops a `Host` naming a service-chaining target
+        // (`<id>.spin.internal`) before anything else: such names are only
+        // meaningful inside the host, so the request then has no Host.
+        if req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(crate::outbound::is_service_chaining_host)
+        {
+            req.headers_mut().remove(HOST);
+        }
         let path = req.uri().path().to_owned();
         if path == "/.well-known/spin/health" {
-            return text(StatusCode::OK, "text/plain", "OK".into());
+            return Ok(reserved(None, b"OK".to_vec()));
         }
         if path == "/.well-known/spin/info" {
             let mut info = serde_json::json!({ "name": self.name });
             if let Some(v) = &self.version {
                 info["version"] = v.clone().into();
             }
-            return text(StatusCode::OK, "application/json", info.to_string());
+            // Spin serialises its AppInfo with `to_vec_pretty`.
+            let body = serde_json::to_vec_pretty(&info).unwrap_or_default();
+            return Ok(reserved(Some("application/json"), body));
         }
+        // Unrouted paths are answered before the Host check, as in Spin:
+        // only a request that reaches a component needs an authority.
         if path.starts_with(WELL_KNOWN_PREFIX) {
-            return empty(StatusCode::NOT_FOUND);
+            return Ok(empty(StatusCode::NOT_FOUND));
         }
         let Some(m) = self.router.route(&path) else {
-            return empty(StatusCode::NOT_FOUND);
+            return Ok(empty(StatusCode::NOT_FOUND));
         };
+        let authority = request_authority(&req).inspect_err(|e| {
+            eprintln!("refusing request for {path}: {e}");
+        })?;
         let Some(component) = self.components[m.handler.component].clone() else {
             eprintln!(
                 "internal error: route {:?} has no component",
                 m.handler.raw_route
             );
-            return empty(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(empty(StatusCode::INTERNAL_SERVER_ERROR));
         };
-
-        // Spin rebuilds the URI as http://<Host><path?query>; a request
-        // without a usable Host (or one contradicting an absolute URI) is an
-        // error there too.
-        let host = req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| req.uri().authority().map(|a| a.to_string()));
-        let Some(host) = host else {
-            eprintln!("rejecting request for {path}: no Host header");
-            return empty(StatusCode::INTERNAL_SERVER_ERROR);
-        };
-        if let Some(a) = req.uri().authority()
-            && a.as_str() != host
-        {
-            eprintln!("rejecting request for {path}: Host {host:?} differs from URI authority {a}");
-            return empty(StatusCode::INTERNAL_SERVER_ERROR);
+        // Spin hands the guest every client header as text; a value that
+        // isn't UTF-8 fails the request with a 500 before the guest runs.
+        if let Some((name, _)) = req.headers().iter().find(|(_, v)| v.to_str().is_err()) {
+            eprintln!("request for {path}: header {name} is not valid UTF-8");
+            return Ok(empty(StatusCode::INTERNAL_SERVER_ERROR));
         }
+
+        // The guest sees `http://<authority><path?query>`; `spin-full-url`
+        // is built from the Host header alone, `localhost` without one
+        // (an absolute-form request may carry no Host).
         let pq = req
             .uri()
             .path_and_query()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| path.clone());
-        let full_url = format!("http://{host}{pq}");
-        match full_url.parse::<Uri>() {
+        match format!("http://{authority}{pq}").parse::<Uri>() {
             Ok(uri) => *req.uri_mut() = uri,
             Err(e) => {
-                eprintln!("rejecting request: bad URL {full_url:?}: {e}");
-                return empty(StatusCode::INTERNAL_SERVER_ERROR);
+                return Err(Refused(format!("bad request URI for {path}: {e}")));
             }
         }
+        let url_host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let full_url = format!("http://{url_host}{pq}");
         let headers = req.headers_mut();
         for (name, value) in spin_headers(&m, &full_url, client) {
             match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
@@ -110,7 +169,7 @@ impl App {
             }
         }
         drop(m);
-        component.handle(req).await
+        Ok(component.handle(req).await)
     }
 }
 
@@ -136,7 +195,7 @@ pub async fn serve(app: App, shutdown: impl Future<Output = ()>) {
         let app = app.clone();
         let service = hyper::service::service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
+            async move { app.handle(req, peer).await }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -156,6 +215,7 @@ pub async fn serve(app: App, shutdown: impl Future<Output = ()>) {
             eprintln!("shutdown: gave up waiting for in-flight requests");
         }
     }
+    app.kv.close();
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.

@@ -87,6 +87,27 @@ impl KvBackend {
         Ok(conn)
     }
 
+    /// See [`KvStores::close`]. A request still running after the shutdown
+    /// grace period may hold a reader; then the mode switch fails as busy
+    /// and the files stay until that reader is gone (SQLite still
+    /// checkpoints when the last connection closes).
+    fn close(&self) -> Result<()> {
+        lock(&self.readers).clear();
+        let Some(writer) = lock(&self.writer).take() else {
+            return Ok(());
+        };
+        if self.path.is_some() {
+            // Rollback mode is what a fresh file (and Spin) starts in.
+            let mode: String =
+                writer.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+            if mode != "delete" {
+                anyhow::bail!("still in {mode} journal mode");
+            }
+        }
+        writer.close().map_err(|(_, e)| e)?;
+        Ok(())
+    }
+
     fn with_writer<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let mut guard = lock(&self.writer);
         if guard.is_none() {
@@ -200,6 +221,18 @@ impl KvStores {
 
     pub fn contains(&self, label: &str) -> bool {
         self.stores.contains_key(label)
+    }
+
+    /// At shutdown: returns every file to SQLite's rollback journal, the
+    /// mode Spin's stores use, and closes its connections. Switching out of
+    /// WAL checkpoints it and deletes the `-wal` and `-shm` files, so a
+    /// stopped edge-host leaves a state dir shaped like Spin's.
+    pub fn close(&self) {
+        for backend in self.stores.values() {
+            if let Err(e) = backend.close() {
+                eprintln!("key-value store {:?}: {e:#}", backend.label);
+            }
+        }
     }
 }
 
