@@ -107,6 +107,9 @@ pub struct ApiError {
     pub errno: Errno,
     pub status: u16,
     pub message: String,
+    /// Seconds until a refused request may succeed (the `Retry-After` header
+    /// of a 429); `None` for every other error.
+    pub retry_after: Option<i64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -117,6 +120,7 @@ impl ApiError {
             errno,
             status: errno.status(),
             message: errno.message().to_string(),
+            retry_after: None,
         }
     }
 
@@ -126,6 +130,7 @@ impl ApiError {
             errno,
             status: errno.status(),
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -167,6 +172,15 @@ impl ApiError {
     pub fn internal(cause: impl fmt::Display) -> Self {
         eprintln!("internal error: {cause}");
         Self::new(Errno::ServerErr)
+    }
+
+    /// Too many requests (4201, HTTP 429): try again in `retry_after`
+    /// seconds (at least 1, sent as `Retry-After`).
+    pub fn too_many(message: impl Into<String>, retry_after: i64) -> Self {
+        ApiError {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::msg(Errno::ReqErr, message)
+        }
     }
 
     pub fn method_not_allowed() -> Self {

@@ -54,6 +54,9 @@ pub fn error_response(err: &ApiError) -> Response {
     if err.status == 405 {
         resp.set_header("allow", "GET, POST, PUT, DELETE");
     }
+    if let Some(secs) = err.retry_after {
+        resp.set_header("retry-after", secs.to_string());
+    }
     resp
 }
 

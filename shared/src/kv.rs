@@ -8,7 +8,9 @@
 //! - `captcha:<uuid>`   image captcha `{code, expires_at}`
 //! - `sms:<mobile>`     SMS code `{code, tries, expires_at}`
 //! - `smsrate:<mobile>` SMS send interval and daily count
-//! - `loginfail:<mobile>` failed-login window
+//! - `rate:<limit>:<id>` counters of [`crate::ratelimit::Limit`]s (per client,
+//!   per mobile, per mobile and client, app-wide) and known login clients
+//! - `loginfail:<mobile>` failed-login window of earlier versions (swept)
 //! - `session:<id>`     session `{user_id, name, expires_at}`
 //! - `cache:*`          read caches, see [`crate::cache`]
 
@@ -28,6 +30,7 @@ pub const EXPIRING_PREFIXES: &[&str] = &[
     "sms:",
     "smsrate:",
     "loginfail:",
+    "rate:",
     "session:",
     "cache:",
 ];

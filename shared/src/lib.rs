@@ -22,14 +22,17 @@
 //! - [`houses`]: the publish form, `HouseItem` lists, the search query.
 //! - [`orders`]: booking, the order state machine, comments, `OrderItem` lists.
 //! - [`upload`]: bounded upload bodies, multipart forms, image type sniffing.
+//! - [`image_check`]: uploads decoded whole (JPEG, PNG, WebP) with bounded dimensions.
 //! - [`image_store`]: the fdfs-proxy client and the FastDFS file id grammar.
 //! - [`accounts`]: password hashing, account rows, the profile, logging in.
 //! - [`captcha`], [`sms`]: single-use image and SMS codes.
-//! - [`ratelimit`]: SMS send limits and the failed-login lock-out.
+//! - [`client`]: the client address per-client limits are keyed by.
+//! - [`ratelimit`]: per-client, per-mobile and app-wide limits (4201 + `Retry-After`).
 
 pub mod accounts;
 pub mod cache;
 pub mod captcha;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -38,6 +41,7 @@ pub mod domain;
 pub mod errno;
 pub mod houses;
 pub mod http;
+pub mod image_check;
 pub mod image_store;
 pub mod images;
 pub mod kv;

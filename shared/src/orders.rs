@@ -29,6 +29,18 @@ pub const ACTIVE_STATUSES_SQL: &str = active_statuses!();
 pub const REJECT_REASON_MAX_CHARS: usize = 200;
 /// A review: room for a paragraph, not an essay (the detail page shows ten).
 pub const COMMENT_MAX_CHARS: usize = 500;
+/// How far ahead a stay may start: a year, the calendar hosts keep open.
+/// Beyond it a booking would hold nights hosts haven't planned for yet.
+pub const BOOKING_HORIZON_DAYS: i64 = 365;
+/// The longest stay on a house with `max_days = 0` ("no maximum"): 90
+/// nights, a season. Longer stays are tenancies; a landlord who wants them
+/// sets `max_days` explicitly (up to 365).
+pub const LONGEST_STAY_NIGHTS: i64 = 90;
+/// WAIT_ACCEPT orders one guest may hold at once. Each pending order hides
+/// the house from date searches until its landlord acts, so an unbounded
+/// number would let one account take a city off the market; 10 covers
+/// anyone comparing a few places for a few trips.
+pub const MAX_PENDING_ORDERS_PER_GUEST: i64 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderStatus {
@@ -76,20 +88,30 @@ impl Booking {
         if stay.start < today {
             return Err(ApiError::param("入住日期不能早于今天"));
         }
+        if stay.start > today.add_days(BOOKING_HORIZON_DAYS) {
+            return Err(ApiError::param(format!(
+                "入住日期不能晚于 {BOOKING_HORIZON_DAYS} 天后"
+            )));
+        }
         Ok(Booking {
             house_id: req.house_id,
             stay,
         })
     }
 
-    /// The house's stay limits (`max_days` 0 = unlimited).
+    /// The house's stay limits (`max_days` 0 = up to [`LONGEST_STAY_NIGHTS`]).
     pub fn check_length(&self, min_days: i64, max_days: i64) -> ApiResult<()> {
         let nights = self.stay.nights();
         if nights < min_days {
             return Err(ApiError::param(format!("该房屋至少需入住 {min_days} 晚")));
         }
-        if max_days != 0 && nights > max_days {
-            return Err(ApiError::param(format!("该房屋最多可入住 {max_days} 晚")));
+        let longest = if max_days == 0 {
+            LONGEST_STAY_NIGHTS
+        } else {
+            max_days
+        };
+        if nights > longest {
+            return Err(ApiError::param(format!("该房屋最多可入住 {longest} 晚")));
         }
         Ok(())
     }
@@ -99,11 +121,13 @@ impl Booking {
 pub const HOUSE_FOR_BOOKING_SQL: &str =
     "SELECT user_id, min_days, max_days FROM houses WHERE id = ?";
 
-/// The overlap check and the insert in ONE statement: a write statement holds
-/// SQLite's write lock from its first read, so two racing bookings of the
-/// same nights serialise and the second finds the first. The amount uses the
-/// price as of this statement. Parameters: guest, house, start, end, nights,
-/// now. No row back = the nights are taken.
+/// The overlap check, the guest's pending-order cap and the insert in ONE
+/// statement: a write statement holds SQLite's write lock from its first
+/// read, so two racing bookings of the same nights serialise and the second
+/// finds the first, and parallel bookings by one guest can't overshoot the
+/// cap. The amount uses the price as of this statement. Parameters: guest,
+/// house, start, end, nights, now, the pending cap. No row back = the nights
+/// are taken or the guest is at the cap ([`PENDING_ORDERS_SQL`] tells which).
 pub const BOOK_SQL: &str = concat!(
     "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
                         amount, status, comment, created_at, updated_at)
@@ -114,8 +138,25 @@ pub const BOOK_SQL: &str = concat!(
          WHERE o.house_id = h.id AND o.status IN (",
     active_statuses!(),
     ") AND o.start_date < ?4 AND o.end_date > ?3)
+     AND (SELECT count(*) FROM orders p
+          WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT') < ?7
      RETURNING id"
 );
+
+/// The guest's WAIT_ACCEPT orders. Parameter: guest.
+pub const PENDING_ORDERS_SQL: &str =
+    "SELECT count(*) FROM orders WHERE user_id = ?1 AND status = 'WAIT_ACCEPT'";
+
+/// Why [`BOOK_SQL`] inserted nothing: 4004 (409) either way, with the reason.
+pub fn booking_refused(pending_orders: i64) -> ApiError {
+    if pending_orders >= MAX_PENDING_ORDERS_PER_GUEST {
+        ApiError::conflict(format!(
+            "待接单的订单最多 {MAX_PENDING_ORDERS_PER_GUEST} 个，请等待房东处理或取消后再订"
+        ))
+    } else {
+        ApiError::conflict("所选日期已被预订")
+    }
+}
 
 /// The house's nights still taken, for the detail page's calendar: stays
 /// not over by today (`?2`), earliest first. Parameters: house, today.
@@ -459,6 +500,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(json.house_id, 7);
+    }
+
+    #[test]
+    fn stays_are_bounded_by_the_horizon_and_the_longest_stay() {
+        let today = Date::parse("2026-03-10").unwrap();
+        // The horizon: the last start allowed is today + 365 days.
+        let last = today.add_days(BOOKING_HORIZON_DAYS);
+        let after = last.add_days(1);
+        assert!(booking(&last.to_string(), &after.to_string(), today).is_ok());
+        let err = booking(&after.to_string(), &after.add_days(1).to_string(), today).unwrap_err();
+        assert_eq!((err.errno, err.status), (crate::Errno::ParamErr, 400));
+        assert!(booking("9999-12-30", "9999-12-31", today).is_err());
+        // max_days = 0 means up to LONGEST_STAY_NIGHTS, an explicit maximum its own value.
+        let stay = |nights: i64| {
+            booking(
+                &today.to_string(),
+                &today.add_days(nights).to_string(),
+                today,
+            )
+            .unwrap()
+        };
+        assert!(stay(LONGEST_STAY_NIGHTS).check_length(1, 0).is_ok());
+        let err = stay(LONGEST_STAY_NIGHTS + 1)
+            .check_length(1, 0)
+            .unwrap_err();
+        assert!(err.message.contains("90"), "{}", err.message);
+        assert!(stay(LONGEST_STAY_NIGHTS + 1).check_length(1, 200).is_ok());
+        assert!(stay(201).check_length(1, 200).is_err());
+        // The refusal names the pending cap only when the guest is at it.
+        assert!(
+            booking_refused(MAX_PENDING_ORDERS_PER_GUEST)
+                .message
+                .contains("10")
+        );
+        assert_eq!(booking_refused(3).message, "所选日期已被预订");
+        assert_eq!(booking_refused(3).status, 409);
     }
 
     #[test]

@@ -12,12 +12,12 @@
 //! - not `multipart/form-data`, or no boundary: 4103 (the request is malformed,
 //!   whatever file it carries);
 //! - body or file too large: 4302 with HTTP 413;
-//! - unreadable form, missing or empty field, not JPEG/PNG/WebP: 4302 with HTTP 400.
+//! - unreadable form, missing or empty field, not JPEG/PNG/WebP, or not a
+//!   whole image of that format (see [`crate::image_check`]): 4302 with HTTP 400.
 
 use std::future::Future;
 
-use futures::StreamExt;
-use spin_sdk::http::{IncomingRequest, Request, Response};
+use spin_sdk::http::{IncomingRequest, Response};
 
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::http::{self, ApiRequest};
@@ -119,7 +119,9 @@ pub fn image_field<'a>(req: &'a ApiRequest, field: &str) -> ApiResult<Image<'a>>
     check_image(part.data)
 }
 
-/// Size and type checks of an uploaded file.
+/// Size and type checks of an uploaded file: the magic bytes name the
+/// format, then the whole file must decode as that format within
+/// [`crate::image_check`]'s bounds.
 pub fn check_image(bytes: &[u8]) -> ApiResult<Image<'_>> {
     if bytes.is_empty() {
         return Err(file_error("上传的文件是空的"));
@@ -129,6 +131,7 @@ pub fn check_image(bytes: &[u8]) -> ApiResult<Image<'_>> {
     }
     let kind =
         ImageKind::sniff(bytes).ok_or_else(|| file_error("只支持 JPEG、PNG 或 WebP 格式的图片"))?;
+    crate::image_check::check(kind, bytes).map_err(|e| file_error(e.to_string()))?;
     Ok(Image { kind, bytes })
 }
 
@@ -345,53 +348,26 @@ where
     F: FnOnce(ApiRequest, P) -> Fut,
     Fut: Future<Output = ApiResult<Response>>,
 {
-    let headers = req.headers().entries();
-    let declared = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
-    let mut head = ApiRequest(
-        Request::builder()
-            .method(req.method())
-            .uri(req.uri())
-            .headers(headers)
-            .build(),
-    );
-    let checked = precheck(&head);
-    let keep = checked.is_ok() && declared.is_none_or(|n| n <= MAX_UPLOAD_BODY as u64);
-    let body = read_capped(req, keep).await;
+    let mut req = ApiRequest::new(req);
+    let checked = precheck(&req);
+    let declared_too_large = req
+        .declared_length()
+        .is_some_and(|n| n > MAX_UPLOAD_BODY as u64);
+    let keep = if checked.is_ok() && !declared_too_large {
+        MAX_UPLOAD_BODY
+    } else {
+        0
+    };
+    let body = req.read_body(keep, MAX_DRAINED_BODY);
     let result = match (checked, body) {
         (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-        (Ok(checked), Ok(body)) => {
-            *head.0.body_mut() = body;
-            handler(head, checked).await
+        (Ok(_), Ok(None)) => Err(too_large()),
+        (Ok(checked), Ok(Some(body))) => {
+            req.set_body(body);
+            handler(req, checked).await
         }
     };
     result.unwrap_or_else(|e| http::error_response(&e))
-}
-
-/// Reads the body, keeping at most [`MAX_UPLOAD_BODY`] bytes (none unless
-/// `keep`); a longer body is drained up to [`MAX_DRAINED_BODY`] and is 413.
-async fn read_capped(req: IncomingRequest, keep: bool) -> ApiResult<Vec<u8>> {
-    let mut body = Vec::new();
-    let mut read = 0usize;
-    let mut stream = req.into_body_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| file_error(format!("读取请求体失败: {e:?}")))?;
-        read += chunk.len();
-        if read > MAX_DRAINED_BODY {
-            break;
-        }
-        if keep && read <= MAX_UPLOAD_BODY {
-            body.extend_from_slice(&chunk);
-        } else {
-            body = Vec::new();
-        }
-    }
-    if read > MAX_UPLOAD_BODY {
-        return Err(too_large());
-    }
-    Ok(body)
 }
 
 #[cfg(test)]
@@ -445,16 +421,17 @@ mod tests {
 
     #[test]
     fn image_checks() {
-        assert_eq!(check_image(PNG).unwrap().kind, ImageKind::Png);
+        use crate::image_check::test_images::{padded_png, png_of};
+        assert_eq!(check_image(&png_of(8, 8)).unwrap().kind, ImageKind::Png);
+        let bare = check_image(PNG).unwrap_err();
+        assert_eq!((bare.errno, bare.status), (Errno::IoErr, 400));
         let empty = check_image(b"").unwrap_err();
         assert_eq!((empty.errno, empty.status), (Errno::IoErr, 400));
         let gif = check_image(b"GIF89a....").unwrap_err();
         assert_eq!((gif.errno, gif.status), (Errno::IoErr, 400));
-        let mut big = vec![0xFF, 0xD8, 0xFF];
-        big.resize(MAX_IMAGE_BYTES, 0);
+        let big = padded_png(MAX_IMAGE_BYTES);
         assert!(check_image(&big).is_ok());
-        big.push(0);
-        let e = check_image(&big).unwrap_err();
+        let e = check_image(&padded_png(MAX_IMAGE_BYTES + 1)).unwrap_err();
         assert_eq!((e.errno, e.status), (Errno::IoErr, 413));
     }
 

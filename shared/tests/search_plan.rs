@@ -113,6 +113,7 @@ fn booking(guest: i64, house: i64, start: &str, end: &str) -> Vec<Value> {
         Value::Text(end.into()),
         Value::Integer(nights),
         Value::Integer(1),
+        Value::Integer(ihome_shared::orders::MAX_PENDING_ORDERS_PER_GUEST),
     ]
 }
 

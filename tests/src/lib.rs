@@ -69,6 +69,24 @@ pub struct AppOptions {
     pub env: Vec<(String, String)>,
 }
 
+/// The header tests put a client address in. All test traffic comes from
+/// 127.0.0.1, so per-client limits are exercised through the app's trusted
+/// proxy header (the `client_ip_header` Spin variable), set by
+/// [`AppOptions::behind_proxy`] and sent by [`TestApp::client_at`].
+pub const CLIENT_IP_HEADER: &str = "x-test-client-ip";
+
+impl AppOptions {
+    /// The defaults, with the app trusting [`CLIENT_IP_HEADER`] as a proxy's.
+    pub fn behind_proxy() -> AppOptions {
+        let mut options = AppOptions::default();
+        options.env.push((
+            "SPIN_VARIABLE_CLIENT_IP_HEADER".to_string(),
+            CLIENT_IP_HEADER.to_string(),
+        ));
+        options
+    }
+}
+
 impl Default for AppOptions {
     fn default() -> Self {
         AppOptions {
@@ -208,6 +226,15 @@ impl TestApp {
     /// A fresh "browser": its own cookie jar.
     pub fn client(&self) -> Client {
         Client::new(self)
+    }
+
+    /// A fresh "browser" at client address `ip`: every request carries it in
+    /// [`CLIENT_IP_HEADER`] (believed when the app runs with
+    /// [`AppOptions::behind_proxy`]).
+    pub fn client_at(&self, ip: &str) -> Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(CLIENT_IP_HEADER, ip.parse().expect("an address"));
+        Client::with_headers(headers)
     }
 
     /// The app's SQLite database (`<state>/sqlite_db.db`).
@@ -417,7 +444,12 @@ impl ApiResponse {
 
 impl Client {
     fn new(_app: &TestApp) -> Client {
+        Client::with_headers(reqwest::header::HeaderMap::new())
+    }
+
+    fn with_headers(headers: reqwest::header::HeaderMap) -> Client {
         let inner = reqwest::blocking::Client::builder()
+            .default_headers(headers)
             .cookie_store(true)
             .timeout(REQUEST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())

@@ -1,5 +1,7 @@
 //! GET /api/v1.0/imagecode/:uuid: a PNG captcha for a client-made v4 uuid.
 //!
+//! Each drawing is admitted first by the per-client and app-wide captcha
+//! budgets (`ratelimit::admit_captcha`; 4201 with `Retry-After` beyond them).
 //! The code is stored under `captcha:<uuid>` for 5 minutes (see
 //! `ihome_shared::captcha`); a new image for the same uuid replaces the old
 //! code, and the first check (by `smscode`) burns it.
@@ -7,8 +9,10 @@
 use captcha::Captcha;
 use captcha::filters::{Dots, Noise, Wave};
 use ihome_shared::captcha::{self as codes, ALPHABET, CODE_LEN, CaptchaId};
+use ihome_shared::client::ClientId;
+use ihome_shared::db::Db;
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, kv};
+use ihome_shared::{ApiError, ApiResult, clock, kv, ratelimit};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 
@@ -36,8 +40,11 @@ fn handle(req: Request) -> Response {
 
 fn image(req: &ApiRequest) -> ApiResult<Response> {
     let id = CaptchaId::parse(req.path_param("uuid")?)?;
+    let store = kv::open()?;
+    // Drawing is the expensive part: admitted per client and app-wide first.
+    ratelimit::admit_captcha(&Db::open()?, &store, &ClientId::of(req), clock::now())?;
     let (code, png) = draw()?;
-    codes::store(&kv::open()?, &id, &code)?;
+    codes::store(&store, &id, &code)?;
     Ok(Response::builder()
         .status(200)
         .header("content-type", "image/png")

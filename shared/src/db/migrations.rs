@@ -120,6 +120,13 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX IF NOT EXISTS orders_by_house_stay
             ON orders(house_id, end_date, start_date, status)",
     ],
+    // 4: a booking counts the guest's WAIT_ACCEPT orders (the pending cap,
+    // orders::MAX_PENDING_ORDERS_PER_GUEST) in the booking statement itself.
+    // orders_by_guest would walk the guest's whole history; this partial
+    // index holds only pending orders, so the count reads at most ten entries
+    // and the index costs nothing for finished orders.
+    &["CREATE INDEX IF NOT EXISTS orders_pending_by_guest
+            ON orders(user_id) WHERE status = 'WAIT_ACCEPT'"],
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

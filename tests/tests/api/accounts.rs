@@ -773,7 +773,11 @@ fn login_failures_and_the_lock_out() {
         login(&client, &app, &user.mobile, &user.password).errno(),
         "0"
     );
-    assert!(app.kv_get(&format!("loginfail:{}", user.mobile)).is_none());
+    // (All test traffic comes from 127.0.0.1: the lock is per mobile and client.)
+    assert!(
+        app.kv_get(&format!("rate:login-fail:{}@127.0.0.1", user.mobile))
+            .is_none()
+    );
     for _ in 0..4 {
         login(&client, &app, &user.mobile, "wrong-password").assert_error("4102", 401);
     }
@@ -793,8 +797,8 @@ fn login_failures_and_the_lock_out() {
     let past = now() - 700;
     kv_put(
         &app,
-        &format!("loginfail:{}", user.mobile),
-        &json!({"window_start": past, "failures": 5, "locked_until": now() - 1,
+        &format!("rate:login-fail:{}@127.0.0.1", user.mobile),
+        &json!({"window_start": past, "count": 5, "locked_until": now() - 1,
                 "expires_at": now() + 5}),
     );
     let resp = login(&client, &app, &user.mobile, &user.password);

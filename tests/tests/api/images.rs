@@ -15,22 +15,104 @@ fn file_with(magic: &[u8], len: usize) -> Vec<u8> {
     bytes
 }
 
-fn jpeg(len: usize) -> Vec<u8> {
-    file_with(
-        &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F'],
-        len,
-    )
-}
-
-fn png(len: usize) -> Vec<u8> {
-    file_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A], len)
-}
-
-fn webp(len: usize) -> Vec<u8> {
-    let mut bytes = file_with(b"RIFF\0\0\0\0WEBPVP8 ", len);
-    let riff_len = (bytes.len() - 8) as u32;
-    bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
+/// Random bytes that can't spell markup (the app refuses images carrying
+/// HTML tags), for pixels and padding.
+fn noise(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    for b in &mut bytes {
+        if *b == b'<' {
+            *b = b'>';
+        }
+    }
     bytes
+}
+
+/// A valid 16×16 JPEG of random pixels, padded with comment segments to
+/// exactly `len` bytes (or its natural size when that is larger), so no two
+/// are alike and sizes can sit exactly at the limit.
+fn jpeg(len: usize) -> Vec<u8> {
+    let mut base = Vec::new();
+    jpeg_encoder::Encoder::new(&mut base, 90)
+        .encode(&noise(16 * 16 * 3), 16, 16, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    // COM segments (FF FE, 2-byte length, up to 65,533 data bytes) after SOI.
+    let pad = len.saturating_sub(base.len());
+    let mut out = base[..2].to_vec();
+    if pad > 0 {
+        assert!(
+            pad >= 4,
+            "a JPEG segment needs 4 bytes; pick another length"
+        );
+        let segments = pad.div_ceil(65_537);
+        for i in 0..segments {
+            let size = pad / segments + usize::from(i < pad % segments);
+            out.extend_from_slice(&[0xFF, 0xFE]);
+            out.extend_from_slice(&((size - 2) as u16).to_be_bytes());
+            out.extend_from_slice(&noise(size - 4));
+        }
+    }
+    out.extend_from_slice(&base[2..]);
+    assert_eq!(out.len(), len.max(base.len()));
+    out
+}
+
+/// A valid 16×16 PNG of random pixels, padded with a private chunk (which
+/// decoders skip) to exactly `len` bytes, or its natural size when larger.
+fn png(len: usize) -> Vec<u8> {
+    let mut base = Vec::new();
+    let mut enc = png::Encoder::new(&mut base, 16, 16);
+    enc.set_color(png::ColorType::Rgb);
+    let mut writer = enc.write_header().unwrap();
+    writer.write_image_data(&noise(16 * 16 * 3)).unwrap();
+    writer.finish().unwrap();
+    if len <= base.len() {
+        return base;
+    }
+    let pad = len - base.len();
+    assert!(pad >= 12, "a PNG chunk needs 12 bytes; pick another length");
+    let mut chunk = b"prVt".to_vec();
+    chunk.extend_from_slice(&noise(pad - 12));
+    let iend = base.len() - 12;
+    let mut out = base[..iend].to_vec();
+    out.extend_from_slice(&((pad - 12) as u32).to_be_bytes());
+    out.extend_from_slice(&chunk);
+    out.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    out.extend_from_slice(&base[iend..]);
+    assert_eq!(out.len(), len);
+    out
+}
+
+/// A valid lossless WebP of random pixels, about `len` bytes (random pixels
+/// don't compress, so a square of `len / 3` pixels).
+fn webp(len: usize) -> Vec<u8> {
+    let side = ((len / 3) as f64).sqrt().max(1.0) as u32;
+    let mut out = Vec::new();
+    image_webp::WebPEncoder::new(&mut out)
+        .encode(
+            &noise((side * side * 3) as usize),
+            side,
+            side,
+            image_webp::ColorType::Rgb8,
+        )
+        .unwrap();
+    out
+}
+
+/// CRC-32 as PNG chunks use it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
 }
 
 /// The stored file id behind an image URL from the API (`/images/<id>`).
@@ -322,6 +404,78 @@ fn bad_files_are_refused_and_nothing_is_written() {
     let limit = jpeg(MAX_IMAGE_BYTES);
     let url = upload_avatar(&app, &user, "limit.jpg", limit.clone());
     assert_serves(&app, &url, &limit, "image/jpeg");
+}
+
+/// The magic bytes only name a format: the whole file must decode as it.
+/// Bare signatures, truncated files, image/HTML polyglots and absurd
+/// dimensions are 4302, on both upload routes, and nothing is stored.
+#[test]
+fn only_whole_images_are_accepted() {
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let house_id = publish_house(&app, &owner);
+    let routes = [
+        (app.api("/user/avatar"), "avatar"),
+        (
+            app.api(&format!("/houses/{house_id}/images")),
+            "house_image",
+        ),
+    ];
+    let with_html = |mut image: Vec<u8>| {
+        image.extend_from_slice(b"<html><script>alert(document.cookie)</script></html>");
+        image
+    };
+    // A PNG whose header claims 20,000 × 20,000 pixels (400 MP).
+    let mut huge = png(0);
+    huge[16..24].copy_from_slice(&[0, 0, 0x4E, 0x20, 0, 0, 0x4E, 0x20]);
+    let header_crc = crc32(&huge[12..29]);
+    huge[29..33].copy_from_slice(&header_crc.to_be_bytes());
+    let whole_jpeg = jpeg(20_000);
+    let whole_png = png(20_000);
+    let whole_webp = webp(20_000);
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("bare JPEG signature", vec![0xFF, 0xD8, 0xFF]),
+        ("bare PNG signature", b"\x89PNG\r\n\x1a\n".to_vec()),
+        (
+            "JPEG header and noise",
+            file_with(&[0xFF, 0xD8, 0xFF, 0xE0], 5_000),
+        ),
+        ("half a JPEG", whole_jpeg[..whole_jpeg.len() / 2].to_vec()),
+        (
+            "JPEG without its last bytes",
+            whole_jpeg[..whole_jpeg.len() - 2].to_vec(),
+        ),
+        ("half a PNG", whole_png[..whole_png.len() / 2].to_vec()),
+        ("half a WebP", whole_webp[..whole_webp.len() / 2].to_vec()),
+        ("JPEG/HTML polyglot", with_html(jpeg(5_000))),
+        ("PNG/HTML polyglot", with_html(png(5_000))),
+        ("WebP/HTML polyglot", with_html(webp(5_000))),
+        ("400 MP PNG header", huge),
+    ];
+    for (what, bytes) in &bad {
+        for (url, field) in &routes {
+            let resp = owner
+                .client
+                .post_multipart(url, field, "photo.jpg", bytes.clone());
+            assert_eq!(
+                (resp.status, resp.errno()),
+                (400, "4302"),
+                "{what} at {url}: {}",
+                resp.text()
+            );
+        }
+    }
+    assert_eq!(avatar_in_db(&app, owner.user_id), "");
+    assert_eq!(cover_in_db(&app, house_id), "");
+    // The same images, whole, are accepted.
+    for (image, content_type) in [
+        (whole_jpeg, "image/jpeg"),
+        (whole_png, "image/png"),
+        (whole_webp, "image/webp"),
+    ] {
+        let url = upload_house_image(&app, &owner, house_id, image.clone());
+        assert_serves(&app, &url, &image, content_type);
+    }
 }
 
 #[test]

@@ -8,4 +8,5 @@ mod foundation;
 mod host;
 mod houses;
 mod images;
+mod limits;
 mod orders;

@@ -655,3 +655,68 @@ fn a_cached_calendar_never_shows_nights_that_have_passed() {
         "the past stay is filtered out of the cached calendar"
     );
 }
+
+/// Issue #13: a stay from today to 9999-12-31 hid a house from every search.
+/// A stay starts within the horizon and, with `max_days = 0`, lasts at most
+/// the longest stay; a guest holds a bounded number of pending orders.
+#[test]
+fn stays_and_pending_orders_are_bounded() {
+    use ihome_shared::orders::{
+        BOOKING_HORIZON_DAYS as HORIZON, LONGEST_STAY_NIGHTS as LONGEST,
+        MAX_PENDING_ORDERS_PER_GUEST as PENDING,
+    };
+    let app = spawn_app();
+    let owner = app.register_verified();
+    let guest = app.register();
+    let unlimited = publish(&app, &owner, &house_form());
+    let long_stays = publish(&app, &owner, &form_with(json!({"max_days": 200})));
+
+    // (house, start, end, expected errno) as offsets from today.
+    let refused = [
+        (unlimited, HORIZON + 1, HORIZON + 2, "4103"),
+        (unlimited, 0, LONGEST + 1, "4103"),
+        (long_stays, 0, 201, "4103"),
+    ];
+    for (house, start, end, errno) in refused {
+        let resp = book(&app, &guest, house, &d(start), &d(end));
+        assert_eq!(
+            (resp.status, resp.errno()),
+            (400, errno),
+            "{start}..{end}: {}",
+            resp.text()
+        );
+    }
+    let resp = book(&app, &guest, unlimited, "9999-12-30", "9999-12-31");
+    resp.assert_error("4103", 400);
+    // The boundaries themselves are fine.
+    booked(&app, &guest, unlimited, &d(HORIZON), &d(HORIZON + 1));
+    booked(&app, &guest, unlimited, &d(0), &d(LONGEST));
+    booked(&app, &guest, long_stays, &d(0), &d(LONGEST + 1));
+
+    // Pending orders: up to the cap (three are held already), then 4004/409.
+    let mut last = 0;
+    for i in 3..PENDING {
+        let start = 100 + 2 * i;
+        last = booked(&app, &guest, unlimited, &d(start), &d(start + 1));
+    }
+    let resp = book(&app, &guest, unlimited, &d(300), &d(301));
+    resp.assert_error("4004", 409);
+    assert!(
+        resp.errmsg().contains(&PENDING.to_string()),
+        "{}",
+        resp.text()
+    );
+    // Taken nights still say so, not the cap.
+    let other = app.register();
+    let taken = book(&app, &other, unlimited, &d(1), &d(2));
+    taken.assert_error("4004", 409);
+    assert!(
+        !taken.errmsg().contains(&PENDING.to_string()),
+        "{}",
+        taken.text()
+    );
+    // Once the landlord acts (or the guest cancels), there is room again.
+    let cancel = set_status(&app, &guest, last, json!({"action": "cancel"}));
+    assert_eq!(cancel.errno(), "0", "{}", cancel.text());
+    booked(&app, &guest, unlimited, &d(300), &d(301));
+}
