@@ -21,3 +21,28 @@ component_packages() {
     sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n1
   done
 }
+
+# Debian packages, installed when missing (CI runs as root on a fresh machine).
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    log "not root: install $* yourself (apt-get install -y $*)"
+    return 1
+  fi
+  if [ -z "${IHOME_APT_UPDATED:-}" ]; then
+    apt-get update -qq
+    export IHOME_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# The real Spin CLI the tests also run the app under: ../shared/spin (test
+# infrastructure, unpacked once into target/spin), else a `spin` on PATH.
+# Prints its path, or nothing when neither is there (a fresh machine elsewhere).
+find_spin() {
+  if [ -x "$ROOT/../shared/spin/install" ]; then
+    command -v xz >/dev/null || apt_install xz-utils >&2 || return 0
+    "$ROOT/../shared/spin/install" "$ROOT/target/spin"
+  elif command -v spin >/dev/null; then
+    command -v spin
+  fi
+}

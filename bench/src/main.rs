@@ -89,6 +89,10 @@ struct Args {
     /// (e.g. a copy built before a change, for before/after figures).
     #[arg(long)]
     edge_host: Option<PathBuf>,
+    /// Also serve the reads with this real Spin CLI (`spin up` on the same
+    /// seeded state), for edge-host/Spin ratios in the same run.
+    #[arg(long)]
+    spin: Option<PathBuf>,
 }
 
 /// Sizes and durations of one mode.
@@ -149,15 +153,41 @@ struct Run {
     raw: Summary,
 }
 
+/// edge-host's throughput against another target's in the same scenario.
 #[derive(Clone, Debug, Serialize)]
 struct Ratio {
     scenario: &'static str,
     connections: usize,
+    /// The other target: "native" or "spin".
+    baseline: &'static str,
     edge_rps: f64,
-    native_rps: f64,
+    baseline_rps: f64,
+    /// edge req/s ÷ baseline req/s.
     ratio: f64,
     edge_p50_us: u64,
-    native_p50_us: u64,
+    baseline_p50_us: u64,
+}
+
+/// Every edge run that `baseline` also ran, as a ratio.
+fn ratios_against(runs: &[Run], baseline: &'static str) -> Vec<Ratio> {
+    runs.iter()
+        .filter(|r| r.target == "edge")
+        .filter_map(|e| {
+            let b = runs.iter().find(|b| {
+                b.target == baseline && b.scenario == e.scenario && b.connections == e.connections
+            })?;
+            Some(Ratio {
+                scenario: e.scenario,
+                connections: e.connections,
+                baseline,
+                edge_rps: e.rps,
+                baseline_rps: b.rps,
+                ratio: if b.rps > 0.0 { e.rps / b.rps } else { 0.0 },
+                edge_p50_us: e.p50_us,
+                baseline_p50_us: b.p50_us,
+            })
+        })
+        .collect()
 }
 
 struct Paths {
@@ -165,6 +195,8 @@ struct Paths {
     work: PathBuf,
     edge_host: PathBuf,
     native: PathBuf,
+    /// The real Spin CLI, when one was given.
+    spin: Option<PathBuf>,
 }
 
 fn main() {
@@ -213,10 +245,14 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             .clone()
             .unwrap_or_else(|| root.join("target/release/edge-host")),
         native: root.join("target/release/native-baseline"),
+        spin: args.spin.clone(),
         root,
         work,
     };
-    for bin in [&paths.edge_host, &paths.native] {
+    for bin in [&paths.edge_host, &paths.native]
+        .into_iter()
+        .chain(paths.spin.as_ref())
+    {
         ensure!(
             bin.is_file(),
             "{} is missing (scripts/bench builds it)",
@@ -300,14 +336,31 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let search_path = format!("/api/v1.0/houses?aid=3&sd={sd}&ed={ed}&sk=price-inc&p=2");
     let session_headers = vec![("Cookie".to_string(), guest.cookie.clone())];
     let matches = json!({
-        "areas": compare(&client, &edge.base, &native.base, "/api/v1.0/areas")?,
-        "house_detail": compare(&client, &edge.base, &native.base, &detail_path)?,
+        "areas": compare(&client, &edge.base, ("native", &native.base), "/api/v1.0/areas")?,
+        "house_detail": compare(&client, &edge.base, ("native", &native.base), &detail_path)?,
     });
     check_ok(&client, &edge.base, &search_path, &[])?;
     check_ok(&client, &edge.base, "/api/v1.0/session", &session_headers)?;
+    // The real Spin on the same state: same database, same sessions.
+    let spin = match &paths.spin {
+        Some(bin) => Some(start_spin(bin, &paths, &state, &sms)?),
+        None => None,
+    };
+    let spin_matches = match &spin {
+        Some(spin) => {
+            check_ok(&client, &spin.base, &search_path, &[])?;
+            check_ok(&client, &spin.base, "/api/v1.0/session", &session_headers)?;
+            json!({
+                "areas": compare(&client, &edge.base, ("spin", &spin.base), "/api/v1.0/areas")?,
+                "house_detail": compare(&client, &edge.base, ("spin", &spin.base), &detail_path)?,
+            })
+        }
+        None => Value::Null,
+    };
 
     let edge_idle_kib = edge.rss_kib()?;
     let native_idle_kib = native.rss_kib()?;
+    let spin_idle_kib = spin.as_ref().map(Proc::rss_kib).transpose()?;
 
     // 3. Host overhead: an empty component against the native floor.
     log("host overhead: empty component vs native /noop (1 connection)");
@@ -362,6 +415,9 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         path: String,
         headers: Vec<(String, String)>,
         native: bool,
+        /// Also under the real Spin (the reads; bookings would share the
+        /// write load and the booking sequence with edge-host's runs).
+        spin: bool,
         bookings: bool,
     }
     let scenarios = vec![
@@ -370,6 +426,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             path: "/api/v1.0/areas".into(),
             headers: vec![],
             native: true,
+            spin: true,
             bookings: false,
         },
         Scenario {
@@ -377,6 +434,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             path: detail_path.clone(),
             headers: vec![],
             native: true,
+            spin: true,
             bookings: false,
         },
         Scenario {
@@ -384,6 +442,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             path: search_path.clone(),
             headers: vec![],
             native: false,
+            spin: true,
             bookings: false,
         },
         Scenario {
@@ -391,6 +450,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             path: "/api/v1.0/session".into(),
             headers: session_headers.clone(),
             native: false,
+            spin: true,
             bookings: false,
         },
         Scenario {
@@ -398,18 +458,23 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             path: "/api/v1.0/orders".into(),
             headers: vec![],
             native: false,
+            spin: false,
             bookings: true,
         },
     ];
     let mut runs: Vec<Run> = Vec::new();
     let mut edge_peak_kib = 0;
     let mut native_peak_kib = 0;
+    let mut spin_peak_kib = 0;
     let mut booking_offset = 0u64;
     let first_booking_day = today.add_days(seed::BENCH_BOOKING_FIRST_DAY);
     for sc in &scenarios {
         let mut targets = vec![("edge", edge.base.clone(), edge.pid())];
         if sc.native {
             targets.push(("native", native.base.clone(), native.pid()));
+        }
+        if let Some(spin) = spin.as_ref().filter(|_| sc.spin) {
+            targets.push(("spin", spin.base.clone(), spin.pid()));
         }
         let load_for = |offset: u64| -> Load {
             if sc.bookings {
@@ -459,11 +524,12 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 )?;
                 if let Some(sampler) = sampler {
                     let peak = sampler.finish();
-                    if *target == "edge" {
-                        edge_peak_kib = edge_peak_kib.max(peak);
-                    } else {
-                        native_peak_kib = native_peak_kib.max(peak);
-                    }
+                    let target_peak = match *target {
+                        "edge" => &mut edge_peak_kib,
+                        "spin" => &mut spin_peak_kib,
+                        _ => &mut native_peak_kib,
+                    };
+                    *target_peak = (*target_peak).max(peak);
                 }
                 if sc.bookings {
                     booking_offset = wrk::next_booking_offset(booking_offset, &s, c);
@@ -522,24 +588,8 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let login_p50_ms = median_f64(&mut login_ms.clone());
 
     // 6. Report.
-    let ratios: Vec<Ratio> = runs
-        .iter()
-        .filter(|r| r.target == "edge")
-        .filter_map(|e| {
-            let n = runs.iter().find(|n| {
-                n.target == "native" && n.scenario == e.scenario && n.connections == e.connections
-            })?;
-            Some(Ratio {
-                scenario: e.scenario,
-                connections: e.connections,
-                edge_rps: e.rps,
-                native_rps: n.rps,
-                ratio: if n.rps > 0.0 { e.rps / n.rps } else { 0.0 },
-                edge_p50_us: e.p50_us,
-                native_p50_us: n.p50_us,
-            })
-        })
-        .collect();
+    let ratios = ratios_against(&runs, "native");
+    let spin_ratios = ratios_against(&runs, "spin");
     let sizes = component_sizes(&paths.root)?;
     let min_ratio = ratios.iter().map(|r| r.ratio).fold(f64::INFINITY, f64::min);
     let machine = machine();
@@ -556,7 +606,9 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         },
         "runs": runs,
         "ratios": ratios,
+        "spin_ratios": spin_ratios,
         "responses_match_native": matches,
+        "responses_match_spin": spin_matches,
         "host_overhead": {
             "edge_noop_p50_us": edge_noop.p50_us,
             "edge_noop_p99_us": edge_noop.p99_us,
@@ -573,6 +625,8 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             "edge_peak_kib": edge_peak_kib,
             "native_idle_kib": native_idle_kib,
             "native_peak_kib": native_peak_kib,
+            "spin_idle_kib": spin_idle_kib,
+            "spin_peak_kib": spin_peak_kib,
             "peak_at_connections": plan.max_connections(),
         },
         "component_sizes": sizes,
@@ -642,6 +696,27 @@ fn start_edge(
         cmd,
         "Serving ",
         &paths.work.join(format!("{name}.log")),
+        STARTUP_TIMEOUT,
+    )
+}
+
+/// Spawns the real Spin CLI (`spin up`) on the app's seeded state dir.
+fn start_spin(bin: &Path, paths: &Paths, state: &Path, sms: &SmsGateway) -> anyhow::Result<Proc> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("up")
+        .arg("--from")
+        .arg(paths.root.join("spin.toml"))
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--state-dir")
+        .arg(state)
+        .env("SPIN_VARIABLE_SMS_GATEWAY_ORIGIN", sms.origin())
+        .current_dir(&paths.root);
+    Proc::start(
+        "spin",
+        cmd,
+        "Serving ",
+        &paths.work.join("spin.log"),
         STARTUP_TIMEOUT,
     )
 }
@@ -723,21 +798,22 @@ fn check_ok(
     Ok(body)
 }
 
-/// Whether edge and native return the same JSON for `path` (parsed, so key
-/// order and whitespace do not matter). A mismatch is reported, not fatal:
-/// it means the baseline's queries drifted from the component's.
+/// Whether edge and another target (`other`, at `other_base`) return the
+/// same JSON for `path` (parsed, so key order and whitespace do not matter).
+/// A mismatch is reported, not fatal: for the native baseline it means its
+/// queries drifted from the component's; for Spin, a host difference.
 fn compare(
     client: &reqwest::blocking::Client,
     edge: &str,
-    native: &str,
+    (other, other_base): (&str, &str),
     path: &str,
 ) -> anyhow::Result<bool> {
     let e: Value = serde_json::from_str(&check_ok(client, edge, path, &[])?)?;
-    let n: Value = serde_json::from_str(&check_ok(client, native, path, &[])?)?;
-    let same = e == n;
+    let o: Value = serde_json::from_str(&check_ok(client, other_base, path, &[])?)?;
+    let same = e == o;
     if !same {
         eprintln!(
-            "warning: {path}: native response differs from edge\n  edge:   {e}\n  native: {n}"
+            "warning: {path}: {other} response differs from edge\n  edge:   {e}\n  {other}: {o}"
         );
     }
     Ok(same)
@@ -929,27 +1005,33 @@ fn render_table(r: &Value) -> String {
         );
     }
     let _ = writeln!(t);
-    let _ = writeln!(
-        t,
-        "| edge/native (same run) | conns | edge req/s | native req/s | ratio |"
-    );
-    let _ = writeln!(t, "|---|---:|---:|---:|---:|");
-    for x in r["ratios"].as_array().into_iter().flatten() {
+    for (key, baseline) in [("ratios", "native"), ("spin_ratios", "spin")] {
+        let rows = r[key].as_array().cloned().unwrap_or_default();
+        if rows.is_empty() {
+            continue;
+        }
         let _ = writeln!(
             t,
-            "| {} | {} | {:.0} | {:.0} | {:.2} |",
-            x["scenario"].as_str().unwrap_or(""),
-            x["connections"],
-            f(&x["edge_rps"]),
-            f(&x["native_rps"]),
-            f(&x["ratio"])
+            "| edge/{baseline} (same run) | conns | edge req/s | {baseline} req/s | ratio |"
         );
+        let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+        for x in rows {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {:.0} | {:.0} | {:.2} |",
+                x["scenario"].as_str().unwrap_or(""),
+                x["connections"],
+                f(&x["edge_rps"]),
+                f(&x["baseline_rps"]),
+                f(&x["ratio"])
+            );
+        }
+        let _ = writeln!(t);
     }
     let h = &r["host_overhead"];
     let s = &r["startup"];
     let m = &r["memory"];
     let tg = &r["targets"];
-    let _ = writeln!(t);
     let _ = writeln!(t, "| measure | value |");
     let _ = writeln!(t, "|---|---:|");
     let _ = writeln!(
@@ -1001,6 +1083,14 @@ fn render_table(r: &Value) -> String {
         f(&m["native_idle_kib"]) / 1024.0,
         f(&m["native_peak_kib"]) / 1024.0
     );
+    if !m["spin_idle_kib"].is_null() {
+        let _ = writeln!(
+            t,
+            "| real Spin RSS idle / peak | {:.1} / {:.1} MiB |",
+            f(&m["spin_idle_kib"]) / 1024.0,
+            f(&m["spin_peak_kib"]) / 1024.0
+        );
+    }
     let sizes = &r["component_sizes"];
     let comps = sizes["components"].as_array().cloned().unwrap_or_default();
     let n_app = comps.iter().filter(|c| c["app"] == true).count();
@@ -1020,6 +1110,13 @@ fn render_table(r: &Value) -> String {
         "| responses identical to native (areas, detail) | {} / {} |",
         r["responses_match_native"]["areas"], r["responses_match_native"]["house_detail"]
     );
+    if !r["responses_match_spin"].is_null() {
+        let _ = writeln!(
+            t,
+            "| responses identical under real Spin (areas, detail) | {} / {} |",
+            r["responses_match_spin"]["areas"], r["responses_match_spin"]["house_detail"]
+        );
+    }
     let _ = writeln!(t);
     let _ = writeln!(t, "| component | bytes |");
     let _ = writeln!(t, "|---|---:|");

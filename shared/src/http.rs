@@ -1,15 +1,35 @@
 //! The HTTP edge of every component: the JSON envelope, request helpers and
 //! the `serve` wrapper that maps a handler's `Result` to a response.
+//!
+//! Request bodies are never buffered by the SDK: a component receives the
+//! `IncomingRequest` stream, [`serve`] dispatches on the method and headers
+//! first (a route that refuses the method never reads the body), and the
+//! body is read only when the handler asks for it, with the route's cap
+//! ([`read_capped`]). So memory stays bounded whatever a client sends, under
+//! any host (real Spin caps nothing itself).
+//!
+//! HEAD is answered on every GET route: the handler runs as for GET and the
+//! body is dropped, so status and headers are the GET's.
+
+use std::cell::RefCell;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use wasi::io::streams::StreamError;
 
 use crate::errno::{ApiError, ApiResult, Errno};
 
 /// Largest JSON request body we read. The biggest legitimate body (a house
 /// with a 512-character address and 23 facilities) is well under 8 KiB.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
+/// A JSON body over [`MAX_JSON_BODY`] is still read and thrown away up to
+/// this size, so an ordinary client hears the 413 instead of a reset
+/// connection; past it we stop reading and the host closes the connection.
+pub const MAX_DRAINED_JSON_BODY: usize = 1024 * 1024;
+/// Bytes asked of the body stream per read (the host hands out what it has,
+/// at most this).
+const READ_CHUNK: u64 = 64 * 1024;
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -52,7 +72,7 @@ pub fn ok_empty() -> Response {
 pub fn error_response(err: &ApiError) -> Response {
     let mut resp = envelope::<()>(err.status, err.errno, &err.message, None);
     if err.status == 405 {
-        resp.set_header("allow", "GET, POST, PUT, DELETE");
+        resp.set_header("allow", "GET, HEAD, POST, PUT, DELETE");
     }
     if let Some(secs) = err.retry_after {
         resp.set_header("retry-after", secs.to_string());
@@ -61,32 +81,92 @@ pub fn error_response(err: &ApiError) -> Response {
 }
 
 /// Runs a synchronous handler and turns its error into an envelope.
-pub fn serve(req: Request, handler: impl FnOnce(&ApiRequest) -> ApiResult<Response>) -> Response {
-    let req = ApiRequest(req);
-    handler(&req).unwrap_or_else(|e| error_response(&e))
+pub fn serve(
+    req: IncomingRequest,
+    handler: impl FnOnce(&ApiRequest) -> ApiResult<Response>,
+) -> Response {
+    let req = ApiRequest::new(req);
+    let resp = handler(&req).unwrap_or_else(|e| error_response(&e));
+    answer(req.is_head, resp)
 }
 
 /// The async twin of [`serve`], for handlers that make outbound HTTP calls.
-pub async fn serve_async<F, Fut>(req: Request, handler: F) -> Response
+pub async fn serve_async<F, Fut>(req: IncomingRequest, handler: F) -> Response
 where
     F: FnOnce(ApiRequest) -> Fut,
     Fut: std::future::Future<Output = ApiResult<Response>>,
 {
-    handler(ApiRequest(req))
-        .await
-        .unwrap_or_else(|e| error_response(&e))
+    let req = ApiRequest::new(req);
+    let is_head = req.is_head;
+    let resp = handler(req).await.unwrap_or_else(|e| error_response(&e));
+    answer(is_head, resp)
 }
 
-/// A request with the parsing helpers handlers need.
-pub struct ApiRequest(pub Request);
+/// The response as sent: without its body when the client asked with HEAD.
+fn answer(is_head: bool, mut resp: Response) -> Response {
+    if is_head {
+        resp.body_mut().clear();
+    }
+    resp
+}
+
+/// A request with the parsing helpers handlers need. Its body stays in the
+/// host until a handler reads it ([`ApiRequest::json`], or an upload).
+pub struct ApiRequest {
+    /// Method, URI and headers; the body is empty until an upload sets it.
+    head: Request,
+    /// The method handlers see: GET for a HEAD request.
+    method: Method,
+    /// Whether the client asked with HEAD (the answer then has no body).
+    is_head: bool,
+    /// The body stream, until something reads it.
+    unread: RefCell<Option<IncomingRequest>>,
+}
 
 impl ApiRequest {
+    /// Takes the method, URI and headers of `req`; its body is left unread.
+    pub fn new(req: IncomingRequest) -> ApiRequest {
+        let head = Request::builder()
+            .method(req.method())
+            .uri(req.uri())
+            .headers(req.headers().entries())
+            .build();
+        let is_head = *head.method() == Method::Head;
+        let method = if is_head {
+            Method::Get
+        } else {
+            head.method().clone()
+        };
+        ApiRequest {
+            head,
+            method,
+            is_head,
+            unread: RefCell::new(Some(req)),
+        }
+    }
+
+    /// The request's method; HEAD reads as GET (see [`serve`]).
     pub fn method(&self) -> &Method {
-        self.0.method()
+        &self.method
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.0.header(name).and_then(|v| v.as_str())
+        self.head.header(name).and_then(|v| v.as_str())
+    }
+
+    /// Reads the body once: `Ok(Some(bytes))` when it is at most `keep`
+    /// bytes, `Ok(None)` when it is longer (read and dropped up to `drain`,
+    /// then left). Only one read gets the body; later ones see it empty.
+    pub fn read_body(&self, keep: usize, drain: usize) -> ApiResult<Option<Vec<u8>>> {
+        match self.unread.borrow_mut().take() {
+            Some(req) => read_capped(req, keep, drain),
+            None => Ok(Some(Vec::new())),
+        }
+    }
+
+    /// Replaces the (read) body that [`body`](Self::body) returns.
+    pub fn set_body(&mut self, body: Vec<u8>) {
+        *self.head.body_mut() = body;
     }
 
     /// A `:name` route segment, from the `spin-path-match-<name>` header Spin
@@ -110,23 +190,36 @@ impl ApiRequest {
 
     /// A query-string value, percent-decoded; `None` when absent or empty.
     pub fn query(&self, name: &str) -> Option<String> {
-        query_value(self.0.query(), name).filter(|v| !v.is_empty())
+        query_value(self.head.query(), name).filter(|v| !v.is_empty())
     }
 
+    /// The body an upload read and [set](Self::set_body); empty otherwise.
     pub fn body(&self) -> &[u8] {
-        self.0.body()
+        self.head.body()
     }
 
-    /// Parses a bounded JSON body into `T`; every failure is a 4103 that says why.
+    /// Reads and parses a JSON body of at most [`MAX_JSON_BODY`] bytes into
+    /// `T`; a longer one is 413, every other failure a 4103 that says why.
     pub fn json<T: DeserializeOwned>(&self) -> ApiResult<T> {
-        let body = self.0.body();
-        if body.len() > MAX_JSON_BODY {
-            return Err(ApiError::param("请求体过大").with_status(413));
+        if self
+            .declared_length()
+            .is_some_and(|n| n > MAX_JSON_BODY as u64)
+        {
+            // Said up front: no need to read a byte of it.
+            return Err(json_too_large());
         }
+        let body = self
+            .read_body(MAX_JSON_BODY, MAX_DRAINED_JSON_BODY)?
+            .ok_or_else(json_too_large)?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::param("缺少请求体"));
         }
-        serde_json::from_slice(body).map_err(|e| ApiError::param(format!("请求体格式错误: {e}")))
+        serde_json::from_slice(&body).map_err(|e| ApiError::param(format!("请求体格式错误: {e}")))
+    }
+
+    /// The body length the client declared (`Content-Length`), if any.
+    pub fn declared_length(&self) -> Option<u64> {
+        self.header("content-length")?.trim().parse().ok()
     }
 
     /// The value of one cookie from the `Cookie` header.
@@ -147,6 +240,46 @@ impl ApiRequest {
                 .header("x-forwarded-proto")
                 .is_some_and(|p| p.eq_ignore_ascii_case("https"))
     }
+}
+
+fn json_too_large() -> ApiError {
+    ApiError::param("请求体过大").with_status(413)
+}
+
+/// Reads `req`'s body: the bytes when there are at most `keep`; `None` when
+/// there are more, after reading and dropping them up to `drain` bytes in
+/// all (never holding more than `keep` plus one chunk). Blocking reads: a
+/// component instance serves one request, so there is nothing else to run.
+fn read_capped(req: IncomingRequest, keep: usize, drain: usize) -> ApiResult<Option<Vec<u8>>> {
+    let read_error = |what: String| ApiError::msg(Errno::IoErr, format!("读取请求体失败: {what}"));
+    let body = req
+        .consume()
+        .map_err(|()| read_error("body already taken".into()))?;
+    let stream = body
+        .stream()
+        .map_err(|()| read_error("no body stream".into()))?;
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    loop {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) => {
+                read += chunk.len();
+                if read <= keep {
+                    kept.extend_from_slice(&chunk);
+                } else {
+                    kept = Vec::new();
+                    if read > drain {
+                        return Ok(None);
+                    }
+                }
+            }
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(read_error(e.to_debug_string()));
+            }
+        }
+    }
+    Ok((read <= keep).then_some(kept))
 }
 
 /// A positive decimal id with no sign, no leading `+`, at most 18 digits.

@@ -1,11 +1,15 @@
-//! End-to-end test harness: the real `edge-host` running the repo's
-//! `spin.toml` and the real wasm components, over real HTTP on loopback.
+//! End-to-end test harness: a real Spin host running the repo's `spin.toml`
+//! and the real wasm components, over real HTTP on loopback.
 //!
 //! [`spawn_app`] starts a fresh app per test (zero2prod's `spawn_app`): the
-//! release `edge-host` binary on a free port with a new temporary state dir, a
-//! loopback SMS gateway that records the codes it is asked to send, and
-//! `fdfs-proxy` (embedded local-disk store) when its binary has been built.
-//! Everything is killed when the [`TestApp`] is dropped.
+//! host on a free port with a new temporary state dir, a loopback SMS gateway
+//! that records the codes it is asked to send, and `fdfs-proxy` (embedded
+//! local-disk store) when its binary has been built. Everything is killed
+//! when the [`TestApp`] is dropped.
+//!
+//! The host is our release `edge-host` by default; `IHOME_TEST_HOST=spin`
+//! runs every app under the real `spin` CLI instead ([`Host::from_env`]), so
+//! the same suite checks that the app relies on nothing only edge-host does.
 //!
 //! Build first (scripts/test does): the components
 //! (`scripts/build-components`) and `cargo build --release -p edge-host -p fdfs-proxy`.
@@ -56,6 +60,66 @@ pub fn compile_cache_dir() -> PathBuf {
 
 /// Set once a host has started (and so filled the compile cache).
 static CACHE_WARMED: Mutex<bool> = Mutex::new(false);
+
+/// The Spin host an app runs under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// Our `edge-host` (`target/release/edge-host`, or `IHOME_EDGE_HOST`).
+    EdgeHost,
+    /// The real `spin` CLI at this path, run as `spin up`.
+    Spin(PathBuf),
+}
+
+impl Host {
+    /// The host of this test run: `IHOME_TEST_HOST=spin` picks the real Spin
+    /// CLI named by `IHOME_SPIN` (else `spin` on `PATH`); unset or
+    /// `edge-host` picks ours. Anything else is a mistake worth stopping on.
+    pub fn from_env() -> Host {
+        match std::env::var("IHOME_TEST_HOST").as_deref() {
+            Err(_) | Ok("") | Ok("edge-host") => Host::EdgeHost,
+            Ok("spin") => Host::Spin(
+                std::env::var_os("IHOME_SPIN")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("spin")),
+            ),
+            Ok(other) => panic!("IHOME_TEST_HOST={other}: expected `edge-host` or `spin`"),
+        }
+    }
+
+    pub fn is_spin(&self) -> bool {
+        matches!(self, Host::Spin(_))
+    }
+
+    /// `<host> up`-style command serving `spin.toml` on a free port with
+    /// `state_dir`; both hosts print `Serving http://…` once they listen.
+    fn command(&self, state_dir: &Path) -> Command {
+        let mut cmd = match self {
+            Host::EdgeHost => {
+                let bin = release_binary("edge-host", "IHOME_EDGE_HOST");
+                assert!(
+                    bin.exists(),
+                    "{} is missing: run `cargo build --release -p edge-host` and scripts/build-components first",
+                    bin.display()
+                );
+                let mut cmd = Command::new(bin);
+                cmd.env("EDGE_HOST_CACHE_DIR", compile_cache_dir());
+                cmd
+            }
+            Host::Spin(bin) => {
+                let mut cmd = Command::new(bin);
+                cmd.arg("up");
+                cmd
+            }
+        };
+        cmd.arg("--from")
+            .arg(workspace_root().join("spin.toml"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--state-dir")
+            .arg(state_dir);
+        cmd
+    }
+}
 
 /// Options for [`spawn_app_with`].
 #[derive(Clone)]
@@ -152,22 +216,9 @@ impl TestApp {
     }
 
     fn start_host_now(&mut self) {
-        let bin = release_binary("edge-host", "IHOME_EDGE_HOST");
-        assert!(
-            bin.exists(),
-            "{} is missing: run `cargo build --release -p edge-host` and scripts/build-components first",
-            bin.display()
-        );
-        let root = workspace_root();
-        let mut cmd = Command::new(&bin);
-        cmd.arg("--from")
-            .arg(root.join("spin.toml"))
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--state-dir")
-            .arg(self.state_dir.path())
-            .env("EDGE_HOST_CACHE_DIR", compile_cache_dir())
-            .stdin(Stdio::null())
+        let host = Host::from_env();
+        let mut cmd = host.command(self.state_dir.path());
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(sms) = &self.sms {
@@ -181,7 +232,7 @@ impl TestApp {
         }
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+            .unwrap_or_else(|e| panic!("starting {host:?}: {e}"));
         let (tx, rx) = mpsc::channel();
         pump(child.stdout.take().unwrap(), self.log.clone(), Some(tx));
         pump(child.stderr.take().unwrap(), self.log.clone(), None);
@@ -190,7 +241,7 @@ impl TestApp {
             Err(_) => {
                 let _ = child.kill();
                 panic!(
-                    "edge-host did not print `Serving http://…` in time; its log:\n{}",
+                    "{host:?} did not print `Serving http://…` in time; its log:\n{}",
                     self.log()
                 );
             }
@@ -207,6 +258,22 @@ impl TestApp {
             let _ = child.wait();
         }
         self.start_host();
+    }
+
+    /// The host's process id (to read its memory use).
+    pub fn host_pid(&self) -> u32 {
+        self.host.as_ref().expect("host running").id()
+    }
+
+    /// The host's resident set size in KiB (`VmRSS` of /proc/<pid>/status).
+    pub fn host_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.host_pid()))
+            .expect("host's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
     }
 
     /// Everything the host printed so far (stdout and stderr, interleaved).

@@ -6,7 +6,7 @@ use ihome_shared::db::{Db, RowExt};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiError, ApiResult, cache, kv};
 use serde::Serialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[derive(Serialize)]
@@ -16,7 +16,7 @@ struct Area {
 }
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Get => list_areas(req),
         _ => Err(ApiError::method_not_allowed()),

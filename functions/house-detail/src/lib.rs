@@ -13,7 +13,7 @@ use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{BOOKED_NIGHTS_SQL, HOUSE_COMMENTS_SQL};
 use ihome_shared::{ApiError, ApiResult, cache, kv, session};
 use serde::{Deserialize, Serialize};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 /// Comments shown on the detail page (API.md: the newest 10).
@@ -67,7 +67,7 @@ struct Booked {
 }
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Get => detail(req),
         _ => Err(ApiError::method_not_allowed()),

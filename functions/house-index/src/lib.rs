@@ -7,11 +7,11 @@ use ihome_shared::db::{Db, int};
 use ihome_shared::houses::{HouseItem, INDEX_HOUSES_SQL, INDEX_SIZE, View};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiError, ApiResult, cache, kv};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Get => index(req),
         _ => Err(ApiError::method_not_allowed()),

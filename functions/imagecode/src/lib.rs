@@ -13,7 +13,7 @@ use ihome_shared::client::ClientId;
 use ihome_shared::db::Db;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiError, ApiResult, clock, kv, ratelimit};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 /// Size of the image the register page shows (the classic app's 220×120
@@ -31,7 +31,7 @@ const WAVE_AMP: f64 = 16.0;
 const DOTS: u32 = 12;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Get => image(req),
         _ => Err(ApiError::method_not_allowed()),

@@ -10,11 +10,11 @@ use ihome_shared::db::Db;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{CommentRequest, OrderParties, OrderStatus, Party, Review};
 use ihome_shared::{ApiError, ApiResult, cache, kv, session};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Put => comment(req),
         _ => Err(ApiError::method_not_allowed()),

@@ -9,11 +9,11 @@ use ihome_shared::db::Db;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{OrderParties, StatusChange, StatusRequest};
 use ihome_shared::{ApiError, ApiResult, cache, kv, session};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Put => change_status(req),
         _ => Err(ApiError::method_not_allowed()),

@@ -4,11 +4,11 @@
 
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiError, ApiResult, kv, session};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Get => who(req),
         Method::Delete => logout(req),

@@ -16,7 +16,7 @@ use ihome_shared::ratelimit::{LoginAttempt, exclusive};
 use ihome_shared::session::SessionUser;
 use ihome_shared::{ApiError, ApiResult, Errno, clock, kv};
 use serde::Deserialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[derive(Deserialize)]
@@ -27,7 +27,7 @@ struct Login {
 }
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Post => login(req),
         _ => Err(ApiError::method_not_allowed()),

@@ -13,11 +13,11 @@ use ihome_shared::domain::Mobile;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::ratelimit::{SMS_PER_CLIENT, SmsSendLog, exclusive};
 use ihome_shared::{ApiError, ApiResult, Errno, accounts, clock, kv, sms};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-async fn handle(req: Request) -> Response {
+async fn handle(req: IncomingRequest) -> Response {
     http::serve_async(req, |req| async move {
         match req.method() {
             Method::Get => send_code(&req).await,

@@ -16,7 +16,7 @@
 use ihome_shared::http::{error_response, percent_decode};
 use ihome_shared::{ApiError, Errno};
 use sha2::{Digest, Sha256};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 /// Where spin.toml mounts `static/` inside the component.
@@ -26,25 +26,27 @@ const NOT_FOUND_PAGE: &str = "404.html";
 /// Files larger than this are not served (static/ holds pages, not media).
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The request stream, not the SDK's buffered `Request`: nothing here reads
+/// a body, and a POST of gigabytes to a page must not be buffered for a 405.
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     let head = match req.method() {
         Method::Get => false,
         Method::Head => true,
         _ => return error_response(&ApiError::method_not_allowed()),
     };
-    let raw_path = req
-        .header("spin-path-info")
-        .and_then(|v| v.as_str())
-        .unwrap_or("/")
-        .to_string();
+    let header = |name: &str| {
+        let values = req.headers().get(&name.to_string());
+        values
+            .into_iter()
+            .next()
+            .and_then(|v| String::from_utf8(v).ok())
+    };
+    let raw_path = header("spin-path-info").unwrap_or_else(|| "/".to_string());
     if raw_path.starts_with("/api/") {
         return error_response(&ApiError::msg(Errno::NoData, "接口不存在"));
     }
-    let if_none_match = req
-        .header("if-none-match")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    let if_none_match = header("if-none-match");
     let mut resp = serve_path(&raw_path, if_none_match.as_deref());
     if head {
         resp.body_mut().clear();

@@ -8,7 +8,7 @@ use ihome_shared::domain::{IdCard, RealName};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiError, ApiResult, Errno, kv, session};
 use serde::Deserialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[derive(Deserialize)]
@@ -19,7 +19,7 @@ struct Verification {
 }
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Get => accounts::profile_response(req),
         Method::Post => verify(req),

@@ -7,7 +7,7 @@ use ihome_shared::domain::{Mobile, UserName};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiError, ApiResult, Errno, cache, kv, session};
 use serde::{Deserialize, Serialize};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[derive(Deserialize)]
@@ -21,7 +21,7 @@ struct Renamed<'a> {
 }
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Put => rename(req),
         _ => Err(ApiError::method_not_allowed()),

@@ -8,11 +8,11 @@ use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{OrderItem, OrderRole};
 use ihome_shared::{ApiError, ApiResult, kv, session};
 use serde_json::json;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Get => my_orders(req),
         _ => Err(ApiError::method_not_allowed()),

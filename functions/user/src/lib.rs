@@ -4,11 +4,11 @@
 
 use ihome_shared::http;
 use ihome_shared::{ApiError, accounts};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Get => accounts::profile_response(req),
         _ => Err(ApiError::method_not_allowed()),

@@ -8,7 +8,7 @@ use ihome_shared::domain::{Mobile, Password};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiError, ApiResult, kv, sms};
 use serde::Deserialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[derive(Deserialize)]
@@ -21,7 +21,7 @@ struct Registration {
 }
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest) -> Response {
     http::serve(req, |req| match req.method() {
         Method::Post => register(req),
         _ => Err(ApiError::method_not_allowed()),

@@ -1,4 +1,4 @@
-// Starts the real app for a browser test: the release edge-host running the
+// Starts the real app for a browser test: a Spin host (see hostCommand) running the
 // repo's spin.toml on a free loopback port with a fresh state dir, a loopback
 // SMS gateway (records the codes the app sends) and fdfs-proxy (the image
 // store). Everything is stopped by app.stop().
@@ -73,12 +73,24 @@ function spawnAndWait(bin, args, env, re, name, log) {
   });
 }
 
+/**
+ * The Spin host the app runs under: our edge-host by default, the real Spin
+ * CLI (`spin up`, binary from IHOME_SPIN or PATH) when IHOME_TEST_HOST=spin.
+ * Both print `Serving http://…` once they listen.
+ */
+function hostCommand() {
+  const which = process.env.IHOME_TEST_HOST || 'edge-host';
+  if (which === 'spin') return { name: 'spin', bin: process.env.IHOME_SPIN || 'spin', args: ['up'], env: {} };
+  if (which !== 'edge-host') throw new Error(`IHOME_TEST_HOST=${which}: expected edge-host or spin`);
+  const bin = process.env.IHOME_EDGE_HOST || path.join(ROOT, 'target/release/edge-host');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build it (cargo build --release -p edge-host) and the components (scripts/build-components)`);
+  return { name: 'edge-host', bin, args: [], env: { EDGE_HOST_CACHE_DIR: path.join(ROOT, 'target/edge-host-cache') } };
+}
+
 export async function startApp() {
-  const hostBin = process.env.IHOME_EDGE_HOST || path.join(ROOT, 'target/release/edge-host');
+  const hostCmd = hostCommand();
   const fdfsBin = process.env.IHOME_FDFS_PROXY || path.join(ROOT, 'target/release/fdfs-proxy');
-  for (const b of [hostBin, fdfsBin]) {
-    if (!fs.existsSync(b)) throw new Error(`${b} is missing: build it (cargo build --release -p edge-host -p fdfs-proxy) and the components (scripts/build-components)`);
-  }
+  if (!fs.existsSync(fdfsBin)) throw new Error(`${fdfsBin} is missing: build it (cargo build --release -p fdfs-proxy)`);
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ihome-browser-'));
   const imageDir = path.join(stateDir, 'images');
   fs.mkdirSync(imageDir);
@@ -89,12 +101,12 @@ export async function startApp() {
   fdfs.child.removeAllListeners('exit');
   let host;
   try {
-    host = await spawnAndWait(hostBin,
-      ['--from', path.join(ROOT, 'spin.toml'), '--listen', '127.0.0.1:0', '--state-dir', stateDir], {
-        IHOME_EDGE_HOST_CACHE_DIR: path.join(ROOT, 'target/edge-host-cache'),
+    host = await spawnAndWait(hostCmd.bin,
+      [...hostCmd.args, '--from', path.join(ROOT, 'spin.toml'), '--listen', '127.0.0.1:0', '--state-dir', stateDir], {
+        ...hostCmd.env,
         SPIN_VARIABLE_SMS_GATEWAY_ORIGIN: sms.origin,
         SPIN_VARIABLE_FDFS_PROXY_ORIGIN: fdfs.url,
-      }, /Serving (http:\/\/127\.0\.0\.1:\d+)/, 'edge-host', log);
+      }, /Serving (http:\/\/127\.0\.0\.1:\d+)/, hostCmd.name, log);
   } catch (e) {
     fdfs.child.kill('SIGKILL');
     await sms.close();

@@ -1,7 +1,11 @@
 //! End-to-end tests of what the host and the static-file component give every
 //! route: pages, the health check, unknown paths, persistence across a crash.
 
-use ihome_tests::{new_uuid, spawn_app};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use ihome_tests::{TestApp, new_uuid, spawn_app};
 
 #[test]
 fn index_page_is_served_with_an_etag_and_revalidates() {
@@ -85,4 +89,125 @@ fn state_survives_a_killed_host() {
         "{}",
         areas.text()
     );
+}
+
+/// What an endless body stream sends in all, at most: far more than any host
+/// could buffer on this machine, so a host or component that buffers it fails.
+const ENDLESS_BODY_BYTES: u64 = 4 << 30;
+/// How much the host's memory may grow while it refuses an endless body.
+const MAX_RSS_GROWTH_KIB: u64 = 10 * 1024;
+
+/// Sends `method path` with a chunked body that never ends (up to
+/// [`ENDLESS_BODY_BYTES`]) and returns the status line's code, read while
+/// the body is still being written, as a client streaming a huge upload would.
+fn status_for_an_endless_body(app: &TestApp, method: &str, path: &str, content_type: &str) -> u16 {
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).expect("connect to the host");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        const CHUNK: usize = 1 << 20;
+        let chunk = [vec![b'{'], vec![b' '; CHUNK - 1]].concat();
+        let mut sent = 0u64;
+        while sent < ENDLESS_BODY_BYTES {
+            let framed = writer
+                .write_all(format!("{CHUNK:x}\r\n").as_bytes())
+                .and_then(|()| writer.write_all(&chunk))
+                .and_then(|()| writer.write_all(b"\r\n"));
+            if framed.is_err() {
+                break; // the server stopped reading and closed: expected
+            }
+            sent += CHUNK as u64;
+        }
+        sent
+    });
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!(
+                "{method} {path}: no status line ({other:?}) after {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let sent = sender.join().unwrap();
+    assert!(
+        sent < ENDLESS_BODY_BYTES,
+        "{method} {path}: the host read the whole {sent}-byte body"
+    );
+    let line = String::from_utf8_lossy(&head).to_string();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"))
+}
+
+#[test]
+fn endless_bodies_are_refused_without_being_buffered() {
+    let app = spawn_app();
+    let client = app.client();
+    // Warm each route once, so its first instance is not counted as growth.
+    assert_eq!(client.get(&app.api("/areas")).status, 200);
+    assert_eq!(client.get(&app.url("/index.html")).status, 200);
+    client
+        .post_json(&app.api("/sessions"), &ihome_tests::json!({}))
+        .assert_error("4103", 400);
+    let idle = app.host_rss_kib();
+    // (method, path, content type, the status the app answers with)
+    let cases = [
+        // A JSON route: read up to its cap, then 413.
+        ("POST", "/api/v1.0/sessions", "application/json", 413),
+        ("POST", "/api/v1.0/users", "application/json", 413),
+        // Routes that refuse the method never read the body.
+        ("POST", "/api/v1.0/areas", "application/json", 405),
+        ("POST", "/index.html", "text/plain", 405),
+        // An upload route, not logged in: refused before the body counts.
+        (
+            "POST",
+            "/api/v1.0/user/avatar",
+            "multipart/form-data; boundary=x",
+            401,
+        ),
+    ];
+    for (method, path, content_type, status) in cases {
+        assert_eq!(
+            status_for_an_endless_body(&app, method, path, content_type),
+            status,
+            "{method} {path}"
+        );
+        let rss = app.host_rss_kib();
+        assert!(
+            rss <= idle + MAX_RSS_GROWTH_KIB,
+            "{method} {path}: host RSS grew from {idle} KiB to {rss} KiB"
+        );
+    }
+    // The host still serves.
+    assert_eq!(client.get(&app.api("/areas")).status, 200);
+}
+
+#[test]
+fn head_is_answered_on_get_routes_without_a_body() {
+    let app = spawn_app();
+    let client = app.client();
+    for path in ["/api/v1.0/areas", "/api/v1.0/session", "/index.html"] {
+        let get = client.get(&app.url(path));
+        let head = client.send(client.inner.head(app.url(path)));
+        assert_eq!(head.status, get.status, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} has a body");
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "HEAD {path}"
+        );
+    }
 }
