@@ -259,13 +259,6 @@ pub async fn prepare(opts: Options) -> Result<App> {
     }
     resolver.check_required()?;
 
-    if let Some(dir) = &log_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Failed to create log dir {}", dir.display()))?;
-        // Spin's notice, on stderr like its other start-up notes.
-        eprintln!("Logging component stdio to {:?}", dir.join(""));
-    }
-
     let self_addr = Arc::new(OnceLock::new());
     let chain: crate::outbound::ChainTargets = Arc::new(OnceLock::new());
     let mut setups = Vec::new();
@@ -304,6 +297,15 @@ pub async fn prepare(opts: Options) -> Result<App> {
                 logs: instance::ComponentLogs::new(log_dir.as_deref(), &c.id),
             },
         ));
+    }
+
+    // After the manifest checks, as in Spin (its stdio hook runs once the
+    // app is configured), so a bad manifest prints only its error.
+    if let Some(dir) = &log_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Failed to create log dir {}", dir.display()))?;
+        // Spin's notice, on stderr like its other start-up notes.
+        eprintln!("Logging component stdio to {:?}", dir.join(""));
     }
 
     let (engine, pooling) = engine::build_engine(!opts.disable_pooling)?;

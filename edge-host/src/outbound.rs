@@ -346,7 +346,12 @@ fn chain_request(target: Arc<ComponentState>, mut request: http::Request<WasiBod
         path_info: path,
         params: Vec::new(),
     };
-    let full_url = request.uri().to_string();
+    // Spin removes every outgoing `Host` before its chaining interceptor
+    // runs, and `spin-full-url` names the Host header (`localhost` without
+    // one), so a chained request's full URL never names its target.
+    request.headers_mut().remove(http::header::HOST);
+    let pq = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let full_url = format!("http://localhost{pq}");
     let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
     for (name, value) in spin_headers(&m, &full_url, unspecified) {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {

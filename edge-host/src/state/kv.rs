@@ -14,9 +14,11 @@ use super::lock;
 use crate::instance::Host;
 use crate::spin_bindings::fermyon::spin::key_value::{self, Error};
 
-/// Spin's per-instance store table size; one more `open` is
-/// `store-table-full`.
-pub const MAX_STORES_PER_INSTANCE: usize = 256;
+/// Open stores per instance before `open` returns `store-table-full`.
+/// Spin's key-value factor builds its table with `u32::MAX` slots (the 256
+/// of `KeyValueDispatch::new` is not what `spin up` uses), so in practice a
+/// guest runs out of memory first.
+pub const MAX_STORES_PER_INSTANCE: usize = u32::MAX as usize;
 
 /// Spin caps what one query may return (`key-value-spin`'s 128 MiB) so a
 /// guest can't make the host buffer without bound.

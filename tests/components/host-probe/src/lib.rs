@@ -79,10 +79,17 @@ fn kv(req: &Request, op: &str) -> Response {
             k.sort();
             k.join(",")
         }),
-        // Opens stores until the host refuses; reports how many it got.
+        // Opens stores until the host refuses or `n` are open; reports
+        // how many it got.
         "exhaust" => {
+            let cap: usize = param(req, "n")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(usize::MAX);
             let mut held = vec![store];
             loop {
+                if held.len() >= cap {
+                    return ok(format!("{} opened", held.len()));
+                }
                 match Store::open(&label) {
                     Ok(s) => held.push(s),
                     Err(e) => return ok(format!("{} then {e:?}", held.len())),
@@ -94,6 +101,18 @@ fn kv(req: &Request, op: &str) -> Response {
     match result {
         Ok(body) => ok(body),
         Err(e) => fail(e),
+    }
+}
+
+/// Opens connections until the host refuses; reports how many it got.
+fn sql_exhaust(req: &Request) -> Response {
+    let label = param(req, "label").unwrap_or_else(|| "default".into());
+    let mut held = Vec::new();
+    loop {
+        match Connection::open(&label) {
+            Ok(c) => held.push(c),
+            Err(e) => return ok(format!("{} then {e:?}", held.len())),
+        }
     }
 }
 
@@ -144,6 +163,17 @@ async fn outbound(req: &Request) -> Response {
     }
 }
 
+/// A checksum both the probe and the tests compute over a body: FNV-1a,
+/// enough to notice a lost, repeated or reordered chunk.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Largest body `/big` will generate, so a typo can't exhaust guest memory.
+const MAX_GENERATED_BODY: usize = 64 * 1024 * 1024;
+
 #[http_component]
 async fn handle(req: Request) -> Response {
     let op = req
@@ -151,6 +181,13 @@ async fn handle(req: Request) -> Response {
         .and_then(|h| h.as_str())
         .unwrap_or("")
         .to_owned();
+    // `?dump` shows the headers on any route, so routing tests can see
+    // which route matched even where the path info is arbitrary.
+    let op = if param(&req, "dump").is_some() {
+        String::new()
+    } else {
+        op
+    };
     match op.as_str() {
         // Non-wildcard routes have an empty path info: show the headers.
         "" | "/headers" => {
@@ -172,6 +209,25 @@ async fn handle(req: Request) -> Response {
             req.method(),
             String::from_utf8_lossy(req.body())
         )),
+        // Size and checksum of the request body, however it was framed.
+        "/body" => ok(format!(
+            "{} {} {:016x}",
+            req.method(),
+            req.body().len(),
+            fnv1a(req.body())
+        )),
+        // `n` bytes of a repeating pattern; the tests check them whole.
+        "/big" => {
+            let n: usize = param(&req, "n").and_then(|n| n.parse().ok()).unwrap_or(0);
+            let body: Vec<u8> = (0..n.min(MAX_GENERATED_BODY))
+                .map(|i| b'a' + (i % 26) as u8)
+                .collect();
+            Response::builder()
+                .status(200)
+                .header("X-Probe-Size", n.to_string())
+                .body(body)
+                .build()
+        }
         "/var" => match spin_sdk::variables::get(&param(&req, "name").unwrap_or_default()) {
             Ok(v) => ok(v),
             Err(e) => fail(e),
@@ -186,6 +242,7 @@ async fn handle(req: Request) -> Response {
         },
         "/http" => outbound(&req).await,
         "/sql" => sql(&req),
+        "/sql-exhaust" => sql_exhaust(&req),
         "/log" => {
             println!("probe says {}", param(&req, "msg").unwrap_or_default());
             ok("logged")
