@@ -204,6 +204,7 @@ pub async fn prepare(opts: Options) -> Result<App> {
         .triggers
         .iter()
         .map(|t| t.component.as_str())
+        .chain(manifest.private_components.iter().map(String::as_str))
         .collect();
     for c in manifest
         .components

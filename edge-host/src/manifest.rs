@@ -195,6 +195,9 @@ pub struct Manifest {
     pub version: Option<String>,
     pub variables: BTreeMap<String, VariableDecl>,
     pub triggers: Vec<HttpTrigger>,
+    /// Components of `route = { private = true }` triggers: not routable,
+    /// but loaded, so service chaining reaches them (as under Spin).
+    pub private_components: Vec<String>,
     /// In id order; triggers refer to them by id.
     pub components: Vec<Component>,
 }
@@ -300,6 +303,7 @@ impl Manifest {
 
         let mut raw_components = raw.component;
         let mut triggers = Vec::new();
+        let mut private_components = Vec::new();
         for (trigger_type, list) in raw.trigger {
             if trigger_type != "http" {
                 bail!(
@@ -340,7 +344,7 @@ impl Manifest {
                         route,
                         component,
                     }),
-                    RawRoute::Private { private: true } => {}
+                    RawRoute::Private { private: true } => private_components.push(component),
                     RawRoute::Private { private: false } => {
                         bail!(
                             "trigger {id:?}: `route = {{ private = false }}` is invalid; use a route string"
@@ -358,6 +362,11 @@ impl Manifest {
             );
         }
         let ids: HashSet<&str> = components.iter().map(|c| c.id.as_str()).collect();
+        for c in &private_components {
+            if !ids.contains(c.as_str()) {
+                bail!("a private trigger refers to no such component {c:?}");
+            }
+        }
         for t in &triggers {
             if !ids.contains(t.component.as_str()) {
                 bail!(
@@ -374,6 +383,7 @@ impl Manifest {
             version: raw.application.version,
             variables,
             triggers,
+            private_components,
             components,
         })
     }

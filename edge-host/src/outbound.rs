@@ -329,6 +329,24 @@ pub struct OutboundHooks {
     pub chain: ChainTargets,
 }
 
+impl OutboundHooks {
+    /// Refuses a request as Spin does: the guest gets `HttpRequestDenied`,
+    /// the operator a warning naming the entry that would allow it.
+    fn deny(&self, uri: &Uri) -> SendFuture {
+        let origin = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or("https"),
+            uri.authority().map(Authority::as_str).unwrap_or("")
+        );
+        eprintln!(
+            "[{}] A component tried to make an HTTP request to a disallowed destination '{origin}'. \
+             To allow it, add 'allowed_outbound_hosts = [\"{origin}\"]' to the component's section in spin.toml.",
+            self.component_id
+        );
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
+    }
+}
+
 /// Service chaining: runs the target component in-process as if its route
 /// were `/...` (Spin's `spin.internal` dispatch), with client addr 0.0.0.0:0.
 fn chain_request(target: Arc<ComponentState>, mut request: http::Request<WasiBody>) -> SendFuture {
@@ -388,20 +406,7 @@ impl WasiHttpHooks for OutboundHooks {
         drop(fut);
         let verdict = self.allowed.check(request.uri());
         match verdict {
-            Verdict::Deny => {
-                let uri = request.uri();
-                let origin = format!(
-                    "{}://{}",
-                    uri.scheme_str().unwrap_or("https"),
-                    uri.authority().map(Authority::as_str).unwrap_or("")
-                );
-                eprintln!(
-                    "[{}] A component tried to make an HTTP request to a disallowed destination '{origin}'. \
-                     To allow it, add 'allowed_outbound_hosts = [\"{origin}\"]' to the component's section in spin.toml.",
-                    self.component_id
-                );
-                return Box::new(async { Err(HttpError::HttpRequestDenied) });
-            }
+            Verdict::Deny => return self.deny(request.uri()),
             Verdict::AllowSelf => {
                 let Some(addr) = self.self_addr.get().copied() else {
                     return Box::new(async { Err(HttpError::DestinationUnavailable) });
@@ -431,9 +436,12 @@ impl WasiHttpHooks for OutboundHooks {
             Verdict::Allow => {
                 let host = request.uri().host().unwrap_or("").to_ascii_lowercase();
                 if let Some(id) = host.strip_suffix(CHAIN_SUFFIX) {
+                    // Spin matches `*.spin.internal` against the app's
+                    // components, so an unknown id is refused, not "not
+                    // found".
                     return match self.chain.get().and_then(|m| m.get(id)).cloned() {
                         Some(target) => chain_request(target, request),
-                        None => Box::new(async { Err(HttpError::DestinationNotFound) }),
+                        None => self.deny(request.uri()),
                     };
                 }
             }

@@ -185,7 +185,7 @@ source = "{wasm}"
 description = "the probe"
 key_value_stores = ["default", "extra"]
 sqlite_databases = ["default", "reports"]
-allowed_outbound_hosts = ["{{{{ upstream }}}}", "http://self", "http://limited.spin.internal"]
+allowed_outbound_hosts = ["{{{{ upstream }}}}", "http://self", "http://limited.spin.internal", "http://hidden.spin.internal"]
 files = [{{ source = "assets", destination = "/" }}]
 environment = {{ PROBE_MODE = "test" }}
 [component.probe.variables]
@@ -194,6 +194,15 @@ upstream = "{{{{ upstream }}}}"
 
 [component.limited]
 source = "{wasm}"
+
+# Reachable by service chaining only.
+[[trigger.http]]
+route = {{ private = true }}
+component = "hidden"
+
+[component.hidden]
+source = "{wasm}"
+allowed_outbound_hosts = ["http://*.spin.internal"]
 "#,
         wasm = wasm.display()
     )
@@ -712,6 +721,21 @@ fn outbound_http_is_limited_to_allowed_hosts(h: &Host) {
     ] {
         assert!(chained.contains(line), "missing {line:?} in {chained}");
     }
+    // A component with only a private route is reachable by chaining, and
+    // `*.spin.internal` allows every component but no other name.
+    let chained = host.ok("/probe/http?url=http://hidden.spin.internal/headers");
+    assert!(chained.contains("spin-matched-route: /..."), "{chained}");
+    let via = |inner: &str| {
+        let inner = inner.replace(':', "%253A").replace('/', "%252F");
+        host.ok(&format!(
+            "/probe/http?url=http%3A%2F%2Fhidden.spin.internal%2Fhttp%3Furl%3D{inner}"
+        ))
+    };
+    assert_eq!(via("http://limited.spin.internal/env"), "200 200 ");
+    assert_eq!(
+        via("http://ghost.spin.internal/x"),
+        "400 Http(ErrorCode::HttpRequestDenied)"
+    );
     // Chaining needs its own allow-list entry.
     assert_eq!(
         host.err("/probe/http?url=http://probe.spin.internal/headers"),
