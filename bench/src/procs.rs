@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -10,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use ihome_tests::{group_rss_kib, kill_group};
 
 /// A running child that is killed when dropped.
 pub struct Proc {
@@ -38,6 +40,9 @@ impl Proc {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so that stopping it ends all of it
+            // (`spin up` serves from a child process) and RSS counts all of it.
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting {name} ({cmd:?})"))?;
         let (tx, rx) = mpsc::channel();
@@ -87,7 +92,8 @@ impl Proc {
         self.child.id()
     }
 
-    /// Resident set size in KiB (`VmRSS` of /proc/<pid>/status).
+    /// Resident set size in KiB of the process and its children (its
+    /// process group).
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
         rss_kib(self.pid())
     }
@@ -100,8 +106,7 @@ impl Proc {
     }
 
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 }
 
@@ -114,13 +119,12 @@ impl Drop for Proc {
     }
 }
 
+/// RSS in KiB of the process group led by `pid` (every [`Proc`] leads one).
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS line")
+    match group_rss_kib(pid) {
+        0 => bail!("no memory figures for process group {pid}"),
+        kib => Ok(kib),
+    }
 }
 
 /// Samples a process's RSS every `every` until dropped; `peak` is the max.

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -116,9 +117,54 @@ impl Host {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--state-dir")
-            .arg(state_dir);
+            .arg(state_dir)
+            // Its own process group, which `kill_group` ends whole.
+            .process_group(0);
         cmd
     }
+}
+
+/// Kills `child` and everything in its process group with SIGKILL (a
+/// crash, no shutdown), and reaps it. `spin up` serves from a child process
+/// (`spin trigger http`) that would outlive a kill of the parent alone.
+pub fn kill_group(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a negative pid signals that process group; it
+    // touches no memory of ours.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Resident set size in KiB of every process in process group `pgid`
+/// (`VmRSS` from /proc): a host's whole memory, whichever process serves.
+pub fn group_rss_kib(pgid: u32) -> u64 {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    procs
+        .flatten()
+        .filter_map(|entry| {
+            let dir = entry.path();
+            let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+            // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after ')'.
+            let pgrp: u32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(2)?
+                .parse()
+                .ok()?;
+            if pgrp != pgid {
+                return None;
+            }
+            let status = std::fs::read_to_string(dir.join("status")).ok()?;
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum()
 }
 
 /// Options for [`spawn_app_with`].
@@ -239,7 +285,7 @@ impl TestApp {
         let base = match rx.recv_timeout(STARTUP_TIMEOUT) {
             Ok(base) => base,
             Err(_) => {
-                let _ = child.kill();
+                kill_group(&mut child);
                 panic!(
                     "{host:?} did not print `Serving http://…` in time; its log:\n{}",
                     self.log()
@@ -254,8 +300,7 @@ impl TestApp {
     /// on the same state dir.
     pub fn restart(&mut self) {
         if let Some(mut child) = self.host.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
         }
         self.start_host();
     }
@@ -265,15 +310,12 @@ impl TestApp {
         self.host.as_ref().expect("host running").id()
     }
 
-    /// The host's resident set size in KiB (`VmRSS` of /proc/<pid>/status).
+    /// The host's resident set size in KiB: all its processes (real Spin
+    /// serves from a child of `spin up`).
     pub fn host_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.host_pid()))
-            .expect("host's /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("a VmRSS line")
+        let kib = group_rss_kib(self.host_pid());
+        assert!(kib > 0, "no memory figures for the host's processes");
+        kib
     }
 
     /// Everything the host printed so far (stdout and stderr, interleaved).
@@ -402,8 +444,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(mut child) = self.host.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
         }
     }
 }

@@ -49,13 +49,20 @@ function startSmsGateway() {
   })));
 }
 
+/** SIGKILL to `child` and everything in its process group. */
+function killGroup(child) {
+  try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
+}
+
 /** Spawns `bin` and resolves with the first stdout match of `re` (its group 1). */
 function spawnAndWait(bin, args, env, re, name, log) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, which killGroup ends whole: `spin up` serves
+    // from a child (`spin trigger http`) that outlives a kill of the parent.
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      killGroup(child);
       reject(new Error(`${name} did not start in time; its output:\n${log.join('')}`));
     }, STARTUP_MS);
     child.stdout.on('data', (d) => {
@@ -108,7 +115,7 @@ export async function startApp() {
         SPIN_VARIABLE_FDFS_PROXY_ORIGIN: fdfs.url,
       }, /Serving (http:\/\/127\.0\.0\.1:\d+)/, hostCmd.name, log);
   } catch (e) {
-    fdfs.child.kill('SIGKILL');
+    killGroup(fdfs.child);
     await sms.close();
     throw e;
   }
@@ -138,8 +145,8 @@ export async function startApp() {
       return sqlite(path.join(stateDir, 'sqlite_db.db'), sql, params);
     },
     async stop() {
-      host.child.kill('SIGKILL');
-      fdfs.child.kill('SIGKILL');
+      killGroup(host.child);
+      killGroup(fdfs.child);
       await sms.close();
       if (!process.env.IHOME_KEEP_STATE) fs.rmSync(stateDir, { recursive: true, force: true });
     },

@@ -4,6 +4,7 @@
 //! Each module owns one area of the API.
 
 mod accounts;
+mod crash;
 mod foundation;
 mod host;
 mod houses;

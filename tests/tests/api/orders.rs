@@ -85,7 +85,7 @@ pub(crate) fn completed_stay_order(
 const REGISTER_PARALLELISM: usize = 5;
 
 /// Registers `n` users, [`REGISTER_PARALLELISM`] at a time.
-fn register_many(app: &TestApp, n: usize) -> Vec<TestUser> {
+pub(crate) fn register_many(app: &TestApp, n: usize) -> Vec<TestUser> {
     let mut users = Vec::with_capacity(n);
     while users.len() < n {
         let batch = REGISTER_PARALLELISM.min(n - users.len());
