@@ -467,6 +467,25 @@ mod tests {
             .check(&uri.parse().unwrap())
     }
 
+    /// `(Host value, names a chaining target)`, per Spin's
+    /// `parse_service_chaining_host`.
+    const CHAINING_HOSTS: &[(&str, bool)] = &[
+        ("probe.spin.internal", true),
+        ("probe.spin.internal:80", true),
+        ("a.b.spin.internal", false),
+        ("spin.internal", false),
+        ("probe.SPIN.internal", false),
+        ("probe.spin.internal.", false),
+        ("localhost:3000", false),
+    ];
+
+    #[test]
+    fn chaining_hosts_are_recognised_like_spin() {
+        for &(host, expected) in CHAINING_HOSTS {
+            assert_eq!(is_service_chaining_host(host), expected, "{host}");
+        }
+    }
+
     #[test]
     fn exact_origins_use_default_ports() {
         let e = ["http://127.0.0.1:8090", "https://api.example.com"];
