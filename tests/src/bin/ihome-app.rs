@@ -1,0 +1,38 @@
+//! Runs the app the way the end-to-end tests do (`spawn_app()`: the release
+//! edge-host on a free port, a fresh state dir, a loopback SMS gateway and
+//! fdfs-proxy) for tools outside Rust, such as tests/schemathesis/run.sh.
+//!
+//! It registers a real-name verified user through the API (captcha code from
+//! the KV file, SMS code from the loopback gateway), logs in once more to read
+//! the session cookie, prints one JSON line
+//! `{"base": "http://127.0.0.1:PORT", "cookie": "ihome_session=…", "state_dir": "…"}`
+//! and keeps everything running until its standard input closes.
+
+use std::io::Read;
+
+use ihome_tests::{AppOptions, spawn_app_with};
+use serde_json::json;
+
+fn main() {
+    let app = spawn_app_with(AppOptions::default());
+    let user = app.register_verified();
+    let resp = reqwest::blocking::Client::new()
+        .post(app.api("/sessions"))
+        .json(&json!({"mobile": user.mobile, "password": user.password}))
+        .send()
+        .expect("login");
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("the login sets the session cookie")
+        .to_string();
+    println!(
+        "{}",
+        json!({"base": app.base, "cookie": cookie, "state_dir": app.state_dir.path()})
+    );
+    // Until the caller closes our stdin (or dies): then the app is dropped,
+    // which stops the host, the SMS gateway and fdfs-proxy.
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+}
