@@ -22,11 +22,14 @@ fi
 cargo build --release -q -p ihome-tests --bin ihome-app
 
 # The launcher prints one JSON line, then runs until its stdin closes.
+# Closing its stdin (our end of the coproc pipe) stops it and everything it
+# started; a kill of this script closes the pipe too.
 coproc APP { exec target/release/ihome-app; }
 app_pid=$APP_PID
-exec {app_in}>&"${APP[1]}"
-trap 'exec {app_in}>&-; wait "$app_pid" 2>/dev/null || true' EXIT
-read -r -t 300 line <&"${APP[0]}" || { echo "schemathesis: the app did not start" >&2; exit 1; }
+app_out=${APP[0]} app_in=${APP[1]}
+stop_app() { exec {app_in}>&-; wait "$app_pid" 2>/dev/null || true; }
+trap stop_app EXIT
+read -r -t 300 line <&"$app_out" || { echo "schemathesis: the app did not start" >&2; exit 1; }
 base=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["base"])' "$line")
 cookie=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["cookie"])' "$line")
 
