@@ -84,6 +84,8 @@ pub struct App {
     pub descriptions: Vec<Option<String>>,
     /// Every KV store, to close cleanly at shutdown.
     pub kv: Arc<KvStores>,
+    /// Every SQLite database, to close kept connections at shutdown.
+    pub sqlite: Arc<Databases>,
     pub listener: TcpListener,
     pub addr: SocketAddr,
     pub pooling: bool,
@@ -388,6 +390,7 @@ pub async fn prepare(opts: Options) -> Result<App> {
             .map(|c| c.description.clone())
             .collect(),
         kv,
+        sqlite: dbs,
         listener,
         addr,
         pooling,

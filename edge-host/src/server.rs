@@ -216,6 +216,7 @@ pub async fn serve(app: App, shutdown: impl Future<Output = ()>) {
         }
     }
     app.kv.close();
+    app.sqlite.close_idle();
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.

@@ -1189,7 +1189,8 @@ fn restart_keeps_kv_and_sqlite_and_seeds_run_first(h: &Host) {
 const SQLITE_FORMAT_BYTES: std::ops::Range<usize> = 18..20;
 
 /// After Ctrl-C the KV file is in rollback-journal mode, as Spin leaves
-/// it, with no `-wal`/`-shm` (or `-journal`) beside it.
+/// it, with no `-wal`/`-shm` (or `-journal`) beside it; nor has a WAL-mode
+/// app database any.
 fn stopped_host_leaves_a_rollback_journal_kv_file(h: &Host) {
     let app = AppDir::new();
     let host = app.start(h, NO_UPSTREAM, &[]);
@@ -1197,7 +1198,21 @@ fn stopped_host_leaves_a_rollback_journal_kv_file(h: &Host) {
         assert_eq!(host.ok(&format!("/probe/kv/set?key=k{i}&value=v")), "ok");
     }
     assert_eq!(host.ok("/probe/kv/set?label=extra&key=k&value=v"), "ok");
+    // A database the app itself puts in WAL mode (as iHome's migrations
+    // do) is left without its `-wal`/`-shm` too.
+    assert_eq!(
+        host.ok("/probe/sql?sql=PRAGMA+journal_mode%3DWAL"),
+        "journal_mode|wal"
+    );
+    host.ok("/probe/sql?sql=CREATE+TABLE+t+(x)");
+    host.ok("/probe/sql?sql=INSERT+INTO+t+VALUES+(1)");
     assert!(host.stop("-INT").success(), "SIGINT exits 0");
+    let app_db = app.path().join("state/sqlite_db.db");
+    for suffix in ["-wal", "-shm"] {
+        let mut side = app_db.clone().into_os_string();
+        side.push(suffix);
+        assert!(!Path::new(&side).exists(), "{side:?} left behind");
+    }
     for db in [
         app.path().join("state/sqlite_key_value.db"),
         app.path().join("extra_kv.db"),

@@ -150,6 +150,16 @@ impl Databases {
         self.dbs.contains_key(label)
     }
 
+    /// At shutdown: closes the kept connections. Spin closes every
+    /// connection after its request, so a database the app put in WAL mode
+    /// has no `-wal`/`-shm` beside it once idle (SQLite checkpoints and
+    /// deletes them when the last connection closes); this leaves the same.
+    pub fn close_idle(&self) {
+        for db in self.dbs.values() {
+            lock(&db.idle).clear();
+        }
+    }
+
     /// `--sqlite @file[:label]`: runs a whole file as one batch.
     pub fn run_file(&self, label: &str, file: &Path) -> Result<()> {
         let sql = std::fs::read_to_string(file)
