@@ -23,7 +23,15 @@ pub const MAX_FILE_SIZE_CEILING: u64 = 1 << 40;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// Per send/recv timeout on FastDFS connections; like `network_timeout` it
 /// bounds each call, not a whole transfer, so big files are not cut off.
-pub const DEFAULT_IO_TIMEOUT_MS: u64 = 30_000;
+/// Short enough that a hung tracker still leaves time, within the answer
+/// deadline, to ask the next one; a healthy server on a LAN answers a
+/// small request in milliseconds and never pauses a transfer this long.
+pub const DEFAULT_IO_TIMEOUT_MS: u64 = 5_000;
+/// Longest time from a read, delete or health request to the start of its
+/// answer, whatever hangs behind it: below the app's own 10 s deadline for
+/// reads and deletes (`RESPONSE_TIMEOUT_MS` in shared/src/image_store.rs),
+/// so the app hears a clear 503 instead of timing out itself.
+pub const DEFAULT_ANSWER_TIMEOUT_MS: u64 = 8_000;
 /// Idle pooled connections kept per tracker/storage address.
 pub const DEFAULT_POOL_IDLE_PER_ADDR: usize = 8;
 /// Pooled connections idle longer than this are not reused; well under the
@@ -66,6 +74,11 @@ pub struct Cli {
     #[arg(long, env = "FDFS_PROXY_IO_TIMEOUT_MS", default_value_t = DEFAULT_IO_TIMEOUT_MS)]
     pub io_timeout_ms: u64,
 
+    /// Longest time until a read, delete or health request is answered
+    /// (503 when the back end has not answered by then), in milliseconds.
+    #[arg(long, env = "FDFS_PROXY_ANSWER_TIMEOUT_MS", default_value_t = DEFAULT_ANSWER_TIMEOUT_MS)]
+    pub answer_timeout_ms: u64,
+
     /// Idle FastDFS connections kept per server address (0 disables pooling).
     #[arg(long, env = "FDFS_PROXY_POOL_SIZE", default_value_t = DEFAULT_POOL_IDLE_PER_ADDR)]
     pub pool_size: usize,
@@ -82,6 +95,7 @@ pub struct Config {
     pub max_file_size: u64,
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
+    pub answer_timeout: Duration,
     pub pool_size: usize,
 }
 
@@ -96,6 +110,7 @@ impl Config {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
             io_timeout: Duration::from_millis(DEFAULT_IO_TIMEOUT_MS),
+            answer_timeout: Duration::from_millis(DEFAULT_ANSWER_TIMEOUT_MS),
             pool_size: DEFAULT_POOL_IDLE_PER_ADDR,
         }
     }
@@ -132,7 +147,7 @@ impl TryFrom<Cli> for Config {
                 "--max-file-size must be between 1 byte and {MAX_FILE_SIZE_CEILING} bytes"
             ));
         }
-        if cli.connect_timeout_ms == 0 || cli.io_timeout_ms == 0 {
+        if cli.connect_timeout_ms == 0 || cli.io_timeout_ms == 0 || cli.answer_timeout_ms == 0 {
             return Err("timeouts must be at least 1 ms".into());
         }
         Ok(Config {
@@ -143,6 +158,7 @@ impl TryFrom<Cli> for Config {
             max_file_size,
             connect_timeout: Duration::from_millis(cli.connect_timeout_ms),
             io_timeout: Duration::from_millis(cli.io_timeout_ms),
+            answer_timeout: Duration::from_millis(cli.answer_timeout_ms),
             pool_size: cli.pool_size,
         })
     }
@@ -207,6 +223,7 @@ mod tests {
             &["--group", "bad/group"],
             &["--max-file-size", "0"],
             &["--io-timeout-ms", "0"],
+            &["--answer-timeout-ms", "0"],
         ] {
             assert!(cli(bad).is_err(), "accepted {bad:?}");
         }

@@ -80,5 +80,6 @@ pub fn app(cfg: &Config, store: Store) -> Arc<http::App> {
     Arc::new(http::App {
         store,
         max_file_size: cfg.max_file_size,
+        answer_timeout: cfg.answer_timeout,
     })
 }

@@ -24,12 +24,13 @@ use crate::body::{BodyError, CHUNK_SIZE, UploadStream};
 use crate::file_id::{FileId, GroupName};
 use crate::proto::cmd::query_store::StoreTarget;
 use crate::proto::cmd::{
-    Expect, active_test, delete, download, file_info, query_fetch, query_store, upload,
+    Expect, active_test, delete, download, file_info, group_stat, query_fetch, query_store, upload,
 };
 use crate::proto::{ProtoError, errno};
 
 pub use conn::{Conn, Peer};
 pub use file_info::FileInfo;
+pub use group_stat::GroupStat;
 pub use pool::{Pool, PoolConfig};
 
 /// Storage connect attempts for transient errors (`storage_make_connection_with_retry(…, 3)`).
@@ -227,6 +228,43 @@ impl FdfsClient {
             .tracker_call(&req, cmd, "query fetch", query_fetch::EXPECT)
             .await?;
         query_fetch::parse_response(&body).map_err(|error| FdfsError::Protocol { addr, error })
+    }
+
+    /// 90: what the tracker knows about one group; an unknown group is
+    /// `Status { status: ENOENT }`.
+    pub async fn group_stat(&self, group: &GroupName) -> Result<GroupStat, FdfsError> {
+        let (addr, body) = self
+            .tracker_call(
+                &group_stat::request_one(group),
+                group_stat::CMD_ONE,
+                "group stat",
+                group_stat::EXPECT_ONE,
+            )
+            .await?;
+        group_stat::parse_response(&body)
+            .map_err(|error| FdfsError::Protocol { addr, error })?
+            .pop()
+            .ok_or(FdfsError::Protocol {
+                addr,
+                error: ProtoError::BadLength {
+                    what: "group stat",
+                    got: 0,
+                    expected: "one group",
+                },
+            })
+    }
+
+    /// 91: every group the tracker knows.
+    pub async fn list_groups(&self) -> Result<Vec<GroupStat>, FdfsError> {
+        let (addr, body) = self
+            .tracker_call(
+                &group_stat::request_all(),
+                group_stat::CMD_ALL,
+                "list groups",
+                group_stat::EXPECT_ALL,
+            )
+            .await?;
+        group_stat::parse_response(&body).map_err(|error| FdfsError::Protocol { addr, error })
     }
 
     /// ACTIVE_TEST to every tracker, concurrently (a dead one costs one
@@ -450,6 +488,9 @@ impl FdfsClient {
     /// Sends `req` and reads the response header. A pooled connection that
     /// turns out dead (server restarted, idle cut) is retried once on a
     /// fresh one: the request was never answered, so resending is safe.
+    /// A *timeout* is not retried: a dead socket fails at once (EOF, reset),
+    /// so a silent one means the server itself is hung, and a fresh
+    /// connection would only wait the same time again.
     async fn exchange(
         &self,
         addr: SocketAddr,
@@ -464,7 +505,7 @@ impl FdfsClient {
             .await;
             match attempt {
                 Ok(h) => return Ok((conn, h)),
-                Err(FdfsError::Io { source, .. }) => {
+                Err(FdfsError::Io { source, .. }) if source.kind() != io::ErrorKind::TimedOut => {
                     tracing::debug!(%addr, error = %source, "pooled connection was dead; reconnecting");
                 }
                 Err(e) => return Err(e),
@@ -499,13 +540,13 @@ impl FdfsClient {
     }
 }
 
+/// Connect errors worth another attempt. Unlike the C client, not a
+/// timeout: that attempt already cost the whole connect timeout, and
+/// repeating it would run past the proxy's answer deadline.
 fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::TimedOut
-            | io::ErrorKind::AddrInUse
-            | io::ErrorKind::WouldBlock
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::AddrInUse | io::ErrorKind::WouldBlock
     )
 }
 

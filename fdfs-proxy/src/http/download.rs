@@ -34,7 +34,8 @@ pub async fn handle(
     head_only: bool,
 ) -> Result<Response<Body>, ApiError> {
     let id = FileId::parse(raw_id)?;
-    let obj = app.store.locate(&id).await?;
+    let deadline = app.answer_deadline();
+    let obj = app.by(deadline, app.store.locate(&id)).await?;
     let etag = etag_for(&id);
     let header = |name: HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
 
@@ -70,7 +71,7 @@ pub async fn handle(
     // Open the byte stream first (errors still get a proper status), and
     // sniff the type from it when the extension does not say.
     let mut stream = if len > 0 && !head_only {
-        Some(app.store.read(&obj, offset, len).await?)
+        Some(app.by(deadline, app.store.read(&obj, offset, len)).await?)
     } else {
         None
     };
@@ -89,8 +90,10 @@ pub async fn handle(
                 other => {
                     stream = other;
                     let probe = app
-                        .store
-                        .read(&obj, 0, obj.size.min(SNIFF_LEN as u64))
+                        .by(
+                            deadline,
+                            app.store.read(&obj, 0, obj.size.min(SNIFF_LEN as u64)),
+                        )
                         .await?;
                     let (prefix, _) = peek_prefix(probe)
                         .await

@@ -33,8 +33,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use error::ApiError;
 
 /// Response bodies: in-memory JSON or a streamed file.
@@ -51,6 +52,34 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 pub struct App {
     pub store: Store,
     pub max_file_size: u64,
+    /// Longest time from a read, delete or health request to the start of
+    /// its answer (`--answer-timeout-ms`); see [`App::by`].
+    pub answer_timeout: Duration,
+}
+
+impl App {
+    /// The deadline for the answer to a request that arrives now.
+    pub fn answer_deadline(&self) -> Instant {
+        Instant::now() + self.answer_timeout
+    }
+
+    /// Runs a store call that must be done by `deadline`. One deadline per
+    /// request, shared by all its calls, so a hung tracker or storage costs
+    /// one bounded wait however many exchanges the request needed; the
+    /// cancelled exchange's connection is dropped, never pooled.
+    pub async fn by<T>(
+        &self,
+        deadline: Instant,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the image store did not answer within {} ms",
+                self.answer_timeout.as_millis()
+            ))),
+        }
+    }
 }
 
 /// Serves `listener` until the process ends.

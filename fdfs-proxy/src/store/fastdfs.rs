@@ -8,6 +8,15 @@
 //! (the tracker does not) and gives its size, DOWNLOAD_FILE streams the range.
 //! Delete: tracker 103 (the file's source storage, like the reference
 //! client), then DELETE_FILE.
+//!
+//! Two answers are ambiguous on the wire and resolved with the tracker's
+//! group stat (command 90) before they reach HTTP:
+//! * the tracker answers 102/103 with ENOENT both for a group it does not
+//!   know (the file cannot exist: 404) and for a known group without an
+//!   active storage (the file is out of reach: 503, worth a retry);
+//! * a storage answers EINVAL both for a store path it does not have
+//!   (`M05` on a one-path storage: the file cannot exist, 404) and for a
+//!   request it cannot parse (our fault or its: 502).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -113,12 +122,14 @@ impl FastdfsStore {
     }
 
     pub async fn locate(&self, id: &FileId) -> Result<Object, StoreError> {
-        let storage = self.client.query_fetch(id).await.map_err(map_error)?;
-        let info = self
-            .client
-            .file_info(storage, id)
-            .await
-            .map_err(map_error)?;
+        let storage = match self.client.query_fetch(id).await {
+            Ok(s) => s,
+            Err(e) => return Err(self.no_storage(id, e, "readable").await),
+        };
+        let info = match self.client.file_info(storage, id).await {
+            Ok(info) => info,
+            Err(e) => return Err(self.storage_refused(id, e).await),
+        };
         if info.size > MAX_SANE_FILE_SIZE {
             return Err(StoreError::Upstream(format!(
                 "storage {storage} reports an implausible size {} for {id}",
@@ -148,13 +159,62 @@ impl FastdfsStore {
     }
 
     pub async fn delete(&self, id: &FileId) -> Result<(), StoreError> {
-        let storage = self.client.query_update(id).await.map_err(map_error)?;
-        self.client.delete(storage, id).await.map_err(map_error)
+        let storage = match self.client.query_update(id).await {
+            Ok(s) => s,
+            Err(e) => return Err(self.no_storage(id, e, "writable").await),
+        };
+        match self.client.delete(storage, id).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.storage_refused(id, e).await),
+        }
     }
 
+    /// The meaning of a failed tracker query for `id` (102/103): an ENOENT
+    /// is an unknown group (404) or a group whose storages are all down
+    /// (503); the group stat tells which.
+    async fn no_storage(&self, id: &FileId, e: FdfsError, kind: &str) -> StoreError {
+        if e.status() != Some(errno::ENOENT) {
+            return map_error(e);
+        }
+        let group = id.group();
+        match self.client.group_stat(group).await {
+            Ok(stat) => StoreError::Unavailable(format!(
+                "no {kind} storage in group {group} ({} of {} storages active): {e}",
+                if kind == "readable" {
+                    stat.readable
+                } else {
+                    stat.writable
+                },
+                stat.storages
+            )),
+            Err(stat_err) if stat_err.status() == Some(errno::ENOENT) => StoreError::NotFound,
+            Err(stat_err) => StoreError::Unavailable(format!(
+                "no {kind} storage in group {group}: {e}; group stat failed: {stat_err}"
+            )),
+        }
+    }
+
+    /// The meaning of a failed storage command on `id`: ENOENT is a missing
+    /// file; EINVAL for a store path beyond the group's count is one too
+    /// (the storage cannot even look), any other EINVAL a real error.
+    async fn storage_refused(&self, id: &FileId, e: FdfsError) -> StoreError {
+        if e.status() != Some(errno::EINVAL) {
+            return map_error(e);
+        }
+        match self.client.group_stat(id.group()).await {
+            Ok(stat) if i64::from(id.store_path_index()) >= stat.store_paths => {
+                tracing::debug!(file_id = %id, store_paths = stat.store_paths, "store path beyond the group's; no such file");
+                StoreError::NotFound
+            }
+            _ => map_error(e),
+        }
+    }
+
+    /// Healthy: a tracker answers and every group in scope (the `--group`,
+    /// else all) has an active storage. Degraded: some groups have none.
     pub async fn health(&self) -> Health {
         let checks = self.client.check_trackers().await;
-        let ok = checks.iter().any(|c| c.result.is_ok());
+        let tracker_ok = checks.iter().any(|c| c.result.is_ok());
         let trackers: Vec<_> = checks
             .iter()
             .map(|c| match &c.result {
@@ -162,17 +222,50 @@ impl FastdfsStore {
                 Err(e) => json!({"addr": c.tracker, "ok": false, "error": e.to_string()}),
             })
             .collect();
+        let groups = if !tracker_ok {
+            Err("no tracker answers".to_owned())
+        } else if let Some(g) = &self.group {
+            self.client
+                .group_stat(g)
+                .await
+                .map(|s| vec![s])
+                .map_err(|e| e.to_string())
+        } else {
+            self.client.list_groups().await.map_err(|e| e.to_string())
+        };
+        let (ok, degraded, groups) = match groups {
+            Ok(stats) => {
+                let serving = stats.iter().filter(|s| s.readable > 0).count();
+                let detail: Vec<_> = stats
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "name": s.name,
+                            "ok": s.readable > 0,
+                            "storages": s.storages,
+                            "active": s.readable,
+                        })
+                    })
+                    .collect();
+                (serving > 0, serving < stats.len(), json!(detail))
+            }
+            Err(e) => (false, false, json!({ "error": e })),
+        };
         Health {
             ok,
+            degraded,
             detail: json!({
                 "trackers": trackers,
                 "group": self.group.as_ref().map(|g| g.as_str().to_owned()),
+                "groups": groups,
             }),
         }
     }
 }
 
-/// The HTTP-facing meaning of a client error.
+/// The HTTP-facing meaning of a client error. A server that cannot be
+/// reached or stopped answering is 503 (try again later); one that answered
+/// wrongly is 502.
 fn map_error(e: FdfsError) -> StoreError {
     match e {
         FdfsError::Status {
@@ -183,12 +276,12 @@ fn map_error(e: FdfsError) -> StoreError {
             status: errno::ENOSPC,
             ..
         } => StoreError::InsufficientStorage(e.to_string()),
-        FdfsError::NoTracker(_) => StoreError::Unavailable(e.to_string()),
+        FdfsError::NoTracker(_) | FdfsError::Connect { .. } | FdfsError::Io { .. } => {
+            StoreError::Unavailable(e.to_string())
+        }
         FdfsError::Body(b) => StoreError::Body(b),
-        FdfsError::Status { .. }
-        | FdfsError::Connect { .. }
-        | FdfsError::Resolve { .. }
-        | FdfsError::Io { .. }
-        | FdfsError::Protocol { .. } => StoreError::Upstream(e.to_string()),
+        FdfsError::Status { .. } | FdfsError::Resolve { .. } | FdfsError::Protocol { .. } => {
+            StoreError::Upstream(e.to_string())
+        }
     }
 }

@@ -175,6 +175,7 @@ impl LocalStore {
             .unwrap_or(false);
         Health {
             ok,
+            degraded: false,
             detail: json!({
                 "state_dir": self.root.display().to_string(),
                 "group": self.group.as_str(),

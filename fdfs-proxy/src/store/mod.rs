@@ -85,7 +85,11 @@ enum Location {
 /// The outcome of a health check.
 #[derive(Debug)]
 pub struct Health {
+    /// Can serve (HTTP 200).
     pub ok: bool,
+    /// Serves, but part of the back end is out of reach (some groups
+    /// have no active storage).
+    pub degraded: bool,
     /// Back-end specific details for the JSON answer.
     pub detail: Value,
 }

@@ -235,6 +235,39 @@ async fn tracker_conn(mut s: TcpStream, st: Arc<State>) -> io::Result<()> {
                 s.write_all(&header(out.len() as i64, 0)).await?;
                 s.write_all(&out).await?;
             }
+            // SERVER_LIST_ONE_GROUP / LIST_ALL_GROUPS: a TrackerGroupStat
+            // (17-byte name, 12 int64s) for the one group with its one
+            // active storage.
+            90 | 91 => {
+                if (cmd == 90 && body.len() != 16) || (cmd == 91 && !body.is_empty()) {
+                    s.write_all(&header(0, EINVAL)).await?;
+                    continue;
+                }
+                if cmd == 90 && unfixed(&body) != st.group {
+                    s.write_all(&header(0, ENOENT)).await?;
+                    continue;
+                }
+                let mut out = fixed(st.group.as_bytes(), 17);
+                let (storages, readable, writable) = (1i64, 1i64, 1i64);
+                for v in [
+                    0,
+                    0,
+                    0,
+                    0,
+                    storages,
+                    i64::from(storage.port()),
+                    readable,
+                    writable,
+                    0,
+                    i64::from(st.store_path_count),
+                    256,
+                    -1,
+                ] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+                s.write_all(&header(out.len() as i64, 0)).await?;
+                s.write_all(&out).await?;
+            }
             111 => {
                 let status = if body.is_empty() { 0 } else { EINVAL };
                 s.write_all(&header(0, status)).await?;

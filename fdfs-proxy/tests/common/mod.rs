@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_fdfs;
+pub mod real_fdfs;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

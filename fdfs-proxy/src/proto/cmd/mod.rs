@@ -7,6 +7,7 @@ pub mod active_test;
 pub mod delete;
 pub mod download;
 pub mod file_info;
+pub mod group_stat;
 pub mod query_fetch;
 pub mod query_store;
 pub mod upload;
@@ -20,6 +21,8 @@ pub enum Expect {
     OneOf(&'static [u64]),
     /// Strictly more than `min`, at most `max`.
     Range { min_exclusive: u64, max: u64 },
+    /// Any number (zero included) of `unit`-byte records, at most `max` bytes.
+    MultipleOf { unit: u64, max: u64 },
 }
 
 impl Expect {
@@ -28,6 +31,7 @@ impl Expect {
         let ok = match *self {
             Expect::OneOf(lens) => lens.contains(&len),
             Expect::Range { min_exclusive, max } => len > min_exclusive && len <= max,
+            Expect::MultipleOf { unit, max } => len.is_multiple_of(unit) && len <= max,
         };
         if ok {
             Ok(())
@@ -47,6 +51,7 @@ impl Expect {
             Expect::OneOf([39, 69]) => "39 or 69",
             Expect::OneOf(_) => "a fixed length",
             Expect::Range { .. } => "a bounded length",
+            Expect::MultipleOf { .. } => "a bounded multiple of the record length",
         }
     }
 }
