@@ -32,6 +32,10 @@ use serde_json::Value;
 
 pub use serde_json::json;
 
+/// Real FastDFS clusters for tests (shared with fdfs-proxy's own tests).
+#[path = "../../fdfs-proxy/tests/common/real_fdfs.rs"]
+pub mod real_fdfs;
+
 /// How long the host may take to compile/load every component and bind.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
 /// Per-request timeout of the test clients; generous because Argon2id in an
@@ -175,6 +179,11 @@ pub struct AppOptions {
     pub sms_gateway: bool,
     /// Start fdfs-proxy and point the app at it (default: when built).
     pub image_store: bool,
+    /// Back that fdfs-proxy with a real FastDFS cluster started for this
+    /// app (`--tracker`; see [`real_fdfs`]) instead of its local store,
+    /// when a FastDFS build is available (`IHOME_FASTDFS_PREFIX`; default
+    /// false: a cluster costs seconds to start).
+    pub real_fastdfs: bool,
     /// Extra environment for the host (e.g. `SPIN_VARIABLE_*`).
     pub env: Vec<(String, String)>,
 }
@@ -202,6 +211,7 @@ impl Default for AppOptions {
         AppOptions {
             sms_gateway: true,
             image_store: release_binary("fdfs-proxy", "IHOME_FDFS_PROXY").exists(),
+            real_fastdfs: false,
             env: Vec::new(),
         }
     }
@@ -232,7 +242,7 @@ pub fn spawn_app_with(options: AppOptions) -> TestApp {
     let sms = options.sms_gateway.then(SmsGateway::start);
     let image_store = options
         .image_store
-        .then(|| ImageStore::start(state_dir.path()));
+        .then(|| ImageStore::start(state_dir.path(), options.real_fastdfs));
     let mut app = TestApp {
         base: String::new(),
         state_dir,
@@ -757,20 +767,32 @@ fn read_chunked(reader: &mut impl BufRead) -> Vec<u8> {
     body
 }
 
-/// fdfs-proxy with its embedded local-disk store, on a free port.
+/// fdfs-proxy on a free port: with its embedded local-disk store, or in
+/// front of a real FastDFS cluster of its own.
 pub struct ImageStore {
     pub origin: String,
     child: Child,
+    /// The real cluster behind the proxy (stopped after it, on drop).
+    pub cluster: Option<real_fdfs::RealCluster>,
 }
 
 impl ImageStore {
-    fn start(state_dir: &Path) -> ImageStore {
+    fn start(state_dir: &Path, real_fastdfs: bool) -> ImageStore {
         let bin = release_binary("fdfs-proxy", "IHOME_FDFS_PROXY");
-        let mut child = Command::new(&bin)
-            .arg("--listen")
+        let cluster = if real_fastdfs {
+            real_fdfs::RealCluster::start("image store")
+        } else {
+            None
+        };
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--state-dir")
-            .arg(state_dir.join("fdfs"))
+            .arg(state_dir.join("fdfs"));
+        if let Some(c) = &cluster {
+            cmd.arg("--tracker").arg(c.tracker.to_string());
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -792,7 +814,11 @@ impl ImageStore {
         let origin = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("fdfs-proxy did not print `Listening on http://…`");
-        ImageStore { origin, child }
+        ImageStore {
+            origin,
+            child,
+            cluster,
+        }
     }
 
     /// Stops the proxy (to test the app's behaviour when the image store is down).
