@@ -65,9 +65,12 @@ impl Host {
         }
     }
 
-    /// The command that serves an app, up to (not including) its flags.
+    /// The command that serves an app, up to (not including) its flags. It
+    /// runs in its own process group: `spin up` serves from a child process
+    /// (`spin trigger http`) that outlives a signal sent to the parent alone,
+    /// so signals and kills go to the group, as a terminal's Ctrl-C does.
     fn command(&self) -> Command {
-        match self {
+        let mut cmd = match self {
             Host::Edge => {
                 let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge-host"));
                 cmd.env("EDGE_HOST_CACHE_DIR", cache_dir());
@@ -78,7 +81,9 @@ impl Host {
                 cmd.arg("up");
                 cmd
             }
-        }
+        };
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        cmd
     }
 }
 
@@ -332,7 +337,7 @@ impl Running {
                     }
                 }
                 Err(_) if Instant::now() > deadline => {
-                    let _ = child.kill();
+                    signal_group(&child, "-KILL");
                     panic!("the host did not start: {}", stderr.lock().unwrap());
                 }
                 Err(_) => {}
@@ -371,12 +376,10 @@ impl Running {
         body
     }
 
-    /// Sends `signal` (`-TERM`, `-INT`), then waits for the exit.
+    /// Sends `signal` (`-TERM`, `-INT`) to the host's process group, then
+    /// waits for the exit.
     fn stop(mut self, signal: &str) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        // Unix-only, like the hosts' signal handling: `kill(1)` sends the
-        // signal without a libc dependency in the tests.
-        Command::new("kill").args([signal, &pid]).status().unwrap();
+        signal_group(&self.child, signal);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -390,9 +393,18 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
+        signal_group(&self.child, "-KILL");
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends `signal` to `child`'s process group (see [`Host::command`]).
+/// Unix-only, like the hosts' signal handling: `kill(1)` sends it without a
+/// libc dependency in the tests.
+fn signal_group(child: &Child, signal: &str) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args([signal, "--", &group]).status();
 }
 
 /// Waits (bounded) until the child's captured output contains `needle`.
