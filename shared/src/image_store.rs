@@ -12,6 +12,15 @@
 //!
 //! [`valid_file_id`] is the FastDFS file id grammar; ids that fail it never
 //! reach the proxy.
+//!
+//! Files the app stops referencing are deleted through the
+//! `pending_image_deletes` table (migration 5), so an outage of the store
+//! never leaves an orphan behind unnoticed: [`queue_delete`] records the id
+//! (inside the transaction that drops the reference, where there is one),
+//! [`ImageStore::delete_queued`] removes the row only once the proxy
+//! confirms (204, or 404: already gone), and [`ImageStore::retry_pending`]
+//! retries the oldest rows after later image requests. The proxy answers
+//! 404 only for a file that cannot exist, and 503/502 when it cannot tell.
 
 use futures::{SinkExt, StreamExt};
 use spin_sdk::http::{Fields, IncomingResponse, Method, OutgoingRequest, Scheme};
@@ -19,7 +28,8 @@ use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types::RequestOptions;
 
 use crate::config;
-use crate::errno::{ApiError, Errno};
+use crate::db::{self, Db, RowExt};
+use crate::errno::{ApiError, ApiResult, Errno};
 use crate::upload::ImageKind;
 
 /// Variable naming the proxy, and its default (spin.toml has the same).
@@ -38,6 +48,11 @@ pub const RESPONSE_TIMEOUT_MS: u64 = 10_000;
 pub const BETWEEN_BYTES_TIMEOUT_MS: u64 = 10_000;
 /// Largest JSON answer we read from the proxy (`{"file_id","size"}` or `{"error"}`).
 pub const MAX_JSON_RESPONSE: usize = 16 * 1024;
+/// Queued deletions one request retries at most, oldest first: enough to
+/// drain a backlog over a few uploads, few enough that a request pays at
+/// most this many round trips (each bounded by [`RESPONSE_TIMEOUT_MS`],
+/// and a failure ends the batch).
+pub const RETRY_BATCH: i64 = 3;
 /// FastDFS limits: group names are at most 16 characters, remote file names
 /// shorter than 128.
 pub const MAX_GROUP_LEN: usize = 16;
@@ -210,13 +225,78 @@ impl ImageStore {
         }
     }
 
-    /// [`delete`](Self::delete) for clean-ups that must not fail the request:
-    /// the outcome is logged.
-    pub async fn delete_best_effort(&self, file_id: &str, why: &str) {
+    /// Deletes a file already recorded with [`queue_delete`] and drops the
+    /// record once the store confirms (deleted, or already gone). When the
+    /// store cannot confirm, the record stays for [`retry_pending`]
+    /// (`Self::retry_pending`). Never fails the request; returns whether
+    /// the file is confirmed gone.
+    pub async fn delete_queued(&self, db: &Db, file_id: &str) -> bool {
         match self.delete(file_id).await {
-            Ok(true) => {}
-            Ok(false) => eprintln!("image store: {file_id} ({why}) was already gone"),
-            Err(e) => eprintln!("image store: could not delete {file_id} ({why}): {e}"),
+            Ok(existed) => {
+                if !existed {
+                    eprintln!("image store: {file_id} was already gone");
+                }
+                if let Err(e) = db.execute(
+                    "DELETE FROM pending_image_deletes WHERE file_id = ?",
+                    &[db::text(file_id)],
+                ) {
+                    // Harmless: the next retry finds it gone (404) and tries again.
+                    eprintln!("image store: {file_id} deleted but still queued: {e}");
+                }
+                true
+            }
+            Err(e) => {
+                eprintln!("image store: could not delete {file_id}, kept for a retry: {e}");
+                if let Err(e) = db.execute(
+                    "UPDATE pending_image_deletes SET attempts = attempts + 1 WHERE file_id = ?",
+                    &[db::text(file_id)],
+                ) {
+                    eprintln!("image store: could not count the attempt on {file_id}: {e}");
+                }
+                false
+            }
+        }
+    }
+
+    /// A clean-up outside any transaction (e.g. a file uploaded for a
+    /// write that then failed): queue it, then try to delete it. If even the
+    /// queue cannot be written (the database is what failed) the deletion is
+    /// still tried, and a failure of both is logged.
+    pub async fn delete_or_queue(&self, db: &Db, file_id: &str, why: &str) {
+        match queue_delete(db, file_id, why) {
+            Ok(()) => {
+                self.delete_queued(db, file_id).await;
+            }
+            Err(queue_error) => match self.delete(file_id).await {
+                Ok(_) => {}
+                Err(e) => eprintln!(
+                    "image store: orphan {file_id} ({why}): not deleted ({e}) and not queued ({queue_error})"
+                ),
+            },
+        }
+    }
+
+    /// Retries up to [`RETRY_BATCH`] queued deletions, oldest first, and
+    /// stops at the first the store cannot confirm (it is probably still
+    /// down; the rest wait for a later request). Called after an image
+    /// request has done its own work, so its answer is never held up by
+    /// more than this bounded batch.
+    pub async fn retry_pending(&self, db: &Db) {
+        let rows = match db.query(
+            "SELECT file_id FROM pending_image_deletes ORDER BY queued_at, file_id LIMIT ?",
+            &[db::int(RETRY_BATCH)],
+        ) {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("image store: cannot read the pending deletions: {e}");
+                return;
+            }
+        };
+        for row in rows {
+            let Ok(file_id) = row.text(0) else { continue };
+            if !self.delete_queued(db, &file_id).await {
+                break;
+            }
         }
     }
 
@@ -307,6 +387,22 @@ impl ImageStore {
             None => Err(StoreError::Unavailable("no response after waiting".into())),
         }
     }
+}
+
+/// Records that `file_id` is no longer referenced and must be deleted from
+/// the store. Call it inside the transaction that drops the reference, so
+/// the two commit together; then [`ImageStore::delete_queued`] after the
+/// commit. Queuing an id twice keeps the first record.
+pub fn queue_delete(db: &Db, file_id: &str, why: &str) -> ApiResult<()> {
+    db.execute(
+        "INSERT OR IGNORE INTO pending_image_deletes (file_id, reason, queued_at) VALUES (?, ?, ?)",
+        &[
+            db::text(file_id),
+            db::text(why),
+            db::int(crate::clock::now()),
+        ],
+    )?;
+    Ok(())
 }
 
 /// A short answer body (JSON), read with a cap.

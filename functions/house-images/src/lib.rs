@@ -12,7 +12,8 @@
 //!    concurrent first uploads cannot both win); a failure deletes the
 //!    uploaded file again;
 //! 4. after the commit the house's detail and the index carousel caches are
-//!    invalidated.
+//!    invalidated, and a few queued deletions of unreferenced files are
+//!    retried (`ImageStore::retry_pending`).
 
 use ihome_shared::db::{self, Db, RowExt};
 use ihome_shared::http::{self, ApiRequest};
@@ -90,11 +91,12 @@ async fn add_image(req: ApiRequest, house_id: i64) -> ApiResult<Response> {
     });
     if let Err(e) = saved {
         store
-            .delete_best_effort(&file_id, "house image not saved")
+            .delete_or_queue(&db, &file_id, "house image not saved")
             .await;
         return Err(e);
     }
     cache::invalidate_house(house_id);
+    store.retry_pending(&db).await;
     Ok(http::ok(ImageUrl {
         url: images::url(&file_id),
     }))

@@ -8,14 +8,18 @@
 //! 1. the file goes to the image store (down/failing → 4301, nothing written);
 //! 2. one transaction reads the old avatar and stores the new file id (a
 //!    failure deletes the just-uploaded file again);
-//! 3. after the commit: the replaced file is deleted from the store and the
+//!    The same transaction queues the replaced file for deletion
+//!    (`pending_image_deletes`), so it is never forgotten;
+//! 3. after the commit: the replaced file is deleted from the store (its
+//!    queue entry stays when the store cannot confirm, and a later image
+//!    request retries it), older queued deletions are retried, and the
 //!    cached pages that show this user's avatar (their houses' details and
-//!    the index carousel) are invalidated. Both are best effort and logged; a
-//!    leftover old file is harmless, a stale cache expires by itself.
+//!    the index carousel) are invalidated. None of these fails the request;
+//!    a stale cache expires by itself.
 
 use ihome_shared::db::{self, Db, RowExt};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::image_store::ImageStore;
+use ihome_shared::image_store::{self, ImageStore};
 use ihome_shared::upload::{self, Image};
 use ihome_shared::{ApiError, ApiResult, cache, images, kv, session};
 use serde::Serialize;
@@ -58,19 +62,28 @@ async fn set_avatar(req: ApiRequest, user_id: i64) -> ApiResult<Response> {
             "UPDATE users SET avatar = ? WHERE id = ?",
             &[db::text(&file_id), db::int(user_id)],
         )?;
+        if !old.is_empty() && old != file_id {
+            image_store::queue_delete(db, &old, "replaced avatar")?;
+        }
         Ok(old)
     });
     let replaced = match replaced {
         Ok(old) => old,
         Err(e) => {
-            store.delete_best_effort(&file_id, "avatar not saved").await;
+            store
+                .delete_or_queue(&db, &file_id, "avatar not saved")
+                .await;
             return Err(e);
         }
     };
 
     invalidate_pages_showing(&db, user_id);
-    if !replaced.is_empty() && replaced != file_id {
-        store.delete_best_effort(&replaced, "replaced avatar").await;
+    // Older queued deletions are retried only while the store answers: a
+    // failed delete of the replaced file says it is down right now.
+    let store_answers =
+        replaced.is_empty() || replaced == file_id || store.delete_queued(&db, &replaced).await;
+    if store_answers {
+        store.retry_pending(&db).await;
     }
     Ok(http::ok(AvatarUrl {
         avatar_url: images::url(&file_id),

@@ -127,6 +127,17 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // and the index costs nothing for finished orders.
     &["CREATE INDEX IF NOT EXISTS orders_pending_by_guest
             ON orders(user_id) WHERE status = 'WAIT_ACCEPT'"],
+    // 5: image-store files that nothing references any more but whose
+    // deletion the store has not confirmed yet (it was down or timed out).
+    // A replaced file is queued in the same transaction that stops
+    // referencing it, so neither an outage nor a crash forgets it; later
+    // image requests retry the oldest (shared/src/image_store.rs).
+    &["CREATE TABLE IF NOT EXISTS pending_image_deletes (
+            file_id   TEXT PRIMARY KEY,
+            reason    TEXT NOT NULL,
+            queued_at INTEGER NOT NULL,          -- Unix seconds
+            attempts  INTEGER NOT NULL DEFAULT 0 -- failed deletions so far
+        ) WITHOUT ROWID"],
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

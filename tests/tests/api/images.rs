@@ -1,8 +1,20 @@
 //! End-to-end tests: images. Uploads through the real edge-host into the real
-//! fdfs-proxy (embedded store), read back through `/images/...`.
+//! fdfs-proxy, read back through `/images/...`. The proxy stands in front of a
+//! real FastDFS cluster of each test's own when a FastDFS build is available
+//! ([`spawn_app_on_fastdfs`]), else in front of its embedded store.
 
 use ihome_tests::{TestApp, TestUser, concurrently, json, spawn_app};
 use rand::RngCore;
+
+/// The app, with fdfs-proxy on a real FastDFS cluster when one can be
+/// started (`IHOME_FASTDFS_PREFIX`; scripts/test sets it), else on its
+/// embedded store.
+fn spawn_app_on_fastdfs() -> TestApp {
+    ihome_tests::spawn_app_with(ihome_tests::AppOptions {
+        real_fastdfs: true,
+        ..Default::default()
+    })
+}
 
 /// The API's image size limit (API.md, "Images").
 const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
@@ -210,7 +222,7 @@ fn cover_in_db(app: &TestApp, house_id: i64) -> String {
 
 #[test]
 fn avatar_upload_read_back_conditional_get_and_replacement() {
-    let app = spawn_app();
+    let app = spawn_app_on_fastdfs();
     let user = app.register();
     assert_eq!(avatar_in_db(&app, user.user_id), "");
 
@@ -276,7 +288,7 @@ fn avatar_upload_read_back_conditional_get_and_replacement() {
 
 #[test]
 fn house_photos_first_is_the_cover_everywhere() {
-    let app = spawn_app();
+    let app = spawn_app_on_fastdfs();
     let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     assert_eq!(cover_in_db(&app, house_id), "");
@@ -332,7 +344,7 @@ fn house_photos_first_is_the_cover_everywhere() {
 
 #[test]
 fn concurrent_first_photos_elect_exactly_one_cover() {
-    let app = spawn_app();
+    let app = spawn_app_on_fastdfs();
     let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     let url = app.api(&format!("/houses/{house_id}/images"));
@@ -351,7 +363,7 @@ fn concurrent_first_photos_elect_exactly_one_cover() {
 
 #[test]
 fn bad_files_are_refused_and_nothing_is_written() {
-    let app = spawn_app();
+    let app = spawn_app_on_fastdfs();
     let user = app.register();
     let avatar = app.api("/user/avatar");
 
@@ -411,7 +423,7 @@ fn bad_files_are_refused_and_nothing_is_written() {
 /// dimensions are 4302, on both upload routes, and nothing is stored.
 #[test]
 fn only_whole_images_are_accepted() {
-    let app = spawn_app();
+    let app = spawn_app_on_fastdfs();
     let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     let routes = [
@@ -480,7 +492,7 @@ fn only_whole_images_are_accepted() {
 
 #[test]
 fn only_the_logged_in_owner_may_upload() {
-    let app = spawn_app();
+    let app = spawn_app_on_fastdfs();
     let owner = app.register_verified();
     let other = app.register();
     let house_id = publish_house(&app, &owner);
@@ -550,7 +562,7 @@ fn only_the_logged_in_owner_may_upload() {
 
 #[test]
 fn image_store_down_is_4301_and_leaves_no_half_state() {
-    let mut app = spawn_app();
+    let mut app = spawn_app_on_fastdfs();
     let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     let avatar_url = upload_avatar(&app, &owner, "me.jpg", jpeg(10_000));
@@ -585,7 +597,7 @@ fn image_store_down_is_4301_and_leaves_no_half_state() {
 
 #[test]
 fn image_route_refuses_malformed_and_unknown_ids() {
-    let app = spawn_app();
+    let app = spawn_app_on_fastdfs();
     let client = app.client();
     // Well-formed but never stored.
     client
@@ -762,7 +774,7 @@ fn a_failed_database_write_deletes_the_uploaded_file() {
 fn a_house_takes_at_most_30_photos() {
     // house-images' MAX_IMAGES_PER_HOUSE.
     const MAX_PHOTOS: usize = 30;
-    let app = spawn_app();
+    let app = spawn_app_on_fastdfs();
     let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
     for _ in 0..MAX_PHOTOS {
@@ -778,4 +790,174 @@ fn a_house_takes_at_most_30_photos() {
         )
         .assert_error("4004", 409);
     assert_eq!(house_images_in_db(&app, house_id).len(), MAX_PHOTOS);
+}
+
+/// Rows of the app's queue of deletions the store has not confirmed.
+fn pending_deletes(app: &TestApp) -> Vec<(String, i64)> {
+    let db = app.db();
+    let mut stmt = db
+        .prepare("SELECT file_id, attempts FROM pending_image_deletes ORDER BY file_id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Status of `GET /files/<id>` asked of fdfs-proxy directly.
+fn status_in_store(app: &TestApp, id: &str) -> u16 {
+    let origin = &app.image_store.as_ref().expect("fdfs-proxy").origin;
+    app.client().get(&format!("{origin}/files/{id}")).status
+}
+
+#[test]
+fn a_storage_outage_loses_no_image_and_replaced_files_are_deleted() {
+    let mut app = spawn_app_on_fastdfs();
+    if app.image_store.as_ref().is_none_or(|s| s.cluster.is_none()) {
+        println!("a_storage_outage_loses_no_image: skipped: no real FastDFS");
+        return;
+    }
+    let owner = app.register_verified();
+    let house_id = publish_house(&app, &owner);
+    let photo = jpeg(20_000);
+    let photo_url = upload_house_image(&app, &owner, house_id, photo.clone());
+    let old_avatar = upload_avatar(&app, &owner, "me.jpg", jpeg(8_000));
+
+    let store = app.image_store.as_mut().unwrap();
+    let cluster = store.cluster.as_ref().unwrap();
+    cluster.stop_storage(ihome_tests::real_fdfs::Storage::First);
+    cluster.wait_active(0);
+    // Reads and uploads fail cleanly; nothing the app knows is dropped.
+    app.client()
+        .get(&app.url(&photo_url))
+        .assert_error("4301", 502);
+    owner
+        .client
+        .post_multipart(&app.api("/user/avatar"), "avatar", "new.jpg", jpeg(8_000))
+        .assert_error("4301", 502);
+    assert_eq!(
+        house_images_in_db(&app, house_id),
+        vec![file_id(&photo_url)]
+    );
+    assert_eq!(avatar_in_db(&app, owner.user_id), file_id(&old_avatar));
+
+    let cluster = app.image_store.as_ref().unwrap().cluster.as_ref().unwrap();
+    cluster.start_storage(ihome_tests::real_fdfs::Storage::First);
+    cluster.wait_active(1);
+    assert_serves(&app, &photo_url, &photo, "image/jpeg");
+    // Replacing the avatar deletes the old file from FastDFS itself.
+    let new_avatar = upload_avatar(&app, &owner, "new.jpg", jpeg(8_000));
+    assert_eq!(status_in_store(&app, file_id(&old_avatar)), 404);
+    assert_eq!(status_in_store(&app, file_id(&new_avatar)), 200);
+    assert!(pending_deletes(&app).is_empty());
+}
+
+/// A stand-in for fdfs-proxy whose deletes fail (503) while `failing` is
+/// set; it records every DELETE and hands out well-formed file ids.
+struct FlakyProxy {
+    origin: String,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    deletes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FlakyProxy {
+    fn start() -> FlakyProxy {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let failing = Arc::new(AtomicBool::new(false));
+        let deletes = Arc::new(Mutex::new(Vec::new()));
+        let (f, d) = (failing.clone(), deletes.clone());
+        let seq = Arc::new(AtomicU32::new(0));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (f, d, seq) = (f.clone(), d.clone(), seq.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request_line = String::new();
+                    let _ = reader.read_line(&mut request_line);
+                    let mut content_length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if let Some((k, v)) = line.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            content_length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; content_length];
+                    let _ = reader.read_exact(&mut body);
+                    let mut parts = request_line.split_whitespace();
+                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                    let (status, answer) = match method {
+                        "POST" => {
+                            let n = seq.fetch_add(1, Ordering::SeqCst);
+                            let id =
+                                format!("group1/M00/00/00/wKgAAWNoFlakyProxyAAAAAAAA{n:03}.jpg");
+                            (
+                                "200 OK",
+                                format!(r#"{{"file_id":"{id}","size":{}}}"#, body.len()),
+                            )
+                        }
+                        "DELETE" => {
+                            let id = path.trim_start_matches("/files/").to_owned();
+                            d.lock().unwrap().push(id);
+                            if f.load(Ordering::SeqCst) {
+                                (
+                                    "503 Service Unavailable",
+                                    r#"{"error":"storage down"}"#.to_owned(),
+                                )
+                            } else {
+                                ("204 No Content", String::new())
+                            }
+                        }
+                        _ => ("404 Not Found", r#"{"error":"file not found"}"#.to_owned()),
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                });
+            }
+        });
+        FlakyProxy {
+            origin,
+            failing,
+            deletes,
+        }
+    }
+}
+
+#[test]
+fn an_unconfirmed_delete_is_kept_and_retried_by_a_later_upload() {
+    use std::sync::atomic::Ordering;
+    let proxy = FlakyProxy::start();
+    let app = app_with_proxy(proxy.origin.clone());
+    let owner = app.register_verified();
+    let first = upload_avatar(&app, &owner, "a.jpg", jpeg(5_000));
+    let first = file_id(&first).to_owned();
+
+    // The store cannot confirm the deletion of the replaced avatar: the
+    // request still succeeds, and the id is kept, not forgotten.
+    proxy.failing.store(true, Ordering::SeqCst);
+    upload_avatar(&app, &owner, "b.jpg", jpeg(5_000));
+    assert_eq!(proxy.deletes.lock().unwrap().clone(), vec![first.clone()]);
+    assert_eq!(pending_deletes(&app), vec![(first.clone(), 1)]);
+
+    // A later image request, with the store back, retries it.
+    proxy.failing.store(false, Ordering::SeqCst);
+    let house_id = publish_house(&app, &owner);
+    upload_house_image(&app, &owner, house_id, png(3_000));
+    assert_eq!(
+        proxy.deletes.lock().unwrap().clone(),
+        vec![first.clone(), first]
+    );
+    assert!(pending_deletes(&app).is_empty());
 }
