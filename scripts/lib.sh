@@ -46,3 +46,24 @@ find_spin() {
     command -v spin
   fi
 }
+
+# A real FastDFS 6.16.1 for tests and `scripts/up --fastdfs`: test
+# infrastructure in ../shared/fastdfs, built once into target/fastdfs (~2 min;
+# later calls return at once). Prints the install prefix; prints nothing (and
+# says so in one line) when ../shared/fastdfs is not there, since the product
+# never needs it. Installs build-essential when gcc, make or perl is missing.
+ensure_fastdfs() {
+  local script="$ROOT/../shared/fastdfs/fastdfs" prefix="$ROOT/target/fastdfs"
+  if [ ! -x "$script" ]; then
+    log "no ../shared/fastdfs: the tests against a real FastDFS are skipped"
+    return 0
+  fi
+  if ! command -v gcc >/dev/null || ! command -v make >/dev/null || ! command -v perl >/dev/null; then
+    apt_install build-essential >&2
+  fi
+  if [ ! -x "$prefix/usr/bin/fdfs_storaged" ]; then
+    log "building FastDFS 6.16.1 into target/fastdfs (once, ~2 min)"
+  fi
+  "$script" build "$prefix" >&2
+  echo "$prefix"
+}
