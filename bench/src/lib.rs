@@ -3,6 +3,7 @@
 
 pub mod dates;
 pub mod detail;
+pub mod landlord;
 pub mod procs;
 pub mod seed;
 pub mod wrk;

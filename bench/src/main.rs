@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use ihome_bench::dates;
+use ihome_bench::landlord::Acceptor;
 use ihome_bench::procs::{Proc, RssSampler};
 use ihome_bench::seed::{self, SeedSize};
 use ihome_bench::wrk::{self, Load, Summary};
@@ -57,9 +58,13 @@ const SEARCH_NIGHTS: i64 = 3;
 /// host's own per-request cost.
 const TARGET_MIN_RATIO: f64 = 0.5;
 const TARGET_MAX_OVERHEAD_US: f64 = 100.0;
-/// Registered users: one books and holds the session, one logs in repeatedly,
-/// one spare that proves registration works more than once.
-const REGISTERED_USERS: usize = 3;
+/// Guests the booking load rotates through, request by request. One guest
+/// may hold only 10 pending orders (the app's cap) and the landlord accepts
+/// between sweeps, so 64 connections need the load spread over many guests.
+const BOOKING_GUESTS: usize = 16;
+/// Registered users: the booking guests (the first also holds the session
+/// of the GET /session scenario) and one who logs in repeatedly.
+const REGISTERED_USERS: usize = BOOKING_GUESTS + 1;
 
 #[derive(Parser)]
 #[command(about = "iHome benchmark: edge-host vs a native baseline, in one run")]
@@ -315,7 +320,8 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         users.push(register(&edge.base, &state, &sms)?);
     }
     log(format!("registered {} users through the API", users.len()));
-    let guest = &users[0];
+    let (booking_guests, login_user) = users.split_at(BOOKING_GUESTS);
+    let (guest, login_user) = (&booking_guests[0], &login_user[0]);
     let native = Proc::start(
         "native-baseline",
         {
@@ -469,6 +475,13 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let mut booking_offset = 0u64;
     let first_booking_day = today.add_days(seed::BENCH_BOOKING_FIRST_DAY);
     for sc in &scenarios {
+        let acceptor = match sc.bookings {
+            true => Some(Acceptor::start(
+                &state.join("sqlite_db.db"),
+                booking_guests.iter().map(|g| g.mobile.as_str()),
+            )?),
+            false => None,
+        };
         let mut targets = vec![("edge", edge.base.clone(), edge.pid())];
         if sc.native {
             targets.push(("native", native.base.clone(), native.pid()));
@@ -479,7 +492,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         let load_for = |offset: u64| -> Load {
             if sc.bookings {
                 Load::Bookings {
-                    cookie: guest.cookie.clone(),
+                    cookies: booking_guests.iter().map(|g| g.cookie.clone()).collect(),
                     first_house: seeded.first_house,
                     houses: seeded.houses,
                     first_day: first_booking_day.0,
@@ -553,6 +566,13 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 });
             }
         }
+        if let Some(acceptor) = acceptor {
+            log(format!(
+                "{}: the landlord accepted {} orders",
+                sc.name,
+                acceptor.finish()?
+            ));
+        }
     }
     if let Ok(tail) = std::fs::read_to_string(&edge.log) {
         let failed = tail
@@ -569,7 +589,6 @@ fn run(args: &Args) -> anyhow::Result<bool> {
 
     // 5. Login cost.
     log(format!("{} sequential logins", plan.logins));
-    let login_user = &users[1];
     let mut login_ms = Vec::new();
     for _ in 0..plan.logins {
         let t = Instant::now();

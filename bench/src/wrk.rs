@@ -35,9 +35,10 @@ pub enum Load {
     /// POST /orders: request k (over all threads, plus `offset`) books house
     /// `first_house + k % houses` for `nights` nights from day
     /// `first_day + (k / houses) * nights` (days since 1970), so no two
-    /// requests ever ask for the same nights of the same house.
+    /// requests ever ask for the same nights of the same house, as the
+    /// guest whose session is `cookies[k % cookies.len()]`.
     Bookings {
-        cookie: String,
+        cookies: Vec<String>,
         first_house: i64,
         houses: i64,
         first_day: i64,
@@ -100,7 +101,7 @@ fn script(load: &Load, threads: usize) -> String {
             }
         }
         Load::Bookings {
-            cookie,
+            cookies,
             first_house,
             houses,
             first_day,
@@ -111,7 +112,7 @@ fn script(load: &Load, threads: usize) -> String {
                 r#"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Cookie"] = {cookie}
+local cookies = {{ {cookies} }}
 local next_tid = 0
 function setup(thread)
   thread:set("tid", next_tid)
@@ -121,6 +122,7 @@ local sent = 0
 function request()
   local k = {offset} + tid + {threads} * sent
   sent = sent + 1
+  wrk.headers["Cookie"] = cookies[(k % #cookies) + 1]
   local house = {first_house} + (k % {houses})
   local day = {first_day} + math.floor(k / {houses}) * {nights}
   local body = string.format('{{"house_id":%d,"start_date":"%s","end_date":"%s"}}',
@@ -128,7 +130,11 @@ function request()
   return wrk.format(nil, nil, nil, body)
 end
 "#,
-                cookie = lua_string(cookie),
+                cookies = cookies
+                    .iter()
+                    .map(|c| lua_string(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             );
         }
     }
