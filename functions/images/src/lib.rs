@@ -13,6 +13,9 @@
 //! - The body is streamed chunk by chunk, never held whole.
 //! - Missing → 404 (4002), proxy down/failing → 502 (4301): envelopes, since
 //!   those are API errors; success is the raw bytes.
+//! - HEAD is answered like GET without the body (and without
+//!   `Content-Length`: a wasi-http response that declares a length must
+//!   send that many bytes, under Spin and edge-host alike).
 
 use futures::{SinkExt, StreamExt};
 use ihome_shared::image_store::{ImageStore, valid_file_id};
@@ -40,12 +43,16 @@ const PASSED_STATUSES: &[u16] = &[200, 206, 304, 416];
 
 #[http_component]
 async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    let head_only = req.method() == Method::Head;
     match fetch(&req).await {
-        Ok(resp) => stream_back(resp, out).await,
+        Ok(resp) => stream_back(resp, out, head_only).await,
         Err(e) => {
             let mut resp = http::error_response(&e);
             if e.status == 405 {
-                resp.set_header("allow", "GET");
+                resp.set_header("allow", "GET, HEAD");
+            }
+            if head_only {
+                resp.body_mut().clear();
             }
             send_whole(out, resp).await
         }
@@ -64,7 +71,7 @@ fn header(req: &IncomingRequest, name: &str) -> Option<String> {
 /// Validates the request and asks the proxy; only a passed-through status
 /// comes back as `Ok`.
 async fn fetch(req: &IncomingRequest) -> Result<IncomingResponse, ApiError> {
-    if req.method() != Method::Get {
+    if !matches!(req.method(), Method::Get | Method::Head) {
         return Err(ApiError::method_not_allowed());
     }
     let path_info = header(req, "spin-path-info").unwrap_or_default();
@@ -91,14 +98,16 @@ async fn fetch(req: &IncomingRequest) -> Result<IncomingResponse, ApiError> {
     }
 }
 
-/// Sends the proxy's status, the passed headers and its body, chunk by chunk.
-async fn stream_back(resp: IncomingResponse, out: ResponseOutparam) {
+/// Sends the proxy's status, the passed headers and (unless `head_only`)
+/// its body, chunk by chunk.
+async fn stream_back(resp: IncomingResponse, out: ResponseOutparam, head_only: bool) {
     let upstream = resp.headers();
     let status = resp.status();
     let mut headers: Vec<(String, Vec<u8>)> = PASSED_RESPONSE_HEADERS
         .iter()
-        // A 304 has no body; a length would describe one the host will not send.
-        .filter(|&&name| !(status == 304 && name == "content-length"))
+        // A 304 or a HEAD answer has no body; a length would describe one
+        // the host will not send.
+        .filter(|&&name| !((status == 304 || head_only) && name == "content-length"))
         .flat_map(|&name| {
             upstream
                 .get(name)
@@ -117,6 +126,12 @@ async fn stream_back(resp: IncomingResponse, out: ResponseOutparam) {
         }
     };
     let _ = outgoing.set_status_code(status);
+    if head_only {
+        if let Err(e) = out.set_with_body(outgoing, Vec::new()).await {
+            eprintln!("images: could not answer HEAD: {e:?}");
+        }
+        return;
+    }
     let mut sink = outgoing.take_body();
     out.set(outgoing);
     let mut body = resp.take_body_stream();

@@ -189,6 +189,14 @@ fn assert_serves(app: &TestApp, url: &str, expected: &[u8], content_type: &str) 
         resp.header("cache-control")
     );
     assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
+    // HEAD: the GET's status and headers, no body.
+    let client = app.client();
+    let head = client.send(client.inner.head(app.url(url)));
+    assert_eq!(head.status, 200, "HEAD {url}");
+    assert!(head.body.is_empty(), "HEAD {url} has a body");
+    for name in ["content-type", "etag", "cache-control"] {
+        assert_eq!(head.header(name), resp.header(name), "HEAD {url}: {name}");
+    }
 }
 
 fn avatar_in_db(app: &TestApp, user_id: i64) -> String {
