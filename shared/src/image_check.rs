@@ -147,7 +147,12 @@ fn jpeg_dimensions(bytes: &[u8]) -> Result<Dimensions, ImageError> {
     decoder
         .decode()
         .map_err(|e| undecodable(format!("{e:?}")))?;
-    if !bytes.windows(2).any(|w| w == [0xFF, 0xD9]) {
+    // The file must end with the end-of-image marker (zero padding after it
+    // tolerated; multi-picture files end with their last picture's marker).
+    // Anywhere else does not count: a comment segment can hold FF D9, and
+    // the decoder is content once the scans are done.
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if !bytes[..end].ends_with(&[0xFF, 0xD9]) {
         return Err(undecodable("no end-of-image marker"));
     }
     Ok(d)
@@ -343,6 +348,28 @@ mod tests {
         // Text that merely contains a `<` is fine.
         assert_eq!(find_markup(b"a<b, x <html5 <scripting"), None);
         assert_eq!(find_markup(b"x<svg/onload=1>"), Some("<svg"));
+    }
+
+    #[test]
+    fn a_jpeg_must_end_with_its_end_of_image_marker() {
+        let jpeg = jpeg_of(16, 16);
+        // A comment segment holding FF D9 must not stand in for the real one.
+        let payload = [b'x', 0xFF, 0xD9, b'y'];
+        let mut commented = jpeg[..2].to_vec();
+        commented.extend_from_slice(&[0xFF, 0xFE]);
+        commented.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        commented.extend_from_slice(&payload);
+        commented.extend_from_slice(&jpeg[2..]);
+        assert!(check(ImageKind::Jpeg, &commented).is_ok());
+        let truncated = &commented[..commented.len() - 2];
+        assert!(matches!(
+            check(ImageKind::Jpeg, truncated),
+            Err(ImageError::Undecodable(_))
+        ));
+        // Zero padding after the marker is tolerated.
+        let mut padded = jpeg.clone();
+        padded.extend_from_slice(&[0; 16]);
+        assert!(check(ImageKind::Jpeg, &padded).is_ok());
     }
 
     #[test]
