@@ -690,38 +690,13 @@ fn serve_sms(
     requests: &AtomicU64,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut content_length = 0usize;
-    let mut chunked = false;
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
+    let Some(request) = read_request(&stream) else {
         return;
-    }
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                content_length = v.trim().parse().unwrap_or(0);
-            } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = v.to_ascii_lowercase().contains("chunked");
-            }
-        }
-    }
-    // A wasm component's outgoing body has no length, so it arrives chunked.
-    let body = if chunked {
-        read_chunked(&mut reader)
-    } else {
-        let mut body = vec![0; content_length];
-        let _ = reader.read_exact(&mut body);
-        body
     };
     requests.fetch_add(1, Ordering::SeqCst);
-    let ok = !failing.load(Ordering::SeqCst) && request_line.starts_with("POST ");
+    let ok = !failing.load(Ordering::SeqCst) && request.method == "POST";
     if ok
-        && let Ok(v) = serde_json::from_slice::<Value>(&body)
+        && let Ok(v) = serde_json::from_slice::<Value>(&request.body)
         && let (Some(m), Some(code)) = (v["mobile"].as_str(), v["code"].as_str())
     {
         codes
@@ -736,6 +711,59 @@ fn serve_sms(
     } else {
         ("500 Internal Server Error", "{\"error\":\"down\"}")
     };
+    write_json_response(&mut stream, status, body);
+}
+
+/// One HTTP/1.1 request as a loopback stand-in (SMS gateway, image store)
+/// received it.
+pub struct StubRequest {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+/// Reads one request from `stream`: the request line, the headers, and a
+/// `Content-Length` or chunked body (a wasm component's outgoing body has
+/// no length, so it arrives chunked). `None` when the connection closed first.
+pub fn read_request(stream: &TcpStream) -> Option<StubRequest> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut content_length = 0usize;
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.trim().parse().unwrap_or(0);
+            } else if k.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = v.to_ascii_lowercase().contains("chunked");
+            }
+        }
+    }
+    let body = if chunked {
+        read_chunked(&mut reader)
+    } else {
+        let mut body = vec![0; content_length];
+        let _ = reader.read_exact(&mut body);
+        body
+    };
+    let mut parts = request_line.split_whitespace();
+    Some(StubRequest {
+        method: parts.next().unwrap_or("").to_string(),
+        path: parts.next().unwrap_or("").to_string(),
+        body,
+    })
+}
+
+/// Answers with `status` (e.g. `"503 Service Unavailable"`) and a JSON body,
+/// then closes the connection.
+pub fn write_json_response(stream: &mut TcpStream, status: &str, body: &str) {
     let _ = write!(
         stream,
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

@@ -635,7 +635,6 @@ fn image_route_refuses_malformed_and_unknown_ids() {
 /// A stand-in for fdfs-proxy on loopback that either answers every request
 /// with 503 or accepts connections and never answers.
 fn fake_proxy(hang: bool) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -647,27 +646,13 @@ fn fake_proxy(hang: bool) -> String {
                     std::thread::sleep(std::time::Duration::from_secs(120));
                     return;
                 }
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut content_length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(':')
-                        && k.eq_ignore_ascii_case("content-length")
-                    {
-                        content_length = v.trim().parse().unwrap_or(0);
-                    }
+                if ihome_tests::read_request(&stream).is_some() {
+                    ihome_tests::write_json_response(
+                        &mut stream,
+                        "503 Service Unavailable",
+                        r#"{"error":"backend unavailable"}"#,
+                    );
                 }
-                let mut body = vec![0; content_length];
-                let _ = reader.read_exact(&mut body);
-                let answer = r#"{"error":"backend unavailable"}"#;
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
             });
         }
     });
@@ -870,7 +855,6 @@ struct FlakyProxy {
 
 impl FlakyProxy {
     fn start() -> FlakyProxy {
-        use std::io::{BufRead, BufReader, Read, Write};
         use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
         use std::sync::{Arc, Mutex};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -884,37 +868,21 @@ impl FlakyProxy {
                 let Ok(mut stream) = stream else { continue };
                 let (f, d, seq) = (f.clone(), d.clone(), seq.clone());
                 std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    let mut request_line = String::new();
-                    let _ = reader.read_line(&mut request_line);
-                    let mut content_length = 0usize;
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                            break;
-                        }
-                        if let Some((k, v)) = line.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            content_length = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; content_length];
-                    let _ = reader.read_exact(&mut body);
-                    let mut parts = request_line.split_whitespace();
-                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                    let (status, answer) = match method {
+                    let Some(request) = ihome_tests::read_request(&stream) else {
+                        return;
+                    };
+                    let (status, answer) = match request.method.as_str() {
                         "POST" => {
                             let n = seq.fetch_add(1, Ordering::SeqCst);
                             let id =
                                 format!("group1/M00/00/00/wKgAAWNoFlakyProxyAAAAAAAA{n:03}.jpg");
                             (
                                 "200 OK",
-                                format!(r#"{{"file_id":"{id}","size":{}}}"#, body.len()),
+                                format!(r#"{{"file_id":"{id}","size":{}}}"#, request.body.len()),
                             )
                         }
                         "DELETE" => {
-                            let id = path.trim_start_matches("/files/").to_owned();
+                            let id = request.path.trim_start_matches("/files/").to_owned();
                             d.lock().unwrap().push(id);
                             if f.load(Ordering::SeqCst) {
                                 (
@@ -927,11 +895,7 @@ impl FlakyProxy {
                         }
                         _ => ("404 Not Found", r#"{"error":"file not found"}"#.to_owned()),
                     };
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
-                        answer.len()
-                    );
+                    ihome_tests::write_json_response(&mut stream, status, &answer);
                 });
             }
         });
