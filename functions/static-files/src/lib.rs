@@ -36,7 +36,7 @@ fn handle(req: IncomingRequest) -> Response {
         _ => return error_response(&ApiError::method_not_allowed()),
     };
     let header = |name: &str| {
-        let values = req.headers().get(&name.to_string());
+        let values = req.headers().get(name);
         values
             .into_iter()
             .next()
