@@ -100,7 +100,12 @@ const MAX_RSS_GROWTH_KIB: u64 = 10 * 1024;
 /// Sends `method path` with a chunked body that never ends (up to
 /// [`ENDLESS_BODY_BYTES`]) and returns the status line's code, read while
 /// the body is still being written, as a client streaming a huge upload would.
-fn status_for_an_endless_body(app: &TestApp, method: &str, path: &str, content_type: &str) -> u16 {
+fn status_for_an_endless_body(
+    app: &TestApp,
+    (method, path): (&str, &str),
+    content_type: &str,
+    cookie: &str,
+) -> u16 {
     let addr = app.base.trim_start_matches("http://").to_string();
     let mut stream = TcpStream::connect(&addr).expect("connect to the host");
     stream
@@ -108,7 +113,7 @@ fn status_for_an_endless_body(app: &TestApp, method: &str, path: &str, content_t
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nCookie: {cookie}\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     .unwrap();
     let mut writer = stream.try_clone().unwrap();
@@ -162,28 +167,41 @@ fn endless_bodies_are_refused_without_being_buffered() {
     client
         .post_json(&app.api("/sessions"), &ihome_tests::json!({}))
         .assert_error("4103", 400);
+    let user = app.register();
+    let login = client.post_json(
+        &app.api("/sessions"),
+        &ihome_tests::json!({"mobile": user.mobile, "password": user.password}),
+    );
+    let session = login
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
     let idle = app.host_rss_kib();
-    // (method, path, content type, the status the app answers with)
+    let (json, form) = ("application/json", "multipart/form-data; boundary=x");
+    // (method and path, content type, cookie, the status the app answers with)
     let cases = [
         // A JSON route: read up to its cap, then 413.
-        ("POST", "/api/v1.0/sessions", "application/json", 413),
-        ("POST", "/api/v1.0/users", "application/json", 413),
+        (("POST", "/api/v1.0/sessions"), json, "", 413),
+        (("POST", "/api/v1.0/users"), json, "", 413),
         // Routes that refuse the method never read the body.
-        ("POST", "/api/v1.0/areas", "application/json", 405),
-        ("POST", "/index.html", "text/plain", 405),
-        // An upload route, not logged in: refused before the body counts.
+        (("POST", "/api/v1.0/areas"), json, "", 405),
+        (("POST", "/index.html"), "text/plain", "", 405),
+        // An upload route: not logged in, refused before the body counts;
+        // logged in, read up to the upload cap, then 413.
+        (("POST", "/api/v1.0/user/avatar"), form, "", 401),
         (
-            "POST",
-            "/api/v1.0/user/avatar",
-            "multipart/form-data; boundary=x",
-            401,
+            ("POST", "/api/v1.0/user/avatar"),
+            form,
+            session.as_str(),
+            413,
         ),
     ];
-    for (method, path, content_type, status) in cases {
+    for ((method, path), content_type, cookie, status) in cases {
         assert_eq!(
-            status_for_an_endless_body(&app, method, path, content_type),
+            status_for_an_endless_body(&app, (method, path), content_type, cookie),
             status,
-            "{method} {path}"
+            "{method} {path} (cookie {cookie:?})"
         );
         let rss = app.host_rss_kib();
         assert!(
