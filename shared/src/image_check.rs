@@ -216,32 +216,16 @@ pub(crate) mod test_images {
         let mut out = png[..iend].to_vec();
         out.extend_from_slice(&(pad as u32).to_be_bytes());
         out.extend_from_slice(&chunk);
-        out.extend_from_slice(&png_crc(&chunk).to_be_bytes());
+        out.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
         out.extend_from_slice(&png[iend..]);
         assert_eq!(out.len(), len);
         out
-    }
-
-    /// CRC-32 as PNG chunks use it.
-    pub fn png_crc(bytes: &[u8]) -> u32 {
-        let mut c = 0xFFFF_FFFFu32;
-        for &b in bytes {
-            c ^= u32::from(b);
-            for _ in 0..8 {
-                c = if c & 1 == 1 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-        }
-        !c
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::test_images::{png_crc, png_of};
+    use super::test_images::png_of;
     use super::*;
 
     fn jpeg_of(width: u16, height: u16) -> Vec<u8> {
@@ -385,7 +369,7 @@ mod tests {
         let mut huge = png_of(1, 1);
         huge[16..20].copy_from_slice(&20_000u32.to_be_bytes());
         huge[20..24].copy_from_slice(&20_000u32.to_be_bytes());
-        let crc = png_crc(&huge[12..29]);
+        let crc = crc32fast::hash(&huge[12..29]);
         huge[29..33].copy_from_slice(&crc.to_be_bytes());
         assert!(matches!(
             check(ImageKind::Png, &huge),
