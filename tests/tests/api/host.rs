@@ -215,6 +215,7 @@ fn endless_bodies_are_refused_without_being_buffered() {
             "{method} {path} (cookie {cookie:?})"
         );
         let rss = app.host_rss_kib();
+        eprintln!("{method} {path}: host RSS {idle} -> {rss} KiB");
         assert!(
             rss <= idle + kept_kib + MAX_RSS_GROWTH_KIB,
             "{method} {path}: host RSS grew from {idle} KiB to {rss} KiB"
