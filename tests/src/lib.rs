@@ -91,10 +91,6 @@ impl Host {
         }
     }
 
-    pub fn is_spin(&self) -> bool {
-        matches!(self, Host::Spin(_))
-    }
-
     /// `<host> up`-style command serving `spin.toml` on a free port with
     /// `state_dir`; both hosts print `Serving http://…` once they listen.
     fn command(&self, state_dir: &Path) -> Command {
