@@ -8,7 +8,6 @@ use rand::RngCore;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::Response;
-use spin_sdk::key_value::Store;
 use std::fmt;
 
 use crate::db::{self, Db, RowExt};
@@ -232,7 +231,7 @@ pub fn profile(db: &Db, user_id: i64) -> ApiResult<Option<Profile>> {
 /// The logged-in user's profile as a response; a session whose account no
 /// longer exists is ended and treated as no session (4101).
 pub fn profile_response(req: &ApiRequest) -> ApiResult<Response> {
-    let store = crate::kv::open()?;
+    let store = crate::store::kv()?;
     let session = session::require(&store, req)?;
     let db = Db::open()?;
     match profile(&db, session.user.user_id)? {
@@ -247,7 +246,11 @@ pub fn profile_response(req: &ApiRequest) -> ApiResult<Response> {
 /// Starts a session for `user` and answers `{"user_id","name"}` with the
 /// cookie. A session the browser already had is ended first, so one browser
 /// holds one session and switching accounts leaves nothing behind.
-pub fn logged_in(req: &ApiRequest, store: &Store, user: SessionUser) -> ApiResult<Response> {
+pub fn logged_in(
+    req: &ApiRequest,
+    store: &impl crate::store::Kv,
+    user: SessionUser,
+) -> ApiResult<Response> {
     if let Some(old) = session::current(store, req)? {
         session::destroy(store, &old.id)?;
     }

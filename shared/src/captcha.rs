@@ -6,11 +6,9 @@
 //! entry `captcha:<uuid>` = `{code, expires_at}` and the single-use check.
 
 use serde::{Deserialize, Serialize};
-use spin_sdk::key_value::Store;
 
-use crate::db::Db;
 use crate::errno::{ApiError, ApiResult, Errno};
-use crate::kv;
+use crate::store::kv::{self, Kv};
 
 /// How long a captcha can be answered (API.md: 5 minutes).
 pub const TTL_SECS: i64 = 5 * 60;
@@ -68,25 +66,19 @@ struct Entry {
 
 /// Stores (or replaces: a new image for the same uuid voids the old one) the
 /// code of a freshly drawn captcha.
-pub fn store(store: &Store, id: &CaptchaId, code: &str) -> ApiResult<()> {
-    kv::put(
-        store,
-        &id.key(),
-        Entry {
-            code: code.to_string(),
-        },
-        TTL_SECS,
-    )
+pub fn store(kv: &impl Kv, id: &CaptchaId, code: &str) -> ApiResult<()> {
+    let entry = Entry {
+        code: code.to_string(),
+    };
+    Ok(kv::put_json(kv, &id.key(), &entry, TTL_SECS)?)
 }
 
 /// Checks `answer` against the captcha and burns it, right or wrong, so each
-/// image allows exactly one guess, even to parallel requests (the take is
-/// atomic, see [`crate::ratelimit::exclusive`]). Missing, expired or wrong:
-/// 4004.
-pub fn check(db: &Db, store: &Store, id: &CaptchaId, answer: &str) -> ApiResult<()> {
-    let entry = crate::ratelimit::exclusive(db, || kv::take_live::<Entry>(store, &id.key()))?;
-    match entry {
-        Some(e) if matches(&e.value.code, answer) => Ok(()),
+/// image allows exactly one guess, even to parallel requests (of racing
+/// [`Kv::take`]s one gets the entry). Missing, expired or wrong: 4004.
+pub fn check(kv: &impl Kv, id: &CaptchaId, answer: &str) -> ApiResult<()> {
+    match kv::take_json::<Entry>(kv, &id.key())? {
+        Some(e) if matches(&e.code, answer) => Ok(()),
         Some(_) => Err(ApiError::msg(Errno::DataErr, "图片验证码错误")),
         None => Err(ApiError::msg(Errno::DataErr, "图片验证码已过期，请刷新")),
     }

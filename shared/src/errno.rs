@@ -101,7 +101,9 @@ impl Errno {
 }
 
 /// The error every handler returns: an errno, the HTTP status to send and a
-/// message for the user. Internal details go to the log, never to the client.
+/// message for the user. A fault keeps its cause (the chain of errors that
+/// led to it), which [`crate::http::serve`] logs once; it never reaches the
+/// client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub errno: Errno,
@@ -110,6 +112,10 @@ pub struct ApiError {
     /// Seconds until a refused request may succeed (the `Retry-After` header
     /// of a 429); `None` for every other error.
     pub retry_after: Option<i64>,
+    /// The methods a route answers (the `Allow` header of a 405).
+    pub allow: Option<String>,
+    /// What went wrong inside, for the log: the error and its sources.
+    cause: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -121,6 +127,8 @@ impl ApiError {
             status: errno.status(),
             message: errno.message().to_string(),
             retry_after: None,
+            allow: None,
+            cause: None,
         }
     }
 
@@ -131,6 +139,8 @@ impl ApiError {
             status: errno.status(),
             message: message.into(),
             retry_after: None,
+            allow: None,
+            cause: None,
         }
     }
 
@@ -161,17 +171,38 @@ impl ApiError {
         Self::msg(Errno::DataErr, message).with_status(409)
     }
 
-    /// A storage fault. The cause is logged (stderr reaches the host's log);
-    /// the client only learns that the database failed.
+    /// A storage fault (4001). The cause is kept for the log; the client
+    /// only learns that the database failed.
     pub fn db(cause: impl fmt::Display) -> Self {
-        eprintln!("database error: {cause}");
-        Self::new(Errno::DbErr)
+        Self::new(Errno::DbErr).caused_by(cause)
     }
 
-    /// Any other internal fault, logged likewise.
+    /// Any other internal fault (4500), its cause kept likewise.
     pub fn internal(cause: impl fmt::Display) -> Self {
-        eprintln!("internal error: {cause}");
-        Self::new(Errno::ServerErr)
+        Self::new(Errno::ServerErr).caused_by(cause)
+    }
+
+    /// Records what led to this error (for the log).
+    pub fn caused_by(mut self, cause: impl fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
+    }
+
+    /// The cause chain of [`ApiError::internal`]-style errors.
+    pub fn from_error(errno: Errno, err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(e) = source {
+            chain.push_str(": ");
+            chain.push_str(&e.to_string());
+            source = e.source();
+        }
+        Self::new(errno).caused_by(chain)
+    }
+
+    /// What went wrong inside, if this is a fault.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 
     /// Too many requests (4201, HTTP 429): try again in `retry_after`
@@ -183,8 +214,30 @@ impl ApiError {
         }
     }
 
-    pub fn method_not_allowed() -> Self {
-        Self::param("不支持的请求方法").with_status(405)
+    /// 405 for a route answering only `allowed` (HEAD comes with GET).
+    pub fn method_not_allowed(allowed: &[spin_sdk::http::Method]) -> Self {
+        use spin_sdk::http::Method;
+        let mut names: Vec<&str> = Vec::new();
+        for m in allowed {
+            let name = match m {
+                Method::Get => "GET",
+                Method::Post => "POST",
+                Method::Put => "PUT",
+                Method::Delete => "DELETE",
+                Method::Patch => "PATCH",
+                Method::Head => "HEAD",
+                Method::Options => "OPTIONS",
+                _ => continue,
+            };
+            names.push(name);
+            if name == "GET" && !allowed.contains(&Method::Head) {
+                names.push("HEAD");
+            }
+        }
+        ApiError {
+            allow: Some(names.join(", ")),
+            ..Self::param("不支持的请求方法").with_status(405)
+        }
     }
 }
 
@@ -201,18 +254,6 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
-
-impl From<spin_sdk::sqlite::Error> for ApiError {
-    fn from(e: spin_sdk::sqlite::Error) -> Self {
-        ApiError::db(format!("{e:?}"))
-    }
-}
-
-impl From<spin_sdk::key_value::Error> for ApiError {
-    fn from(e: spin_sdk::key_value::Error) -> Self {
-        ApiError::internal(format!("key-value: {e:?}"))
-    }
-}
 
 #[cfg(test)]
 mod tests {

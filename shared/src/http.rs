@@ -68,11 +68,15 @@ pub fn ok_empty() -> Response {
     envelope::<()>(200, Errno::Ok, Errno::Ok.message(), None)
 }
 
-/// The error as an envelope with its HTTP status.
+/// The error as an envelope with its HTTP status. The cause of a fault
+/// goes to the log here, once per request.
 pub fn error_response(err: &ApiError) -> Response {
+    if let Some(cause) = err.cause() {
+        eprintln!("{} ({}): {cause}", err.errno.code(), err.status);
+    }
     let mut resp = envelope::<()>(err.status, err.errno, &err.message, None);
-    if err.status == 405 {
-        resp.set_header("allow", "GET, HEAD, POST, PUT, DELETE");
+    if let Some(allow) = &err.allow {
+        resp.set_header("allow", allow.clone());
     }
     if let Some(secs) = err.retry_after {
         resp.set_header("retry-after", secs.to_string());
@@ -80,26 +84,47 @@ pub fn error_response(err: &ApiError) -> Response {
     resp
 }
 
-/// Runs a synchronous handler and turns its error into an envelope.
-pub fn serve(
-    req: IncomingRequest,
-    handler: impl FnOnce(&ApiRequest) -> ApiResult<Response>,
-) -> Response {
+/// A route's handler for one method.
+pub type Handler = fn(&ApiRequest) -> ApiResult<Response>;
+
+/// The future of an [`AsyncHandler`].
+pub type HandlerFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<Response>>>>;
+
+/// A handler that awaits outbound calls; it owns the request.
+pub type AsyncHandler = fn(ApiRequest) -> HandlerFuture;
+
+/// The handler of `method` in a route's table: HEAD is served by the GET
+/// handler; a method the table lacks is 405 with the `Allow` the table gives.
+fn route<H: Copy>(table: &[(Method, H)], method: &Method) -> ApiResult<H> {
+    table
+        .iter()
+        .find(|(m, _)| m == method)
+        .map(|(_, h)| *h)
+        .ok_or_else(|| {
+            let methods: Vec<Method> = table.iter().map(|(m, _)| m.clone()).collect();
+            ApiError::method_not_allowed(&methods)
+        })
+}
+
+/// Serves a route from its method table, turning a handler's error into an
+/// envelope: `serve(req, &[(Method::Get, detail), (Method::Put, edit)])`.
+pub fn serve(req: IncomingRequest, table: &[(Method, Handler)]) -> Response {
     let req = ApiRequest::new(req);
-    let resp = handler(&req).unwrap_or_else(|e| error_response(&e));
+    let resp = route(table, req.method())
+        .and_then(|handler| handler(&req))
+        .unwrap_or_else(|e| error_response(&e));
     answer(req.is_head, resp)
 }
 
 /// The async twin of [`serve`], for handlers that make outbound HTTP calls.
-pub async fn serve_async<F, Fut>(req: IncomingRequest, handler: F) -> Response
-where
-    F: FnOnce(ApiRequest) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<Response>>,
-{
+pub async fn serve_async(req: IncomingRequest, table: &[(Method, AsyncHandler)]) -> Response {
     let req = ApiRequest::new(req);
     let is_head = req.is_head;
-    let resp = handler(req).await.unwrap_or_else(|e| error_response(&e));
-    answer(is_head, resp)
+    let resp = match route(table, req.method()) {
+        Ok(handler) => handler(req).await,
+        Err(e) => Err(e),
+    };
+    answer(is_head, resp.unwrap_or_else(|e| error_response(&e)))
 }
 
 /// The response as sent: without its body when the client asked with HEAD.

@@ -1,4 +1,6 @@
-//! The key-value store with expiry times.
+//! LEGACY, being replaced by [`crate::store::kv`] (issue 14): JSON entries
+//! carrying their own expiry. Its sweep is off: it would take the new
+//! store's entries for unreadable ones.
 //!
 //! Spin KV has no TTL, so every expiring entry is JSON carrying its own
 //! `expires_at` (Unix seconds): readers treat an expired entry as absent and
@@ -99,7 +101,6 @@ pub fn put_until<T: Serialize>(
     let bytes =
         serde_json::to_vec(&Expiring { expires_at, value }).map_err(crate::ApiError::internal)?;
     store.set(key, &bytes)?;
-    maybe_sweep(store);
     Ok(())
 }
 
@@ -111,14 +112,6 @@ pub fn take_live<T: DeserializeOwned>(store: &Store, key: &str) -> ApiResult<Opt
         store.delete(key)?;
     }
     Ok(entry)
-}
-
-fn maybe_sweep(store: &Store) {
-    if rand::random::<u32>().is_multiple_of(SWEEP_ONE_IN)
-        && let Err(e) = sweep_expired(store, clock::now())
-    {
-        eprintln!("kv sweep failed: {e}");
-    }
 }
 
 #[derive(Deserialize)]

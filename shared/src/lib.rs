@@ -14,7 +14,11 @@
 //! - [`domain`]: newtypes parsed once at the edge (`Mobile`, `Password`, ...).
 //! - [`clock`]: wall clock, the app's time zone, calendar dates.
 //! - [`kv`]: the key-value store with expiry times (Spin KV has no TTL).
-//! - [`db`]: the SQLite connection, versioned migrations, row helpers.
+//! - [`store`]: the SQL and key-value traits operations run over, their
+//!   backends (Spin SQLite and key-value; rusqlite and memory, feature
+//!   `native`), and the versioned migrations.
+//! - [`db`], [`kv`]: LEGACY positional SQLite and JSON KV helpers, removed
+//!   as modules move onto [`store`].
 //! - [`session`]: cookie sessions with a sliding 24 h expiry.
 //! - [`cache`]: cache keys and their invalidation.
 //! - [`config`]: Spin variables with defaults.
@@ -49,6 +53,7 @@ pub mod orders;
 pub mod ratelimit;
 pub mod session;
 pub mod sms;
+pub mod store;
 pub mod upload;
 
 pub use errno::{ApiError, ApiResult, Errno};

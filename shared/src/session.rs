@@ -4,18 +4,17 @@
 //! (base64url, 43 characters); the key-value entry `session:<id>` maps it to
 //! the user. Sessions expire after [`IDLE_SECS`] without use: each use slides
 //! the expiry, rewriting the entry at most once per [`TOUCH_EVERY_SECS`] so a
-//! busy page does not turn every read into a write.
-
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use spin_sdk::key_value::Store;
+//! busy page does not turn every read into a write (the entry records when
+//! it was last written).
 
 use crate::clock;
 use crate::errno::{ApiError, ApiResult};
 use crate::http::ApiRequest;
-use crate::kv;
+use crate::store::kv::{self, Kv};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
 
 pub const COOKIE: &str = "ihome_session";
 /// Idle lifetime of a session.
@@ -32,6 +31,15 @@ const ID_CHARS: usize = 43;
 pub struct SessionUser {
     pub user_id: i64,
     pub name: String,
+}
+
+/// What `session:<id>` holds.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    #[serde(flatten)]
+    user: SessionUser,
+    /// When the entry was last written (Unix seconds).
+    touched_at: i64,
 }
 
 /// A live session and its id.
@@ -52,44 +60,51 @@ fn well_formed(id: &str) -> bool {
 }
 
 /// Starts a session for `user`; returns its id for the cookie.
-pub fn create(store: &Store, user: SessionUser) -> ApiResult<String> {
+pub fn create(kv: &impl Kv, user: SessionUser) -> ApiResult<String> {
     let mut bytes = [0u8; ID_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let id = URL_SAFE_NO_PAD.encode(bytes);
-    kv::put(store, &key(&id), user, IDLE_SECS)?;
+    write(kv, &id, user)?;
     Ok(id)
 }
 
+fn write(kv: &impl Kv, id: &str, user: SessionUser) -> ApiResult<()> {
+    let entry = Entry {
+        user,
+        touched_at: clock::now(),
+    };
+    Ok(kv::put_json(kv, &key(id), &entry, IDLE_SECS)?)
+}
+
 /// The session named by the request's cookie, sliding its expiry.
-pub fn current(store: &Store, req: &ApiRequest) -> ApiResult<Option<Session>> {
+pub fn current(kv: &impl Kv, req: &ApiRequest) -> ApiResult<Option<Session>> {
     let Some(id) = req.cookie(COOKIE).filter(|id| well_formed(id)) else {
         return Ok(None);
     };
-    let Some(entry) = kv::get_live::<SessionUser>(store, &key(id))? else {
+    let Some(entry) = kv::get_json::<Entry>(kv, &key(id))? else {
         return Ok(None);
     };
-    let now = clock::now();
-    if entry.expires_at - now < IDLE_SECS - TOUCH_EVERY_SECS {
-        kv::put_until(store, &key(id), &entry.value, now + IDLE_SECS)?;
+    if clock::now() - entry.touched_at >= TOUCH_EVERY_SECS {
+        write(kv, id, entry.user.clone())?;
     }
     Ok(Some(Session {
         id: id.to_string(),
-        user: entry.value,
+        user: entry.user,
     }))
 }
 
 /// The logged-in user, or 4101.
-pub fn require(store: &Store, req: &ApiRequest) -> ApiResult<Session> {
-    current(store, req)?.ok_or_else(ApiError::not_logged_in)
+pub fn require(kv: &impl Kv, req: &ApiRequest) -> ApiResult<Session> {
+    current(kv, req)?.ok_or_else(ApiError::not_logged_in)
 }
 
 /// Rewrites the session's cached user (after a rename).
-pub fn update(store: &Store, session: &Session) -> ApiResult<()> {
-    kv::put(store, &key(&session.id), &session.user, IDLE_SECS)
+pub fn update(kv: &impl Kv, session: &Session) -> ApiResult<()> {
+    write(kv, &session.id, session.user.clone())
 }
 
-pub fn destroy(store: &Store, id: &str) -> ApiResult<()> {
-    Ok(store.delete(&key(id))?)
+pub fn destroy(kv: &impl Kv, id: &str) -> ApiResult<()> {
+    Ok(kv.delete(&key(id))?)
 }
 
 /// `Set-Cookie` for a new session. No Max-Age: the server decides expiry.

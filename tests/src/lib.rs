@@ -14,6 +14,7 @@
 //! Build first (scripts/test does): the components
 //! (`scripts/build-components`) and `cargo build --release -p edge-host -p fdfs-proxy`.
 
+use ihome_shared::store::spin_kv;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -360,17 +361,47 @@ impl TestApp {
         conn
     }
 
-    /// A raw value from the default key-value store.
-    pub fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+    /// The live entry under `key` in the default key-value store, read from
+    /// its file the way the app's embedded backend writes it: its expiry
+    /// time (Unix seconds) and value.
+    pub fn kv_entry(&self, key: &str) -> Option<(i64, Vec<u8>)> {
         let conn =
             rusqlite::Connection::open(self.state_dir.path().join("sqlite_key_value.db")).ok()?;
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
-        conn.query_row(
-            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
-            [key],
-            |r| r.get::<_, Vec<u8>>(0),
+        let raw = conn
+            .query_row(
+                "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+                [key],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .ok()?;
+        let (expires_at, value) = spin_kv::decode_entry(&raw)?;
+        (expires_at > unix_now()).then(|| (expires_at, value.to_vec()))
+    }
+
+    /// The live value under `key`.
+    pub fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.kv_entry(key).map(|(_, value)| value)
+    }
+
+    /// The value under `key` as JSON, if live.
+    pub fn kv_json(&self, key: &str) -> Option<Value> {
+        self.kv_get(key)
+            .map(|raw| serde_json::from_slice(&raw).expect("KV entry is JSON"))
+    }
+
+    /// Writes `value` under `key` for `ttl_secs`, as the app's embedded
+    /// backend would have (tests stand in for the passage of time this way).
+    pub fn kv_put(&self, key: &str, value: &[u8], ttl_secs: i64) {
+        let conn = rusqlite::Connection::open(self.state_dir.path().join("sqlite_key_value.db"))
+            .expect("open the KV store");
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn.execute(
+            "INSERT INTO spin_key_value (store, key, value) VALUES ('default', ?1, ?2)
+             ON CONFLICT(store, key) DO UPDATE SET value = ?2",
+            rusqlite::params![key, spin_kv::encode_entry(unix_now() + ttl_secs, value)],
         )
-        .ok()
+        .expect("write KV entry");
     }
 
     /// The code of captcha `uuid`, read from the state store like an operator would.
@@ -479,6 +510,14 @@ fn pump(
             log.push('\n');
         }
     });
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A registered user and their logged-in client.

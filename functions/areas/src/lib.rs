@@ -4,7 +4,7 @@
 
 use ihome_shared::db::{Db, RowExt};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, cache, kv};
+use ihome_shared::{ApiResult, cache, store};
 use serde::Serialize;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -17,29 +17,25 @@ struct Area {
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Get => list_areas(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Get, list_areas)])
 }
 
 fn list_areas(_req: &ApiRequest) -> ApiResult<Response> {
-    let store = kv::open()?;
+    let store = store::kv()?;
     if let Some(cached) = cache::get::<cache::Raw>(&store, cache::AREAS)? {
         return Ok(http::ok(cached));
     }
-    let db = Db::open()?;
-    let areas = db
-        .query("SELECT id, name FROM areas ORDER BY id", &[])?
-        .iter()
-        .map(|row| {
-            Ok(Area {
-                aid: row.int(0)?,
-                aname: row.text(1)?,
+    let areas = cache::fill(&store, cache::AREAS, || {
+        Db::open()?
+            .query("SELECT id, name FROM areas ORDER BY id", &[])?
+            .iter()
+            .map(|row| {
+                Ok(Area {
+                    aid: row.int(0)?,
+                    aname: row.text(1)?,
+                })
             })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
-    let data = serde_json::to_value(&areas).map_err(ApiError::internal)?;
-    cache::put(&store, cache::AREAS, &data)?;
-    Ok(http::ok(data))
+            .collect::<ApiResult<Vec<_>>>()
+    })?;
+    Ok(http::ok(areas))
 }

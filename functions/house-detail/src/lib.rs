@@ -11,7 +11,7 @@ use ihome_shared::db::{Db, RowExt, int, text};
 use ihome_shared::houses::View;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{BOOKED_NIGHTS_SQL, HOUSE_COMMENTS_SQL};
-use ihome_shared::{ApiError, ApiResult, cache, kv, session};
+use ihome_shared::{ApiError, ApiResult, cache, session, store};
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -68,21 +68,18 @@ struct Booked {
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Get => detail(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Get, detail)])
 }
 
 fn detail(req: &ApiRequest) -> ApiResult<Response> {
     let house_id = req.path_id("id")?;
-    let store = kv::open()?;
+    let store = store::kv()?;
     let viewer = session::current(&store, req)?.map_or(-1, |s| s.user.user_id);
     let today = Date::today();
     let key = cache::house_detail(house_id);
     let mut house = match cache::get::<HouseDetail>(&store, &key)? {
         Some(house) => house,
-        None => cache::fill(&store, &key, &Db::open()?, |db| load(db, house_id, today))?,
+        None => cache::fill(&store, &key, || load(&Db::open()?, house_id, today))?,
     };
     let today = today.to_string();
     house.booked.retain(|b| b.end_date > today);

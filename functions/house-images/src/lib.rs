@@ -19,7 +19,7 @@ use ihome_shared::db::{self, Db, RowExt};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::image_store::ImageStore;
 use ihome_shared::upload::{self, Image};
-use ihome_shared::{ApiError, ApiResult, cache, clock, images, kv, session};
+use ihome_shared::{ApiError, ApiResult, cache, clock, images, session, store};
 use serde::Serialize;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -47,9 +47,9 @@ fn too_many() -> ApiError {
 /// house, its owner, room for another photo. Returns the house id.
 fn precheck(req: &ApiRequest) -> ApiResult<i64> {
     if *req.method() != Method::Post {
-        return Err(ApiError::method_not_allowed());
+        return Err(ApiError::method_not_allowed(&[Method::Post]));
     }
-    let user_id = session::require(&kv::open()?, req)?.user.user_id;
+    let user_id = session::require(&store::kv()?, req)?.user.user_id;
     let house_id = req.path_id("id")?;
     let db = Db::open()?;
     let owner = db
@@ -95,7 +95,7 @@ async fn add_image(req: ApiRequest, house_id: i64) -> ApiResult<Response> {
             .await;
         return Err(e);
     }
-    cache::invalidate_house(house_id);
+    cache::invalidate_house(&store::kv()?, house_id);
     store.retry_pending(&db).await;
     Ok(http::ok(ImageUrl {
         url: images::url(&file_id),

@@ -6,26 +6,23 @@
 use ihome_shared::db::{Db, int};
 use ihome_shared::houses::{HouseItem, INDEX_HOUSES_SQL, INDEX_SIZE, View};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, cache, kv};
+use ihome_shared::{ApiResult, cache, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Get => index(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Get, index)])
 }
 
 fn index(_req: &ApiRequest) -> ApiResult<Response> {
-    let store = kv::open()?;
+    let store = store::kv()?;
     if let Some(cached) = cache::get::<cache::Raw>(&store, cache::HOUSE_INDEX)? {
         return Ok(http::ok(cached));
     }
-    let houses = cache::fill(&store, cache::HOUSE_INDEX, &Db::open()?, |db| {
+    let houses = cache::fill(&store, cache::HOUSE_INDEX, || {
         HouseItem::list(
-            db,
+            &Db::open()?,
             INDEX_HOUSES_SQL,
             &[int(INDEX_SIZE)],
             &View::from_config(),

@@ -12,22 +12,18 @@ use ihome_shared::houses::{
     total_pages,
 };
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, cache, kv, session};
+use ihome_shared::{ApiError, ApiResult, cache, session, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Post => publish(req),
-        Method::Get => search(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Post, publish), (Method::Get, search)])
 }
 
 fn publish(req: &ApiRequest) -> ApiResult<Response> {
-    let store = kv::open()?;
+    let store = store::kv()?;
     let user = session::require(&store, req)?.user;
     let db = Db::open()?;
     if db.query_i64(IS_VERIFIED_SQL, &[int(user.user_id)])? != Some(1) {
@@ -37,7 +33,7 @@ fn publish(req: &ApiRequest) -> ApiResult<Response> {
     let house_id = house.insert(&db, user.user_id, clock::now())?;
     // Nothing cached can show a house that did not exist, but a cache entry
     // left behind by an older database under the same id must not survive.
-    cache::invalidate_house(house_id);
+    cache::invalidate_house(&store::kv()?, house_id);
     Ok(http::ok(json!({ "house_id": house_id })))
 }
 

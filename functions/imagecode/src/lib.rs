@@ -12,7 +12,7 @@ use ihome_shared::captcha::{self as codes, ALPHABET, CODE_LEN, CaptchaId};
 use ihome_shared::client::ClientId;
 use ihome_shared::db::Db;
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, clock, kv, ratelimit};
+use ihome_shared::{ApiError, ApiResult, clock, kv, ratelimit, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
@@ -32,10 +32,7 @@ const DOTS: u32 = 12;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Get => image(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Get, image)])
 }
 
 fn image(req: &ApiRequest) -> ApiResult<Response> {
@@ -44,7 +41,7 @@ fn image(req: &ApiRequest) -> ApiResult<Response> {
     // Drawing is the expensive part: admitted per client and app-wide first.
     ratelimit::admit_captcha(&Db::open()?, &store, &ClientId::of(req), clock::now())?;
     let (code, png) = draw()?;
-    codes::store(&store, &id, &code)?;
+    codes::store(&store::kv()?, &id, &code)?;
     Ok(Response::builder()
         .status(200)
         .header("content-type", "image/png")

@@ -72,7 +72,7 @@ fn header(req: &IncomingRequest, name: &str) -> Option<String> {
 /// comes back as `Ok`.
 async fn fetch(req: &IncomingRequest) -> Result<IncomingResponse, ApiError> {
     if !matches!(req.method(), Method::Get | Method::Head) {
-        return Err(ApiError::method_not_allowed());
+        return Err(ApiError::method_not_allowed(&[Method::Get]));
     }
     let path_info = header(req, "spin-path-info").unwrap_or_default();
     let file_id = path_info.strip_prefix('/').unwrap_or(&path_info);

@@ -9,20 +9,17 @@ use ihome_shared::clock::{self, Date};
 use ihome_shared::db::Db;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{CommentRequest, OrderParties, OrderStatus, Party, Review};
-use ihome_shared::{ApiError, ApiResult, cache, kv, session};
+use ihome_shared::{ApiError, ApiResult, cache, session, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Put => comment(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Put, comment)])
 }
 
 fn comment(req: &ApiRequest) -> ApiResult<Response> {
-    let user = session::require(&kv::open()?, req)?.user;
+    let user = session::require(&store::kv()?, req)?.user;
     let order_id = req.path_id("id")?;
     let review = Review::parse(&req.json::<CommentRequest>()?)?;
     let db = Db::open()?;
@@ -39,6 +36,6 @@ fn comment(req: &ApiRequest) -> ApiResult<Response> {
     }
     let house_id = review.apply(&db, order_id, today, clock::now())?;
     // The detail page lists comments; the carousel ranks by order_count.
-    cache::invalidate_house(house_id);
+    cache::invalidate_house(&store::kv()?, house_id);
     Ok(http::ok_empty())
 }

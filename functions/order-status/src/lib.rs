@@ -8,20 +8,17 @@ use ihome_shared::clock;
 use ihome_shared::db::Db;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{OrderParties, StatusChange, StatusRequest};
-use ihome_shared::{ApiError, ApiResult, cache, kv, session};
+use ihome_shared::{ApiResult, cache, session, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Put => change_status(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Put, change_status)])
 }
 
 fn change_status(req: &ApiRequest) -> ApiResult<Response> {
-    let user = session::require(&kv::open()?, req)?.user;
+    let user = session::require(&store::kv()?, req)?.user;
     let order_id = req.path_id("id")?;
     let change = StatusChange::parse(req.json::<StatusRequest>()?)?;
     let db = Db::open()?;
@@ -29,6 +26,6 @@ fn change_status(req: &ApiRequest) -> ApiResult<Response> {
     order.require(change.allowed(), user.user_id)?;
     change.apply(&db, order_id, clock::now())?;
     // Rejected and canceled orders free their nights on the detail calendar.
-    cache::invalidate(&[&cache::house_detail(order.house_id)]);
+    cache::invalidate(&store::kv()?, &[&cache::house_detail(order.house_id)]);
     Ok(http::ok_empty())
 }

@@ -16,21 +16,18 @@ use ihome_shared::orders::{
     BOOK_SQL, Booking, BookingRequest, HOUSE_FOR_BOOKING_SQL, MAX_PENDING_ORDERS_PER_GUEST,
     PENDING_ORDERS_SQL, booking_refused,
 };
-use ihome_shared::{ApiError, ApiResult, cache, kv, session};
+use ihome_shared::{ApiError, ApiResult, cache, session, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Post => book(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Post, book)])
 }
 
 fn book(req: &ApiRequest) -> ApiResult<Response> {
-    let guest = session::require(&kv::open()?, req)?.user;
+    let guest = session::require(&store::kv()?, req)?.user;
     let booking = Booking::parse(&req.json::<BookingRequest>()?, Date::today())?;
     let db = Db::open()?;
     let house = db
@@ -57,6 +54,6 @@ fn book(req: &ApiRequest) -> ApiResult<Response> {
         return Err(booking_refused(pending.unwrap_or(0)));
     };
     // The detail page's calendar shows booked nights.
-    cache::invalidate(&[&cache::house_detail(booking.house_id)]);
+    cache::invalidate(&store::kv()?, &[&cache::house_detail(booking.house_id)]);
     Ok(http::ok(json!({ "order_id": order_id })))
 }

@@ -3,26 +3,22 @@
 //! a copied cookie is dead too) and expire the cookie.
 
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, kv, session};
+use ihome_shared::{ApiResult, session, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Get => who(req),
-        Method::Delete => logout(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Get, who), (Method::Delete, logout)])
 }
 
 fn who(req: &ApiRequest) -> ApiResult<Response> {
-    let s = session::require(&kv::open()?, req)?;
+    let s = session::require(&store::kv()?, req)?;
     Ok(http::ok(s.user))
 }
 
 fn logout(req: &ApiRequest) -> ApiResult<Response> {
-    let store = kv::open()?;
+    let store = store::kv()?;
     let s = session::require(&store, req)?;
     session::destroy(&store, &s.id)?;
     let mut resp = http::ok_empty();

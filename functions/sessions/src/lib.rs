@@ -28,10 +28,7 @@ struct Login {
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Post => login(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Post, login)])
 }
 
 fn login(req: &ApiRequest) -> ApiResult<Response> {
@@ -55,7 +52,7 @@ fn login(req: &ApiRequest) -> ApiResult<Response> {
     match authenticate(&db, &mobile, &form.password)? {
         Some(user) => {
             exclusive(&db, || attempt.succeeded(&store))?;
-            accounts::logged_in(req, &store, user)
+            accounts::logged_in(req, &ihome_shared::store::kv()?, user)
         }
         None => Err(ApiError::new(Errno::LoginErr)),
     }

@@ -18,12 +18,12 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    http::serve_async(req, |req| async move {
-        match req.method() {
-            Method::Get => send_code(&req).await,
-            _ => Err(ApiError::method_not_allowed()),
-        }
-    })
+    http::serve_async(
+        req,
+        &[(Method::Get, |req| {
+            Box::pin(async move { send_code(&req).await })
+        })],
+    )
     .await
 }
 
@@ -36,7 +36,7 @@ async fn send_code(req: &ApiRequest) -> ApiResult<Response> {
 
     let store = kv::open()?;
     let db = Db::open()?;
-    captcha::check(&db, &store, &captcha_id, &answer)?;
+    captcha::check(&ihome_shared::store::kv()?, &captcha_id, &answer)?;
 
     if accounts::is_registered(&db, &mobile)? {
         return Err(ApiError::new(Errno::UserErr));

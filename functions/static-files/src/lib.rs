@@ -33,7 +33,7 @@ fn handle(req: IncomingRequest) -> Response {
     let head = match req.method() {
         Method::Get => false,
         Method::Head => true,
-        _ => return error_response(&ApiError::method_not_allowed()),
+        _ => return error_response(&ApiError::method_not_allowed(&[Method::Get])),
     };
     let header = |name: &str| {
         let values = req.headers().get(name);

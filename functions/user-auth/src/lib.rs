@@ -6,7 +6,7 @@ use ihome_shared::accounts::{self, text_or_integer};
 use ihome_shared::db::{self, Db};
 use ihome_shared::domain::{IdCard, RealName};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, Errno, kv, session};
+use ihome_shared::{ApiError, ApiResult, Errno, session, store};
 use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -20,15 +20,17 @@ struct Verification {
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Get => accounts::profile_response(req),
-        Method::Post => verify(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(
+        req,
+        &[
+            (Method::Get, accounts::profile_response),
+            (Method::Post, verify),
+        ],
+    )
 }
 
 fn verify(req: &ApiRequest) -> ApiResult<Response> {
-    let session = session::require(&kv::open()?, req)?;
+    let session = session::require(&store::kv()?, req)?;
     let form: Verification = req.json()?;
     let real_name = RealName::parse(&form.real_name)?;
     let id_card = IdCard::parse(&form.id_card)?;

@@ -21,7 +21,7 @@ use ihome_shared::db::{self, Db, RowExt};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::image_store::{self, ImageStore};
 use ihome_shared::upload::{self, Image};
-use ihome_shared::{ApiError, ApiResult, cache, images, kv, session};
+use ihome_shared::{ApiError, ApiResult, cache, images, session, store};
 use serde::Serialize;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -42,9 +42,9 @@ async fn handle(req: IncomingRequest) -> Response {
 /// Method and session, before the body is read.
 fn precheck(req: &ApiRequest) -> ApiResult<i64> {
     if *req.method() != Method::Post {
-        return Err(ApiError::method_not_allowed());
+        return Err(ApiError::method_not_allowed(&[Method::Post]));
     }
-    Ok(session::require(&kv::open()?, req)?.user.user_id)
+    Ok(session::require(&store::kv()?, req)?.user.user_id)
 }
 
 async fn set_avatar(req: ApiRequest, user_id: i64) -> ApiResult<Response> {
@@ -105,7 +105,10 @@ fn invalidate_pages_showing(db: &Db, user_id: i64) {
                 .collect();
             keys.push(cache::HOUSE_INDEX.to_string());
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            cache::invalidate(&keys);
+            match store::kv() {
+                Ok(kv) => cache::invalidate(&kv, &keys),
+                Err(e) => eprintln!("avatar: could not open the store to invalidate: {e}"),
+            }
         }
         Err(e) => eprintln!("avatar: could not list houses to invalidate: {e}"),
     }

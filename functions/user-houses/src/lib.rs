@@ -4,21 +4,18 @@
 use ihome_shared::db::{Db, int};
 use ihome_shared::houses::{HouseItem, USER_HOUSES_SQL, View};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, kv, session};
+use ihome_shared::{ApiResult, session, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Get => my_houses(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Get, my_houses)])
 }
 
 fn my_houses(req: &ApiRequest) -> ApiResult<Response> {
-    let user = session::require(&kv::open()?, req)?.user;
+    let user = session::require(&store::kv()?, req)?.user;
     let db = Db::open()?;
     let houses = HouseItem::list(
         &db,

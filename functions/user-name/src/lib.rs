@@ -5,7 +5,7 @@
 use ihome_shared::db::{self, Db, RowExt};
 use ihome_shared::domain::{Mobile, UserName};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, Errno, cache, kv, session};
+use ihome_shared::{ApiError, ApiResult, Errno, cache, session, store};
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -22,10 +22,7 @@ struct Renamed<'a> {
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Put => rename(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Put, rename)])
 }
 
 fn taken() -> ApiError {
@@ -33,7 +30,7 @@ fn taken() -> ApiError {
 }
 
 fn rename(req: &ApiRequest) -> ApiResult<Response> {
-    let store = kv::open()?;
+    let store = store::kv()?;
     let mut session = session::require(&store, req)?;
     let form: Rename = req.json()?;
     let name = UserName::parse(&form.name)?;
@@ -77,6 +74,6 @@ fn invalidate_pages_showing(db: &Db, user_id: i64) -> ApiResult<()> {
         .map(|r| r.int(0).map(cache::house_detail))
         .collect::<ApiResult<Vec<_>>>()?;
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    cache::invalidate(&keys);
+    cache::invalidate(&store::kv()?, &keys);
     Ok(())
 }

@@ -6,21 +6,18 @@ use ihome_shared::db::Db;
 use ihome_shared::houses::View;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{OrderItem, OrderRole};
-use ihome_shared::{ApiError, ApiResult, kv, session};
+use ihome_shared::{ApiResult, session, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Get => my_orders(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Get, my_orders)])
 }
 
 fn my_orders(req: &ApiRequest) -> ApiResult<Response> {
-    let user = session::require(&kv::open()?, req)?.user;
+    let user = session::require(&store::kv()?, req)?.user;
     let role = OrderRole::parse(req.query("role").as_deref())?;
     let db = Db::open()?;
     let orders = OrderItem::list(&db, role, user.user_id, &View::from_config())?;

@@ -6,7 +6,7 @@ use ihome_shared::accounts::{self, sms_code_text, text_or_integer};
 use ihome_shared::db::Db;
 use ihome_shared::domain::{Mobile, Password};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, kv, sms};
+use ihome_shared::{ApiResult, kv, sms};
 use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -22,10 +22,7 @@ struct Registration {
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, |req| match req.method() {
-        Method::Post => register(req),
-        _ => Err(ApiError::method_not_allowed()),
-    })
+    http::serve(req, &[(Method::Post, register)])
 }
 
 fn register(req: &ApiRequest) -> ApiResult<Response> {
@@ -43,5 +40,5 @@ fn register(req: &ApiRequest) -> ApiResult<Response> {
     // A registration racing this one (with a code of its own, say) loses on
     // the UNIQUE constraint: 4104.
     let user = accounts::create(&db, &mobile, &hash)?;
-    accounts::logged_in(req, &store, user)
+    accounts::logged_in(req, &ihome_shared::store::kv()?, user)
 }

@@ -1,17 +1,17 @@
-//! The SQLite database: connection, versioned migrations, row helpers.
+//! LEGACY, being replaced by [`crate::store`] (issue 14): the SQLite
+//! connection with positional row helpers. Each module moved onto the
+//! store traits stops using it; the last one deletes it.
 //!
 //! Spin opens a new connection per `Connection::open`, and every statement
 //! autocommits, so a multi-statement write is `BEGIN IMMEDIATE` … `COMMIT` on
 //! one connection ([`Db::write_tx`]): IMMEDIATE takes the write lock up front,
 //! so two writers queue on SQLite's busy timeout instead of deadlocking.
 
-mod migrations;
-
 use spin_sdk::sqlite::{Connection, QueryResult, RowResult, Value};
 
 use crate::errno::{ApiError, ApiResult};
 
-pub use migrations::{MIGRATIONS, SCHEMA_VERSION};
+pub use crate::store::migrate::{MIGRATIONS, SCHEMA_VERSION};
 pub use spin_sdk::sqlite::Value as SqlValue;
 
 /// The database label every component uses (Spin's default).
@@ -25,10 +25,9 @@ impl Db {
     /// Opens the database and brings its schema up to date (a no-op costing
     /// one `PRAGMA user_version` read once migrated).
     pub fn open() -> ApiResult<Db> {
+        crate::store::db()?;
         let conn = Connection::open(DATABASE)?;
-        let db = Db { conn };
-        migrations::ensure_current(&db)?;
-        Ok(db)
+        Ok(Db { conn })
     }
 
     pub fn execute(&self, sql: &str, params: &[Value]) -> ApiResult<QueryResult> {
@@ -125,4 +124,16 @@ pub fn text(v: impl Into<String>) -> Value {
 /// Whether SQLite refused a write for a UNIQUE constraint.
 pub fn is_unique_violation(e: &spin_sdk::sqlite::Error) -> bool {
     matches!(e, spin_sdk::sqlite::Error::Io(msg) if msg.contains("UNIQUE constraint failed"))
+}
+
+impl From<spin_sdk::sqlite::Error> for ApiError {
+    fn from(e: spin_sdk::sqlite::Error) -> Self {
+        ApiError::db(format!("{e:?}"))
+    }
+}
+
+impl From<spin_sdk::key_value::Error> for ApiError {
+    fn from(e: spin_sdk::key_value::Error) -> Self {
+        ApiError::internal(format!("key-value: {e:?}"))
+    }
 }

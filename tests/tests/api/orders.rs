@@ -632,21 +632,13 @@ fn a_cached_calendar_never_shows_nights_that_have_passed() {
     // Age the cached copy as if it had been built days ago, with a stay
     // that has ended since (today is its check-out day) beside one that has not.
     let key = format!("cache:house:{house_id}");
-    let mut entry: Value = serde_json::from_slice(&app.kv_get(&key).expect("cached")).unwrap();
-    entry["data"]["title"] = json!("from the cache");
-    entry["data"]["booked"] = json!([
+    let mut entry = app.kv_json(&key).expect("cached");
+    entry["title"] = json!("from the cache");
+    entry["booked"] = json!([
         {"start_date": d(-2), "end_date": d(0)},
         {"start_date": d(5), "end_date": d(7)}
     ]);
-    let kv = rusqlite::Connection::open(app.state_dir.path().join("sqlite_key_value.db")).unwrap();
-    kv.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    let changed = kv
-        .execute(
-            "UPDATE spin_key_value SET value = ?1 WHERE store = 'default' AND key = ?2",
-            rusqlite::params![serde_json::to_vec(&entry).unwrap(), key],
-        )
-        .unwrap();
-    assert_eq!(changed, 1);
+    app.kv_put(&key, &serde_json::to_vec(&entry).unwrap(), 3600);
     let served = detail(&app, &anon, house_id);
     assert_eq!(served.data()["house"]["title"], "from the cache");
     assert_eq!(

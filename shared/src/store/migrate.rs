@@ -1,11 +1,17 @@
 //! Versioned schema migrations, applied automatically and idempotently by the
 //! first request that opens the database (under `spin up` too: no separate
-//! setup step). `PRAGMA user_version` records how far a database has come.
+//! setup step).
+//!
+//! How far a database has come is the row of the `schema_version` table, an
+//! ordinary table any SQL engine has, written in the same transaction as the
+//! migrations it records. Databases made before that table existed recorded
+//! their version in SQLite's `PRAGMA user_version`; it is read (never
+//! written) once, to know where such a database starts.
 //!
 //! Rules: never edit a released migration; append a new one. Each entry is a
 //! list of single statements, because Spin's `execute` runs exactly one.
 
-use super::Db;
+use super::sql::{Sql, SqlError};
 use crate::errno::ApiResult;
 
 /// Migration N (1-based) brings `user_version` from N-1 to N.
@@ -142,28 +148,48 @@ pub const MIGRATIONS: &[&[&str]] = &[
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-fn user_version(db: &Db) -> ApiResult<i64> {
-    Ok(db.query_i64("PRAGMA user_version", &[])?.unwrap_or(0))
+/// The version table: one row, id 1.
+const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+)";
+const READ_VERSION: &str = "SELECT version FROM schema_version WHERE id = 1";
+const WRITE_VERSION: &str = "INSERT INTO schema_version (id, version) VALUES (1, ?1)
+    ON CONFLICT (id) DO UPDATE SET version = excluded.version";
+/// Where a database made before `schema_version` existed stands (a read).
+const LEGACY_VERSION: &str = "PRAGMA user_version";
+
+/// The recorded version; an error when the table does not exist yet.
+fn recorded(db: &impl Sql) -> Result<Option<i64>, SqlError> {
+    db.query_i64(READ_VERSION, &[])
 }
 
-/// Applies whatever migrations this database lacks. Concurrent first requests
-/// are safe: the check is repeated under the write lock.
-pub fn ensure_current(db: &Db) -> ApiResult<()> {
-    if user_version(db)? >= SCHEMA_VERSION {
+/// Applies whatever migrations this database lacks. The fast path is one
+/// read of `schema_version`. Concurrent first requests are safe: the check
+/// is repeated inside the write transaction, so one of them migrates and the
+/// others find the work done.
+pub fn ensure_current(db: &impl Sql) -> ApiResult<()> {
+    if matches!(recorded(db), Ok(Some(v)) if v >= SCHEMA_VERSION) {
         return Ok(());
     }
     // WAL lets readers run beside the one writer; it is a property of the
     // file (persistent) and cannot be switched inside a transaction.
     db.execute("PRAGMA journal_mode=WAL", &[])?;
     db.write_tx(|db| {
-        let from = user_version(db)?;
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        db.execute(CREATE_VERSION_TABLE, &[])?;
+        let from = match recorded(db)? {
+            Some(v) => v,
+            None => db.query_i64(LEGACY_VERSION, &[])?.unwrap_or(0),
+        };
+        if from >= SCHEMA_VERSION {
+            return Ok(());
+        }
+        for migration in MIGRATIONS.iter().skip(from as usize) {
             for statement in migration.iter() {
                 db.execute(statement, &[])?;
             }
-            // PRAGMA takes no bound parameters; the value is our own constant.
-            db.execute(&format!("PRAGMA user_version = {}", i + 1), &[])?;
         }
+        db.execute(WRITE_VERSION, crate::params![SCHEMA_VERSION])?;
         Ok(())
     })
 }
