@@ -87,3 +87,40 @@ pub fn invalidate(kv: &impl Kv, keys: &[&str]) {
 pub fn invalidate_house(kv: &impl Kv, house_id: i64) {
     invalidate(kv, &[&house_detail(house_id), HOUSE_INDEX]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::native::MemoryKv;
+
+    #[test]
+    fn a_fill_outrun_by_a_write_leaves_nothing_behind() {
+        let kv = MemoryKv::new();
+        // The writer commits and invalidates while the reader builds.
+        let value = fill(&kv, "cache:x", || {
+            invalidate(&kv, &["cache:x"]);
+            Ok(1)
+        })
+        .unwrap();
+        assert_eq!(value, 1, "the reader still answers with what it read");
+        assert_eq!(get::<i64>(&kv, "cache:x").unwrap(), None);
+    }
+
+    #[test]
+    fn a_quiet_fill_is_kept_until_the_next_write() {
+        let kv = MemoryKv::new();
+        fill(&kv, "cache:x", || Ok(2)).unwrap();
+        assert_eq!(get::<i64>(&kv, "cache:x").unwrap(), Some(2));
+        invalidate(&kv, &["cache:x"]);
+        assert_eq!(get::<i64>(&kv, "cache:x").unwrap(), None);
+    }
+
+    #[test]
+    fn entries_expire() {
+        let kv = MemoryKv::new();
+        kv.set_now(1_000);
+        fill(&kv, "cache:x", || Ok(3)).unwrap();
+        kv.set_now(1_000 + TTL_SECS);
+        assert_eq!(get::<i64>(&kv, "cache:x").unwrap(), None);
+    }
+}

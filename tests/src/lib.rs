@@ -183,6 +183,9 @@ pub struct AppOptions {
     pub real_fastdfs: bool,
     /// Extra environment for the host (e.g. `SPIN_VARIABLE_*`).
     pub env: Vec<(String, String)>,
+    /// A directory whose files are copied into the state dir before the
+    /// host first starts (e.g. a database an earlier version made).
+    pub seed_state: Option<PathBuf>,
 }
 
 /// The header tests put a client address in. All test traffic comes from
@@ -210,6 +213,7 @@ impl Default for AppOptions {
             image_store: release_binary("fdfs-proxy", "IHOME_FDFS_PROXY").exists(),
             real_fastdfs: false,
             env: Vec::new(),
+            seed_state: None,
         }
     }
 }
@@ -236,6 +240,13 @@ pub fn spawn_app_with(options: AppOptions) -> TestApp {
         .prefix("ihome-e2e-")
         .tempdir()
         .expect("temp state dir");
+    if let Some(seed) = &options.seed_state {
+        for entry in std::fs::read_dir(seed).expect("seed state dir") {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), state_dir.path().join(entry.file_name()))
+                .expect("copy seed state");
+        }
+    }
     let sms = options.sms_gateway.then(SmsGateway::start);
     let image_store = options
         .image_store

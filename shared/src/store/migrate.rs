@@ -178,12 +178,10 @@ pub fn ensure_current(db: &impl Sql) -> ApiResult<()> {
     db.write_tx(|db| {
         db.execute(CREATE_VERSION_TABLE, &[])?;
         let from = match recorded(db)? {
+            Some(v) if v >= SCHEMA_VERSION => return Ok(()),
             Some(v) => v,
             None => db.query_i64(LEGACY_VERSION, &[])?.unwrap_or(0),
         };
-        if from >= SCHEMA_VERSION {
-            return Ok(());
-        }
         for migration in MIGRATIONS.iter().skip(from as usize) {
             for statement in migration.iter() {
                 db.execute(statement, &[])?;
@@ -192,4 +190,74 @@ pub fn ensure_current(db: &impl Sql) -> ApiResult<()> {
         db.execute(WRITE_VERSION, crate::params![SCHEMA_VERSION])?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::native::NativeSqlite;
+
+    fn version(db: &NativeSqlite) -> Option<i64> {
+        recorded(db).unwrap()
+    }
+
+    #[test]
+    fn a_new_database_gets_every_migration_and_its_version_row() {
+        let db = NativeSqlite::in_memory().unwrap();
+        assert_eq!(version(&db), Some(SCHEMA_VERSION));
+        let areas = db.query_i64("SELECT count(*) FROM areas", &[]).unwrap();
+        assert_eq!(areas, Some(15));
+        // Running again changes nothing.
+        ensure_current(&db).unwrap();
+        assert_eq!(version(&db), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn a_legacy_database_starts_from_its_user_version() {
+        let db = NativeSqlite {
+            conn: rusqlite::Connection::open_in_memory().unwrap(),
+        };
+        // Migrations 1-3 as the old runner left them: user_version = 3.
+        for migration in &MIGRATIONS[..3] {
+            for statement in migration.iter() {
+                db.execute(statement, &[]).unwrap();
+            }
+        }
+        db.execute("PRAGMA user_version = 3", &[]).unwrap();
+        ensure_current(&db).unwrap();
+        assert_eq!(version(&db), Some(SCHEMA_VERSION));
+        // Migration 5's table exists now; migration 1's seed was not re-run
+        // (it would have failed on nothing, but the version says 3 → 5).
+        assert_eq!(
+            db.query_i64("SELECT count(*) FROM pending_image_deletes", &[])
+                .unwrap(),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn racing_first_requests_migrate_once() {
+        let path = std::env::temp_dir().join(format!(
+            "ihome-migrate-{}-{}.db",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| s.spawn(|| NativeSqlite::open(&path).map(|_| ())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let db = NativeSqlite::open(&path).unwrap();
+        assert_eq!(version(&db), Some(SCHEMA_VERSION));
+        assert_eq!(
+            db.query_i64("SELECT count(*) FROM schema_version", &[])
+                .unwrap(),
+            Some(1)
+        );
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 }

@@ -11,3 +11,4 @@ mod houses;
 mod images;
 mod limits;
 mod orders;
+mod upgrade;
