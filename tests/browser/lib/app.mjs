@@ -129,9 +129,12 @@ export async function startApp() {
     /** The captcha text of `uuid`, read from the KV store like an operator would. */
     captchaCode(uuid) {
       const rows = sqlite(path.join(stateDir, 'sqlite_key_value.db'),
-        "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?", [`captcha:${uuid}`]);
+        "SELECT hex(value) FROM spin_key_value WHERE store = 'default' AND key = ?", [`captcha:${uuid}`]);
       if (!rows.length) throw new Error(`no captcha:${uuid} in the KV store`);
-      const v = JSON.parse(rows[0][0]);
+      let bytes = Buffer.from(rows[0][0], 'hex');
+      // shared/src/store/spin_kv.rs: "ik1", the expiry (8 bytes, big-endian), then the JSON value.
+      if (bytes.subarray(0, 3).toString('latin1') === 'ik1') bytes = bytes.subarray(3 + 8);
+      const v = JSON.parse(bytes.toString('utf8'));
       return v.code ?? v.value?.code;
     },
     /** The last SMS code the loopback gateway received for `mobile`. */
