@@ -2,7 +2,7 @@
 // (role=landlord). Buttons appear only where the order's status allows.
 import { t } from './i18n.js';
 import { api } from './api.js';
-import { initPage, html, render, $, imgOr, money, dateText, loadingHtml, errorHtml, emptyHtml, statusBadge, confirmDialog, textDialog, toast, todayStr, busy } from './ui.js';
+import { initPage, html, render, $, imgOr, money, dateText, loadingHtml, errorHtml, emptyHtml, statusBadge, confirmDialog, textDialog, reviewDialog, toast, todayStr, busy } from './ui.js';
 
 export async function showOrders(role) {
   await initPage({ requireLogin: true });
@@ -86,10 +86,9 @@ export async function showOrders(role) {
         });
         if (changed) toast(t('orders.rejected'));
       } else if (act === 'comment') {
-        changed = await textDialog({
-          title: t('orders.commentTitle'), label: t('orders.commentLabel'), placeholder: t('orders.commentPlaceholder'),
-          maxlength: 500, emptyMsg: t('orders.commentEmpty'), okText: t('orders.comment'),
-          submit: (comment) => api(`/orders/${id}/comment`, { method: 'PUT', body: { comment } }),
+        // A star rating (1–5) is required with the comment (API v1.1).
+        changed = await reviewDialog({
+          submit: ({ rating, comment }) => api(`/orders/${id}/comment`, { method: 'PUT', body: { comment, rating } }),
         });
         if (changed) toast(t('orders.commented'));
       }

@@ -1,6 +1,6 @@
 // Shared page furniture: header/nav, safe HTML templates, alerts, toasts,
-// dialogs, money and date helpers, the captcha uuid, the house card and the
-// booked-dates calendar.
+// dialogs, money and date helpers, the captcha uuid, the house card, star
+// ratings, the search filters' checks and the booked-dates calendar.
 import { t, applyI18n, locale } from './i18n.js';
 import { getSession, redirectToLogin } from './api.js';
 
@@ -218,6 +218,67 @@ export function textDialog({ title, label, placeholder = '', maxlength = 500, em
   });
 }
 
+/**
+ * Asks for a review: a required 1–5 star rating (a radio group: arrow keys
+ * move and pick, like any radio group) and a text. `submit({rating, comment})`
+ * runs while the dialog is open; its errors are shown inside it.
+ */
+export function reviewDialog({ submit }) {
+  const RATING_WORDS = [t('rating.word1'), t('rating.word2'), t('rating.word3'), t('rating.word4'), t('rating.word5')];
+  return new Promise((resolve) => {
+    const id = 'dlg-review-' + Math.random().toString(36).slice(2);
+    const dlg = dialogShell(html`<form class="dialog-body" novalidate>
+      <h2 class="dialog-title">${t('orders.commentTitle')}</h2>
+      <fieldset class="star-pick" id="${id}-stars">
+        <legend>${t('orders.ratingLabel')}</legend>
+        <div class="star-pick-row">
+          ${[1, 2, 3, 4, 5].map((n) => html`<input type="radio" class="star-radio" id="${id}-r${n}" name="rating" value="${n}">
+            <label for="${id}-r${n}"><span aria-hidden="true">★</span><span class="visually-hidden">${starsText(n)}</span></label>`)}
+          <span class="star-pick-word" aria-hidden="true"></span>
+        </div>
+      </fieldset>
+      <label for="${id}">${t('orders.commentLabel')}</label>
+      <textarea id="${id}" name="text" rows="4" maxlength="500" placeholder="${t('orders.commentPlaceholder')}" required></textarea>
+      <div class="alert" role="alert" hidden></div>
+      <div class="dialog-actions">
+        <button type="button" class="btn btn-ghost" data-act="cancel">${t('common.cancel')}</button>
+        <button type="submit" class="btn">${t('orders.comment')}</button>
+      </div></form>`);
+    let done = false;
+    const form = $('form', dlg);
+    const box = $('.alert', dlg);
+    const word = $('.star-pick-word', dlg);
+    $('[data-act=cancel]', dlg).addEventListener('click', () => dlg.close());
+    form.addEventListener('input', () => hideAlert(box));
+    form.addEventListener('change', (e) => {
+      if (e.target.name === 'rating') word.textContent = RATING_WORDS[Number(e.target.value) - 1] || '';
+    });
+    dlg.addEventListener('close', () => resolve(done));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const picked = form.querySelector('input[name=rating]:checked');
+      const text = form.text.value.trim();
+      if (!picked) {
+        showError(box, t('orders.ratingEmpty'));
+        form.querySelector('input[name=rating]').focus();
+        return;
+      }
+      if (!text) {
+        showError(box, t('orders.commentEmpty'));
+        form.text.focus();
+        return;
+      }
+      try {
+        await busy($('button[type=submit]', form), () => submit({ rating: Number(picked.value), comment: text }));
+        done = true;
+        dlg.close();
+      } catch (err) {
+        showError(box, err);
+      }
+    });
+  });
+}
+
 /* ---------- formats ---------- */
 
 /** Integer fen → yuan text without a trailing .00 (29950 → "299.50"). */
@@ -278,6 +339,73 @@ export function uuid4() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/* ---------- star ratings ---------- */
+
+/** "4 stars" for a whole number of stars. */
+export const starsText = (n) => t(Number(n) === 1 ? 'rating.star1' : 'rating.stars', { n });
+
+/** The rating as a number, or null when there is none (null, missing, not a number). */
+export function ratingValue(rating) {
+  if (rating === null || rating === undefined || rating === '') return null;
+  const r = Number(rating);
+  return Number.isFinite(r) && r >= 0 && r <= 5 ? r : null;
+}
+
+/**
+ * A house's average rating: stars, the average and the count, with one text
+ * alternative ("4.5 / 5, 12 ratings"). Nothing when the house has no rating
+ * (null) or the server sends none (older API).
+ */
+export function ratingHtml(rating, count, cls = '') {
+  const r = ratingValue(rating);
+  if (r === null) return '';
+  const avg = r.toFixed(1);
+  const n = Number(count);
+  const hasCount = Number.isFinite(n) && n > 0;
+  const label = hasCount ? t(n === 1 ? 'rating.summaryOne' : 'rating.summary', { r: avg, n }) : t('rating.value', { r: avg });
+  return html`<span class="rating ${cls}"><span class="stars" style="--rating:${r}" aria-hidden="true"></span><span aria-hidden="true"><strong>${avg}</strong>${hasCount ? html` <span class="rating-count">(${n})</span>` : ''}</span><span class="visually-hidden">${label}</span></span>`;
+}
+
+/** The stars of one comment (1–5), or nothing for comments from before ratings. */
+export function commentStars(rating) {
+  const r = ratingValue(rating);
+  if (r === null || r < 1) return '';
+  return html`<span class="rating rating-comment"><span class="stars" style="--rating:${r}" aria-hidden="true"></span><span class="visually-hidden">${t('rating.comment', { r })}</span></span>`;
+}
+
+/* ---------- search filters: price range and guests ---------- */
+
+const PRICE_RE = /^\d{1,7}(\.\d{1,2})?$/;
+
+/**
+ * The price and guest filters of a search form as strings ('' = not set). A
+ * number input the browser could not read (badInput) comes back as 'NaN', so
+ * the check below reports it instead of silently dropping the filter.
+ */
+export function readPriceGuests(form) {
+  const val = (el) => (el.validity && el.validity.badInput ? 'NaN' : String(el.value).trim());
+  return { min_price: val(form.min_price), max_price: val(form.max_price), guests: val(form.guests) };
+}
+
+/**
+ * Why these filters can't be searched: {field, message}, or null. The server
+ * checks them too (4103), and its message is shown when it disagrees.
+ */
+export function filterProblem({ min_price = '', max_price = '', guests = '' }) {
+  const priceOk = (v) => v === '' || (PRICE_RE.test(v) && Number(v) <= 1000000);
+  if (!priceOk(min_price)) return { field: 'min_price', message: t('v.minPrice') };
+  if (!priceOk(max_price)) return { field: 'max_price', message: t('v.maxPrice') };
+  if (min_price !== '' && max_price !== '' && Number(min_price) > Number(max_price)) return { field: 'max_price', message: t('v.priceOrder') };
+  if (guests !== '' && !(/^\d{1,3}$/.test(guests) && Number(guests) >= 1 && Number(guests) <= 100)) return { field: 'guests', message: t('v.guests') };
+  return null;
+}
+
+/** Filter values taken from a URL: kept only when they look like what the form would send. */
+export function urlFilters(params) {
+  const price = (k) => (PRICE_RE.test(params.get(k) || '') ? params.get(k) : '');
+  return { min_price: price('min_price'), max_price: price('max_price'), guests: /^\d{1,3}$/.test(params.get('guests') || '') ? params.get('guests') : '' };
+}
+
 /* ---------- pieces ---------- */
 
 /**
@@ -285,16 +413,20 @@ export function uuid4() {
  * `actions` (html) goes under the card's link.
  */
 export function houseCard(h, extra = '', actions = '') {
-  return html`<li class="house-card">
+  const unpublished = h.published === false; // only the landlord's own list carries `published`
+  const rating = ratingHtml(h.rating, h.rating_count);
+  return html`<li class="house-card${unpublished ? ' is-unpublished' : ''}" data-house="${h.house_id}">
     <a class="house-link" href="detail.html?id=${h.house_id}${typeof extra === 'string' ? extra : ''}">
       <div class="house-cover">
         <img src="${imgOr(h.img_url)}" alt="${h.img_url ? t('house.cover', { title: h.title }) : t('house.noCover')}" loading="lazy">
         <span class="house-price"><strong>${money(h.price)}</strong>${t('common.perNight')}</span>
+        ${unpublished ? html`<span class="house-flag">${t('house.unpublished')}</span>` : ''}
       </div>
       <div class="house-body">
         <img class="avatar avatar-sm" src="${imgOr(h.user_avatar, 'avatar')}" alt="" loading="lazy">
         <div>
           <h3 class="house-title">${h.title}</h3>
+          ${rating ? html`<p class="house-rating">${rating}</p>` : ''}
           <p class="house-meta">${[h.area_name, t('house.rooms', { n: h.room_count }), t('house.orders', { n: h.order_count ?? 0 })].filter(Boolean).join(' · ')}</p>
           <p class="house-address">${h.address}</p>
         </div>
@@ -355,11 +487,20 @@ function shiftMonth({ y, m }, delta) {
 }
 
 /**
- * A month calendar marking booked nights. With `onPick`, days are buttons:
- * the first click picks the check-in day, the second the check-out day.
+ * A month calendar marking booked nights and the nights the landlord
+ * blocked. Guests see blocked nights as unavailable, like booked ones;
+ * with `showBlocked` (the owner) they look different. With `onPick`, days are
+ * buttons. `pick: 'stay'` (booking): the first click picks the check-in day,
+ * the second the check-out day. `pick: 'nights'` (blocking): the first click
+ * picks the first night, the second the last night (the same day twice: one
+ * night). Either way onPick gets {start, end} with `end` exclusive, like the
+ * API's date ranges.
  */
-export function createCalendar(container, { booked = [], months = 2, onPick = null } = {}) {
-  let taken = bookedNights(booked);
+export function createCalendar(container, { booked = [], blocked = [], showBlocked = false, months = 2, onPick = null, pick = 'stay' } = {}) {
+  let bookedSet = bookedNights(booked);
+  let blockedSet = bookedNights(blocked);
+  let taken = new Set([...bookedSet, ...blockedSet]);
+  const nightsMode = pick === 'nights';
   const today = todayStr();
   const [ty, tm] = today.split('-').map(Number);
   let first = { y: ty, m: tm }; // first month shown
@@ -370,21 +511,25 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
   function monthHtml(y, m) {
     const firstDow = new Date(Date.UTC(y, m - 1, 1)).getUTCDay();
     const days = new Date(Date.UTC(y, m, 0)).getUTCDate();
+    const lastPicked = range.end ? (nightsMode ? addDays(range.end, -1) : range.end) : null;
     const cells = [];
     for (let i = 0; i < firstDow; i++) cells.push(html`<td></td>`);
     for (let d = 1; d <= days; d++) {
       const ds = `${y}-${pad(m)}-${pad(d)}`;
       const past = ds < today;
-      const isBooked = taken.has(ds);
+      const isBooked = bookedSet.has(ds);
+      const isBlocked = !isBooked && blockedSet.has(ds);
       const inRange = range.start && range.end && ds >= range.start && ds < range.end;
       const isStart = ds === range.start;
-      const isEnd = ds === range.end;
-      const cls = ['cal-day', past && 'is-past', isBooked && 'is-booked', inRange && 'is-selected',
+      const isEnd = ds === lastPicked;
+      const cls = ['cal-day', past && 'is-past', (isBooked || (isBlocked && !showBlocked)) && 'is-booked',
+        isBlocked && (showBlocked ? 'is-blocked' : 'is-unavailable'), inRange && 'is-selected',
         isStart && 'is-start', isEnd && 'is-end', ds === today && 'is-today'].filter(Boolean).join(' ');
-      const label = t('date.md', { m, d }) + (isBooked ? ' ' + t('cal.booked') : '');
+      const note = isBooked ? t('cal.booked') : isBlocked ? t(showBlocked ? 'cal.blocked' : 'cal.unavailable') : '';
+      const label = t('date.md', { m, d }) + (note ? ' ' + note : '');
       const inner = onPick && !past
         ? html`<button type="button" class="${cls}" data-date="${ds}" tabindex="${ds === focusDate ? '0' : '-1'}" aria-label="${label}" aria-pressed="${isStart || isEnd || inRange ? 'true' : 'false'}">${d}</button>`
-        : html`<span class="${cls}">${d}${isBooked ? html`<span class="visually-hidden"> ${t('cal.booked')}</span>` : ''}</span>`;
+        : html`<span class="${cls}">${d}${note ? html`<span class="visually-hidden"> ${note}</span>` : ''}</span>`;
       cells.push(html`<td>${inner}</td>`);
     }
     while (cells.length % 7) cells.push(html`<td></td>`);
@@ -394,6 +539,14 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
       <caption>${t('cal.month', { y, m })}</caption>
       <thead><tr>${weekdays.map((w) => html`<th scope="col">${w}</th>`)}</tr></thead>
       <tbody>${rows}</tbody></table>`;
+  }
+
+  function legendHtml() {
+    if (showBlocked) {
+      return html`<li><span class="swatch swatch-booked"></span>${t('cal.legendBooked')}</li>
+        <li><span class="swatch swatch-blocked"></span>${t('cal.legendBlocked')}</li>`;
+    }
+    return html`<li><span class="swatch swatch-booked"></span>${t(blockedSet.size ? 'cal.legendUnavailable' : 'cal.legendBooked')}</li>`;
   }
 
   function draw() {
@@ -418,10 +571,10 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
       <div class="cal-months">${list}</div>
       <ul class="cal-legend">
         <li><span class="swatch swatch-free"></span>${t('cal.legendFree')}</li>
-        <li><span class="swatch swatch-booked"></span>${t('cal.legendBooked')}</li>
-        ${onPick ? html`<li><span class="swatch swatch-selected"></span>${t('cal.legendSelected')}</li>` : ''}
+        ${legendHtml()}
+        ${onPick ? html`<li><span class="swatch swatch-selected"></span>${t(nightsMode ? 'cal.legendPicked' : 'cal.legendSelected')}</li>` : ''}
       </ul>
-      ${onPick ? html`<p class="hint">${t('cal.pickHint')}</p>` : ''}
+      ${onPick ? html`<p class="hint">${t(nightsMode ? 'cal.pickNightsHint' : 'cal.pickHint')}</p>` : ''}
     </div>`);
     if (focused) {
       const again = container.querySelector(`[data-date="${focused}"], [data-nav="${focused}"]`);
@@ -457,7 +610,10 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
     if (day && onPick) {
       const d = day.dataset.date;
       focusDate = d;
-      if (!range.start || range.end || d <= range.start) range = { start: d, end: null };
+      if (nightsMode) {
+        if (!range.start || range.end || d < range.start) range = { start: d, end: null };
+        else range = { start: range.start, end: addDays(d, 1) };
+      } else if (!range.start || range.end || d <= range.start) range = { start: d, end: null };
       else range = { start: range.start, end: d };
       draw();
       onPick({ ...range });
@@ -466,6 +622,7 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
 
   draw();
   return {
+    /** Shows [start, end) as picked (`end` exclusive in both modes). */
     setRange(start, end) {
       range = { start: isDate(start) ? start : null, end: isDate(end) ? end : null };
       if (range.start && range.start >= today) focusDate = range.start;
@@ -478,9 +635,19 @@ export function createCalendar(container, { booked = [], months = 2, onPick = nu
     },
     /** Replaces the booked nights (e.g. after the server reported a conflict). */
     setBooked(list) {
-      taken = bookedNights(list);
+      bookedSet = bookedNights(list);
+      taken = new Set([...bookedSet, ...blockedSet]);
       draw();
     },
+    /** Replaces the blocked nights. */
+    setBlocked(list) {
+      blockedSet = bookedNights(list);
+      taken = new Set([...bookedSet, ...blockedSet]);
+      draw();
+    },
+    /** Every night that can't be booked: booked or blocked. */
     get taken() { return taken; },
+    get booked() { return bookedSet; },
+    get blocked() { return blockedSet; },
   };
 }

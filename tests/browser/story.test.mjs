@@ -1,8 +1,8 @@
 // The whole story, as two people would live it, in a real browser against
 // the real app: a landlord registers, verifies their real name and publishes
 // a house with two photos; a guest registers, searches by area and dates,
-// opens the house and books it; the landlord accepts; the guest comments and
-// the comment appears on the house's page.
+// opens the house and books it; the landlord accepts; the guest rates and
+// comments the stay and the comment appears on the house's page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startApp, launch, shot, makePng, makeJpeg, newMobile, idCard, dateAfter, assertNoProblems, MOBILE, DESKTOP } from './lib/browser.mjs';
@@ -103,13 +103,14 @@ test('landlord publishes, guest books, landlord accepts, guest comments', async 
   assert.equal(await landlord.getByRole('link', { name: '即刻预订' }).count(), 0, 'no book button on your own house');
   await shot(landlord, 'story-08-detail-own-house');
 
-  // The house is on "my houses", with a way back to its photos.
+  // The house is on "my houses", with a way to manage it (its photos among the rest).
   await landlord.goto('/myhouse.html');
   const mine = landlord.locator('#my-houses .house-card', { hasText: title });
   await mine.waitFor();
-  await mine.getByRole('link', { name: '上传图片' }).click();
+  await mine.getByRole('link', { name: '管理房源' }).click();
   await landlord.waitForURL(new RegExp(`newhouse\\.html\\?id=${houseId}$`));
-  await landlord.getByRole('heading', { name: `上传图片：${title}` }).waitFor();
+  await landlord.getByRole('heading', { name: `管理房源：${title}` }).waitFor();
+  await landlord.getByRole('heading', { name: '房源图片' }).waitFor();
   await waitFor(async () => (await landlord.locator('#uploaded img').count()) === 2, { what: 'the two photos' });
   await shot(landlord, 'story-08b-myhouse-photos');
 
@@ -183,6 +184,10 @@ test('landlord publishes, guest books, landlord accepts, guest comments', async 
   await guest.reload();
   await gOrder.getByRole('button', { name: '发表评价' }).click();
   const dlg = guest.locator('dialog');
+  await dlg.getByRole('button', { name: '发表评价' }).click();
+  await dlg.getByText('请选择 1–5 星评分').waitFor(); // a star rating is required (API v1.1)
+  await dlg.locator('label', { hasText: '5 星' }).click();
+  assert.equal(await dlg.getByRole('radio', { name: '5 星' }).isChecked(), true, 'five stars picked');
   await dlg.getByRole('button', { name: '发表评价' }).click();
   await dlg.getByText('请填写评价内容').waitFor();
   const comment = '房间干净明亮，房东很热情，下次还来！';

@@ -55,6 +55,7 @@ function show(h, viewer) {
   const box = $('#booking-alert');
   const cal = createCalendar($('#calendar'), {
     booked: h.booked || [],
+    blocked: h.blocked || [],
     onPick: ({ start, end }) => {
       form.sd.value = start || '';
       form.ed.value = end || '';
@@ -70,7 +71,8 @@ function show(h, viewer) {
     const n = nightsBetween(sd, ed);
     if (n < Number(h.min_days)) return t('v.minDays', { n: h.min_days });
     if (Number(h.max_days) && n > Number(h.max_days)) return t('v.maxDays', { n: h.max_days });
-    for (let d = sd; d < ed; d = addDays(d, 1)) if (cal.taken.has(d)) return t('v.overlap');
+    for (let d = sd; d < ed; d = addDays(d, 1)) if (cal.booked.has(d)) return t('v.overlap');
+    for (let d = sd; d < ed; d = addDays(d, 1)) if (cal.blocked.has(d)) return t('v.unavailable');
     return '';
   }
 
@@ -118,7 +120,10 @@ function show(h, viewer) {
       showError(box, err);
       if (err.errno === '4004') {
         // Someone else took these nights meanwhile: show them on the calendar.
-        api(`/houses/${h.hid}`).then((d) => cal.setBooked(d.house.booked || [])).catch(() => {});
+        api(`/houses/${h.hid}`).then((d) => {
+          cal.setBlocked(d.house.blocked || []);
+          cal.setBooked(d.house.booked || []);
+        }).catch(() => {});
       }
     }
   });

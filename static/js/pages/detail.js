@@ -1,6 +1,6 @@
 import { t, FACILITY_IDS } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, createCalendar, isDate } from '../ui.js';
+import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, createCalendar, isDate, ratingHtml, commentStars } from '../ui.js';
 
 await initPage();
 const body = $('#detail-body');
@@ -34,9 +34,16 @@ function show(h, viewer) {
   const facilities = new Set((h.facilities || []).map(Number));
   const comments = h.comments || [];
   const bookAction = own
-    ? html`<p class="alert alert-warn" style="margin:0">${t('detail.ownHouse')}</p>`
+    ? html`<p class="alert alert-warn" style="margin:0 0 .75rem">${t('detail.ownHouse')}</p>
+        <a class="btn btn-ghost btn-block" id="manage-link" href="newhouse.html?id=${h.hid}">${t('manage.link')}</a>`
     : html`<a class="btn btn-block" id="book-btn" href="${bookHref()}">${t('detail.book')}</a>`;
+  // The house's average rating; "no ratings yet" only when the server says so (null).
+  const rating = ratingHtml(h.rating, h.rating_count, 'rating-lg');
+  const ratingLine = rating
+    ? html`<p class="detail-rating" id="house-rating">${rating}</p>`
+    : h.rating === null ? html`<p class="detail-rating muted" id="house-rating">${t('rating.none')}</p>` : '';
   render(body, html`
+    ${own && h.published === false ? html`<div class="alert alert-warn" id="unpublished-note">${t('detail.unpublishedOwner')}</div>` : ''}
     <section class="gallery" aria-label="${t('detail.gallery')}">
       ${imgs.length
         ? html`<div class="gallery-track" tabindex="0" aria-label="${t('detail.gallery')}">${imgs.map((u, i) => html`<img src="${u}" alt="${h.title} ${i + 1}/${imgs.length}" ${i ? html`loading="lazy"` : ''}>`)}</div>
@@ -49,6 +56,7 @@ function show(h, viewer) {
       <div>
         <section class="card">
           <h1 class="detail-title" id="house-title">${h.title}</h1>
+          ${ratingLine}
           <p class="price-line"><strong>${money(h.price)}</strong>${t('common.perNight')}</p>
           <div class="owner">
             <img class="avatar avatar-md" src="${imgOr(h.user_avatar, 'avatar')}" alt="" width="56" height="56">
@@ -83,7 +91,7 @@ function show(h, viewer) {
           <h2 id="comments-title">${t('detail.comments')}</h2>
           ${comments.length
             ? html`<ul class="comments" id="comments">${comments.map((c) => html`<li>
-                <div class="comment-head"><strong>${c.user_name}</strong><time>${c.ctime}</time></div>
+                <div class="comment-head"><span class="comment-who"><strong>${c.user_name}</strong>${commentStars(c.rating)}</span><time>${c.ctime}</time></div>
                 <p class="comment-text">${c.comment}</p></li>`)}</ul>`
             : html`<p class="muted" id="comments">${t('detail.noComments')}</p>`}
         </section>
@@ -96,7 +104,8 @@ function show(h, viewer) {
     </div>
     ${own ? '' : html`<div class="book-bar"><span><strong>${money(h.price)}</strong>${t('common.perNight')}</span>
       <a class="btn" href="${bookHref()}">${t('detail.book')}</a></div>`}`);
-  createCalendar($('#calendar'), { booked: h.booked || [] });
+  // Guests see landlord-blocked nights as unavailable, like booked ones; the owner sees which is which.
+  createCalendar($('#calendar'), { booked: h.booked || [], blocked: h.blocked || [], showBlocked: own });
   const track = $('.gallery-track');
   const counter = $('#gallery-count');
   if (counter) {

@@ -1,6 +1,6 @@
 import { t } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, raw, $, $$, money, imgOr, houseCard, fillAreas, todayStr, addDays, loadingHtml, showError, hideAlert } from '../ui.js';
+import { initPage, html, render, raw, $, $$, money, imgOr, houseCard, fillAreas, todayStr, addDays, loadingHtml, showError, hideAlert, readPriceGuests, filterProblem } from '../ui.js';
 
 const user = await initPage();
 
@@ -29,9 +29,18 @@ form.addEventListener('submit', (e) => {
   e.preventDefault();
   const box = $('#search-alert');
   hideAlert(box);
+  for (const el of [form.min_price, form.max_price, form.guests]) el.removeAttribute('aria-invalid');
   if (sd.value && ed.value && ed.value <= sd.value) return showError(box, t('v.datesOrder'));
+  const filters = readPriceGuests(form);
+  const problem = filterProblem(filters);
+  if (problem) {
+    form[problem.field].setAttribute('aria-invalid', 'true');
+    form[problem.field].focus();
+    return showError(box, problem.message);
+  }
   const q = new URLSearchParams();
   for (const k of ['aid', 'sd', 'ed']) if (form[k].value) q.set(k, form[k].value);
+  for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
   location.assign('search.html' + (q.toString() ? '?' + q : ''));
 });
 

@@ -16,7 +16,7 @@ try {
     const houses = (data && data.houses) || [];
     render(body, houses.length
       ? html`<ul class="house-list" id="my-houses">${houses.map((h) => houseCard(h, '',
-          html`<a class="btn btn-ghost btn-small" href="newhouse.html?id=${h.house_id}">${t('myhouse.photos')}</a>`))}</ul>`
+          html`<a class="btn btn-ghost btn-small" href="newhouse.html?id=${h.house_id}" aria-label="${t('manage.linkFor', { title: h.title })}">${t('manage.link')}</a>`))}</ul>`
       : emptyHtml(t('myhouse.empty'), html`<a class="btn" href="newhouse.html">${t('myhouse.new')}</a>`));
   }
 } catch (err) {

@@ -1,6 +1,6 @@
 import { t } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, $, houseCard, fillAreas, todayStr, addDays, isDate, showError, hideAlert, emptyHtml } from '../ui.js';
+import { initPage, html, render, $, houseCard, fillAreas, todayStr, addDays, isDate, showError, hideAlert, emptyHtml, readPriceGuests, filterProblem, urlFilters } from '../ui.js';
 
 await initPage();
 
@@ -17,13 +17,12 @@ const state = {
   aid: params.get('aid') || '',
   sd: isDate(params.get('sd')) ? params.get('sd') : '',
   ed: isDate(params.get('ed')) ? params.get('ed') : '',
-  sk: ['new', 'booking', 'price-inc', 'price-des'].includes(params.get('sk')) ? params.get('sk') : 'new',
+  sk: ['new', 'booking', 'price-inc', 'price-des', 'rating'].includes(params.get('sk')) ? params.get('sk') : 'new',
+  ...urlFilters(params), // min_price, max_price (yuan per night), guests
 };
 form.sd.min = today;
 form.ed.min = addDays(today, 1);
-form.sd.value = state.sd;
-form.ed.value = state.ed;
-form.sk.value = state.sk;
+for (const k of ['sd', 'ed', 'sk', 'min_price', 'max_price', 'guests']) form[k].value = state[k];
 try {
   fillAreas(form.aid, (await api('/areas')) || [], state.aid);
 } catch (err) {
@@ -31,7 +30,7 @@ try {
 }
 
 function readForm() {
-  return { aid: form.aid.value, sd: form.sd.value, ed: form.ed.value, sk: form.sk.value };
+  return { aid: form.aid.value, sd: form.sd.value, ed: form.ed.value, sk: form.sk.value, ...readPriceGuests(form) };
 }
 function syncUrl() {
   const q = new URLSearchParams();
@@ -57,7 +56,8 @@ async function loadNext({ retry = false } = {}) {
   list.setAttribute('aria-busy', 'true');
   setStatus(html`<span class="spinner" aria-hidden="true"></span>${page === 0 ? t('common.loading') : t('search.loadingMore')}`);
   try {
-    const data = await api('/houses', { query: { aid: state.aid, sd: state.sd, ed: state.ed, sk: state.sk, p: page + 1 } });
+    const { aid, sd, ed, sk, min_price, max_price, guests } = state;
+    const data = await api('/houses', { query: { aid, sd, ed, sk, min_price, max_price, guests, p: page + 1 } });
     if (gen !== generation) return;
     const houses = (data && data.houses) || [];
     page = Number(data.current_page) || page + 1;
@@ -71,6 +71,12 @@ async function loadNext({ retry = false } = {}) {
   } catch (err) {
     if (gen !== generation) return;
     failed = true;
+    if (err.errno === '4103') {
+      // A filter the server refused: its message goes with the filters, no retry (same query, same answer).
+      showError(alertBox, err);
+      setStatus('');
+      return;
+    }
     setStatus(html`<div class="alert alert-error" role="alert">${err.message}</div>
       <button type="button" class="btn btn-ghost" id="more">${t('common.retry')}</button>`);
   } finally {
@@ -109,7 +115,14 @@ form.addEventListener('submit', (e) => {
   e.preventDefault();
   hideAlert(alertBox);
   const next = readForm();
+  for (const el of [form.min_price, form.max_price, form.guests]) el.removeAttribute('aria-invalid');
   if (next.sd && next.ed && next.ed <= next.sd) return showError(alertBox, t('v.datesOrder'));
+  const problem = filterProblem(next);
+  if (problem) {
+    form[problem.field].setAttribute('aria-invalid', 'true');
+    form[problem.field].focus();
+    return showError(alertBox, problem.message);
+  }
   Object.assign(state, next);
   restart();
 });
