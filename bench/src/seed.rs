@@ -13,10 +13,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use ihome_shared::store::migrate::SCHEMA_VERSION;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::dates::{self, Date};
 
@@ -93,10 +94,14 @@ pub fn seed(db_path: &Path, size: SeedSize, utc_offset_secs: i64) -> anyhow::Res
     let mut conn =
         Connection::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
     conn.busy_timeout(Duration::from_secs(30))?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // The rows below follow the schema this seeder was built with.
+    let version: Option<i64> = conn
+        .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+        .optional()
+        .unwrap_or(None);
     anyhow::ensure!(
-        version > 0,
-        "the app has not migrated {} yet",
+        version == Some(SCHEMA_VERSION),
+        "the app has not migrated {} to schema version {SCHEMA_VERSION} (found {version:?})",
         db_path.display()
     );
     let mut rng = StdRng::seed_from_u64(RNG_SEED);

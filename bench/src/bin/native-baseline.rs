@@ -4,20 +4,23 @@
 //!
 //! Routes (everything else is 404):
 //! - `GET /api/v1.0/areas`: the areas envelope, read from SQLite per request;
-//! - `GET /api/v1.0/houses/:id`: the house-detail envelope with the same
-//!   joins as the house-detail component (house + owner, images, facilities,
-//!   the 10 newest comments, the booked future ranges), no cache;
+//! - `GET /api/v1.0/houses/:id`: the house-detail envelope (house + owner,
+//!   images, facilities, the 10 newest comments, the booked future ranges),
+//!   its five queries run per request;
 //! - `GET /noop`: 200 with no body, the loopback floor for the host's
 //!   per-request overhead.
 //!
-//! hyper 1 on tokio's multi-threaded runtime; each worker thread keeps its
-//! own SQLite connection (queries take well under a millisecond, so running
-//! them inline on the worker is what a minimal native service would do).
+//! Both reads are the app's own operations (`ihome_bench::detail`), run on
+//! rusqlite instead of Spin SQLite, with an empty in-memory key-value store
+//! per request so no cache answers for them. hyper 1 on tokio's
+//! multi-threaded runtime; each worker thread keeps its own SQLite
+//! connection (queries take well under a millisecond, so running them inline
+//! on the worker is what a minimal native service would do).
 
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -30,7 +33,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use ihome_bench::detail::{self, DetailConfig};
+use ihome_bench::detail;
+use ihome_shared::houses::View;
+use ihome_shared::store::SqlError;
+use ihome_shared::store::native::NativeSqlite;
+use ihome_shared::{ApiError, ApiResult};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -59,34 +66,41 @@ struct Args {
 }
 
 static DB_PATH: OnceLock<PathBuf> = OnceLock::new();
-static CONFIG: OnceLock<DetailConfig> = OnceLock::new();
+static VIEW: OnceLock<View> = OnceLock::new();
 
 thread_local! {
-    static CONN: RefCell<Option<Connection>> = const { RefCell::new(None) };
+    static DB: RefCell<Option<NativeSqlite>> = const { RefCell::new(None) };
 }
 
-fn with_conn<T>(f: impl FnOnce(&Connection) -> anyhow::Result<T>) -> anyhow::Result<T> {
-    CONN.with(|cell| {
+/// The app's database file on this worker thread's connection.
+fn open(path: &Path) -> anyhow::Result<NativeSqlite> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening {}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The app has migrated it: no schema check per request.
+    Ok(NativeSqlite { conn })
+}
+
+fn with_db<T>(f: impl FnOnce(&NativeSqlite) -> ApiResult<T>) -> ApiResult<T> {
+    DB.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             let path = DB_PATH.get().expect("db path set in main");
-            let conn = Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .with_context(|| format!("opening {}", path.display()))?;
-            conn.busy_timeout(BUSY_TIMEOUT)?;
-            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-            *slot = Some(conn);
+            let db = open(path).map_err(|e| SqlError::Unavailable(format!("{e:#}")))?;
+            *slot = Some(db);
         }
         f(slot.as_ref().expect("just opened"))
     })
 }
 
 #[derive(Serialize)]
-struct Envelope<T: Serialize> {
+struct Envelope<'a, T: Serialize> {
     errno: &'static str,
-    errmsg: &'static str,
+    errmsg: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<T>,
 }
@@ -94,7 +108,7 @@ struct Envelope<T: Serialize> {
 fn json<T: Serialize>(
     status: StatusCode,
     errno: &'static str,
-    errmsg: &'static str,
+    errmsg: &str,
     data: Option<T>,
 ) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec(&Envelope {
@@ -111,22 +125,25 @@ fn json<T: Serialize>(
         .expect("valid response")
 }
 
-fn ok<T: Serialize>(data: T) -> Response<Full<Bytes>> {
-    json(StatusCode::OK, "0", "成功", Some(data))
-}
-
 fn not_found() -> Response<Full<Bytes>> {
     json::<()>(StatusCode::NOT_FOUND, "4002", "无数据", None)
 }
 
-fn internal(err: anyhow::Error) -> Response<Full<Bytes>> {
-    eprintln!("native-baseline: {err:#}");
-    json::<()>(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "4001",
-        "数据库错误",
-        None,
-    )
+/// The envelope the app answers with: the data, or the error with its
+/// status (a fault's cause goes to stderr, as the app logs it).
+fn reply<T: Serialize>(result: ApiResult<T>) -> Response<Full<Bytes>> {
+    match result {
+        Ok(data) => json(StatusCode::OK, "0", "成功", Some(data)),
+        Err(err) => error(&err),
+    }
+}
+
+fn error(err: &ApiError) -> Response<Full<Bytes>> {
+    if let Some(cause) = err.cause() {
+        eprintln!("native-baseline: {cause}");
+    }
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json::<()>(status, err.errno.code(), &err.message, None)
 }
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -142,19 +159,12 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
     let resp = if path == "/noop" {
         Response::new(Full::new(Bytes::new()))
     } else if path == "/api/v1.0/areas" {
-        match with_conn(detail::areas) {
-            Ok(areas) => ok(areas),
-            Err(e) => internal(e),
-        }
+        reply(with_db(detail::areas))
     } else if let Some(id) = path.strip_prefix("/api/v1.0/houses/") {
         match id.parse::<i64>() {
             Ok(id) if id > 0 => {
-                let config = CONFIG.get().expect("config set in main");
-                match with_conn(|c| detail::house_detail(c, id, config)) {
-                    Ok(Some(house)) => ok(detail::DetailPage { user_id: -1, house }),
-                    Ok(None) => not_found(),
-                    Err(e) => internal(e),
-                }
+                let view = VIEW.get().expect("view set in main");
+                reply(with_db(|db| detail::house_detail(db, id, view)))
             }
             _ => json::<()>(StatusCode::BAD_REQUEST, "4103", "参数错误", None),
         }
@@ -169,12 +179,11 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.db.is_file(), "{} does not exist", args.db.display());
     DB_PATH.set(args.db.clone()).expect("set once");
-    CONFIG
-        .set(DetailConfig {
-            image_base: args.image_base_url.clone(),
-            utc_offset_secs: args.utc_offset_secs,
-        })
-        .expect("set once");
+    VIEW.set(View {
+        image_base: args.image_base_url.clone(),
+        utc_offset: args.utc_offset_secs,
+    })
+    .expect("set once");
     let listener = TcpListener::bind(args.listen).await?;
     println!("Listening on http://{}", listener.local_addr()?);
     loop {

@@ -1,18 +1,14 @@
 //! `/api/v1.0/houses`
-//! - POST: publish a house (logged in and real-name verified, else 4105);
-//!   the form is validated by [`NewHouse::parse`], the house and its
-//!   facilities are inserted in one transaction → `{"house_id"}`.
+//! - POST: publish a house → `{"house_id"}`: logged in and real-name
+//!   verified (else 4105, before the form is read), the form validated by
+//!   [`NewHouse::parse`], then [`houses::publish`].
 //! - GET `?aid=&sd=&ed=&sk=&p=`: search → `{"houses","total_page","current_page"}`
-//!   (rules in API.md "Search"; the SQL is [`SearchQuery`]'s).
+//!   (rules in API.md "Search"; [`houses::search`]).
 
 use ihome_shared::clock::{self, Date};
-use ihome_shared::db::{Db, int};
-use ihome_shared::houses::{
-    AREA_EXISTS_SQL, HouseItem, IS_VERIFIED_SQL, NewHouse, NewHouseRequest, SearchQuery, View,
-    total_pages,
-};
+use ihome_shared::houses::{self, NewHouse, NewHouseRequest, Publisher, SearchQuery, View};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, cache, session, store};
+use ihome_shared::{ApiResult, session, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -23,17 +19,12 @@ fn handle(req: IncomingRequest) -> Response {
 }
 
 fn publish(req: &ApiRequest) -> ApiResult<Response> {
-    let store = store::kv()?;
-    let user = session::require(&store, req)?.user;
-    let db = Db::open()?;
-    if db.query_i64(IS_VERIFIED_SQL, &[int(user.user_id)])? != Some(1) {
-        return Err(ApiError::role("发布房源前请先完成实名认证"));
-    }
+    let kv = store::kv()?;
+    let user = session::require(&kv, req)?.user;
+    let db = store::db()?;
+    let publisher = Publisher::verified(&db, user.user_id)?;
     let house = NewHouse::parse(req.json::<NewHouseRequest>()?)?;
-    let house_id = house.insert(&db, user.user_id, clock::now())?;
-    // Nothing cached can show a house that did not exist, but a cache entry
-    // left behind by an older database under the same id must not survive.
-    cache::invalidate_house(&store::kv()?, house_id);
+    let house_id = houses::publish(&db, &kv, &publisher, &house, clock::now())?;
     Ok(http::ok(json!({ "house_id": house_id })))
 }
 
@@ -52,24 +43,6 @@ fn search(req: &ApiRequest) -> ApiResult<Response> {
         sk.as_deref(),
         p.as_deref(),
     )?;
-    let db = Db::open()?;
-    if let Some(area) = query.area_id
-        && db.query_i64(AREA_EXISTS_SQL, &[int(area)])? != Some(1)
-    {
-        return Err(ApiError::param(format!("不存在的城区: {area}")));
-    }
-    let today = Date::today();
-    let (count_sql, params) = query.count_sql(today);
-    let total_page = total_pages(db.query_i64(&count_sql, &params)?.unwrap_or(0));
-    let houses = if query.page > total_page {
-        Vec::new()
-    } else {
-        let (page_sql, params) = query.page_sql(today);
-        HouseItem::list(&db, &page_sql, &params, &View::from_config())?
-    };
-    Ok(http::ok(json!({
-        "houses": houses,
-        "total_page": total_page,
-        "current_page": query.page,
-    })))
+    let page = houses::search(&store::db()?, &View::from_config(), &query, Date::today())?;
+    Ok(http::ok(page))
 }

@@ -1,8 +1,7 @@
 //! GET /api/v1.0/user/houses: the logged-in landlord's houses, newest first
 //! → `{"houses":[HouseItem...]}` (an empty list when there are none).
 
-use ihome_shared::db::{Db, int};
-use ihome_shared::houses::{HouseItem, USER_HOUSES_SQL, View};
+use ihome_shared::houses::{self, View};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiResult, session, store};
 use serde_json::json;
@@ -15,13 +14,7 @@ fn handle(req: IncomingRequest) -> Response {
 }
 
 fn my_houses(req: &ApiRequest) -> ApiResult<Response> {
-    let user = session::require(&store::kv()?, req)?.user;
-    let db = Db::open()?;
-    let houses = HouseItem::list(
-        &db,
-        USER_HOUSES_SQL,
-        &[int(user.user_id)],
-        &View::from_config(),
-    )?;
+    let owner = session::require(&store::kv()?, req)?.user;
+    let houses = houses::of_owner(&store::db()?, &View::from_config(), owner.user_id)?;
     Ok(http::ok(json!({ "houses": houses })))
 }

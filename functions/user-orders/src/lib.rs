@@ -1,11 +1,10 @@
 //! GET /api/v1.0/user/orders?role=custom|landlord: the orders the user
 //! placed as a guest (`custom`), or the orders for the user's houses
-//! (`landlord`), newest first → `{"orders":[OrderItem...]}`.
+//! (`landlord`), newest first → `{"orders":[OrderItem...]}` ([`orders::list`]).
 
-use ihome_shared::db::Db;
 use ihome_shared::houses::View;
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::orders::{OrderItem, OrderRole};
+use ihome_shared::orders::{self, OrderRole};
 use ihome_shared::{ApiResult, session, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
@@ -19,7 +18,6 @@ fn handle(req: IncomingRequest) -> Response {
 fn my_orders(req: &ApiRequest) -> ApiResult<Response> {
     let user = session::require(&store::kv()?, req)?.user;
     let role = OrderRole::parse(req.query("role").as_deref())?;
-    let db = Db::open()?;
-    let orders = OrderItem::list(&db, role, user.user_id, &View::from_config())?;
+    let orders = orders::list(&store::db()?, &View::from_config(), user.user_id, role)?;
     Ok(http::ok(json!({ "orders": orders })))
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use ihome_shared::orders::ACTIVE_STATUSES_SQL;
+use ihome_shared::orders::OrderStatus;
 use ihome_tests::{TestUser, date_from_today as d, json, spawn_app};
 use rand::Rng;
 use serde_json::Value;
@@ -129,13 +129,16 @@ fn acknowledged_bookings_survive_repeated_kills_and_no_night_is_held_twice() {
             ack.order_id
         );
     }
+    let active = OrderStatus::ACTIVE
+        .map(|s| format!("'{}'", s.as_str()))
+        .join(",");
     let overlaps: i64 = db
         .query_row(
             &format!(
                 "SELECT count(*) FROM orders a JOIN orders b
                    ON a.house_id = b.house_id AND a.id < b.id
                   AND a.start_date < b.end_date AND b.start_date < a.end_date
-                WHERE a.status IN ({ACTIVE_STATUSES_SQL}) AND b.status IN ({ACTIVE_STATUSES_SQL})"
+                WHERE a.status IN ({active}) AND b.status IN ({active})"
             ),
             [],
             |r| r.get(0),

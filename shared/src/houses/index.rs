@@ -1,0 +1,26 @@
+//! `GET /house/index`: the carousel, the houses with a cover that guests
+//! booked most. Cached under [`cache::HOUSE_INDEX`]; what changes it (a
+//! comment bumps `order_count`, a new cover) invalidates it.
+
+use crate::cache;
+use crate::errno::ApiResult;
+use crate::params;
+use crate::store::{Kv, Sql};
+
+use super::{Cached, HouseItem, View, cached, house_items};
+
+/// Houses in the index carousel (API.md).
+pub const INDEX_SIZE: i64 = 5;
+
+/// Houses with a cover, most booked first (ties: newest).
+const INDEX_HOUSES: &str = concat!(
+    house_item_select!(),
+    " WHERE h.index_image <> '' ORDER BY h.order_count DESC, h.id DESC LIMIT ?1"
+);
+
+/// Up to [`INDEX_SIZE`] houses, from the cache when it holds them.
+pub fn index(db: &impl Sql, kv: &impl Kv, view: &View) -> ApiResult<Cached<Vec<HouseItem>>> {
+    cached(kv, cache::HOUSE_INDEX, || {
+        house_items(db, INDEX_HOUSES, params![INDEX_SIZE], view)
+    })
+}

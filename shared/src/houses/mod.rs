@@ -1,0 +1,164 @@
+//! Houses: publishing, the detail page, search, the index carousel, a
+//! landlord's own list and the city areas. Each use case is one operation
+//! over [`Sql`] (and [`Kv`] where it caches or invalidates) that owns its
+//! statements, their parameters, the mapping of their rows, its cache keys
+//! and its errors; a component parses the request, calls the operation and
+//! renders what it returns.
+//!
+//! # Layout
+//! - `mod.rs` (this file): [`View`], how URLs and times are rendered, and
+//!   [`HouseItem`], the list entry that search, the carousel and "my houses"
+//!   share, with the statement fragment that selects it; [`Cached`], a
+//!   cached list as it goes into a response.
+//! - `publish.rs`: the publish form ([`NewHouse`]), who may publish
+//!   ([`Publisher`]) and [`publish()`].
+//! - `detail.rs`: [`detail()`], one house with its photos, facilities,
+//!   comments and booked nights, cached per house.
+//! - `search.rs`: [`SearchQuery`] and [`search()`], a page of the houses free
+//!   for a stay.
+//! - `index.rs`: [`index()`], the carousel (cached).
+//! - `mine.rs`: [`of_owner()`], a landlord's houses.
+//! - `areas.rs`: [`areas()`], the city areas (cached).
+//!
+//! Every SQL text is a constant or is assembled from constant fragments;
+//! user input only ever reaches the database as a bound parameter.
+//! `shared/tests/search_plan.rs` runs these operations on a native SQLite and
+//! checks the plans of the statements they ran.
+
+use serde::Serialize;
+
+use crate::cache;
+use crate::clock;
+use crate::errno::ApiResult;
+use crate::images;
+use crate::store::{Kv, Row, Sql, SqlError, Value};
+
+/// The columns [`HouseItem::from_row`] reads, with the joins they need;
+/// statements append `WHERE` / `ORDER BY`. A macro so that constant
+/// statements can `concat!` it (defined before the modules that use it).
+macro_rules! house_item_select {
+    () => {
+        "SELECT h.id AS house_id, h.title AS title, h.price AS price, a.name AS area_name,
+                h.index_image AS cover, h.room_count AS room_count,
+                h.order_count AS order_count, h.address AS address,
+                u.avatar AS owner_avatar, h.created_at AS created_at
+         FROM houses h
+         JOIN areas a ON a.id = h.area_id
+         JOIN users u ON u.id = h.user_id"
+    };
+}
+
+mod areas;
+mod detail;
+mod index;
+mod mine;
+mod publish;
+mod search;
+
+pub use areas::{Area, areas};
+pub use detail::{Booked, Comment, DetailPage, HouseDetail, MAX_COMMENTS, detail};
+pub use index::{INDEX_SIZE, index};
+pub use mine::of_owner;
+pub use publish::{
+    ACREAGE, ADDRESS_CHARS, BEDS_CHARS, CAPACITY, DEPOSIT_YUAN, MAX_FACILITY_IDS, NewHouse,
+    NewHouseRequest, PRICE_YUAN, Publisher, ROOM_COUNT, STAY_DAYS, TITLE_CHARS, UNIT_CHARS,
+    publish,
+};
+pub use search::{PAGE_SIZE, SearchPage, SearchQuery, SortKey, StayWindow, search};
+
+/// How responses are rendered: the image base URL and the time zone, read
+/// once per request rather than once per row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    pub image_base: String,
+    /// Seconds east of UTC.
+    pub utc_offset: i64,
+}
+
+impl View {
+    /// From the component's Spin variables.
+    pub fn from_config() -> View {
+        View {
+            image_base: images::base_url(),
+            utc_offset: clock::utc_offset_secs(),
+        }
+    }
+
+    pub fn image(&self, file_id: &str) -> String {
+        images::url_with(&self.image_base, file_id)
+    }
+
+    pub fn timestamp(&self, unix: i64) -> String {
+        clock::format_timestamp_at(unix, self.utc_offset)
+    }
+}
+
+/// One house in a list (search, index carousel, the landlord's houses).
+#[derive(Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct HouseItem {
+    pub house_id: i64,
+    pub title: String,
+    /// Fen per night.
+    pub price: i64,
+    pub area_name: String,
+    /// The cover image, `""` when none.
+    pub img_url: String,
+    pub room_count: i64,
+    pub order_count: i64,
+    pub address: String,
+    /// The landlord's avatar, `""` when none.
+    pub user_avatar: String,
+    pub ctime: String,
+}
+
+impl HouseItem {
+    /// A row of a `house_item_select!` statement.
+    fn from_row(row: Row<'_>, view: &View) -> Result<HouseItem, SqlError> {
+        Ok(HouseItem {
+            house_id: row.int("house_id")?,
+            title: row.text("title")?,
+            price: row.int("price")?,
+            area_name: row.text("area_name")?,
+            img_url: view.image(&row.text_or_empty("cover")?),
+            room_count: row.int("room_count")?,
+            order_count: row.int("order_count")?,
+            address: row.text("address")?,
+            user_avatar: view.image(&row.text_or_empty("owner_avatar")?),
+            ctime: view.timestamp(row.int("created_at")?),
+        })
+    }
+}
+
+/// Runs a `house_item_select!` statement.
+fn house_items(
+    db: &impl Sql,
+    sql: &str,
+    params: &[Value],
+    view: &View,
+) -> ApiResult<Vec<HouseItem>> {
+    Ok(db
+        .query(sql, params)?
+        .map(|row| HouseItem::from_row(row, view))?)
+}
+
+/// A cached read as it goes into the response: on a hit the stored JSON
+/// untouched (never parsed: a hit costs one key-value read and one copy), or
+/// the value just built and stored. Both serialise to the same JSON.
+#[derive(Serialize, Debug)]
+#[serde(untagged)]
+pub enum Cached<T> {
+    Hit(cache::Raw),
+    Built(T),
+}
+
+/// The entry under `key`, or `build`'s value, cached with [`cache::fill`].
+fn cached<T: Serialize>(
+    kv: &impl Kv,
+    key: &str,
+    build: impl FnOnce() -> ApiResult<T>,
+) -> ApiResult<Cached<T>> {
+    if let Some(hit) = cache::get::<cache::Raw>(kv, key)? {
+        return Ok(Cached::Hit(hit));
+    }
+    cache::fill(kv, key, build).map(Cached::Built)
+}

@@ -1,0 +1,244 @@
+//! `POST /orders`: a guest books a stay ([`Booking`], [`book`]).
+//!
+//! Checks, in order (openapi.yaml): well-formed ids and dates, the stay
+//! starting today or later in the app's time zone and within the booking
+//! horizon (4103, [`Booking::parse`]); the house exists (4002); it is not the
+//! guest's own (4105); the stay length fits the house's min/max nights (4103).
+//! Then one statement checks that the nights are free and that the guest
+//! holds fewer than [`MAX_PENDING_ORDERS_PER_GUEST`] pending orders, and
+//! inserts; taken nights or the pending cap are 4004 (HTTP 409).
+
+use serde::Deserialize;
+
+use crate::cache;
+use crate::clock::Date;
+use crate::de::flex_i64;
+use crate::domain::DateRange;
+use crate::errno::{ApiError, ApiResult};
+use crate::params;
+use crate::store::{Kv, Sql};
+
+/// How far ahead a stay may start: a year, the calendar hosts keep open.
+/// Beyond it a booking would hold nights hosts haven't planned for yet.
+pub const BOOKING_HORIZON_DAYS: i64 = 365;
+/// The longest stay on a house with `max_days = 0` ("no maximum"): 90
+/// nights, a season. Longer stays are tenancies; a landlord who wants them
+/// sets `max_days` explicitly (up to 365).
+pub const LONGEST_STAY_NIGHTS: i64 = 90;
+/// WAIT_ACCEPT orders one guest may hold at once. Each pending order hides
+/// the house from date searches until its landlord acts, so an unbounded
+/// number would let one account take a city off the market; 10 covers
+/// anyone comparing a few places for a few trips.
+pub const MAX_PENDING_ORDERS_PER_GUEST: i64 = 10;
+
+/// `POST /orders` as it arrives.
+#[derive(Deserialize)]
+pub struct BookingRequest {
+    #[serde(deserialize_with = "flex_i64")]
+    pub house_id: i64,
+    pub start_date: String,
+    pub end_date: String,
+}
+
+/// A well-formed booking request: a house id and a stay starting today or later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Booking {
+    pub house_id: i64,
+    pub stay: DateRange,
+}
+
+impl Booking {
+    pub fn parse(req: &BookingRequest, today: Date) -> ApiResult<Booking> {
+        if req.house_id <= 0 {
+            return Err(ApiError::param(format!("无效的房屋编号: {}", req.house_id)));
+        }
+        let stay = DateRange::parse(&req.start_date, &req.end_date)?;
+        if stay.start < today {
+            return Err(ApiError::param("入住日期不能早于今天"));
+        }
+        if stay.start > today.add_days(BOOKING_HORIZON_DAYS) {
+            return Err(ApiError::param(format!(
+                "入住日期不能晚于 {BOOKING_HORIZON_DAYS} 天后"
+            )));
+        }
+        Ok(Booking {
+            house_id: req.house_id,
+            stay,
+        })
+    }
+
+    /// The house's stay limits (`max_days` 0 = up to [`LONGEST_STAY_NIGHTS`]).
+    fn check_length(&self, min_days: i64, max_days: i64) -> ApiResult<()> {
+        let nights = self.stay.nights();
+        if nights < min_days {
+            return Err(ApiError::param(format!("该房屋至少需入住 {min_days} 晚")));
+        }
+        let longest = if max_days == 0 {
+            LONGEST_STAY_NIGHTS
+        } else {
+            max_days
+        };
+        if nights > longest {
+            return Err(ApiError::param(format!("该房屋最多可入住 {longest} 晚")));
+        }
+        Ok(())
+    }
+}
+
+/// What booking needs to know about the house.
+const HOUSE_FOR_BOOKING: &str = "SELECT user_id AS owner_id, min_days, max_days
+    FROM houses WHERE id = ?1";
+
+/// The overlap check, the guest's pending-order cap and the insert in ONE
+/// statement: a write statement holds SQLite's write lock from its first
+/// read, so two racing bookings of the same nights serialise and the second
+/// finds the first, and parallel bookings by one guest can't overshoot the
+/// cap. The amount uses the price as of this statement. Parameters: guest,
+/// house, start, end, nights, now, the pending cap. No row back = the nights
+/// are taken or the guest is at the cap ([`PENDING_ORDERS`] tells which).
+const BOOK: &str = concat!(
+    "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
+                        amount, status, comment, created_at, updated_at)
+     SELECT ?1, h.id, ?3, ?4, ?5, h.price, ?5 * h.price, 'WAIT_ACCEPT', '', ?6, ?6
+     FROM houses h
+     WHERE h.id = ?2 AND NOT EXISTS (
+         SELECT 1 FROM orders o
+         WHERE o.house_id = h.id AND o.status IN (",
+    active_statuses!(),
+    ") AND o.start_date < ?4 AND o.end_date > ?3)
+     AND (SELECT count(*) FROM orders p
+          WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT') < ?7
+     RETURNING id AS order_id"
+);
+
+/// The guest's WAIT_ACCEPT orders. Parameter: guest.
+const PENDING_ORDERS: &str = "SELECT count(*) AS pending FROM orders
+    WHERE user_id = ?1 AND status = 'WAIT_ACCEPT'";
+
+/// Books `booking` for `guest` and returns the order id.
+pub fn book(
+    db: &impl Sql,
+    kv: &impl Kv,
+    guest: i64,
+    booking: &Booking,
+    now: i64,
+) -> ApiResult<i64> {
+    let house = db.query(HOUSE_FOR_BOOKING, params![booking.house_id])?;
+    let house = house
+        .first()
+        .ok_or_else(|| ApiError::not_found(format!("房屋 {} 不存在", booking.house_id)))?;
+    if house.int("owner_id")? == guest {
+        return Err(ApiError::role("不能预订自己的房屋"));
+    }
+    booking.check_length(house.int("min_days")?, house.int("max_days")?)?;
+    let stay = booking.stay;
+    let order_id = db.query_i64(
+        BOOK,
+        params![
+            guest,
+            booking.house_id,
+            stay.start,
+            stay.end,
+            stay.nights(),
+            now,
+            MAX_PENDING_ORDERS_PER_GUEST,
+        ],
+    )?;
+    let Some(order_id) = order_id else {
+        let pending = db.query_i64(PENDING_ORDERS, params![guest])?;
+        return Err(booking_refused(pending.unwrap_or(0)));
+    };
+    // The detail page's calendar shows booked nights.
+    cache::invalidate(kv, &[&cache::house_detail(booking.house_id)]);
+    Ok(order_id)
+}
+
+/// Why [`BOOK`] inserted nothing: 4004 (409) either way, with the reason.
+fn booking_refused(pending_orders: i64) -> ApiError {
+    if pending_orders >= MAX_PENDING_ORDERS_PER_GUEST {
+        ApiError::conflict(format!(
+            "待接单的订单最多 {MAX_PENDING_ORDERS_PER_GUEST} 个，请等待房东处理或取消后再订"
+        ))
+    } else {
+        ApiError::conflict("所选日期已被预订")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn booking(start: &str, end: &str, today: Date) -> ApiResult<Booking> {
+        let req = BookingRequest {
+            house_id: 7,
+            start_date: start.into(),
+            end_date: end.into(),
+        };
+        Booking::parse(&req, today)
+    }
+
+    #[test]
+    fn bookings_start_today_or_later() {
+        let today = Date::parse("2026-03-10").unwrap();
+        assert!(booking("2026-03-10", "2026-03-11", today).is_ok());
+        assert!(booking("2026-03-09", "2026-03-11", today).is_err(), "past");
+        assert!(
+            booking("2026-03-12", "2026-03-12", today).is_err(),
+            "zero nights"
+        );
+        assert!(
+            booking("2026-03-12", "2026-03-11", today).is_err(),
+            "end first"
+        );
+        assert!(
+            booking("2026-02-30", "2026-03-11", today).is_err(),
+            "no such day"
+        );
+        let b = booking("2026-03-10", "2026-03-13", today).unwrap();
+        assert!(b.check_length(3, 3).is_ok());
+        assert!(b.check_length(4, 0).is_err());
+        assert!(b.check_length(1, 2).is_err());
+        assert!(b.check_length(1, 0).is_ok());
+        let json: BookingRequest = serde_json::from_str(
+            r#"{"house_id":"7","start_date":"2026-03-10","end_date":"2026-03-11"}"#,
+        )
+        .unwrap();
+        assert_eq!(json.house_id, 7);
+    }
+
+    #[test]
+    fn stays_are_bounded_by_the_horizon_and_the_longest_stay() {
+        let today = Date::parse("2026-03-10").unwrap();
+        // The horizon: the last start allowed is today + 365 days.
+        let last = today.add_days(BOOKING_HORIZON_DAYS);
+        let after = last.add_days(1);
+        assert!(booking(&last.to_string(), &after.to_string(), today).is_ok());
+        let err = booking(&after.to_string(), &after.add_days(1).to_string(), today).unwrap_err();
+        assert_eq!((err.errno, err.status), (crate::Errno::ParamErr, 400));
+        assert!(booking("9999-12-30", "9999-12-31", today).is_err());
+        // max_days = 0 means up to LONGEST_STAY_NIGHTS, an explicit maximum its own value.
+        let stay = |nights: i64| {
+            booking(
+                &today.to_string(),
+                &today.add_days(nights).to_string(),
+                today,
+            )
+            .unwrap()
+        };
+        assert!(stay(LONGEST_STAY_NIGHTS).check_length(1, 0).is_ok());
+        let err = stay(LONGEST_STAY_NIGHTS + 1)
+            .check_length(1, 0)
+            .unwrap_err();
+        assert!(err.message.contains("90"), "{}", err.message);
+        assert!(stay(LONGEST_STAY_NIGHTS + 1).check_length(1, 200).is_ok());
+        assert!(stay(201).check_length(1, 200).is_err());
+        // The refusal names the pending cap only when the guest is at it.
+        assert!(
+            booking_refused(MAX_PENDING_ORDERS_PER_GUEST)
+                .message
+                .contains("10")
+        );
+        assert_eq!(booking_refused(3).message, "所选日期已被预订");
+        assert_eq!(booking_refused(3).status, 409);
+    }
+}

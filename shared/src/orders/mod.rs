@@ -1,0 +1,177 @@
+//! Orders: booking, the state machine, comments and a user's order lists.
+//! Each use case is one operation over [`crate::store::Sql`] (and
+//! [`crate::store::Kv`] for the caches its write invalidates, after the write
+//! commits) owning its statements, row mapping and errors.
+//!
+//! Every write is one conditional statement, so that the database itself
+//! decides races: a booking inserts only when no active order overlaps its
+//! nights, and a transition updates only from the state it expects. Whoever
+//! loses gets no row back and answers 4004 (HTTP 409).
+//!
+//! # Layout
+//! - `mod.rs` (this file): [`OrderStatus`] and the active ones, [`Party`],
+//!   who is involved in an order (loaded by the status and comment
+//!   operations), the free-text rule of reasons and reviews.
+//! - `book.rs`: [`Booking`] and [`book()`].
+//! - `status.rs`: [`StatusChange`] and [`change_status()`]: accept, reject,
+//!   cancel.
+//! - `comment.rs`: [`Review`] and [`comment()`], which completes the order.
+//! - `list.rs`: [`OrderRole`], [`OrderItem`] and [`list()`].
+
+use crate::clock::Date;
+use crate::errno::{ApiError, ApiResult};
+use crate::params;
+use crate::store::{Sql, SqlError};
+
+/// Statuses whose nights are taken: the calendar, search exclusion and the
+/// booking overlap check all use this one list (a macro so that constant SQL
+/// can `concat!` it). [`OrderStatus::ACTIVE`] is the same list, typed.
+macro_rules! active_statuses {
+    () => {
+        "'WAIT_ACCEPT','WAIT_COMMENT','COMPLETE'"
+    };
+}
+pub(crate) use active_statuses;
+/// [`active_statuses!`] for statements assembled at run time.
+pub(crate) const ACTIVE_STATUSES_SQL: &str = active_statuses!();
+
+mod book;
+mod comment;
+mod list;
+mod status;
+
+pub use book::{
+    BOOKING_HORIZON_DAYS, Booking, BookingRequest, LONGEST_STAY_NIGHTS,
+    MAX_PENDING_ORDERS_PER_GUEST, book,
+};
+pub use comment::{COMMENT_MAX_CHARS, CommentRequest, Review, comment};
+pub use list::{OrderItem, OrderRole, list};
+pub use status::{REJECT_REASON_MAX_CHARS, StatusChange, StatusRequest, change_status};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderStatus {
+    WaitAccept,
+    WaitComment,
+    Complete,
+    Rejected,
+    Canceled,
+}
+
+impl OrderStatus {
+    /// The statuses whose nights are taken (rejected and canceled orders
+    /// free theirs).
+    pub const ACTIVE: [OrderStatus; 3] = [
+        OrderStatus::WaitAccept,
+        OrderStatus::WaitComment,
+        OrderStatus::Complete,
+    ];
+
+    const ALL: [OrderStatus; 5] = [
+        OrderStatus::WaitAccept,
+        OrderStatus::WaitComment,
+        OrderStatus::Complete,
+        OrderStatus::Rejected,
+        OrderStatus::Canceled,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::WaitAccept => "WAIT_ACCEPT",
+            OrderStatus::WaitComment => "WAIT_COMMENT",
+            OrderStatus::Complete => "COMPLETE",
+            OrderStatus::Rejected => "REJECTED",
+            OrderStatus::Canceled => "CANCELED",
+        }
+    }
+
+    /// The status stored as `text`.
+    pub fn parse(text: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// Who may make a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Party {
+    Landlord,
+    Guest,
+}
+
+/// Who is involved in an order, and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct OrderParties {
+    guest_id: i64,
+    landlord_id: i64,
+    house_id: i64,
+    status: OrderStatus,
+    /// Check-out day.
+    end_date: Date,
+}
+
+const ORDER_PARTIES: &str = "SELECT o.user_id AS guest_id, h.user_id AS landlord_id,
+        o.house_id AS house_id, o.status AS status, o.end_date AS end_date
+    FROM orders o JOIN houses h ON h.id = o.house_id WHERE o.id = ?1";
+
+impl OrderParties {
+    /// The order, or 4002.
+    fn load(db: &impl Sql, order_id: i64) -> ApiResult<OrderParties> {
+        let rows = db.query(ORDER_PARTIES, params![order_id])?;
+        let row = rows
+            .first()
+            .ok_or_else(|| ApiError::not_found(format!("订单 {order_id} 不存在")))?;
+        let status = row.text("status")?;
+        Ok(OrderParties {
+            guest_id: row.int("guest_id")?,
+            landlord_id: row.int("landlord_id")?,
+            house_id: row.int("house_id")?,
+            status: OrderStatus::parse(&status)
+                .ok_or_else(|| SqlError::Column(format!("unknown order status {status}")))?,
+            end_date: row.date("end_date")?,
+        })
+    }
+
+    /// 4105 unless `user_id` is the `party` of this order.
+    fn require(&self, party: Party, user_id: i64) -> ApiResult<()> {
+        let (id, who) = match party {
+            Party::Landlord => (self.landlord_id, "房东"),
+            Party::Guest => (self.guest_id, "下单的房客"),
+        };
+        if id == user_id {
+            Ok(())
+        } else {
+            Err(ApiError::role(format!("只有该订单的{who}可以执行此操作")))
+        }
+    }
+}
+
+/// Free text from a textarea: trimmed, `1..=max` characters, line breaks
+/// allowed (normalised to `\n`), no other control characters.
+fn note(raw: &str, max: usize, what: &str) -> ApiResult<String> {
+    let t = raw.trim().replace("\r\n", "\n");
+    let n = t.chars().count();
+    if n == 0 || n > max {
+        return Err(ApiError::param(format!("{what}长度须为 1-{max} 个字符")));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::param(format!("{what}含有非法字符")));
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_active_statuses_are_one_list() {
+        let quoted: Vec<String> = OrderStatus::ACTIVE
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(ACTIVE_STATUSES_SQL, quoted.join(","));
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(OrderStatus::parse("wait_accept"), None);
+    }
+}
