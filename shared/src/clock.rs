@@ -2,9 +2,22 @@
 //!
 //! Dates are plain `YYYY-MM-DD` civil dates. Timestamps shown to users are
 //! `YYYY-MM-DD HH:MM:SS` in the app's zone: the `utc_offset` variable
-//! (`+08:00` by default, like the classic app in Beijing).
+//! (`+08:00` by default, like the classic app in Beijing), read through
+//! [`crate::config::utc_offset`].
+//!
+//! # Layout
+//! - [`now`]: the wall clock; [`today`]: today in the app's zone (a 4500
+//!   when `utc_offset` is malformed); [`Date::today_at`] for a given offset.
+//! - [`Date`]: civil dates, strict parsing, day arithmetic.
+//! - [`format_timestamp_at`]: a Unix time as the users see it.
+//! - LEGACY, until their callers use [`today`] / [`crate::config::utc_offset`]:
+//!   [`Date::today`] and [`utc_offset_secs`], which log a malformed
+//!   `utc_offset` and use the default instead of failing.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config;
+use crate::errno::ApiResult;
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
@@ -14,24 +27,21 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The app zone's offset from UTC in seconds.
-pub fn utc_offset_secs() -> i64 {
-    crate::config::get("utc_offset")
-        .and_then(|v| parse_offset(&v))
-        .unwrap_or(8 * 3600)
+const SECS_PER_DAY: i64 = 86_400;
+
+/// Today in the app's zone.
+pub fn today() -> ApiResult<Date> {
+    Ok(Date::today_at(config::utc_offset()?))
 }
 
-/// `+08:00`, `-05:30`, `+8` -> seconds.
-pub fn parse_offset(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => (1, s),
-    };
-    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+/// LEGACY: the app zone's offset from UTC in seconds; a malformed
+/// `utc_offset` is logged and read as the default. Use
+/// [`config::utc_offset`], which fails instead.
+pub fn utc_offset_secs() -> i64 {
+    config::utc_offset().unwrap_or_else(|e| {
+        eprintln!("{e}: {}; using the default", e.cause().unwrap_or(""));
+        config::parse_utc_offset(config::UTC_OFFSET.default).expect("the default parses")
+    })
 }
 
 /// A calendar date as days since 1970-01-01.
@@ -71,15 +81,21 @@ impl Date {
         civil_from_days(self.0)
     }
 
-    /// Today in the app's zone.
+    /// Today in the zone `utc_offset_secs` east of UTC.
+    pub fn today_at(utc_offset_secs: i64) -> Date {
+        Date((now() + utc_offset_secs).div_euclid(SECS_PER_DAY))
+    }
+
+    /// LEGACY: today in the app's zone, with [`utc_offset_secs`]'s
+    /// fall-back. Use [`today`].
     pub fn today() -> Date {
-        Date((now() + utc_offset_secs()).div_euclid(86_400))
+        Date::today_at(utc_offset_secs())
     }
 
     /// Today in UTC; for checks (like birth dates) where a day's slack is fine
     /// and no Spin variable should be needed.
     pub fn today_utc() -> Date {
-        Date(now().div_euclid(86_400))
+        Date::today_at(0)
     }
 
     pub fn add_days(self, n: i64) -> Date {
@@ -94,14 +110,14 @@ impl std::fmt::Display for Date {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS` of a Unix timestamp in the app's zone.
-pub fn format_timestamp(unix: i64) -> String {
-    format_timestamp_at(unix, utc_offset_secs())
-}
-
+/// `YYYY-MM-DD HH:MM:SS` of a Unix timestamp in the zone `offset` seconds
+/// east of UTC.
 pub fn format_timestamp_at(unix: i64, offset: i64) -> String {
     let local = unix + offset;
-    let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let (days, secs) = (
+        local.div_euclid(SECS_PER_DAY),
+        local.rem_euclid(SECS_PER_DAY),
+    );
     let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
@@ -174,8 +190,10 @@ mod tests {
     #[test]
     fn timestamps_use_the_offset() {
         assert_eq!(format_timestamp_at(0, 8 * 3600), "1970-01-01 08:00:00");
-        assert_eq!(parse_offset("+08:00"), Some(28_800));
-        assert_eq!(parse_offset("-05:30"), Some(-19_800));
-        assert_eq!(parse_offset("x"), None);
+        assert_eq!(format_timestamp_at(-1, 0), "1969-12-31 23:59:59");
+        // Offsets themselves are parsed by config::parse_utc_offset (tested there).
+        let utc = Date::today_at(0);
+        assert!(Date::today_at(14 * 3600).0 - utc.0 <= 1);
+        assert!(utc.0 - Date::today_at(-14 * 3600).0 <= 1);
     }
 }

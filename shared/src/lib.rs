@@ -21,13 +21,16 @@
 //!   as modules move onto [`store`].
 //! - [`session`]: cookie sessions with a sliding 24 h expiry.
 //! - [`cache`]: cache keys and their invalidation.
-//! - [`config`]: Spin variables with defaults.
+//! - [`config`]: typed configuration: the app's Spin variables, their
+//!   defaults and parsers, read once per request.
 //! - [`images`]: image URLs from stored file ids.
 //! - [`houses`]: the publish form, `HouseItem` lists, the search query.
 //! - [`orders`]: booking, the order state machine, comments, `OrderItem` lists.
 //! - [`upload`]: bounded upload bodies, multipart forms, image type sniffing.
 //! - [`image_check`]: uploads decoded whole (JPEG, PNG, WebP) with bounded dimensions.
-//! - [`image_store`]: the fdfs-proxy client and the FastDFS file id grammar.
+//! - [`image_store`]: the fdfs-proxy client, the FastDFS file id grammar and
+//!   the queue of files to delete.
+//! - [`photos`]: avatars and house photos: upload, record, clean up.
 //! - [`accounts`]: password hashing, account rows, the profile, logging in.
 //! - [`captcha`], [`sms`]: single-use image and SMS codes.
 //! - [`client`]: the client address per-client limits are keyed by.
@@ -50,6 +53,7 @@ pub mod image_store;
 pub mod images;
 pub mod kv;
 pub mod orders;
+pub mod photos;
 pub mod ratelimit;
 pub mod session;
 pub mod sms;

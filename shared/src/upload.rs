@@ -14,10 +14,17 @@
 //! - body or file too large: 4302 with HTTP 413;
 //! - unreadable form, missing or empty field, not JPEG/PNG/WebP, or not a
 //!   whole image of that format (see [`crate::image_check`]): 4302 with HTTP 400.
+//!
+//! # Layout
+//! - [`serve_upload`]: the frame of an upload route: method, cheap checks
+//!   before the body, the capped body.
+//! - [`image_field`], [`check_image`]: the form's file as a checked [`Image`].
+//! - [`parse_multipart`], [`boundary`]: the form itself.
+//! - [`ImageKind`]: the accepted formats, named by their magic bytes.
 
 use std::future::Future;
 
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response};
 
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::http::{self, ApiRequest};
@@ -84,7 +91,7 @@ impl ImageKind {
 }
 
 /// A checked image from an upload form: its bytes (a slice of the body) and type.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Image<'a> {
     pub kind: ImageKind,
     pub bytes: &'a [u8],
@@ -333,15 +340,17 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Serves an upload endpoint without buffering what it will refuse anyway.
+/// Serves an upload endpoint (POST) without buffering what it will refuse
+/// anyway.
 ///
-/// `precheck` sees the request's method and headers (the body still unread)
-/// and does the cheap checks: session, path ids, ownership. If it fails, the
-/// body is read and thrown away (up to [`MAX_DRAINED_BODY`], so the client
-/// sees the answer rather than a reset connection) and never kept. Otherwise
-/// the body is read with a cap — over [`MAX_UPLOAD_BODY`] (declared by
-/// `Content-Length` or found while reading) is a 4302/413 before anything is
-/// parsed — and `handler` gets the full request and the precheck's result.
+/// Another method is 405. Otherwise `precheck` sees the request's headers
+/// (the body still unread) and does the cheap checks: session, path ids,
+/// ownership. If either fails, the body is read and thrown away (up to
+/// [`MAX_DRAINED_BODY`], so the client sees the answer rather than a reset
+/// connection) and never kept. Otherwise the body is read with a cap — over
+/// [`MAX_UPLOAD_BODY`] (declared by `Content-Length` or found while reading)
+/// is a 4302/413 before anything is parsed — and `handler` gets the full
+/// request and the precheck's result.
 pub async fn serve_upload<P, C, F, Fut>(req: IncomingRequest, precheck: C, handler: F) -> Response
 where
     C: FnOnce(&ApiRequest) -> ApiResult<P>,
@@ -349,7 +358,11 @@ where
     Fut: Future<Output = ApiResult<Response>>,
 {
     let mut req = ApiRequest::new(req);
-    let checked = precheck(&req);
+    let checked = if *req.method() == Method::Post {
+        precheck(&req)
+    } else {
+        Err(ApiError::method_not_allowed(&[Method::Post]))
+    };
     let declared_too_large = req
         .declared_length()
         .is_some_and(|n| n > MAX_UPLOAD_BODY as u64);

@@ -18,7 +18,7 @@
 //!   send that many bytes, under Spin and edge-host alike).
 
 use futures::{SinkExt, StreamExt};
-use ihome_shared::image_store::{ImageStore, valid_file_id};
+use ihome_shared::image_store::{ImageStore, StoreError, valid_file_id};
 use ihome_shared::{ApiError, Errno, http};
 use spin_sdk::http::{
     Fields, IncomingRequest, IncomingResponse, Method, OutgoingResponse, Response, ResponseOutparam,
@@ -48,9 +48,6 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         Ok(resp) => stream_back(resp, out, head_only).await,
         Err(e) => {
             let mut resp = http::error_response(&e);
-            if e.status == 405 {
-                resp.set_header("allow", "GET, HEAD");
-            }
             if head_only {
                 resp.body_mut().clear();
             }
@@ -88,13 +85,7 @@ async fn fetch(req: &IncomingRequest) -> Result<IncomingResponse, ApiError> {
     match resp.status() {
         s if PASSED_STATUSES.contains(&s) => Ok(resp),
         404 | 400 => Err(ApiError::not_found("图片不存在")),
-        s => {
-            eprintln!("images: proxy answered {s} for {file_id}");
-            Err(ApiError::msg(
-                Errno::ThirdErr,
-                "图片存储服务暂不可用，请稍后再试",
-            ))
-        }
+        s => Err(StoreError::Status(s, format!("reading {file_id}")).into()),
     }
 }
 
@@ -120,8 +111,8 @@ async fn stream_back(resp: IncomingResponse, out: ResponseOutparam, head_only: b
     let outgoing = match Fields::from_list(&headers) {
         Ok(fields) => OutgoingResponse::new(fields),
         Err(e) => {
-            let err = ApiError::msg(Errno::ThirdErr, "图片存储服务返回了无效的响应头");
-            eprintln!("images: bad upstream headers: {e:?}");
+            let err = ApiError::msg(Errno::ThirdErr, "图片存储服务返回了无效的响应头")
+                .caused_by(format!("upstream headers: {e:?}"));
             return send_whole(out, http::error_response(&err)).await;
         }
     };

@@ -13,8 +13,8 @@
 //! - unknown paths under `/api/` are API clients' mistakes: a JSON envelope
 //!   (4002) instead of the HTML 404 page.
 
-use ihome_shared::http::{error_response, percent_decode};
-use ihome_shared::{ApiError, Errno};
+use ihome_shared::http::{self, ApiRequest, percent_decode};
+use ihome_shared::{ApiError, ApiResult};
 use sha2::{Digest, Sha256};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -27,31 +27,22 @@ const NOT_FOUND_PAGE: &str = "404.html";
 const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// The request stream, not the SDK's buffered `Request`: nothing here reads
-/// a body, and a POST of gigabytes to a page must not be buffered for a 405.
+/// a body, and a POST of gigabytes to a page must not be buffered for a
+/// 405. HEAD is answered by the GET handler without the body.
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    let head = match req.method() {
-        Method::Get => false,
-        Method::Head => true,
-        _ => return error_response(&ApiError::method_not_allowed(&[Method::Get])),
+    http::serve(req, &[(Method::Get, page)])
+}
+
+fn page(req: &ApiRequest) -> ApiResult<Response> {
+    let raw_path = match req.path_info() {
+        "" => "/",
+        path => path,
     };
-    let header = |name: &str| {
-        let values = req.headers().get(name);
-        values
-            .into_iter()
-            .next()
-            .and_then(|v| String::from_utf8(v).ok())
-    };
-    let raw_path = header("spin-path-info").unwrap_or_else(|| "/".to_string());
     if raw_path.starts_with("/api/") {
-        return error_response(&ApiError::msg(Errno::NoData, "接口不存在"));
+        return Err(ApiError::not_found("接口不存在"));
     }
-    let if_none_match = header("if-none-match");
-    let mut resp = serve_path(&raw_path, if_none_match.as_deref());
-    if head {
-        resp.body_mut().clear();
-    }
-    resp
+    Ok(serve_path(raw_path, req.header("if-none-match")))
 }
 
 fn serve_path(raw_path: &str, if_none_match: Option<&str>) -> Response {

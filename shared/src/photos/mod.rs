@@ -1,0 +1,52 @@
+//! Photos: a user's avatar and a house's photos. Each use case takes the
+//! checked image, puts it in the image store and records its file id.
+//!
+//! # Layout
+//! - [`avatar`]: [`set_avatar`], a user's avatar.
+//! - [`house_photo`]: [`photo_upload_allowed`] (checked before the upload's
+//!   body is read) and [`add_house_photo`].
+//!
+//! # Order of effects
+//! So that no failure leaves a half state, both use cases go:
+//! 1. the file goes to the image store (down or failing: 4301, nothing
+//!    written);
+//! 2. one transaction records it; if that fails, the uploaded file is
+//!    deleted from the store again (or queued for deletion, see
+//!    [`crate::image_store::pending`]);
+//! 3. after the commit, the cached pages that show it are invalidated, a
+//!    replaced file is deleted, and a few queued deletions are retried.
+//!    None of these fails the request: the database already says what is
+//!    true, a stale cache expires by itself, and a queued file is retried
+//!    later.
+
+pub mod avatar;
+pub mod house_photo;
+
+pub use avatar::set_avatar;
+pub use house_photo::{MAX_PHOTOS_PER_HOUSE, add_house_photo, photo_upload_allowed};
+
+#[cfg(test)]
+mod test_support {
+    use crate::params;
+    use crate::store::Sql;
+    use crate::store::native::NativeSqlite;
+
+    /// A user (id 1, `13800000001`) and their house (id 1), in a fresh database.
+    pub fn db_with_house() -> NativeSqlite {
+        let db = NativeSqlite::in_memory().unwrap();
+        db.execute(
+            "INSERT INTO users (id, name, mobile, password_hash, created_at)
+             VALUES (1, 'owner', '13800000001', 'x', 0), (2, 'other', '13800000002', 'x', 0)",
+            &[],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO houses (id, user_id, area_id, title, price, address, room_count,
+                 acreage, unit, capacity, beds, deposit, min_days, max_days, created_at)
+             VALUES (?1, 1, 1, 't', 100, 'a', 1, 10, 'u', 1, 'b', 0, 1, 0, 0)",
+            params![1],
+        )
+        .unwrap();
+        db
+    }
+}
