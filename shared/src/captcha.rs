@@ -1,13 +1,16 @@
 //! Image captchas: the code behind each client-made uuid, single-use.
 //!
 //! The image itself is drawn by the `imagecode` component (the `captcha` crate
-//! is only linked there); this module owns what both `imagecode` (store) and
-//! `smscode` (check) must agree on: the uuid format, the alphabet, the KV
-//! entry `captcha:<uuid>` = `{code, expires_at}` and the single-use check.
+//! is only linked there, and hands its drawing to [`issue`]); this module owns
+//! what both `imagecode` (issue) and `smscode` (check) must agree on: the uuid
+//! format, the alphabet, the KV entry `captcha:<uuid>` = `{code}` (for
+//! [`TTL_SECS`]) and the single-use check.
 
 use serde::{Deserialize, Serialize};
 
+use crate::client::ClientId;
 use crate::errno::{ApiError, ApiResult, Errno};
+use crate::ratelimit;
 use crate::store::kv::{self, Kv};
 
 /// How long a captcha can be answered (API.md: 5 minutes).
@@ -62,6 +65,23 @@ impl CaptchaId {
 #[derive(Serialize, Deserialize)]
 struct Entry {
     code: String,
+}
+
+/// GET /imagecode/:uuid: admits one drawing for `client` (4201 beyond the
+/// per-client and app-wide budgets, see [`ratelimit::admit_captcha`]: drawing
+/// is the expensive part), draws it with `draw` (its code and image) and
+/// stores the code under `id`. Returns the image.
+pub fn issue(
+    kv: &impl Kv,
+    id: &CaptchaId,
+    client: &ClientId,
+    now: i64,
+    draw: impl FnOnce() -> ApiResult<(String, Vec<u8>)>,
+) -> ApiResult<Vec<u8>> {
+    ratelimit::admit_captcha(kv, client, now)?;
+    let (code, image) = draw()?;
+    store(kv, id, &code)?;
+    Ok(image)
 }
 
 /// Stores (or replaces: a new image for the same uuid voids the old one) the
@@ -119,6 +139,44 @@ mod tests {
             let err = CaptchaId::parse(bad).unwrap_err();
             assert_eq!(err.errno, Errno::ParamErr, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_issued_captcha_allows_one_guess() {
+        let kv = crate::store::native::MemoryKv::new();
+        let id = CaptchaId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3301").unwrap();
+        let client = ClientId::from_ip("198.51.100.7".parse().unwrap());
+        let now = crate::clock::now();
+        let image = issue(&kv, &id, &client, now, || Ok(("AC3K".into(), vec![1, 2]))).unwrap();
+        assert_eq!(image, [1, 2]);
+        check(&kv, &id, " ac3k").unwrap();
+        let gone = check(&kv, &id, "AC3K").unwrap_err();
+        assert_eq!(gone.message, "图片验证码已过期，请刷新");
+        // A wrong guess burns it too.
+        issue(&kv, &id, &client, now, || Ok(("AC3K".into(), vec![]))).unwrap();
+        let wrong = check(&kv, &id, "AC3X").unwrap_err();
+        assert_eq!(
+            (wrong.errno, wrong.message.as_str()),
+            (Errno::DataErr, "图片验证码错误")
+        );
+        assert!(check(&kv, &id, "AC3K").is_err());
+    }
+
+    #[test]
+    fn a_refused_drawing_is_not_drawn() {
+        let kv = crate::store::native::MemoryKv::new();
+        let id = CaptchaId::parse("3f2504e0-4f89-41d3-9a0c-0305e82c3301").unwrap();
+        let client = ClientId::from_ip("198.51.100.7".parse().unwrap());
+        let now = crate::clock::now();
+        kv.set_now(now);
+        for _ in 0..ratelimit::CAPTCHAS_PER_APP.max {
+            ratelimit::CAPTCHAS_PER_APP
+                .hit(&kv, ratelimit::APP, now)
+                .unwrap();
+        }
+        let err = issue(&kv, &id, &client, now, || panic!("drawn")).unwrap_err();
+        assert_eq!(err.errno, Errno::ReqErr);
+        assert!(kv.get(&id.key()).unwrap().is_none());
     }
 
     #[test]

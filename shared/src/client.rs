@@ -2,7 +2,8 @@
 //!
 //! Spin puts the peer's socket address in the `spin-client-addr` request
 //! header. Behind a reverse proxy that address is the proxy's, so the Spin
-//! variable `client_ip_header` may name a header the proxy sets (e.g.
+//! variable `client_ip_header` ([`config::client_ip_header`]) may name a
+//! header the proxy sets (e.g.
 //! `X-Real-IP` or `X-Forwarded-For`). It is empty by default: a header any
 //! client can send is only trusted once the operator says a proxy sets it.
 //! For a list-valued header such as `X-Forwarded-For` the **last** entry is
@@ -15,10 +16,10 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
+use crate::config;
+use crate::errno::ApiResult;
 use crate::http::ApiRequest;
 
-/// The Spin variable naming the trusted client-address header.
-pub const CLIENT_IP_HEADER_VARIABLE: &str = "client_ip_header";
 /// The header Spin sets to the peer's `ip:port`.
 pub const SPIN_CLIENT_ADDR: &str = "spin-client-addr";
 
@@ -29,11 +30,14 @@ pub const SPIN_CLIENT_ADDR: &str = "spin-client-addr";
 pub struct ClientId(String);
 
 impl ClientId {
-    /// The client of `req`: the trusted header when one is configured and
-    /// present, else `spin-client-addr`.
-    pub fn of(req: &ApiRequest) -> ClientId {
-        let trusted = crate::config::get(CLIENT_IP_HEADER_VARIABLE);
-        Self::from_headers(trusted.as_deref(), |name| req.header(name))
+    /// The client of `req`: the trusted header when one is configured
+    /// ([`config::client_ip_header`]; a malformed one is 4500) and present,
+    /// else `spin-client-addr`.
+    pub fn of(req: &ApiRequest) -> ApiResult<ClientId> {
+        let trusted = config::client_ip_header()?;
+        Ok(Self::from_headers(trusted.as_deref(), |name| {
+            req.header(name)
+        }))
     }
 
     /// [`ClientId::of`] over any header lookup (unit-testable).

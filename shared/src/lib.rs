@@ -13,12 +13,9 @@
 //! - [`de`]: serde helpers for "numbers as JSON numbers or decimal strings".
 //! - [`domain`]: newtypes parsed once at the edge (`Mobile`, `Password`, ...).
 //! - [`clock`]: wall clock, the app's time zone, calendar dates.
-//! - [`kv`]: the key-value store with expiry times (Spin KV has no TTL).
 //! - [`store`]: the SQL and key-value traits operations run over, their
 //!   backends (Spin SQLite and key-value; rusqlite and memory, feature
 //!   `native`), and the versioned migrations.
-//! - [`db`], [`kv`]: LEGACY positional SQLite and JSON KV helpers, removed
-//!   as modules move onto [`store`].
 //! - [`session`]: cookie sessions with a sliding 24 h expiry.
 //! - [`cache`]: cache keys and their invalidation.
 //! - [`config`]: typed configuration: the app's Spin variables, their
@@ -31,10 +28,12 @@
 //! - [`image_store`]: the fdfs-proxy client, the FastDFS file id grammar and
 //!   the queue of files to delete.
 //! - [`photos`]: avatars and house photos: upload, record, clean up.
-//! - [`accounts`]: password hashing, account rows, the profile, logging in.
-//! - [`captcha`], [`sms`]: single-use image and SMS codes.
+//! - [`accounts`]: registering, logging in, the profile, renaming, real-name
+//!   verification (one operation each), password hashing.
+//! - [`captcha`], [`sms`]: single-use image and SMS codes; sending SMS codes.
 //! - [`client`]: the client address per-client limits are keyed by.
-//! - [`ratelimit`]: per-client, per-mobile and app-wide limits (4201 + `Retry-After`).
+//! - [`ratelimit`]: per-client, per-mobile and app-wide limits and lock-outs on
+//!   the store's atomic counters (4201 + `Retry-After`).
 
 pub mod accounts;
 pub mod cache;
@@ -42,7 +41,6 @@ pub mod captcha;
 pub mod client;
 pub mod clock;
 pub mod config;
-pub mod db;
 pub mod de;
 pub mod domain;
 pub mod errno;
@@ -51,7 +49,6 @@ pub mod http;
 pub mod image_check;
 pub mod image_store;
 pub mod images;
-pub mod kv;
 pub mod orders;
 pub mod photos;
 pub mod ratelimit;

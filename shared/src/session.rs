@@ -9,12 +9,13 @@
 
 use crate::clock;
 use crate::errno::{ApiError, ApiResult};
-use crate::http::ApiRequest;
+use crate::http::{self, ApiRequest};
 use crate::store::kv::{self, Kv};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use spin_sdk::http::Response;
 
 pub const COOKIE: &str = "ihome_session";
 /// Idle lifetime of a session.
@@ -76,9 +77,26 @@ fn write(kv: &impl Kv, id: &str, user: SessionUser) -> ApiResult<()> {
     Ok(kv::put_json(kv, &key(id), &entry, IDLE_SECS)?)
 }
 
+/// Starts a session for `user` (logging in, registering), first ending the
+/// one `previous` names: one browser holds one session, and switching
+/// accounts leaves nothing behind.
+pub fn start(kv: &impl Kv, user: SessionUser, previous: Option<&str>) -> ApiResult<Session> {
+    if let Some(old) = previous.filter(|id| well_formed(id)) {
+        destroy(kv, old)?;
+    }
+    let id = create(kv, user.clone())?;
+    Ok(Session { id, user })
+}
+
+/// The session id the request's cookie presents, if it is well formed
+/// (whether it names a live session is not checked).
+pub fn presented_id(req: &ApiRequest) -> Option<&str> {
+    req.cookie(COOKIE).filter(|id| well_formed(id))
+}
+
 /// The session named by the request's cookie, sliding its expiry.
 pub fn current(kv: &impl Kv, req: &ApiRequest) -> ApiResult<Option<Session>> {
-    let Some(id) = req.cookie(COOKIE).filter(|id| well_formed(id)) else {
+    let Some(id) = presented_id(req) else {
         return Ok(None);
     };
     let Some(entry) = kv::get_json::<Entry>(kv, &key(id))? else {
@@ -107,6 +125,14 @@ pub fn destroy(kv: &impl Kv, id: &str) -> ApiResult<()> {
     Ok(kv.delete(&key(id))?)
 }
 
+/// The answer to a login or registration: 200 `{"user_id","name"}` with the
+/// cookie of the session just [started](start).
+pub fn login_response(req: &ApiRequest, session: &Session) -> Response {
+    let mut resp = http::ok(&session.user);
+    resp.set_header("set-cookie", cookie_header(&session.id, req.is_https()));
+    resp
+}
+
 /// `Set-Cookie` for a new session. No Max-Age: the server decides expiry.
 pub fn cookie_header(id: &str, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
@@ -131,6 +157,23 @@ mod tests {
         assert!(!well_formed("short"));
         assert!(!well_formed(&format!("{}:", "a".repeat(ID_CHARS - 1))));
         assert_eq!(URL_SAFE_NO_PAD.encode([0u8; ID_BYTES]).len(), ID_CHARS);
+    }
+
+    #[test]
+    fn starting_a_session_ends_the_browsers_previous_one() {
+        let kv = crate::store::native::MemoryKv::new();
+        let alice = SessionUser {
+            user_id: 1,
+            name: "alice".into(),
+        };
+        let first = start(&kv, alice.clone(), None).unwrap();
+        let second = start(&kv, alice.clone(), Some(&first.id)).unwrap();
+        assert_ne!(first.id, second.id);
+        assert!(kv.get(&key(&first.id)).unwrap().is_none());
+        let entry: Entry = kv::get_json(&kv, &key(&second.id)).unwrap().unwrap();
+        assert_eq!(entry.user, alice);
+        // A malformed previous id is not even looked up.
+        start(&kv, alice, Some("session:x")).unwrap();
     }
 
     #[test]

@@ -1,18 +1,17 @@
 //! GET /api/v1.0/imagecode/:uuid: a PNG captcha for a client-made v4 uuid.
 //!
-//! Each drawing is admitted first by the per-client and app-wide captcha
-//! budgets (`ratelimit::admit_captcha`; 4201 with `Retry-After` beyond them).
-//! The code is stored under `captcha:<uuid>` for 5 minutes (see
-//! `ihome_shared::captcha`); a new image for the same uuid replaces the old
-//! code, and the first check (by `smscode`) burns it.
+//! `ihome_shared::captcha::issue` admits each drawing first (the per-client
+//! and app-wide captcha budgets; 4201 with `Retry-After` beyond them) and
+//! stores the code under `captcha:<uuid>` for 5 minutes; a new image for the
+//! same uuid replaces the old code, and the first check (by `smscode`) burns
+//! it. This component only draws (the `captcha` crate is linked here alone).
 
 use captcha::Captcha;
 use captcha::filters::{Dots, Noise, Wave};
 use ihome_shared::captcha::{self as codes, ALPHABET, CODE_LEN, CaptchaId};
 use ihome_shared::client::ClientId;
-use ihome_shared::db::Db;
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiError, ApiResult, clock, kv, ratelimit, store};
+use ihome_shared::{ApiError, ApiResult, clock, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
@@ -37,11 +36,8 @@ fn handle(req: IncomingRequest) -> Response {
 
 fn image(req: &ApiRequest) -> ApiResult<Response> {
     let id = CaptchaId::parse(req.path_param("uuid")?)?;
-    let store = kv::open()?;
-    // Drawing is the expensive part: admitted per client and app-wide first.
-    ratelimit::admit_captcha(&Db::open()?, &store, &ClientId::of(req), clock::now())?;
-    let (code, png) = draw()?;
-    codes::store(&store::kv()?, &id, &code)?;
+    let client = ClientId::of(req)?;
+    let png = codes::issue(&store::kv()?, &id, &client, clock::now(), draw)?;
     Ok(Response::builder()
         .status(200)
         .header("content-type", "image/png")

@@ -1,14 +1,14 @@
-//! The SMS gateway client: a JSON POST with a deadline, or the log when no
-//! gateway is configured (see `ihome_shared::sms::GatewayTarget`).
+//! The SMS gateway: a JSON POST with a deadline, or the log when no gateway
+//! is configured (see `ihome_shared::sms::GatewayTarget`).
 
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
 use futures::future::{Either, select};
-use ihome_shared::config;
 use ihome_shared::domain::Mobile;
-use ihome_shared::sms::{GatewayMessage, GatewayTarget};
+use ihome_shared::sms::{Gateway, GatewayMessage, GatewayTarget};
+use ihome_shared::{ApiResult, config};
 use spin_executor::CancelOnDropToken;
 use spin_sdk::http::{Method, Request, Response};
 use wasi::clocks::monotonic_clock;
@@ -18,16 +18,28 @@ use wasi::clocks::monotonic_clock;
 /// gateway that slow is as good as down.
 const TIMEOUT_NANOS: u64 = 5_000_000_000;
 
-/// Sends `code` to `mobile`. The error says why, for the log only.
-pub async fn deliver(mobile: &Mobile, code: &str) -> Result<(), String> {
-    let origin = config::get("sms_gateway_origin");
-    let path = config::get("sms_gateway_path");
-    match GatewayTarget::from_config(origin.as_deref(), path.as_deref())? {
-        GatewayTarget::Log => {
-            eprintln!("SMS code for {}: {code}", mobile.as_str());
-            Ok(())
+/// The gateway the `sms_gateway_origin` / `sms_gateway_path` variables name.
+pub struct Configured(GatewayTarget);
+
+impl Configured {
+    /// A malformed variable is a 4500 (logged), never a silent fallback.
+    pub fn from_config() -> ApiResult<Configured> {
+        Ok(Configured(GatewayTarget::from_config(
+            &config::sms_gateway_origin()?,
+            &config::sms_gateway_path()?,
+        )))
+    }
+}
+
+impl Gateway for Configured {
+    async fn deliver(&self, mobile: &Mobile, code: &str) -> Result<(), String> {
+        match &self.0 {
+            GatewayTarget::Log => {
+                eprintln!("SMS code for {}: {code}", mobile.as_str());
+                Ok(())
+            }
+            GatewayTarget::Http(url) => post(url, mobile, code).await,
         }
-        GatewayTarget::Http(url) => post(&url, mobile, code).await,
     }
 }
 

@@ -9,5 +9,5 @@ use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, &[(Method::Get, accounts::profile_response)])
+    http::serve(req, &[(Method::Get, accounts::get_profile)])
 }
