@@ -215,6 +215,11 @@ fn add_order(db: &NativeSqlite, guest: i64, house: i64, start: Date, nights: i64
     .unwrap();
 }
 
+/// The database opener of a cached read that must hit.
+fn unopened() -> ApiResult<&'static NativeSqlite> {
+    panic!("a cache hit opened the database")
+}
+
 /// Every operation runs on the migrated schema, so every statement it holds
 /// prepares and reads the columns it names.
 #[test]
@@ -223,12 +228,13 @@ fn every_operation_runs() {
     add_user(&app.db, 1, true);
     add_user(&app.db, 2, true);
     let today = date("2030-01-01");
-    let areas = serde_json::to_value(houses::areas(&app.db, &app.kv).unwrap()).unwrap();
+    let areas = serde_json::to_value(houses::areas(|| Ok(&app.db), &app.kv).unwrap()).unwrap();
     assert_eq!(areas.as_array().unwrap().len(), 15);
     assert_eq!(areas[2], serde_json::json!({"aid": 3, "aname": "朝阳区"}));
-    // Built once, then served from the cache as the same JSON.
-    let again = serde_json::to_value(houses::areas(&app.db, &app.kv).unwrap()).unwrap();
-    assert_eq!(again, areas);
+    // Built once, then served from the cache as the same JSON, without
+    // opening the database.
+    let again = houses::areas(unopened, &app.kv).unwrap();
+    assert_eq!(serde_json::to_value(again).unwrap(), areas);
 
     let house = app
         .publish(1, &new_house(3, 12_345, 1, 0, &[3, 1]))
@@ -241,7 +247,9 @@ fn every_operation_runs() {
     .unwrap();
     orders::comment(&app.db, &app.kv, 2, order, &review, date("2030-01-12"), 3).unwrap();
 
-    let detail = houses::detail(&app.db, &app.kv, &app.view, house, today).unwrap();
+    let detail = houses::detail(|| Ok(&app.db), &app.kv, &app.view, house, today).unwrap();
+    let cached = houses::detail(unopened, &app.kv, &app.view, house, today).unwrap();
+    assert_eq!(cached, detail);
     assert_eq!(
         (detail.hid, detail.user_id, detail.price),
         (house, 1, 12_345)
@@ -254,7 +262,9 @@ fn every_operation_runs() {
         1,
         "a completed stay still holds its nights"
     );
-    let index = houses::index(&app.db, &app.kv, &app.view).unwrap();
+    let index = houses::index(|| Ok(&app.db), &app.kv, &app.view).unwrap();
+    assert_eq!(serde_json::to_value(index).unwrap(), serde_json::json!([]));
+    let index = houses::index(unopened, &app.kv, &app.view).unwrap();
     assert_eq!(serde_json::to_value(index).unwrap(), serde_json::json!([]));
     let mine = houses::of_owner(&app.db, &app.view, 1).unwrap();
     assert_eq!(mine.len(), 1);
@@ -597,7 +607,7 @@ fn search_uses_indexes_at_scale() {
         (
             "index carousel",
             recorded(db, |db| {
-                houses::index(db, &MemoryKv::new(), view).unwrap();
+                houses::index(|| Ok(db), &MemoryKv::new(), view).unwrap();
             }),
             "index_image <> ''",
             "houses_by_booking",
@@ -630,7 +640,7 @@ fn search_uses_indexes_at_scale() {
         (
             "calendar",
             recorded(db, |db| {
-                houses::detail(db, &MemoryKv::new(), view, 7, base).unwrap();
+                houses::detail(|| Ok(db), &MemoryKv::new(), view, 7, base).unwrap();
             }),
             "end_date > ?2",
             OVERLAP_SEEK,
@@ -638,7 +648,7 @@ fn search_uses_indexes_at_scale() {
         (
             "comments",
             recorded(db, |db| {
-                houses::detail(db, &MemoryKv::new(), view, 7, base).unwrap();
+                houses::detail(|| Ok(db), &MemoryKv::new(), view, 7, base).unwrap();
             }),
             "o.comment",
             "(house_id=?)",
@@ -711,7 +721,7 @@ fn overlap_checks_do_not_grow_with_a_houses_history() {
         assert_eq!(app.book_on(db, 2, house, "2030-01-11", "2030-01-12"), None);
     });
     let shown = recorded(db, |db| {
-        houses::detail(db, &MemoryKv::new(), &app.view, house, today).unwrap();
+        houses::detail(|| Ok(db), &MemoryKv::new(), &app.view, house, today).unwrap();
     });
     let cases = [
         ("search count", statement(&searched, "count(*) AS houses")),

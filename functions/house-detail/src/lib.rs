@@ -20,7 +20,7 @@ fn detail(req: &ApiRequest) -> ApiResult<Response> {
     let kv = store::kv()?;
     let viewer = session::current(&kv, req)?.map(|s| s.user.user_id);
     let house = houses::detail(
-        &store::db()?,
+        store::db,
         &kv,
         &View::from_config(),
         house_id,

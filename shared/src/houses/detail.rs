@@ -79,9 +79,10 @@ pub struct Booked {
     pub end_date: String,
 }
 
-/// The house, or 4002.
-pub fn detail(
-    db: &impl Sql,
+/// The house, or 4002; `open_db` is called only when the cache does not
+/// hold it.
+pub fn detail<D: Sql>(
+    open_db: impl FnOnce() -> ApiResult<D>,
     kv: &impl Kv,
     view: &View,
     house_id: i64,
@@ -90,7 +91,7 @@ pub fn detail(
     let key = cache::house_detail(house_id);
     let mut house = match cache::get::<HouseDetail>(kv, &key)? {
         Some(house) => house,
-        None => cache::fill(kv, &key, || load(db, view, house_id, today))?,
+        None => cache::fill(kv, &key, || load(&open_db()?, view, house_id, today))?,
     };
     // A cached calendar may have been built days ago: nights that have
     // passed since are dropped on every read, not only when it is rebuilt.

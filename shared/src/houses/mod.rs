@@ -20,6 +20,10 @@
 //! - `mine.rs`: [`of_owner()`], a landlord's houses.
 //! - `areas.rs`: [`areas()`], the city areas (cached).
 //!
+//! The cached reads (areas, the carousel, the detail) take a way to open the
+//! database (`store::db` in the components) instead of an open one: a cache
+//! hit must not pay for opening it and checking its schema.
+//!
 //! Every SQL text is a constant or is assembled from constant fragments;
 //! user input only ever reaches the database as a bound parameter.
 //! `shared/tests/search_plan.rs` runs these operations on a native SQLite and

@@ -284,3 +284,24 @@ pub trait Sql {
         }
     }
 }
+
+/// A borrowed database is a database, so an operation that opens its
+/// database only when it needs one (a cached read: a hit must not pay for
+/// the open) can be handed one already open: `houses::areas(|| Ok(&db), &kv)`.
+impl<S: Sql> Sql for &S {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
+        (**self).query(sql, params)
+    }
+
+    fn begin_write(&self) -> Result<(), SqlError> {
+        (**self).begin_write()
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), SqlError> {
+        (**self).execute(sql, params)
+    }
+
+    fn query_i64(&self, sql: &str, params: &[Value]) -> Result<Option<i64>, SqlError> {
+        (**self).query_i64(sql, params)
+    }
+}
