@@ -866,7 +866,9 @@ fn register(base: &str, state: &Path, sms: &SmsGateway) -> anyhow::Result<User> 
             |r| r.get(0),
         )
         .context("captcha entry in the KV store")?;
-    let entry: Value = serde_json::from_slice(&raw)?;
+    let (_, value) = ihome_shared::store::spin_kv::decode_entry(&raw)
+        .context("captcha entry in the app's KV format")?;
+    let entry: Value = serde_json::from_slice(value)?;
     let code = entry["code"].as_str().context("captcha entry has a code")?;
     let resp: Value = client
         .get(format!(

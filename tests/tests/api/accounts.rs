@@ -1,38 +1,25 @@
 //! End-to-end tests: accounts (captcha → SMS code → registration, login and
 //! its lock-out, sessions, profile, rename, real-name verification).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use ihome_shared::ratelimit::{LOGIN_FAILURES_PER_PAIR, SMS_PER_MOBILE};
 use ihome_tests::{
     ApiResponse, AppOptions, Client, TestApp, concurrently, json, new_uuid, spawn_app,
     spawn_app_with, unique_mobile, valid_id_card,
 };
 use serde_json::Value;
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+use crate::limits::{counter, expire, set_counter};
+
+/// The SMS codes sent to `mobile` in its current day window.
+fn sms_sent(app: &TestApp, mobile: &str) -> i64 {
+    counter(app, &SMS_PER_MOBILE.key(mobile))
 }
 
-/// Writes a raw entry into the app's default KV store, standing in for the
-/// passage of time (an entry as the app would have written it earlier).
-fn kv_put(app: &TestApp, key: &str, value: &Value) {
-    let conn = rusqlite::Connection::open(app.state_dir.path().join("sqlite_key_value.db"))
-        .expect("open the KV store");
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    conn.execute(
-        "INSERT INTO spin_key_value (store, key, value) VALUES ('default', ?1, ?2)
-         ON CONFLICT(store, key) DO UPDATE SET value = ?2",
-        rusqlite::params![key, serde_json::to_vec(value).unwrap()],
-    )
-    .expect("write KV entry");
-}
-
-fn kv_json(app: &TestApp, key: &str) -> Option<Value> {
-    app.kv_get(key)
-        .map(|raw| serde_json::from_slice(&raw).expect("KV entry is JSON"))
+/// The interval after the last code sent to `mobile`, while it lasts.
+fn sms_interval(mobile: &str) -> String {
+    format!("smsgap:{mobile}")
 }
 
 /// GET /smscode with a fresh, correctly answered captcha.
@@ -236,11 +223,7 @@ fn sms_code_checks_run_in_the_documented_order() {
         .get(&app.api(&format!("/smscode/{other}?text=AAAA&id={}", new_uuid())))
         .assert_error("4004", 400);
     let (uuid, code) = app.new_captcha(&client);
-    kv_put(
-        &app,
-        &format!("captcha:{uuid}"),
-        &json!({"code": code, "expires_at": now() - 1}),
-    );
+    expire(&app, &format!("captcha:{uuid}"));
     client
         .get(&app.api(&format!("/smscode/{other}?text={code}&id={uuid}")))
         .assert_error("4004", 400);
@@ -278,15 +261,9 @@ fn sms_codes_are_rate_limited_per_mobile() {
     assert_eq!(ask_sms(&app, &client, &unique_mobile()).errno(), "0");
 
     // Once the interval has passed a new code replaces the old one.
-    let log = kv_json(&app, &format!("smsrate:{mobile}")).expect("send log");
-    assert_eq!(log["sent"], 1);
-    let earlier = now() - 61;
-    kv_put(
-        &app,
-        &format!("smsrate:{mobile}"),
-        &json!({"window_start": earlier, "sent": 1, "last_sent": earlier,
-                "expires_at": earlier + 86_400}),
-    );
+    assert_eq!(sms_sent(&app, &mobile), 1);
+    assert!(app.kv_get(&sms_interval(&mobile)).is_some());
+    expire(&app, &sms_interval(&mobile));
     let resp = ask_sms(&app, &client, &mobile);
     assert_eq!(resp.errno(), "0", "{}", resp.text());
     let second = app.sms_code(&mobile);
@@ -305,31 +282,21 @@ fn sms_codes_are_rate_limited_per_mobile() {
     );
     assert_eq!(resp.errno(), "0", "{}", resp.text());
 
-    // At most 10 a day, even with the interval respected.
+    // At most 10 a day, even with the interval respected: 10 sent in a
+    // window that began an hour ago.
     let limited = unique_mobile();
-    let start = now() - 3_600;
-    kv_put(
-        &app,
-        &format!("smsrate:{limited}"),
-        &json!({"window_start": start, "sent": 10, "last_sent": now() - 120,
-                "expires_at": start + 86_400}),
-    );
+    let day = SMS_PER_MOBILE.window_secs;
+    set_counter(&app, &SMS_PER_MOBILE.key(&limited), 10, day - 3_600);
     let resp = ask_sms(&app, &client, &limited);
     resp.assert_error("4201", 429);
     assert!(resp.errmsg().contains("上限"), "{}", resp.text());
-    // The day window is 24 h from the first send.
-    let yesterday = now() - 86_400;
-    kv_put(
-        &app,
-        &format!("smsrate:{limited}"),
-        &json!({"window_start": yesterday, "sent": 10, "last_sent": now() - 120,
-                "expires_at": now() + 1}),
-    );
+    let retry: i64 = resp.header("retry-after").unwrap().parse().unwrap();
+    assert!((day - 3_700..=day - 3_600).contains(&retry), "{retry}");
+    // The day window is 24 h from the first send: when it has run out, the
+    // count starts again.
+    expire(&app, &SMS_PER_MOBILE.key(&limited));
     assert_eq!(ask_sms(&app, &client, &limited).errno(), "0");
-    assert_eq!(
-        kv_json(&app, &format!("smsrate:{limited}")).unwrap()["sent"],
-        1
-    );
+    assert_eq!(sms_sent(&app, &limited), 1);
 }
 
 #[test]
@@ -339,15 +306,9 @@ fn a_failing_gateway_is_4108_and_costs_the_user_nothing() {
     let mobile = unique_mobile();
     let gateway = app.sms.as_ref().unwrap();
 
-    // A code that reached the user earlier ...
+    // A code that reached the user earlier, a minute ago ...
     assert_eq!(ask_sms(&app, &client, &mobile).errno(), "0");
-    let earlier = now() - 61;
-    kv_put(
-        &app,
-        &format!("smsrate:{mobile}"),
-        &json!({"window_start": earlier, "sent": 1, "last_sent": earlier,
-                "expires_at": earlier + 86_400}),
-    );
+    expire(&app, &sms_interval(&mobile));
 
     // ... then the gateway answers 500.
     gateway.set_failing(true);
@@ -355,12 +316,9 @@ fn a_failing_gateway_is_4108_and_costs_the_user_nothing() {
     let resp = ask_sms(&app, &client, &mobile);
     resp.assert_error("4108", 502);
     assert_eq!(gateway.requests(), before + 1, "the gateway was asked");
-    // The failed send didn't count: the log is as it was ...
-    let log = kv_json(&app, &format!("smsrate:{mobile}")).unwrap();
-    assert_eq!(
-        (log["sent"].as_i64(), log["last_sent"].as_i64()),
-        (Some(1), Some(earlier))
-    );
+    // The failed send didn't count: no new interval, one code sent ...
+    assert!(app.kv_get(&sms_interval(&mobile)).is_none());
+    assert_eq!(sms_sent(&app, &mobile), 1);
 
     // ... so the user may retry at once when the gateway is back,
     gateway.set_failing(false);
@@ -372,13 +330,7 @@ fn a_failing_gateway_is_4108_and_costs_the_user_nothing() {
     let other = unique_mobile();
     assert_eq!(ask_sms(&app, &client, &other).errno(), "0");
     let good = app.sms_code(&other);
-    let later = now() - 61;
-    kv_put(
-        &app,
-        &format!("smsrate:{other}"),
-        &json!({"window_start": later, "sent": 1, "last_sent": later,
-                "expires_at": later + 86_400}),
-    );
+    expire(&app, &sms_interval(&other));
     gateway.set_failing(true);
     ask_sms(&app, &client, &other).assert_error("4108", 502);
     gateway.set_failing(false);
@@ -412,7 +364,8 @@ fn an_unreachable_gateway_is_4108() {
     ask_sms(&app, &client, &mobile).assert_error("4108", 502);
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(app.kv_get(&format!("sms:{mobile}")).is_none());
-    assert!(app.kv_get(&format!("smsrate:{mobile}")).is_none());
+    assert!(app.kv_get(&sms_interval(&mobile)).is_none());
+    assert_eq!(sms_sent(&app, &mobile), 0);
 }
 
 #[test]
@@ -448,7 +401,8 @@ fn a_gateway_that_never_answers_times_out_as_4108() {
         "{waited:?}"
     );
     assert!(app.kv_get(&format!("sms:{mobile}")).is_none());
-    assert!(app.kv_get(&format!("smsrate:{mobile}")).is_none());
+    assert!(app.kv_get(&sms_interval(&mobile)).is_none());
+    assert_eq!(sms_sent(&app, &mobile), 0);
 }
 
 #[test]
@@ -598,11 +552,7 @@ fn five_wrong_sms_codes_kill_the_code() {
 
     // An expired code is refused.
     let late = unique_mobile();
-    kv_put(
-        &app,
-        &format!("sms:{late}"),
-        &json!({"code": "123456", "tries": 0, "expires_at": now() - 1}),
-    );
+    app.kv_put(&format!("sms:{late}"), br#"{"code":"123456"}"#, 0);
     register_with(
         &client,
         &app,
@@ -642,7 +592,8 @@ fn twenty_parallel_registrations_of_one_mobile_make_one_user() {
     assert_eq!(user_count(&app, &mobile), 1);
 }
 
-/// Spin KV has no atomic operations; limits must hold against bursts anyway.
+/// Limits, tries and single-use codes hold against bursts: each is counted
+/// or taken with one atomic store operation.
 #[test]
 fn parallel_bursts_get_no_more_tries_than_sequential_ones() {
     let app = std::sync::Arc::new(spawn_app());
@@ -774,15 +725,17 @@ fn login_failures_and_the_lock_out() {
         "0"
     );
     // (All test traffic comes from 127.0.0.1: the lock is per mobile and client.)
-    assert!(
-        app.kv_get(&format!("rate:login-fail:{}@127.0.0.1", user.mobile))
-            .is_none()
-    );
+    let pair = format!("{}@127.0.0.1", user.mobile);
+    assert!(app.kv_get(&LOGIN_FAILURES_PER_PAIR.key(&pair)).is_none());
     for _ in 0..4 {
         login(&client, &app, &user.mobile, "wrong-password").assert_error("4102", 401);
     }
     // The fifth failure locks the mobile, even for the right password.
     login(&client, &app, &user.mobile, "wrong-password").assert_error("4102", 401);
+    assert!(
+        app.kv_get(&LOGIN_FAILURES_PER_PAIR.lock_key(&pair))
+            .is_some()
+    );
     let resp = login(&client, &app, &user.mobile, &user.password);
     resp.assert_error("4201", 429);
     assert!(resp.errmsg().contains("分钟"), "{}", resp.text());
@@ -793,14 +746,10 @@ fn login_failures_and_the_lock_out() {
         "0"
     );
 
-    // When the lock has passed, the right password works again.
-    let past = now() - 700;
-    kv_put(
-        &app,
-        &format!("rate:login-fail:{}@127.0.0.1", user.mobile),
-        &json!({"window_start": past, "count": 5, "locked_until": now() - 1,
-                "expires_at": now() + 5}),
-    );
+    // When the lock has passed (and the window with it), the right password
+    // works again.
+    expire(&app, &LOGIN_FAILURES_PER_PAIR.lock_key(&pair));
+    expire(&app, &LOGIN_FAILURES_PER_PAIR.key(&pair));
     let resp = login(&client, &app, &user.mobile, &user.password);
     assert_eq!(resp.errno(), "0", "{}", resp.text());
 

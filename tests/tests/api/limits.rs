@@ -10,53 +10,45 @@ use ihome_shared::ratelimit::{
 };
 use ihome_tests::{
     ApiResponse, AppOptions, Client, TestApp, json, new_uuid, spawn_app_with, unique_mobile,
+    unix_now,
 };
-use serde_json::Value;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn app() -> TestApp {
     spawn_app_with(AppOptions::behind_proxy())
 }
 
-/// Writes a raw KV entry the way the app stores it.
-fn kv_put(app: &TestApp, key: &str, value: &Value) {
-    let conn =
-        rusqlite::Connection::open(app.state_dir.path().join("sqlite_key_value.db")).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
-    conn.execute(
-        "INSERT OR REPLACE INTO spin_key_value (store, key, value) VALUES ('default', ?1, ?2)",
-        rusqlite::params![key, serde_json::to_vec(value).unwrap()],
-    )
-    .unwrap();
+/// The count of the counter under `key` (the store keeps counters as 8-byte
+/// big-endian integers); 0 when there is none.
+pub fn counter(app: &TestApp, key: &str) -> i64 {
+    app.kv_get(key).map_or(0, |raw| {
+        i64::from_be_bytes(raw.try_into().expect("a counter is 8 bytes"))
+    })
 }
 
-/// `limit`'s counter for `id`, already at its maximum and locked for `secs`.
+/// Sets the counter under `key` to `count`, its window ending in `secs`.
+pub fn set_counter(app: &TestApp, key: &str, count: i64, secs: i64) {
+    app.kv_put(key, &count.to_be_bytes(), secs);
+}
+
+/// Makes the entry under `key` expire now, standing in for the passage of
+/// time (an interval, a window or a lock that has run out).
+pub fn expire(app: &TestApp, key: &str) {
+    app.kv_put(key, b"", 0);
+}
+
+/// `limit`'s counter for `id` at its maximum, and (for limits that lock)
+/// `id` locked, both for `secs`.
 fn exhaust(app: &TestApp, limit: &Limit, id: &str, secs: i64) {
-    kv_put(
-        app,
-        &format!("rate:{}:{id}", limit.name),
-        &json!({"window_start": now(), "count": limit.max, "locked_until": now() + secs,
-                "expires_at": now() + secs}),
-    );
+    set_counter(app, &limit.key(id), limit.max, secs);
+    if limit.lock_secs.is_some() {
+        let until = unix_now() + secs;
+        app.kv_put(&limit.lock_key(id), until.to_string().as_bytes(), secs);
+    }
 }
 
 /// How many events `limit`'s counter for `id` holds.
-fn count(app: &TestApp, limit: &Limit, id: &str) -> u64 {
-    app.kv_get(&format!("rate:{}:{id}", limit.name))
-        .map(|raw| {
-            serde_json::from_slice::<Value>(&raw).unwrap()["count"]
-                .as_u64()
-                .unwrap()
-        })
-        .unwrap_or(0)
+fn count(app: &TestApp, limit: &Limit, id: &str) -> i64 {
+    counter(app, &limit.key(id))
 }
 
 /// A 429 with errno 4201 and a `Retry-After` of at most `max_secs`.
@@ -95,10 +87,7 @@ fn captchas_are_limited_per_client_and_for_the_whole_app() {
         let resp = captcha(&app, &greedy);
         if resp.status == 429 {
             let wait = assert_too_many(&resp, 1);
-            assert_eq!(
-                count(&app, &CAPTCHAS_PER_CLIENT, "198.51.100.7"),
-                u64::from(drawn)
-            );
+            assert_eq!(count(&app, &CAPTCHAS_PER_CLIENT, "198.51.100.7"), drawn);
             std::thread::sleep(std::time::Duration::from_secs(wait as u64));
             continue;
         }
@@ -256,12 +245,12 @@ fn distributed_guessing_at_one_mobile_is_bounded() {
 
     // Strangers, each staying under the per-(mobile, client) lock.
     let per_client = LOGIN_FAILURES_PER_PAIR.max - 1;
-    let clients = LOGIN_FAILURES_PER_MOBILE.max.div_ceil(per_client);
+    let clients = (LOGIN_FAILURES_PER_MOBILE.max + per_client - 1) / per_client;
     let results = {
         let (app, mobile) = (app.clone(), owner.mobile.clone());
         ihome_tests::concurrently(4, move |t| {
             let mut errnos = Vec::new();
-            for c in (0..clients).filter(|c| c % 4 == t as u32) {
+            for c in (0..clients).filter(|c| c % 4 == t as i64) {
                 let bot = app.client_at(&format!("10.13.{}.{}", c / 200, c % 200 + 1));
                 for _ in 0..per_client {
                     errnos.push(login(&app, &bot, &mobile, "guess-123").errno().to_string());
@@ -271,7 +260,7 @@ fn distributed_guessing_at_one_mobile_is_bounded() {
         })
     };
     let errnos: Vec<String> = results.into_iter().flatten().collect();
-    let tried = errnos.iter().filter(|e| *e == "4102").count() as u32;
+    let tried = errnos.iter().filter(|e| *e == "4102").count() as i64;
     assert!(
         errnos.iter().all(|e| e == "4102" || e == "4201"),
         "{errnos:?}"
