@@ -24,6 +24,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::manifest::Mount;
 use crate::outbound::{AllowedHosts, ChainTargets, OutboundHooks};
 use crate::state::kv::KvStores;
+use crate::state::postgres::PgPools;
 use crate::state::sqlite::Databases;
 use crate::state::variables::ComponentVariables;
 
@@ -38,7 +39,10 @@ pub struct ComponentState {
     pub variables: ComponentVariables,
     env: Vec<(String, String)>,
     mounts: Vec<Mount>,
-    allowed: Arc<AllowedHosts>,
+    pub(crate) allowed: Arc<AllowedHosts>,
+    /// This component's PostgreSQL connection pools (Spin keeps them per
+    /// component).
+    pub(crate) pg: PgPools,
     self_addr: Arc<OnceLock<SocketAddr>>,
     chain: ChainTargets,
     yield_guests: bool,
@@ -76,6 +80,9 @@ pub struct Host {
     pub(crate) kv_open: usize,
     /// Open `sqlite` connections, for Spin's per-instance limit.
     pub(crate) sqlite_open: usize,
+    /// Open PostgreSQL and Redis connections, for Spin's per-instance limits.
+    pub(crate) pg_open: usize,
+    pub(crate) redis_open: usize,
 }
 
 impl WasiView for Host {
@@ -98,7 +105,7 @@ impl WasiHttpView for Host {
 }
 
 /// The linker with WASI (full CLI world: Rust std imports `wasi:cli` and
-/// `wasi:filesystem`), `wasi:http`, and Spin's v2 interfaces.
+/// `wasi:filesystem`), `wasi:http`, Spin's v2 interfaces and `pg4`.
 pub fn base_linker(engine: &Engine) -> Result<Linker<Host>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -112,11 +119,13 @@ const IMPLEMENTED_SPIN: &[&str] = &[
     "fermyon:spin/key-value@2.0.0",
     "fermyon:spin/sqlite@2.0.0",
     "fermyon:spin/variables@2.0.0",
+    "fermyon:spin/redis@2.0.0",
+    "spin:postgres/postgres@4.0.0",
 ];
 
-/// Spin `platform` imports edge-host doesn't implement (Redis, Postgres,
-/// MySQL, LLM, MQTT, the v3 `spin:` packages, `wasi:keyvalue`,
-/// `wasi:config`). They link as traps, so a component that merely declares
+/// Spin `platform` imports edge-host doesn't implement (MySQL, LLM, MQTT,
+/// the v2 and v3 PostgreSQL interfaces, the other v3 `spin:` packages,
+/// `wasi:keyvalue`, `wasi:config`). They link as traps, so a component that merely declares
 /// them loads like under Spin and fails only if it calls them.
 fn is_unimplemented_spin_import(name: &str) -> bool {
     !IMPLEMENTED_SPIN.contains(&name)
@@ -321,6 +330,7 @@ impl ComponentState {
             env: setup.env,
             mounts: setup.mounts,
             allowed: Arc::new(setup.allowed),
+            pg: PgPools::default(),
             self_addr: setup.self_addr,
             chain: setup.chain,
             yield_guests: setup.yield_guests,
@@ -354,6 +364,8 @@ impl ComponentState {
             component: self.clone(),
             kv_open: 0,
             sqlite_open: 0,
+            pg_open: 0,
+            redis_open: 0,
         };
         let mut store = Store::new(self.pre.engine(), host);
         if self.yield_guests {

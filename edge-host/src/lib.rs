@@ -8,8 +8,10 @@
 //! - [`manifest`]: spin.toml parsing and validation.
 //! - [`runtime_config`]: `--runtime-config-file` parsing.
 //! - [`routing`]: Spin's route rules on routefinder 0.5.4, `spin-*` headers.
-//! - [`state`]: host implementations of Spin's v2 interfaces, one file each:
-//!   [`state::kv`], [`state::sqlite`], [`state::variables`].
+//! - [`state`]: host implementations of Spin's interfaces, one file each:
+//!   [`state::kv`], [`state::sqlite`], [`state::variables`] (v2), and the
+//!   outbound databases [`state::postgres`] (`spin:postgres@4.0.0`) and
+//!   [`state::redis`] (`fermyon:spin/redis@2.0.0`).
 //! - [`outbound`]: `allowed_outbound_hosts` and the outgoing-HTTP hook.
 //! - [`engine`]: wasmtime engine (pooling allocator) and compile cache.
 //! - [`instance`]: per-request store data, linker, running one request.
@@ -27,8 +29,11 @@ pub mod runtime_config;
 pub mod server;
 
 pub mod state {
-    //! Host implementations of `fermyon:spin/*@2.0.0`.
+    //! Host implementations of `fermyon:spin/*@2.0.0` and
+    //! `spin:postgres/postgres@4.0.0`.
     pub mod kv;
+    pub mod postgres;
+    pub mod redis;
     pub mod sqlite;
     pub mod variables;
 
@@ -40,7 +45,7 @@ pub mod state {
     }
 }
 
-/// Bindings for the Spin v2 interfaces edge-host implements. The WIT in
+/// Bindings for the Spin interfaces edge-host implements. The WIT in
 /// `edge-host/wit/` is copied from spin-sdk 5.2.0 (the SDK our components
 /// use), so the host and guests agree on the ABI by construction.
 pub mod spin_bindings {
@@ -51,6 +56,8 @@ pub mod spin_bindings {
         with: {
             "fermyon:spin/key-value.store": crate::state::kv::KvHandle,
             "fermyon:spin/sqlite.connection": crate::state::sqlite::SqliteHandle,
+            "fermyon:spin/redis.connection": crate::state::redis::RedisHandle,
+            "spin:postgres/postgres.connection": crate::state::postgres::PgHandle,
         },
     });
 }

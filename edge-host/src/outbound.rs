@@ -28,7 +28,9 @@ enum HostSpec {
     Any,
     /// `*.example.com`: strict subdomains only, stored as `.example.com`.
     Subdomains(String),
-    Exact(String),
+    /// A literal host, compared as Spin compares them: as `url::Host`s, so
+    /// names are lower-cased and IP addresses normalised.
+    Exact(url::Host),
     Cidr(IpAddr, u8),
     /// `self` / `self.alt`: requests back to this app.
     SelfApp,
@@ -112,19 +114,20 @@ impl AllowedHost {
         }
     }
 
-    fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        let host_ok = match &self.host {
-            HostSpec::Any => true,
-            HostSpec::Subdomains(suffix) => {
-                host.len() > suffix.len() && host.ends_with(suffix.as_str())
+    fn allows(&self, scheme: &str, host: &url::Host, port: u16) -> bool {
+        let host_ok = match (&self.host, host) {
+            (HostSpec::Any, _) => true,
+            (HostSpec::Subdomains(suffix), url::Host::Domain(d)) => {
+                d.len() > suffix.len() && d.ends_with(suffix.as_str())
             }
-            HostSpec::Exact(h) => h == host,
-            HostSpec::Cidr(net, bits) => host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| cidr_contains(*net, *bits, ip)),
-            HostSpec::SelfApp => false,
+            (HostSpec::Exact(h), host) => h == host,
+            (HostSpec::Cidr(net, bits), url::Host::Ipv4(ip)) => {
+                cidr_contains(*net, *bits, IpAddr::V4(*ip))
+            }
+            (HostSpec::Cidr(net, bits), url::Host::Ipv6(ip)) => {
+                cidr_contains(*net, *bits, IpAddr::V6(*ip))
+            }
+            _ => false,
         };
         let port_ok = match self.port {
             PortSpec::Any => true,
@@ -204,10 +207,10 @@ fn parse_host(entry: &str, host: &str) -> Result<HostSpec> {
             }
             HostSpec::Cidr(ip, bits)
         }
+        // Spin parses a literal with `url::Host::parse`, so anything that
+        // is no host name or address (`user:pw@db`, `a b`) is refused.
         h => HostSpec::Exact(
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_ascii_lowercase(),
+            url::Host::parse(h).with_context(|| format!("{entry:?} has an invalid host {h:?}"))?,
         ),
     })
 }
@@ -279,12 +282,7 @@ impl AllowedHosts {
     /// `check_url(uri, "https")`).
     pub fn check(&self, uri: &Uri) -> Verdict {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let host = uri
-            .host()
-            .unwrap_or("")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
+        let host = uri.host().unwrap_or("").to_ascii_lowercase();
         if host.is_empty() || host == "self.alt" {
             return if self.entries.iter().any(AllowedHost::allows_self) {
                 Verdict::AllowSelf
@@ -295,12 +293,118 @@ impl AllowedHosts {
         let Some(port) = uri.port_u16().or_else(|| default_port(&scheme)) else {
             return Verdict::Deny;
         };
+        let Ok(host) = url::Host::parse(&host) else {
+            return Verdict::Deny;
+        };
         if self.entries.iter().any(|e| e.allows(&scheme, &host, port)) {
             Verdict::Allow
         } else {
             Verdict::Deny
         }
     }
+
+    /// Spin's `OutboundAllowedHosts::check_url(address, scheme)`, which its
+    /// PostgreSQL and Redis factors call before connecting: `address` is
+    /// parsed as a URL, and when that gives no host, again with
+    /// `<scheme>://` in front; the URL's own scheme, host and port (else the
+    /// scheme's default port) must match an entry.
+    pub fn check_address(&self, address: &str, scheme: &str) -> AddressCheck {
+        let Some(url) = parse_outbound_url(address, scheme) else {
+            return AddressCheck::Unparseable;
+        };
+        let allowed = url::Host::parse(&url.host).is_ok_and(|host| {
+            url.port
+                .or_else(|| default_port(&url.scheme))
+                .is_some_and(|port| {
+                    self.entries
+                        .iter()
+                        .any(|e| e.allows(&url.scheme, &host, port))
+                })
+        });
+        if allowed {
+            AddressCheck::Allowed
+        } else {
+            let authority = match url.port {
+                Some(port) => format!("{}:{port}", url.host),
+                None => url.host,
+            };
+            AddressCheck::Denied {
+                scheme: url.scheme,
+                authority,
+            }
+        }
+    }
+}
+
+/// What [`AllowedHosts::check_address`] decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AddressCheck {
+    Allowed,
+    /// Refused; Spin reports the destination as `scheme://authority`.
+    Denied {
+        scheme: String,
+        authority: String,
+    },
+    /// Not a URL even with the default scheme in front: refused, and Spin
+    /// reports nothing but a log line.
+    Unparseable,
+}
+
+/// The parts of an outbound address [`AllowedHosts::check_address`] matches.
+struct OutboundUrl {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+/// Spin's `OutboundUrl::parse`: the user info (up to the first `@` before
+/// the path) is percent-encoded first, so passwords with `:`, `/` or `@`
+/// don't break the parse; then `url::Url` parses the address as it is, and
+/// if that fails or has no host, with `<scheme>://` prepended.
+fn parse_outbound_url(address: &str, scheme: &str) -> Option<OutboundUrl> {
+    let mut text = address.to_owned();
+    if let Some(at) = text.find('@') {
+        let start = text.find("://").map_or(0, |i| i + 3);
+        let path = text[start..].find('/').map_or(usize::MAX, |i| i + start);
+        if at < path && at >= start {
+            let encoded = percent_encode_all(&text[start..at]);
+            text = format!("{}{encoded}{}", &text[..start], &text[at..]);
+        }
+    }
+    let parsed = match url::Url::parse(&text) {
+        Ok(u) if u.has_host() => u,
+        _ => url::Url::parse(&format!("{scheme}://{text}")).ok()?,
+    };
+    Some(OutboundUrl {
+        scheme: parsed.scheme().to_owned(),
+        host: parsed.host_str()?.to_owned(),
+        port: parsed.port(),
+    })
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (what
+/// Spin's `urlencoding::encode` does to the user info).
+fn percent_encode_all(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Spin's warning when a component is refused a destination (its
+/// `disallowed_host_handler` in `runtime-factors`), on stderr; `spin up`
+/// colours the word "Warning" on a terminal.
+pub fn warn_disallowed(scheme: &str, authority: &str) {
+    let origin = format!("{scheme}://{authority}");
+    eprintln!(
+        "Warning: A component tried to make an outbound network connection to disallowed destination '{origin}'.\n\
+         To allow this request, add 'allowed_outbound_hosts = [\"{origin}\"]' to the manifest component section."
+    );
 }
 
 /// Components reachable by service chaining (`http://<id>.spin.internal`),
