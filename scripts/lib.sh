@@ -67,3 +67,65 @@ ensure_fastdfs() {
   "$script" build "$prefix" >&2
   echo "$prefix"
 }
+
+# PostgreSQL for the tests on servers (tests/src/servers.rs starts throwaway
+# clusters from it): Debian's `postgresql`, installed when no server binary is
+# found. Exports IHOME_PG_BIN, the directory holding initdb and postgres (the
+# newest /usr/lib/postgresql/<major>/bin, else the one `postgres` on PATH
+# lives in). Call it directly, not in $(...), so the export reaches the caller.
+find_pg_bin() {
+  local dir
+  if [ -n "${IHOME_PG_BIN:-}" ] && [ -x "$IHOME_PG_BIN/postgres" ] && [ -x "$IHOME_PG_BIN/initdb" ]; then
+    echo "$IHOME_PG_BIN"
+    return 0
+  fi
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
+  if [ -n "$dir" ] && [ -x "$dir/postgres" ] && [ -x "$dir/initdb" ]; then
+    echo "$dir"
+    return 0
+  fi
+  if command -v postgres >/dev/null; then
+    dir="$(dirname "$(readlink -f "$(command -v postgres)")")"
+    if [ -x "$dir/initdb" ]; then
+      echo "$dir"
+    fi
+  fi
+}
+
+ensure_postgres() {
+  local dir
+  dir="$(find_pg_bin)"
+  if [ -z "$dir" ]; then
+    log "installing Debian's postgresql (for the tests on PostgreSQL)"
+    apt_install postgresql || return 1
+    dir="$(find_pg_bin)"
+  fi
+  if [ -z "$dir" ]; then
+    log "postgresql is installed but no initdb/postgres was found"
+    return 1
+  fi
+  export IHOME_PG_BIN="$dir"
+}
+
+# Redis for the tests on servers: Debian's `redis-server`, installed when
+# missing (the package's service is not started: the tests run their own
+# servers on free ports). Exports IHOME_REDIS_SERVER, the redis-server binary.
+ensure_redis() {
+  local bin="${IHOME_REDIS_SERVER:-}"
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    bin="$(command -v redis-server || true)"
+  fi
+  if [ -z "$bin" ] && [ -x /usr/bin/redis-server ]; then
+    bin=/usr/bin/redis-server
+  fi
+  if [ -z "$bin" ]; then
+    log "installing Debian's redis-server (for the tests on Redis)"
+    apt_install redis-server || return 1
+    bin="$(command -v redis-server || echo /usr/bin/redis-server)"
+  fi
+  if [ ! -x "$bin" ]; then
+    log "redis-server is installed but not found"
+    return 1
+  fi
+  export IHOME_REDIS_SERVER="$bin"
+}

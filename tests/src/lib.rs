@@ -37,6 +37,8 @@ pub use serde_json::json;
 #[path = "../../fdfs-proxy/tests/common/real_fdfs.rs"]
 pub mod real_fdfs;
 
+pub mod servers;
+
 /// How long the host may take to compile/load every component and bind.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
 /// Per-request timeout of the test clients; generous because Argon2id in an
