@@ -749,7 +749,7 @@ fn a_failed_database_write_deletes_the_uploaded_file() {
 
 #[test]
 fn a_house_takes_at_most_30_photos() {
-    // house-images' MAX_IMAGES_PER_HOUSE.
+    // photos::MAX_PHOTOS_PER_HOUSE.
     const MAX_PHOTOS: usize = 30;
     let app = spawn_app_on_fastdfs();
     let owner = app.register_verified();
@@ -916,4 +916,42 @@ fn an_unconfirmed_delete_is_kept_and_retried_by_a_later_upload() {
         vec![first.clone(), first]
     );
     assert!(pending_deletes(&app).is_empty());
+}
+
+#[test]
+fn a_malformed_image_base_url_is_a_4500_before_anything_is_stored() {
+    // Not a URL a page could put in `src` safely: refused, never used.
+    let base = "javascript:alert(1)//";
+    let app = ihome_tests::spawn_app_with(ihome_tests::AppOptions {
+        env: vec![("SPIN_VARIABLE_IMAGE_BASE_URL".into(), base.into())],
+        ..Default::default()
+    });
+    let owner = app.register_verified();
+    let house_id = publish_house(&app, &owner);
+    let files = stored_files(&app);
+    owner
+        .client
+        .post_multipart(&app.api("/user/avatar"), "avatar", "a.jpg", jpeg(5_000))
+        .assert_error("4500", 500);
+    owner
+        .client
+        .post_multipart(
+            &app.api(&format!("/houses/{house_id}/images")),
+            "house_image",
+            "a.jpg",
+            jpeg(5_000),
+        )
+        .assert_error("4500", 500);
+    assert_eq!(stored_files(&app), files, "nothing reached the store");
+    assert_eq!(avatar_in_db(&app, owner.user_id), "");
+    assert!(house_images_in_db(&app, house_id).is_empty());
+    let cause = format!("image_base_url = {base:?}");
+    assert!(
+        ihome_tests::wait_until(std::time::Duration::from_secs(5), || app
+            .log()
+            .lines()
+            .any(|l| l.contains("4500") && l.contains(&cause))),
+        "no 4500 naming {cause} in the log:\n{}",
+        app.log()
+    );
 }

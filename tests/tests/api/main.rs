@@ -4,6 +4,7 @@
 //! Each module owns one area of the API.
 
 mod accounts;
+mod config;
 mod crash;
 mod foundation;
 mod host;
