@@ -3,7 +3,7 @@
 //! The house is the same for every viewer and comes from [`houses::detail`]
 //! (cached per house); the viewer is added here.
 
-use ihome_shared::clock::Date;
+use ihome_shared::clock;
 use ihome_shared::houses::{self, DetailPage, View};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiResult, session, store};
@@ -22,9 +22,9 @@ fn detail(req: &ApiRequest) -> ApiResult<Response> {
     let house = houses::detail(
         store::db,
         &kv,
-        &View::from_config(),
+        &View::from_config()?,
         house_id,
-        Date::today(),
+        clock::today()?,
     )?;
     Ok(http::ok(DetailPage::new(viewer, house)))
 }

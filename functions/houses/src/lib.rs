@@ -5,7 +5,7 @@
 //! - GET `?aid=&sd=&ed=&sk=&p=`: search → `{"houses","total_page","current_page"}`
 //!   (rules in API.md "Search"; [`houses::search`]).
 
-use ihome_shared::clock::{self, Date};
+use ihome_shared::clock;
 use ihome_shared::houses::{self, NewHouse, NewHouseRequest, Publisher, SearchQuery, View};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiResult, session, store};
@@ -43,6 +43,11 @@ fn search(req: &ApiRequest) -> ApiResult<Response> {
         sk.as_deref(),
         p.as_deref(),
     )?;
-    let page = houses::search(&store::db()?, &View::from_config(), &query, Date::today())?;
+    let page = houses::search(
+        &store::db()?,
+        &View::from_config()?,
+        &query,
+        clock::today()?,
+    )?;
     Ok(http::ok(page))
 }

@@ -3,7 +3,7 @@
 //! order's guest, only from WAIT_COMMENT and once the check-out day has
 //! come).
 
-use ihome_shared::clock::{self, Date};
+use ihome_shared::clock;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{self, CommentRequest, Review};
 use ihome_shared::{ApiResult, session, store};
@@ -26,7 +26,7 @@ fn comment(req: &ApiRequest) -> ApiResult<Response> {
         user.user_id,
         order_id,
         &review,
-        Date::today(),
+        clock::today()?,
         clock::now(),
     )?;
     Ok(http::ok_empty())

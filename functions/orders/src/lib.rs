@@ -3,7 +3,7 @@
 //! ([`Booking::parse`], 4103), then [`orders::book`], which checks the house
 //! and decides races in one statement (the order of checks is in its docs).
 
-use ihome_shared::clock::{self, Date};
+use ihome_shared::clock;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{self, Booking, BookingRequest};
 use ihome_shared::{ApiResult, session, store};
@@ -19,7 +19,7 @@ fn handle(req: IncomingRequest) -> Response {
 fn book(req: &ApiRequest) -> ApiResult<Response> {
     let kv = store::kv()?;
     let guest = session::require(&kv, req)?.user;
-    let booking = Booking::parse(&req.json::<BookingRequest>()?, Date::today())?;
+    let booking = Booking::parse(&req.json::<BookingRequest>()?, clock::today()?)?;
     let order_id = orders::book(&store::db()?, &kv, guest.user_id, &booking, clock::now())?;
     Ok(http::ok(json!({ "order_id": order_id })))
 }

@@ -15,6 +15,6 @@ fn handle(req: IncomingRequest) -> Response {
 
 fn my_houses(req: &ApiRequest) -> ApiResult<Response> {
     let owner = session::require(&store::kv()?, req)?.user;
-    let houses = houses::of_owner(&store::db()?, &View::from_config(), owner.user_id)?;
+    let houses = houses::of_owner(&store::db()?, &View::from_config()?, owner.user_id)?;
     Ok(http::ok(json!({ "houses": houses })))
 }

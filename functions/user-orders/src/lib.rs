@@ -18,6 +18,6 @@ fn handle(req: IncomingRequest) -> Response {
 fn my_orders(req: &ApiRequest) -> ApiResult<Response> {
     let user = session::require(&store::kv()?, req)?.user;
     let role = OrderRole::parse(req.query("role").as_deref())?;
-    let orders = orders::list(&store::db()?, &View::from_config(), user.user_id, role)?;
+    let orders = orders::list(&store::db()?, &View::from_config()?, user.user_id, role)?;
     Ok(http::ok(json!({ "orders": orders })))
 }

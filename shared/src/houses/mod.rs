@@ -33,6 +33,7 @@ use serde::Serialize;
 
 use crate::cache;
 use crate::clock;
+use crate::config;
 use crate::errno::ApiResult;
 use crate::images;
 use crate::store::{Kv, Row, Sql, SqlError, Value};
@@ -80,12 +81,13 @@ pub struct View {
 }
 
 impl View {
-    /// From the component's Spin variables.
-    pub fn from_config() -> View {
-        View {
-            image_base: images::base_url(),
-            utc_offset: clock::utc_offset_secs(),
-        }
+    /// From the component's Spin variables (`image_base_url`, `utc_offset`);
+    /// a malformed one is 4500.
+    pub fn from_config() -> ApiResult<View> {
+        Ok(View {
+            image_base: config::image_base_url()?,
+            utc_offset: config::utc_offset()?,
+        })
     }
 
     pub fn image(&self, file_id: &str) -> String {
