@@ -45,6 +45,18 @@ pub enum Load {
         nights: i64,
         offset: u64,
     },
+    /// GET /houses where request k (over all threads, plus `offset`) asks
+    /// area `1 + k % areas` for a `nights`-night stay from day `first_day +
+    /// (k / areas) % days` (days since 1970), sorted by price: every request
+    /// a query no earlier request of the run asked (while `k < areas *
+    /// days`), so each one misses the search cache and measures the query.
+    Searches {
+        areas: i64,
+        first_day: i64,
+        days: i64,
+        nights: i64,
+        offset: u64,
+    },
 }
 
 /// The summary of one run, as wrk's Lua API reports it.
@@ -135,6 +147,33 @@ end
                     .map(|c| lua_string(c))
                     .collect::<Vec<_>>()
                     .join(", "),
+            );
+        }
+        Load::Searches {
+            areas,
+            first_day,
+            days,
+            nights,
+            offset,
+        } => {
+            s += &format!(
+                r#"
+local next_tid = 0
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+end
+local sent = 0
+function request()
+  local k = {offset} + tid + {threads} * sent
+  sent = sent + 1
+  local area = 1 + (k % {areas})
+  local day = {first_day} + (math.floor(k / {areas}) % {days})
+  local path = string.format('/api/v1.0/houses?aid=%d&sd=%s&ed=%s&sk=price-inc&p=1', area,
+    os.date("!%Y-%m-%d", day * 86400), os.date("!%Y-%m-%d", (day + {nights}) * 86400))
+  return wrk.format("GET", path)
+end
+"#
             );
         }
     }

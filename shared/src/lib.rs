@@ -49,6 +49,7 @@ pub mod http;
 pub mod image_check;
 pub mod image_store;
 pub mod images;
+pub mod nights;
 pub mod orders;
 pub mod photos;
 pub mod ratelimit;

@@ -144,6 +144,30 @@ pub const MIGRATIONS: &[&[&str]] = &[
             queued_at INTEGER NOT NULL,          -- Unix seconds
             attempts  INTEGER NOT NULL DEFAULT 0 -- failed deletions so far
         ) WITHOUT ROWID"],
+    // 6: nights, the one model of availability (shared/src/nights.rs). Each
+    // held night is a row keyed by (house, night), so the database itself
+    // refuses to hold a night twice; booking, blocking, the calendar and
+    // date search all rest on it. Backfilled from the active orders (their
+    // whole history: past nights cost nothing, every lookup seeks a range).
+    &[
+        "CREATE TABLE IF NOT EXISTS house_nights (
+            house_id INTEGER NOT NULL REFERENCES houses(id),
+            night    TEXT NOT NULL,                 -- YYYY-MM-DD
+            order_id INTEGER REFERENCES orders(id), -- NULL: blocked by the landlord
+            PRIMARY KEY (house_id, night)
+        ) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS house_nights_by_order
+            ON house_nights(order_id) WHERE order_id IS NOT NULL",
+        "INSERT OR IGNORE INTO house_nights (house_id, night, order_id)
+         WITH RECURSIVE stay(house_id, night, end_date, order_id) AS (
+             SELECT house_id, start_date, end_date, id FROM orders
+             WHERE status IN ('WAIT_ACCEPT', 'WAIT_COMMENT', 'COMPLETE')
+             UNION ALL
+             SELECT house_id, date(night, '+1 day'), end_date, order_id FROM stay
+             WHERE date(night, '+1 day') < end_date
+         )
+         SELECT house_id, night, order_id FROM stay",
+    ],
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -17,6 +17,8 @@ pub mod migrate;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod spin_kv;
+pub mod spin_pg;
+pub mod spin_redis;
 pub mod spin_sqlite;
 pub mod sql;
 
