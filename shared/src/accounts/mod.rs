@@ -35,27 +35,24 @@ use serde::de::{self, Visitor};
 /// an id card without `X`): a string as given, or a non-negative integer in
 /// decimal. Anything else is a 4103 from [`crate::http::ApiRequest::json`].
 pub fn text_or_integer<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    struct V;
-    impl Visitor<'_> for V {
-        type Value = String;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a string or a whole number")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-    }
-    d.deserialize_any(V)
+    text_or_whole_number(d, |v| v.to_string())
 }
 
 /// An SMS code that may arrive as a JSON integer, which loses leading zeros:
 /// a number is zero-padded back to the code's length, a string is kept as
 /// typed (so a 5-digit answer stays wrong).
 pub fn sms_code_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    struct V;
+    text_or_whole_number(d, |v| {
+        format!("{v:0width$}", width = crate::sms::CODE_DIGITS)
+    })
+}
+
+/// A string as given, or a non-negative integer written by `number`.
+fn text_or_whole_number<'de, D: Deserializer<'de>>(
+    d: D,
+    number: fn(u64) -> String,
+) -> Result<String, D::Error> {
+    struct V(fn(u64) -> String);
     impl Visitor<'_> for V {
         type Value = String;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -65,22 +62,21 @@ pub fn sms_code_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error
             Ok(v.to_string())
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(format!("{v:0width$}", width = crate::sms::CODE_DIGITS))
+            Ok((self.0)(v))
         }
     }
-    d.deserialize_any(V)
+    d.deserialize_any(V(number))
 }
 
 /// Native stores with the schema, and account helpers, for the tests of
 /// every use case.
 #[cfg(test)]
 pub(crate) mod testing {
-    use crate::client::ClientId;
     use crate::domain::{Mobile, Password};
     use crate::session::Session;
     use crate::store::native::{MemoryKv, NativeSqlite};
 
-    pub const T0: i64 = 1_800_000_000;
+    pub use crate::ratelimit::tests::{T0, client};
 
     pub struct World {
         pub db: NativeSqlite,
@@ -94,10 +90,6 @@ pub(crate) mod testing {
             db: NativeSqlite::in_memory().unwrap(),
             kv,
         }
-    }
-
-    pub fn client(ip: &str) -> ClientId {
-        ClientId::from_ip(ip.parse().unwrap())
     }
 
     impl World {

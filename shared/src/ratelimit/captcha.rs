@@ -49,11 +49,7 @@ pub fn admit_captcha(kv: &impl Kv, client: &ClientId, now: i64) -> ApiResult<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::tests::{T0, count, kv_at};
-
-    fn client(ip: &str) -> ClientId {
-        ClientId::from_ip(ip.parse().unwrap())
-    }
+    use crate::ratelimit::tests::{T0, client, count, kv_at};
 
     #[test]
     fn a_client_gets_its_window_then_waits_for_its_end() {

@@ -155,15 +155,11 @@ impl LoginAttempt<'_> {
 mod tests {
     use super::*;
     use crate::errno::Errno;
-    use crate::ratelimit::tests::{T0, count, kv_at};
+    use crate::ratelimit::tests::{T0, client, count, kv_at};
     use crate::store::native::MemoryKv;
 
     fn mobile(n: u32) -> Mobile {
         Mobile::parse(&format!("138{n:08}")).unwrap()
-    }
-
-    fn client(ip: &str) -> ClientId {
-        ClientId::from_ip(ip.parse().unwrap())
     }
 
     /// One attempt that fails (admitted, wrong password).

@@ -46,9 +46,9 @@
 //! - Taking an event back after its window ended would open a new window
 //!   at -1; [`Limit::undo`] notices and puts the new window back to zero.
 
-mod captcha;
-mod login;
-mod sms;
+pub mod captcha;
+pub mod login;
+pub mod sms;
 
 pub use captcha::{APP, CAPTCHAS_PER_APP, CAPTCHAS_PER_CLIENT, admit_captcha};
 pub use login::{
@@ -242,6 +242,7 @@ fn human_wait(secs: i64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::client::ClientId;
     use crate::errno::Errno;
     use crate::store::native::MemoryKv;
 
@@ -252,6 +253,11 @@ pub(crate) mod tests {
         let kv = MemoryKv::new();
         kv.set_now(now);
         kv
+    }
+
+    /// The client at address `ip`.
+    pub fn client(ip: &str) -> ClientId {
+        ClientId::from_ip(ip.parse().unwrap())
     }
 
     /// The count in `limit`'s window for `id`.

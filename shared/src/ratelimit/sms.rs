@@ -99,14 +99,10 @@ fn too_soon(wait: i64) -> ApiError {
 mod tests {
     use super::*;
     use crate::errno::Errno;
-    use crate::ratelimit::tests::{T0, count, kv_at};
+    use crate::ratelimit::tests::{T0, client, count, kv_at};
 
     fn mobile() -> Mobile {
         Mobile::parse("13800138000").unwrap()
-    }
-
-    fn client(ip: &str) -> ClientId {
-        ClientId::from_ip(ip.parse().unwrap())
     }
 
     #[test]

@@ -11,9 +11,9 @@
 //! answers (then it is dead and the user must request a new one) and is
 //! deleted once used.
 
-mod code;
-mod gateway;
-mod send;
+pub mod code;
+pub mod gateway;
+pub mod send;
 
 pub use code::{CODE_DIGITS, CODE_TTL_SECS, MAX_WRONG_TRIES, code_key, new_code, redeem};
 pub use gateway::{Gateway, GatewayMessage, GatewayTarget};
