@@ -4,9 +4,11 @@
 //! starting today or later in the app's time zone and within the booking
 //! horizon (4103, [`Booking::parse`]); the house exists (4002); it is not the
 //! guest's own (4105); the stay length fits the house's min/max nights (4103).
-//! Then one statement checks that the nights are free and that the guest
-//! holds fewer than [`MAX_PENDING_ORDERS_PER_GUEST`] pending orders, and
-//! inserts; taken nights or the pending cap are 4004 (HTTP 409).
+//! Then, in one write transaction, the order is inserted if the guest holds
+//! fewer than [`MAX_PENDING_ORDERS_PER_GUEST`] pending orders, and its nights
+//! are held ([`crate::nights`]): a night held already is a unique violation
+//! of `house_nights`, decided by the database, and rolls the order back.
+//! Taken nights or the pending cap are 4004 (HTTP 409).
 
 use serde::Deserialize;
 
@@ -15,6 +17,7 @@ use crate::clock::Date;
 use crate::de::flex_i64;
 use crate::domain::DateRange;
 use crate::errno::{ApiError, ApiResult};
+use crate::nights;
 use crate::params;
 use crate::store::{Kv, Sql};
 
@@ -89,27 +92,18 @@ impl Booking {
 const HOUSE_FOR_BOOKING: &str = "SELECT user_id AS owner_id, min_days, max_days
     FROM houses WHERE id = ?1";
 
-/// The overlap check, the guest's pending-order cap and the insert in ONE
-/// statement: a write statement holds SQLite's write lock from its first
-/// read, so two racing bookings of the same nights serialise and the second
-/// finds the first, and parallel bookings by one guest can't overshoot the
-/// cap. The amount uses the price as of this statement. Parameters: guest,
-/// house, start, end, nights, now, the pending cap. No row back = the nights
-/// are taken or the guest is at the cap ([`PENDING_ORDERS`] tells which).
-const BOOK: &str = concat!(
-    "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
-                        amount, status, comment, created_at, updated_at)
+/// The guest's pending-order cap and the insert in one statement, so that
+/// parallel bookings by one guest can't overshoot the cap. The amount uses
+/// the price as of this statement. Parameters: guest, house, start, end,
+/// nights, now, the pending cap. No row back = the guest is at the cap.
+const BOOK: &str = "INSERT INTO orders (user_id, house_id, start_date, end_date, days,
+                        house_price, amount, status, comment, created_at, updated_at)
      SELECT ?1, h.id, ?3, ?4, ?5, h.price, ?5 * h.price, 'WAIT_ACCEPT', '', ?6, ?6
      FROM houses h
-     WHERE h.id = ?2 AND NOT EXISTS (
-         SELECT 1 FROM orders o
-         WHERE o.house_id = h.id AND o.status IN (",
-    active_statuses!(),
-    ") AND o.start_date < ?4 AND o.end_date > ?3)
-     AND (SELECT count(*) FROM orders p
-          WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT') < ?7
-     RETURNING id AS order_id"
-);
+     WHERE h.id = ?2
+       AND (SELECT count(*) FROM orders p
+            WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT') < ?7
+     RETURNING id AS order_id";
 
 /// The guest's WAIT_ACCEPT orders. Parameter: guest.
 const PENDING_ORDERS: &str = "SELECT count(*) AS pending FROM orders
@@ -132,28 +126,32 @@ pub fn book(
     }
     booking.check_length(house.int("min_days")?, house.int("max_days")?)?;
     let stay = booking.stay;
-    let order_id = db.query_i64(
-        BOOK,
-        params![
-            guest,
-            booking.house_id,
-            stay.start,
-            stay.end,
-            stay.nights(),
-            now,
-            MAX_PENDING_ORDERS_PER_GUEST,
-        ],
-    )?;
-    let Some(order_id) = order_id else {
-        let pending = db.query_i64(PENDING_ORDERS, params![guest])?;
-        return Err(booking_refused(pending.unwrap_or(0)));
-    };
+    let order_id = db.write_tx(|db| {
+        let order_id = db.query_i64(
+            BOOK,
+            params![
+                guest,
+                booking.house_id,
+                stay.start,
+                stay.end,
+                stay.nights(),
+                now,
+                MAX_PENDING_ORDERS_PER_GUEST,
+            ],
+        )?;
+        let Some(order_id) = order_id else {
+            let pending = db.query_i64(PENDING_ORDERS, params![guest])?;
+            return Err(booking_refused(pending.unwrap_or(0)));
+        };
+        nights::hold_for_order(db, booking.house_id, order_id, stay)?;
+        Ok(order_id)
+    })?;
     // The detail page's calendar shows booked nights.
     cache::invalidate(kv, &[&cache::house_detail(booking.house_id)]);
     Ok(order_id)
 }
 
-/// Why [`BOOK`] inserted nothing: 4004 (409) either way, with the reason.
+/// Why [`BOOK`] inserted nothing: 4004 (409), with the reason.
 fn booking_refused(pending_orders: i64) -> ApiError {
     if pending_orders >= MAX_PENDING_ORDERS_PER_GUEST {
         ApiError::conflict(format!(

@@ -1,12 +1,14 @@
 //! `PUT /orders/:id/status`: the landlord accepts or rejects, the guest
 //! cancels ([`StatusChange`], [`change_status`]). Each moves the order out of
 //! WAIT_ACCEPT with one conditional UPDATE, so a repeated or concurrent
-//! request applies at most once (the others get 4004, HTTP 409).
+//! request applies at most once (the others get 4004, HTTP 409); a reject or
+//! cancel frees the order's nights in the same transaction.
 
 use serde::Deserialize;
 
 use crate::cache;
 use crate::errno::{ApiError, ApiResult};
+use crate::nights;
 use crate::params;
 use crate::store::{Kv, Sql};
 
@@ -66,6 +68,11 @@ impl StatusChange {
         }
     }
 
+    /// Whether the order stops holding its nights (rejected or canceled).
+    pub fn frees_nights(&self) -> bool {
+        !OrderStatus::ACTIVE.contains(&self.target())
+    }
+
     /// What the order's `comment` column carries afterwards.
     pub fn note(&self) -> &str {
         match self {
@@ -92,19 +99,25 @@ pub fn change_status(
 ) -> ApiResult<()> {
     let order = OrderParties::load(db, order_id)?;
     order.require(change.allowed(), user)?;
-    let moved = db.query_i64(
-        TRANSITION,
-        params![
-            change.target().as_str(),
-            change.note(),
-            now,
-            order_id,
-            OrderStatus::WaitAccept.as_str(),
-        ],
-    )?;
-    if moved.is_none() {
-        return Err(ApiError::conflict("订单状态已改变，无法执行该操作"));
-    }
+    db.write_tx(|db| {
+        let moved = db.query_i64(
+            TRANSITION,
+            params![
+                change.target().as_str(),
+                change.note(),
+                now,
+                order_id,
+                OrderStatus::WaitAccept.as_str(),
+            ],
+        )?;
+        if moved.is_none() {
+            return Err(ApiError::conflict("订单状态已改变，无法执行该操作"));
+        }
+        if change.frees_nights() {
+            nights::release_order(db, order_id)?;
+        }
+        Ok(())
+    })?;
     // Rejected and canceled orders free their nights on the detail calendar.
     cache::invalidate(kv, &[&cache::house_detail(order.house_id)]);
     Ok(())

@@ -168,6 +168,24 @@ pub const MIGRATIONS: &[&[&str]] = &[
          )
          SELECT house_id, night, order_id FROM stay",
     ],
+    // 7: what hosts and guests manage (issue 17) and what search filters on
+    // (issue 15). A house can be unpublished (absent from search, the index
+    // and booking; its orders go on). A comment carries a 1-5 rating (NULL
+    // for comments made before ratings); the house keeps their count, sum
+    // and average, updated in the comment's transaction, so cards and the
+    // rating sort read one row. Photos get an explicit order (the first is
+    // the cover); existing ones keep their upload order.
+    &[
+        "ALTER TABLE houses ADD COLUMN published INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE houses ADD COLUMN rating_count INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE houses ADD COLUMN rating_sum INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE houses ADD COLUMN rating_avg REAL", // NULL: no ratings yet
+        "ALTER TABLE orders ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5)",
+        "ALTER TABLE house_images ADD COLUMN position INTEGER NOT NULL DEFAULT 0",
+        "UPDATE house_images SET position = id",
+        "CREATE INDEX IF NOT EXISTS houses_by_area_rating ON houses(area_id, rating_avg)",
+        "CREATE INDEX IF NOT EXISTS houses_by_rating ON houses(rating_avg)",
+    ],
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
