@@ -10,9 +10,6 @@
 //!   when `utc_offset` is malformed); [`Date::today_at`] for a given offset.
 //! - [`Date`]: civil dates, strict parsing, day arithmetic.
 //! - [`format_timestamp_at`]: a Unix time as the users see it.
-//! - LEGACY, until their callers use [`today`] / [`crate::config::utc_offset`]:
-//!   [`Date::today`] and [`utc_offset_secs`], which log a malformed
-//!   `utc_offset` and use the default instead of failing.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,16 +29,6 @@ const SECS_PER_DAY: i64 = 86_400;
 /// Today in the app's zone.
 pub fn today() -> ApiResult<Date> {
     Ok(Date::today_at(config::utc_offset()?))
-}
-
-/// LEGACY: the app zone's offset from UTC in seconds; a malformed
-/// `utc_offset` is logged and read as the default. Use
-/// [`config::utc_offset`], which fails instead.
-pub fn utc_offset_secs() -> i64 {
-    config::utc_offset().unwrap_or_else(|e| {
-        eprintln!("{e}: {}; using the default", e.cause().unwrap_or(""));
-        config::parse_utc_offset(config::UTC_OFFSET.default).expect("the default parses")
-    })
 }
 
 /// A calendar date as days since 1970-01-01.
@@ -84,12 +71,6 @@ impl Date {
     /// Today in the zone `utc_offset_secs` east of UTC.
     pub fn today_at(utc_offset_secs: i64) -> Date {
         Date((now() + utc_offset_secs).div_euclid(SECS_PER_DAY))
-    }
-
-    /// LEGACY: today in the app's zone, with [`utc_offset_secs`]'s
-    /// fall-back. Use [`today`].
-    pub fn today() -> Date {
-        Date::today_at(utc_offset_secs())
     }
 
     /// Today in UTC; for checks (like birth dates) where a day's slack is fine

@@ -13,9 +13,6 @@
 //!   [`crate::http::serve`]), never a silent fall-back to the default.
 //! - [`Origin`]: `http(s)://host[:port]`, the form of the variables that name
 //!   a host the component calls.
-//! - [`get`], [`get_or`]: LEGACY raw reads, left until their last callers
-//!   (`client::ClientId::of`, `images::base_url`, smscode's gateway) use
-//!   the accessors.
 //!
 //! # Grants
 //! A component can read only the variables its `[component.<id>.variables]`
@@ -310,17 +307,6 @@ impl fmt::Display for Origin {
         let scheme = if self.https { "https" } else { "http" };
         write!(f, "{scheme}://{}", self.authority)
     }
-}
-
-/// LEGACY: the variable's raw value, or `None` when unset, empty, not
-/// granted or unreadable. Use the typed accessor of the variable instead.
-pub fn get(name: &str) -> Option<String> {
-    raw(name).ok().flatten().filter(|v| !v.trim().is_empty())
-}
-
-/// LEGACY: [`get`], or `default`.
-pub fn get_or(name: &str, default: &str) -> String {
-    get(name).unwrap_or_else(|| default.to_string())
 }
 
 #[cfg(test)]

@@ -12,18 +12,19 @@
 //! # How "reads" is derived
 //! From the source, with no table to keep up to date:
 //! 1. `config::<variable>()` reads `<variable>` (each accessor is named like
-//!    its variable), and so does the LEGACY `config::get("<variable>")` /
-//!    `get_or` (a `const` argument is resolved).
-//! 2. A function of `shared/src` that calls a reader is a reader of the same
-//!    variables, to a fixed point. Calls are found by name: `Type::f(` and
-//!    `Self::f(` for associated functions (and `.f(` for methods),
-//!    `module::f(` for free functions (bare `f(` inside their own module, or
-//!    in a crate that imports them with `use`).
-//! 3. A crate reads what the readers it calls read.
+//!    its variable; nothing else in the code calls `variables::get`).
+//! 2. A function of `shared/src` that uses a reader is a reader of the same
+//!    variables, to a fixed point. Uses are found by name: `Type::f` and
+//!    `Self::f` for associated functions (and `.f(` for methods),
+//!    `module::f` for free functions (a bare `f(` inside their own module,
+//!    or in a crate that imports them with `use`). `Type::f` without a call
+//!    counts too: a handler in a method table is a use.
+//! 3. A crate reads what the readers it uses read.
 //!
-//! Comments and `#[cfg(test)]` modules are ignored. The scanner's own tests
-//! below show it catching a read without a grant, a grant without a read,
-//! and reads through helpers, `const` names and `use` imports.
+//! Comments, string literals and `#[cfg(test)]` modules are ignored. The
+//! scanner's own tests below show it catching a read without a grant, a
+//! grant without a read, and reads through helpers, handler tables and
+//! `use` imports.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,10 +41,8 @@ struct Source {
     module: String,
     /// The file's own module name (`detail`), for `detail::f(` paths.
     stem: String,
-    /// Comments blanked; string literals kept (for `config::get("…")`).
-    text: String,
-    /// Comments and the insides of string and char literals blanked, so
-    /// braces and names in them are not mistaken for code.
+    /// The text with comments and the insides of string and char literals
+    /// blanked, so braces and names in them are not mistaken for code.
     code: String,
     /// The functions with a body, innermost last.
     fns: Vec<FnSpan>,
@@ -148,14 +147,12 @@ fn shared_sources() -> Vec<Source> {
 
 impl Source {
     fn new(path: &str, module: &str, stem: &str, raw: &str) -> Source {
-        let (text, code) = blank(raw);
-        let (text, code) = blank_test_modules(text, code);
+        let code = blank_test_modules(blank(raw));
         let fns = functions(&code);
         Source {
             path: path.to_string(),
             module: module.to_string(),
             stem: stem.to_string(),
-            text,
             code,
             fns,
         }
@@ -170,31 +167,28 @@ impl Source {
     }
 
     fn line(&self, at: usize) -> usize {
-        self.text[..at].matches('\n').count() + 1
+        self.code[..at].matches('\n').count() + 1
     }
 }
 
-/// Blanks comments (→ `text`), and comments plus the insides of string and
-/// char literals (→ `code`), with spaces, so offsets and lines stay put.
-fn blank(raw: &str) -> (String, String) {
+/// `raw` with comments and the insides of string and char literals
+/// replaced by spaces, so offsets and lines stay put.
+fn blank(raw: &str) -> String {
     let b = raw.as_bytes();
-    let mut text = b.to_vec();
     let mut code = b.to_vec();
-    let space = |buf: &mut Vec<u8>, from: usize, to: usize| {
-        for c in &mut buf[from..to] {
+    let mut space = |from: usize, to: usize| {
+        for c in &mut code[from..to.min(b.len())] {
             if *c != b'\n' {
                 *c = b' ';
             }
         }
     };
-    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'/' if b.get(i + 1) == Some(&b'/') => {
                 let end = raw[i..].find('\n').map_or(b.len(), |n| i + n);
-                space(&mut text, i, end);
-                space(&mut code, i, end);
+                space(i, end);
                 i = end;
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
@@ -210,24 +204,16 @@ fn blank(raw: &str) -> (String, String) {
                         j += 1;
                     }
                 }
-                space(&mut text, i, j);
-                space(&mut code, i, j);
+                space(i, j);
                 i = j;
             }
-            b'r' if (i == 0
-                || !is_ident(b[i - 1])
-                || (b[i - 1] == b'b' && (i < 2 || !is_ident(b[i - 2]))))
-                && matches!(b.get(i + 1), Some(b'"' | b'#')) =>
-            {
+            // A raw string, r"…" or r#"…"# (also br"…"), not r#ident.
+            b'r' if raw_string_start(b, i) => {
                 let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
-                if b.get(i + 1 + hashes) != Some(&b'"') {
-                    i += 1;
-                    continue;
-                }
                 let open = i + 1 + hashes + 1;
                 let close = format!("\"{}", "#".repeat(hashes));
                 let end = raw[open..].find(&close).map_or(b.len(), |n| open + n);
-                space(&mut code, open, end);
+                space(open, end);
                 i = end + close.len();
             }
             b'"' => {
@@ -235,14 +221,14 @@ fn blank(raw: &str) -> (String, String) {
                 while j < b.len() && b[j] != b'"' {
                     j += if b[j] == b'\\' { 2 } else { 1 };
                 }
-                space(&mut code, i + 1, j.min(b.len()));
+                space(i + 1, j);
                 i = j + 1;
             }
             b'\'' => {
-                // A char literal ('x', '\n', '中'), or a lifetime ('a).
+                // A char literal ('x', '\n', '\'', '中'), or a lifetime ('a).
                 let rest = &raw[i + 1..];
                 let len = if rest.starts_with('\\') {
-                    // `\n`, `\'`, `\u{…}`: the escape, then up to the quote.
+                    // The escape, then up to the closing quote.
                     rest.get(2..).and_then(|r| r.find('\'')).map(|n| n + 2)
                 } else {
                     rest.chars()
@@ -252,7 +238,7 @@ fn blank(raw: &str) -> (String, String) {
                 };
                 match len {
                     Some(len) => {
-                        space(&mut code, i + 1, i + 1 + len);
+                        space(i + 1, i + 1 + len);
                         i += len + 2;
                     }
                     None => i += 1,
@@ -261,17 +247,27 @@ fn blank(raw: &str) -> (String, String) {
             _ => i += 1,
         }
     }
-    let s = |v: Vec<u8>| String::from_utf8_lossy(&v).into_owned();
-    (s(text), s(code))
+    String::from_utf8(code).expect("only whole characters were blanked")
+}
+
+fn raw_string_start(b: &[u8], i: usize) -> bool {
+    let prefix_ok = match i.checked_sub(1).map(|p| b[p]) {
+        None => true,
+        Some(b'b') => i < 2 || !is_ident_byte(b[i - 2]),
+        Some(c) => !is_ident_byte(c),
+    };
+    let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
+    prefix_ok && b.get(i + 1 + hashes) == Some(&b'"')
 }
 
 /// Blanks `#[cfg(test)] mod name { … }` items: test code is not in the wasm.
-fn blank_test_modules(text: String, code: String) -> (String, String) {
-    let (mut text, mut code) = (text.into_bytes(), code.into_bytes());
+fn blank_test_modules(code: String) -> String {
+    let mut code = code.into_bytes();
+    const ATTR: &[u8] = b"#[cfg(test)]";
     let mut from = 0;
-    while let Some(at) = find_from(&code, b"#[cfg(test)]", from) {
+    while let Some(at) = find_from(&code, ATTR, from) {
         from = at + 1;
-        let after = String::from_utf8_lossy(&code[at + 12..]).into_owned();
+        let after = String::from_utf8_lossy(&code[at + ATTR.len()..]).into_owned();
         let trimmed = after.trim_start();
         let Some(rest) = trimmed
             .strip_prefix("mod ")
@@ -279,24 +275,20 @@ fn blank_test_modules(text: String, code: String) -> (String, String) {
         else {
             continue;
         };
-        let Some(brace) = rest.find(['{', ';']) else {
-            continue;
-        };
-        if rest.as_bytes()[brace] == b';' {
-            continue;
-        }
-        let open = at + 12 + (after.len() - rest.len()) + brace;
-        let close = matching_brace(&code, open);
-        for buf in [&mut text, &mut code] {
-            for c in &mut buf[at..close] {
-                if *c != b'\n' {
-                    *c = b' ';
+        match rest.find(['{', ';']) {
+            Some(brace) if rest.as_bytes()[brace] == b'{' => {
+                let open = at + ATTR.len() + (after.len() - rest.len()) + brace;
+                let close = matching_brace(&code, open);
+                for c in &mut code[at..close] {
+                    if *c != b'\n' {
+                        *c = b' ';
+                    }
                 }
             }
+            _ => continue,
         }
     }
-    let s = |v: Vec<u8>| String::from_utf8_lossy(&v).into_owned();
-    (s(text), s(code))
+    String::from_utf8(code).expect("only whole characters were blanked")
 }
 
 fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -552,65 +544,6 @@ fn imports(src: &Source, reader: &Reader) -> bool {
         })
 }
 
-/// `config::get("name")` / `config::get_or(NAME, …)` calls: (offset, variable).
-fn legacy_gets(
-    src: &Source,
-    consts: &BTreeMap<String, String>,
-) -> Vec<(usize, Result<String, String>)> {
-    let mut out = Vec::new();
-    for pattern in ["config::get(", "config::get_or("] {
-        let mut from = 0;
-        while let Some(at) = src.code[from..].find(pattern).map(|p| p + from) {
-            from = at + 1;
-            if at > 0 && is_ident_byte(src.code.as_bytes()[at - 1]) {
-                continue;
-            }
-            let arg = src.text[at + pattern.len()..].trim_start();
-            let name = if let Some(lit) = arg.strip_prefix('"') {
-                Ok(lit.split('"').next().unwrap_or("").to_string())
-            } else {
-                let len = arg
-                    .bytes()
-                    .take_while(|&c| is_ident_byte(c) || c == b':')
-                    .count();
-                let ident = arg[..len].rsplit("::").next().unwrap_or("");
-                consts
-                    .get(ident)
-                    .cloned()
-                    .ok_or_else(|| format!("`{}`", &arg[..len]))
-            };
-            out.push((at, name));
-        }
-    }
-    out
-}
-
-/// `const NAME: &str = "value";` anywhere in `sources`.
-fn string_consts(sources: &[&Source]) -> BTreeMap<String, String> {
-    let mut consts = BTreeMap::new();
-    for src in sources {
-        for (at, _) in src.code.match_indices("const ") {
-            let rest = &src.text[at + 6..];
-            let Some((name, value)) = rest.split_once('=') else {
-                continue;
-            };
-            let Some((name, ty)) = name.split_once(':') else {
-                continue;
-            };
-            if !matches!(ty.trim(), "&str" | "&'static str") {
-                continue;
-            }
-            if let Some(lit) = value.trim_start().strip_prefix('"') {
-                consts.insert(
-                    name.trim().to_string(),
-                    lit.split('"').next().unwrap_or("").to_string(),
-                );
-            }
-        }
-    }
-    consts
-}
-
 // ---------------------------------------------------------------- derivation
 
 /// Every reader of `shared` and what it reads, to a fixed point.
@@ -651,27 +584,6 @@ fn shared_readers(shared: &[Source]) -> Result<BTreeMap<Reader, Reads>, Vec<Stri
                 "{}: reads a Spin variable directly; read it through a config accessor",
                 src.path
             ));
-        }
-    }
-    let consts = string_consts(&sources);
-    for src in &sources {
-        for (at, var) in legacy_gets(src, &consts) {
-            match var {
-                Ok(var) => {
-                    add(
-                        &mut readers,
-                        src,
-                        at,
-                        &var,
-                        format!("config::get(\"{var}\")"),
-                    );
-                }
-                Err(arg) => problems.push(format!(
-                    "{}:{}: config::get({arg}): cannot tell which variable",
-                    src.path,
-                    src.line(at)
-                )),
-            }
         }
     }
     loop {
@@ -729,7 +641,6 @@ fn add(
 fn crate_reads(
     crate_sources: &[Source],
     readers: &BTreeMap<Reader, Reads>,
-    consts: &BTreeMap<String, String>,
 ) -> Result<Reads, Vec<String>> {
     let mut reads = Reads::new();
     let mut problems = Vec::new();
@@ -747,20 +658,6 @@ fn crate_reads(
                         .entry(var.clone())
                         .or_insert_with(|| format!("{}:{} → {via}", src.path, src.line(at)));
                 }
-            }
-        }
-        for (at, var) in legacy_gets(src, consts) {
-            match var {
-                Ok(var) => {
-                    reads
-                        .entry(var.clone())
-                        .or_insert_with(|| format!("{}:{} → config::get", src.path, src.line(at)));
-                }
-                Err(arg) => problems.push(format!(
-                    "{}:{}: config::get({arg}): cannot tell which variable",
-                    src.path,
-                    src.line(at)
-                )),
             }
         }
     }
@@ -1007,10 +904,7 @@ fn each_component_is_granted_exactly_the_variables_it_reads() {
     let mut problems = Vec::new();
     let mut summary = Vec::new();
     for c in function_crates() {
-        let mut all: Vec<&Source> = shared.iter().collect();
-        all.extend(&c.sources);
-        let consts = string_consts(&all);
-        let reads = match crate_reads(&c.sources, &readers, &consts) {
+        let reads = match crate_reads(&c.sources, &readers) {
             Ok(reads) => reads,
             Err(p) => {
                 problems.extend(p);
@@ -1055,13 +949,7 @@ fn config_rs() -> String {
 fn reads_of(shared: &[Source], krate: &str) -> BTreeSet<String> {
     let readers = shared_readers(shared).unwrap();
     let krate = vec![Source::new("functions/x/src/lib.rs", "x", "lib", krate)];
-    let mut all: Vec<&Source> = shared.iter().collect();
-    all.extend(&krate);
-    let consts = string_consts(&all);
-    crate_reads(&krate, &readers, &consts)
-        .unwrap()
-        .into_keys()
-        .collect()
+    crate_reads(&krate, &readers).unwrap().into_keys().collect()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -1087,10 +975,18 @@ fn scanner_follows_reads_through_shared_helpers() {
         (
             "images",
             r#"
-            const VAR: &str = "image_base_url";
-            pub fn base_url() -> String { crate::config::get_or(VAR, "/images/") }
-            pub fn url(id: &str) -> String { format!("{}{id}", base_url()) }
+            fn base_url() -> ApiResult<String> { crate::config::image_base_url() }
+            pub fn url(id: &str) -> String { format!("{}{id}", base_url().unwrap()) }
             pub fn url_with(base: &str, id: &str) -> String { format!("{base}{id} {{}}") }
+            "#,
+        ),
+        (
+            "accounts",
+            r#"
+            pub fn profile_response(req: &ApiRequest) -> ApiResult<Response> {
+                let url = images::url("a'b");
+                todo!()
+            }
             "#,
         ),
         (
@@ -1136,9 +1032,16 @@ fn scanner_follows_reads_through_shared_helpers() {
     assert_eq!(
         reads_of(
             &shared,
-            "fn h() { let x = config::fdfs_proxy_origin()?; config::get(\"sms_gateway_path\"); }"
+            "fn h() { let x = config::fdfs_proxy_origin()?; let y = config::sms_gateway_path; }"
         ),
         set(&["fdfs_proxy_origin", "sms_gateway_path"])
+    );
+    assert_eq!(
+        reads_of(
+            &shared,
+            "fn handle(req: IncomingRequest) -> Response {\n    http::serve(req, &[(Method::Get, accounts::profile_response)])\n}"
+        ),
+        set(&["image_base_url"])
     );
 }
 
