@@ -10,15 +10,15 @@
 //!   [`HouseItem`], the list entry that search, the carousel and "my houses"
 //!   share, with the statement fragment that selects it; [`Cached`], a
 //!   cached list as it goes into a response.
-//! - `publish.rs`: the publish form ([`NewHouse`]), who may publish
-//!   ([`Publisher`]) and [`publish()`].
-//! - `detail.rs`: [`detail()`], one house with its photos, facilities,
-//!   comments and booked nights, cached per house.
-//! - `search.rs`: [`SearchQuery`] and [`search()`], a page of the houses free
-//!   for a stay.
-//! - `index.rs`: [`index()`], the carousel (cached).
-//! - `mine.rs`: [`of_owner()`], a landlord's houses.
-//! - `areas.rs`: [`areas()`], the city areas (cached).
+//! - [`publish`](mod@publish): the publish form ([`NewHouse`]), who may
+//!   publish ([`Publisher`]) and [`publish()`].
+//! - [`detail`](mod@detail): [`detail()`], one house with its photos,
+//!   facilities, comments and booked nights, cached per house.
+//! - [`search`](mod@search): [`SearchQuery`] and [`search()`], a page of the
+//!   houses free for a stay.
+//! - [`index`](mod@index): [`index()`], the carousel (cached).
+//! - [`mine`]: [`of_owner()`], a landlord's houses.
+//! - [`areas`](mod@areas): [`areas()`], the city areas (cached).
 //!
 //! The cached reads (areas, the carousel, the detail) take a way to open the
 //! database (`store::db` in the components) instead of an open one: a cache
@@ -53,12 +53,12 @@ macro_rules! house_item_select {
     };
 }
 
-mod areas;
-mod detail;
-mod index;
-mod mine;
-mod publish;
-mod search;
+pub mod areas;
+pub mod detail;
+pub mod index;
+pub mod mine;
+pub mod publish;
+pub mod search;
 
 pub use areas::{Area, areas};
 pub use detail::{Booked, Comment, DetailPage, HouseDetail, MAX_COMMENTS, detail};

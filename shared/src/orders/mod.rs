@@ -12,11 +12,12 @@
 //! - `mod.rs` (this file): [`OrderStatus`] and the active ones, [`Party`],
 //!   who is involved in an order (loaded by the status and comment
 //!   operations), the free-text rule of reasons and reviews.
-//! - `book.rs`: [`Booking`] and [`book()`].
-//! - `status.rs`: [`StatusChange`] and [`change_status()`]: accept, reject,
+//! - [`book`](mod@book): [`Booking`] and [`book()`].
+//! - [`status`]: [`StatusChange`] and [`change_status()`]: accept, reject,
 //!   cancel.
-//! - `comment.rs`: [`Review`] and [`comment()`], which completes the order.
-//! - `list.rs`: [`OrderRole`], [`OrderItem`] and [`list()`].
+//! - [`comment`](mod@comment): [`Review`] and [`comment()`], which completes
+//!   the order.
+//! - [`list`](mod@list): [`OrderRole`], [`OrderItem`] and [`list()`].
 
 use crate::clock::Date;
 use crate::errno::{ApiError, ApiResult};
@@ -35,10 +36,10 @@ pub(crate) use active_statuses;
 /// [`active_statuses!`] for statements assembled at run time.
 pub(crate) const ACTIVE_STATUSES_SQL: &str = active_statuses!();
 
-mod book;
-mod comment;
-mod list;
-mod status;
+pub mod book;
+pub mod comment;
+pub mod list;
+pub mod status;
 
 pub use book::{
     BOOKING_HORIZON_DAYS, Booking, BookingRequest, LONGEST_STAY_NIGHTS,
