@@ -11,6 +11,12 @@
 //! WebP needs its full RGBA frame. With [`MAX_PIXELS`] that bounds one
 //! decode to 4 bytes × 40 MP = 160 MB at worst (WebP), freed with the
 //! request, and far less for ordinary photos (12 MP JPEG: 12 MB).
+//!
+//! # Layout
+//! - [`check`]: decode a sniffed upload whole; its [`Dimensions`] or the
+//!   [`ImageError`] shown in the 4302 message.
+//! - [`MAX_SIDE`], [`MAX_PIXELS`]: the bounds, and why.
+//! - the markup scan that refuses image/HTML polyglots.
 
 use std::io::Cursor;
 

@@ -43,11 +43,9 @@ pub struct ImageStore {
 impl ImageStore {
     /// The store at the Spin variable `fdfs_proxy_origin`.
     pub fn from_config() -> ApiResult<ImageStore> {
-        Ok(ImageStore::at(config::fdfs_proxy_origin()?))
-    }
-
-    pub fn at(origin: Origin) -> ImageStore {
-        ImageStore { origin }
+        Ok(ImageStore {
+            origin: config::fdfs_proxy_origin()?,
+        })
     }
 
     /// `GET /files/<file_id>` with the given request headers (conditional and
