@@ -65,7 +65,8 @@ pub fn fill<T: Serialize>(
     Ok(value)
 }
 
-fn generation(kv: &impl Kv) -> ApiResult<i64> {
+/// The current cache generation: moves on with every [`invalidate`].
+pub fn generation(kv: &impl Kv) -> ApiResult<i64> {
     Ok(kv.count(GENERATION, 0, GENERATION_WINDOW_SECS)?.count)
 }
 

@@ -31,18 +31,8 @@ impl<'de> serde::Deserialize<'de> for Decimal {
                 Ok(Decimal(format!("{v}")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Decimal, E> {
-                let t = v.trim();
-                let digits = t.strip_prefix('-').unwrap_or(t);
-                let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-                let ok = !int.is_empty()
-                    && int.bytes().all(|b| b.is_ascii_digit())
-                    && frac.bytes().all(|b| b.is_ascii_digit())
-                    && !(digits.contains('.') && frac.is_empty());
-                if ok {
-                    Ok(Decimal(t.to_string()))
-                } else {
-                    Err(E::custom(format!("\"{v}\" is not a decimal number")))
-                }
+                Decimal::parse(v)
+                    .ok_or_else(|| E::custom(format!("\"{v}\" is not a decimal number")))
             }
         }
         d.deserialize_any(V)
@@ -50,6 +40,19 @@ impl<'de> serde::Deserialize<'de> for Decimal {
 }
 
 impl Decimal {
+    /// Decimal text: an optional `-`, digits, optionally `.` and digits
+    /// (`12`, `-3.5`; not `1.`, `.5`, `1e3`), surrounding spaces ignored.
+    pub fn parse(raw: &str) -> Option<Decimal> {
+        let t = raw.trim();
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let ok = !int.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && frac.bytes().all(|b| b.is_ascii_digit())
+            && !(digits.contains('.') && frac.is_empty());
+        ok.then(|| Decimal(t.to_string()))
+    }
+
     /// The value as a whole number, or `None` when it has a fractional part
     /// or does not fit an `i64`.
     pub fn as_i64(&self) -> Option<i64> {

@@ -2,11 +2,14 @@
 //! - POST: publish a house → `{"house_id"}`: logged in and real-name
 //!   verified (else 4105, before the form is read), the form validated by
 //!   [`NewHouse::parse`], then [`houses::publish`].
-//! - GET `?aid=&sd=&ed=&sk=&p=`: search → `{"houses","total_page","current_page"}`
+//! - GET `?aid=&sd=&ed=&sk=&p=&min_price=&max_price=&guests=`: search →
+//!   `{"houses","total_page","current_page"}`
 //!   (rules in API.md "Search"; [`houses::search`]).
 
 use ihome_shared::clock;
-use ihome_shared::houses::{self, NewHouse, NewHouseRequest, Publisher, SearchQuery, View};
+use ihome_shared::houses::{
+    self, NewHouse, NewHouseRequest, Publisher, SearchParams, SearchQuery, View,
+};
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::{ApiResult, session, store};
 use serde_json::json;
@@ -29,22 +32,28 @@ fn publish(req: &ApiRequest) -> ApiResult<Response> {
 }
 
 fn search(req: &ApiRequest) -> ApiResult<Response> {
+    let value = |name| req.query(name);
     let (aid, sd, ed, sk, p) = (
-        req.query("aid"),
-        req.query("sd"),
-        req.query("ed"),
-        req.query("sk"),
-        req.query("p"),
+        value("aid"),
+        value("sd"),
+        value("ed"),
+        value("sk"),
+        value("p"),
     );
-    let query = SearchQuery::parse(
-        aid.as_deref(),
-        sd.as_deref(),
-        ed.as_deref(),
-        sk.as_deref(),
-        p.as_deref(),
-    )?;
+    let (min_price, max_price, guests) = (value("min_price"), value("max_price"), value("guests"));
+    let query = SearchQuery::parse(&SearchParams {
+        aid: aid.as_deref(),
+        sd: sd.as_deref(),
+        ed: ed.as_deref(),
+        sk: sk.as_deref(),
+        p: p.as_deref(),
+        min_price: min_price.as_deref(),
+        max_price: max_price.as_deref(),
+        guests: guests.as_deref(),
+    })?;
     let page = houses::search(
-        &store::db()?,
+        store::db,
+        &store::kv()?,
         &View::from_config()?,
         &query,
         clock::today()?,

@@ -69,7 +69,9 @@ pub use publish::{
     NewHouseRequest, PRICE_YUAN, Publisher, ROOM_COUNT, STAY_DAYS, TITLE_CHARS, UNIT_CHARS,
     publish,
 };
-pub use search::{PAGE_SIZE, SearchPage, SearchQuery, SortKey, StayWindow, search};
+pub use search::{
+    PAGE_SIZE, SearchPage, SearchParams, SearchQuery, SortKey, StayWindow, search, search_fresh,
+};
 
 /// How responses are rendered: the image base URL and the time zone, read
 /// once per request rather than once per row.

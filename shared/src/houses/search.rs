@@ -1,23 +1,38 @@
 //! `GET /houses`: the query ([`SearchQuery`]) and [`search`], one page of the
-//! houses in an area that are free for a stay, in the order asked for.
+//! published houses that are free for a stay and match the filters, in the
+//! order asked for.
 //!
-//! Two statements share one filter, so they see the same houses: the count
-//! behind `total_page` and the page itself. Each sort is exactly an index
-//! order (migration 2) and the overlap test seeks a house's orders by
-//! check-out day (migration 3); `shared/tests/search_plan.rs` checks both
-//! plans at scale.
+//! Availability rests on [`crate::nights`]: a house is free for `[sd, ed)`
+//! when `house_nights` holds none of those nights (booked or blocked), one
+//! seek of its primary key per house, bounded by the stay's length however
+//! long the house's history. Two statements share one filter, so they see
+//! the same houses: the count behind `total_page` and the page itself. Each
+//! sort is an index order (migrations 2 and 7); `shared/tests/search_plan.rs`
+//! checks the plans at scale.
+//!
+//! Pages are cached in the key-value store under a key holding the cache
+//! generation ([`cache::generation`]), today's date and the whole query.
+//! Every write that can change a result (a booking, a status change, a
+//! comment, a publish, an edit, blocked nights, an avatar) invalidates
+//! through [`cache::invalidate`], which bumps the generation, so the next
+//! search, on any instance sharing the store, builds its page afresh: no
+//! stale page, without tracking which queries a write touched. A hit costs
+//! two key-value reads; a miss the two statements.
 
 use serde::Serialize;
 
+use crate::cache;
 use crate::clock::Date;
-use crate::domain::DateRange;
+use crate::de::Decimal;
+use crate::domain::{DateRange, PriceFen};
 use crate::errno::{ApiError, ApiResult};
 use crate::http::parse_id;
-use crate::orders::ACTIVE_STATUSES_SQL;
+use crate::nights;
 use crate::params;
-use crate::store::{Sql, Value};
+use crate::store::{Kv, Sql, Value};
 
-use super::{HouseItem, View, house_items};
+use super::publish::{CAPACITY, PRICE_YUAN};
+use super::{Cached, HouseItem, View, house_items};
 
 /// Search results per page (API.md).
 pub const PAGE_SIZE: i64 = 10;
@@ -35,6 +50,8 @@ pub enum SortKey {
     PriceInc,
     /// Dearest first, then newest.
     PriceDes,
+    /// Best average rating first, unrated houses last, then newest.
+    Rating,
 }
 
 impl SortKey {
@@ -44,8 +61,9 @@ impl SortKey {
             Some("booking") => Ok(SortKey::Booking),
             Some("price-inc") => Ok(SortKey::PriceInc),
             Some("price-des") => Ok(SortKey::PriceDes),
+            Some("rating") => Ok(SortKey::Rating),
             Some(other) => Err(ApiError::param(format!(
-                "无效的排序方式: {other}（new, booking, price-inc, price-des）"
+                "无效的排序方式: {other}（new, booking, price-inc, price-des, rating）"
             ))),
         }
     }
@@ -56,6 +74,19 @@ impl SortKey {
             SortKey::Booking => "h.order_count DESC, h.id DESC",
             SortKey::PriceInc => "h.price ASC, h.id ASC",
             SortKey::PriceDes => "h.price DESC, h.id DESC",
+            // NULLS LAST is SQLite's default for DESC and explicit for
+            // PostgreSQL, whose default puts NULLs first.
+            SortKey::Rating => "h.rating_avg DESC NULLS LAST, h.id DESC",
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            SortKey::New => "new",
+            SortKey::Booking => "booking",
+            SortKey::PriceInc => "price-inc",
+            SortKey::PriceDes => "price-des",
+            SortKey::Rating => "rating",
         }
     }
 }
@@ -72,11 +103,30 @@ pub enum StayWindow {
     Between(DateRange),
 }
 
+/// `GET /houses` query-string values as they arrive; absent or empty means
+/// "not given".
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SearchParams<'a> {
+    pub aid: Option<&'a str>,
+    pub sd: Option<&'a str>,
+    pub ed: Option<&'a str>,
+    pub sk: Option<&'a str>,
+    pub p: Option<&'a str>,
+    pub min_price: Option<&'a str>,
+    pub max_price: Option<&'a str>,
+    pub guests: Option<&'a str>,
+}
+
 /// A parsed `GET /houses` query.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SearchQuery {
     pub area_id: Option<i64>,
     pub window: StayWindow,
+    /// Fen per night, inclusive.
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// Houses whose capacity is at least this.
+    pub guests: Option<i64>,
     pub sort: SortKey,
     /// 1-based.
     pub page: i64,
@@ -94,9 +144,37 @@ pub struct SearchPage {
 /// 1 when the area exists.
 const AREA_EXISTS: &str = "SELECT count(*) AS found FROM areas WHERE id = ?1";
 
-/// The page of `query`; an unknown area is 4103. A page past the last is
-/// empty (with the true `total_page`).
-pub fn search(
+/// Lifetime of a cached page. A write makes every page unreachable at once
+/// (the generation in the key moves on); this only bounds how long pages of
+/// past generations occupy the store.
+const PAGE_TTL_SECS: i64 = 300;
+
+/// The page of `query` on `today`, from the cache or built with the database
+/// `open_db` opens (only on a miss). An unknown area is 4103; a page past
+/// the last is empty, with the true `total_page`.
+pub fn search<D: Sql>(
+    open_db: impl FnOnce() -> ApiResult<D>,
+    kv: &impl Kv,
+    view: &View,
+    query: &SearchQuery,
+    today: Date,
+) -> ApiResult<Cached<SearchPage>> {
+    let key = format!(
+        "cache:search:{}:{today}:{}",
+        cache::generation(kv)?,
+        query.cache_key()
+    );
+    if let Some(hit) = cache::get::<cache::Raw>(kv, &key)? {
+        return Ok(Cached::Hit(hit));
+    }
+    let page = search_fresh(&open_db()?, view, query, today)?;
+    let bytes = serde_json::to_vec(&page).map_err(ApiError::internal)?;
+    kv.put(&key, &bytes, PAGE_TTL_SECS)?;
+    Ok(Cached::Built(page))
+}
+
+/// The page of `query`, straight from the database.
+pub fn search_fresh(
     db: &impl Sql,
     view: &View,
     query: &SearchQuery,
@@ -129,82 +207,131 @@ fn total_pages(total: i64) -> i64 {
 
 /// Binds `value` as the next numbered parameter and returns its mark (`?3`).
 fn bind(params: &mut Vec<Value>, value: impl Into<Value>) -> String {
+    format!("?{}", bind_mark(params, value))
+}
+
+/// Binds `value` as the next numbered parameter and returns its number.
+fn bind_mark(params: &mut Vec<Value>, value: impl Into<Value>) -> usize {
     params.push(value.into());
-    format!("?{}", params.len())
+    params.len()
 }
 
 impl SearchQuery {
-    /// Query-string values, absent or empty meaning "not given".
-    pub fn parse(
-        aid: Option<&str>,
-        sd: Option<&str>,
-        ed: Option<&str>,
-        sk: Option<&str>,
-        p: Option<&str>,
-    ) -> ApiResult<SearchQuery> {
-        let area_id = aid
+    /// The query string's values, each checked (4103 with the reason).
+    pub fn parse(raw: &SearchParams<'_>) -> ApiResult<SearchQuery> {
+        let area_id = given(raw.aid)
             .map(|a| parse_id(a).ok_or_else(|| ApiError::param(format!("无效的城区编号: {a}"))))
             .transpose()?;
         let date =
             |s: &str| Date::parse(s).ok_or_else(|| ApiError::param(format!("无效的日期: {s}")));
-        let window = match (sd, ed) {
+        let window = match (given(raw.sd), given(raw.ed)) {
             (None, None) => StayWindow::Any,
             (Some(sd), None) => StayWindow::From(date(sd)?),
             (None, Some(ed)) => StayWindow::Until(date(ed)?),
             (Some(sd), Some(ed)) => StayWindow::Between(DateRange::parse(sd, ed)?),
         };
-        let page = match p {
+        let page = match given(raw.p) {
             None => 1,
             Some(p) => parse_id(p).ok_or_else(|| ApiError::param(format!("无效的页码: {p}")))?,
         };
+        let price = |v: Option<&str>, what: &str| -> ApiResult<Option<i64>> {
+            let Some(v) = given(v) else { return Ok(None) };
+            let decimal =
+                Decimal::parse(v).ok_or_else(|| ApiError::param(format!("{what}须是数字: {v}")))?;
+            Ok(Some(
+                PriceFen::from_yuan(&decimal, 0, *PRICE_YUAN.end(), what)?.0,
+            ))
+        };
+        let min_price = price(raw.min_price, "最低价格")?;
+        let max_price = price(raw.max_price, "最高价格")?;
+        if let (Some(min), Some(max)) = (min_price, max_price)
+            && min > max
+        {
+            return Err(ApiError::param("最低价格不能高于最高价格"));
+        }
+        let guests = given(raw.guests)
+            .map(|g| match parse_id(g) {
+                Some(n) if CAPACITY.contains(&n) => Ok(n),
+                _ => Err(ApiError::param(format!(
+                    "入住人数须为 {}-{} 的整数: {g}",
+                    CAPACITY.start(),
+                    CAPACITY.end()
+                ))),
+            })
+            .transpose()?;
         Ok(SearchQuery {
             area_id,
             window,
-            sort: SortKey::parse(sk)?,
+            min_price,
+            max_price,
+            guests,
+            sort: SortKey::parse(given(raw.sk))?,
             page,
         })
+    }
+
+    /// The whole query as text, for the cache key: two queries with the
+    /// same key have the same answer on the same day and generation.
+    fn cache_key(&self) -> String {
+        let opt = |v: Option<i64>| v.map_or(String::new(), |v| v.to_string());
+        let window = match self.window {
+            StayWindow::Any => String::new(),
+            StayWindow::From(sd) => format!("{sd}~"),
+            StayWindow::Until(ed) => format!("~{ed}"),
+            StayWindow::Between(r) => format!("{}~{}", r.start, r.end),
+        };
+        format!(
+            "a{}:w{window}:p{}-{}:g{}:s{}:n{}",
+            opt(self.area_id),
+            opt(self.min_price),
+            opt(self.max_price),
+            opt(self.guests),
+            self.sort.as_str(),
+            self.page
+        )
     }
 
     /// ` WHERE …` (or nothing) with its parameters in `params`, shared by
     /// the count and the page statement so both see the same houses.
     fn filter(&self, today: Date, params: &mut Vec<Value>) -> String {
-        let mut clauses: Vec<String> = Vec::new();
+        // Unpublished houses are never found.
+        let mut clauses: Vec<String> = vec!["h.published = 1".into()];
         if let Some(area) = self.area_id {
             clauses.push(format!("h.area_id = {}", bind(params, area)));
         }
-        // An active order on any of the asked nights excludes the house:
-        // `o.start < ed AND o.end > sd`, or its one-sided forms.
-        let overlap = match self.window {
+        if let Some(min) = self.min_price {
+            clauses.push(format!("h.price >= {}", bind(params, min)));
+        }
+        if let Some(max) = self.max_price {
+            clauses.push(format!("h.price <= {}", bind(params, max)));
+        }
+        if let Some(guests) = self.guests {
+            clauses.push(format!("h.capacity >= {}", bind(params, guests)));
+        }
+        // A held night (booked or blocked) among the asked ones excludes
+        // the house; with one end open, every night from `sd` on, or from
+        // today up to `ed`.
+        let free = match self.window {
             StayWindow::Any => None,
-            StayWindow::From(sd) => Some(format!("o.end_date > {}", bind(params, sd))),
-            StayWindow::Until(ed) => Some(format!(
-                "o.start_date < {} AND o.end_date > {}",
-                bind(params, ed),
-                bind(params, today)
-            )),
+            StayWindow::From(sd) => Some(nights::free_during(bind_mark(params, sd), None)),
+            StayWindow::Until(ed) => {
+                let from = bind_mark(params, today);
+                Some(nights::free_during(from, Some(bind_mark(params, ed))))
+            }
             StayWindow::Between(range) => {
                 let nights = bind(params, range.nights());
                 clauses.push(format!(
                     "h.min_days <= {nights} AND (h.max_days = 0 OR h.max_days >= {nights})"
                 ));
-                Some(format!(
-                    "o.start_date < {} AND o.end_date > {}",
-                    bind(params, range.end),
-                    bind(params, range.start)
+                let from = bind_mark(params, range.start);
+                Some(nights::free_during(
+                    from,
+                    Some(bind_mark(params, range.end)),
                 ))
             }
         };
-        if let Some(overlap) = overlap {
-            clauses.push(format!(
-                "NOT EXISTS (SELECT 1 FROM orders o WHERE o.house_id = h.id \
-                 AND o.status IN ({ACTIVE_STATUSES_SQL}) AND {overlap})"
-            ));
-        }
-        if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        }
+        clauses.extend(free);
+        format!(" WHERE {}", clauses.join(" AND "))
     }
 
     /// `SELECT count(*)` of every matching house.
@@ -234,36 +361,71 @@ impl SearchQuery {
     }
 }
 
+/// A query-string value, trimmed; empty means not given.
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn q(raw: SearchParams<'_>) -> ApiResult<SearchQuery> {
+        SearchQuery::parse(&raw)
+    }
+
     #[test]
     fn search_parameters() {
-        let q = |aid, sd, ed, sk, p| SearchQuery::parse(aid, sd, ed, sk, p);
-        let d = SearchQuery::parse(None, None, None, None, None).unwrap();
+        let d = q(SearchParams::default()).unwrap();
         assert_eq!(
             (d.area_id, d.window, d.sort, d.page),
             (None, StayWindow::Any, SortKey::New, 1)
         );
-        assert!(q(Some("x"), None, None, None, None).is_err());
-        assert!(q(None, Some("2026-02-30"), None, None, None).is_err());
-        assert!(q(None, Some("2026-03-02"), Some("2026-03-02"), None, None).is_err());
-        assert!(q(None, Some("2026-03-03"), Some("2026-03-02"), None, None).is_err());
-        assert!(q(None, None, None, Some("cheap"), None).is_err());
+        let bad = [
+            SearchParams {
+                aid: Some("x"),
+                ..Default::default()
+            },
+            SearchParams {
+                sd: Some("2026-02-30"),
+                ..Default::default()
+            },
+            SearchParams {
+                sd: Some("2026-03-02"),
+                ed: Some("2026-03-02"),
+                ..Default::default()
+            },
+            SearchParams {
+                sd: Some("2026-03-03"),
+                ed: Some("2026-03-02"),
+                ..Default::default()
+            },
+            SearchParams {
+                sk: Some("cheap"),
+                ..Default::default()
+            },
+        ];
+        for raw in bad {
+            assert!(q(raw).is_err(), "{raw:?}");
+        }
         for bad_page in ["0", "-1", "1.5", "a"] {
             assert!(
-                q(None, None, None, None, Some(bad_page)).is_err(),
+                q(SearchParams {
+                    p: Some(bad_page),
+                    ..Default::default()
+                })
+                .is_err(),
                 "{bad_page}"
             );
         }
-        let r = q(
-            Some("2"),
-            Some("2026-03-01"),
-            Some("2026-03-04"),
-            Some("price-des"),
-            Some("3"),
-        )
+        let r = q(SearchParams {
+            aid: Some("2"),
+            sd: Some("2026-03-01"),
+            ed: Some("2026-03-04"),
+            sk: Some("price-des"),
+            p: Some("3"),
+            ..Default::default()
+        })
         .unwrap();
         assert_eq!((r.area_id, r.sort, r.page), (Some(2), SortKey::PriceDes, 3));
         assert!(matches!(r.window, StayWindow::Between(range) if range.nights() == 3));
@@ -273,31 +435,150 @@ mod tests {
     }
 
     #[test]
+    fn price_and_guest_filters() {
+        let r = q(SearchParams {
+            min_price: Some("99.5"),
+            max_price: Some(" 300 "),
+            guests: Some("4"),
+            sk: Some("rating"),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (r.min_price, r.max_price, r.guests, r.sort),
+            (Some(9950), Some(30000), Some(4), SortKey::Rating)
+        );
+        // Empty values are "not given", as for the other filters.
+        let r = q(SearchParams {
+            min_price: Some(""),
+            guests: Some(""),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((r.min_price, r.guests), (None, None));
+        for raw in [
+            SearchParams {
+                min_price: Some("-1"),
+                ..Default::default()
+            },
+            SearchParams {
+                min_price: Some("1.234"),
+                ..Default::default()
+            },
+            SearchParams {
+                max_price: Some("abc"),
+                ..Default::default()
+            },
+            SearchParams {
+                max_price: Some("1e3"),
+                ..Default::default()
+            },
+            SearchParams {
+                max_price: Some("1000000.01"),
+                ..Default::default()
+            },
+            SearchParams {
+                min_price: Some("300"),
+                max_price: Some("299.99"),
+                ..Default::default()
+            },
+            SearchParams {
+                guests: Some("0"),
+                ..Default::default()
+            },
+            SearchParams {
+                guests: Some("101"),
+                ..Default::default()
+            },
+            SearchParams {
+                guests: Some("2.5"),
+                ..Default::default()
+            },
+        ] {
+            let err = q(raw).unwrap_err();
+            assert_eq!((err.errno.code(), err.status), ("4103", 400), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn equal_queries_share_a_cache_key_and_different_ones_do_not() {
+        let key = |raw| q(raw).unwrap().cache_key();
+        let base = SearchParams {
+            aid: Some("3"),
+            sd: Some("2026-03-01"),
+            ed: Some("2026-03-04"),
+            ..Default::default()
+        };
+        assert_eq!(
+            key(base),
+            key(SearchParams {
+                sk: Some("new"),
+                p: Some("1"),
+                ..base
+            })
+        );
+        let variants = [
+            SearchParams {
+                aid: Some("4"),
+                ..base
+            },
+            SearchParams { sd: None, ..base },
+            SearchParams { ed: None, ..base },
+            SearchParams {
+                min_price: Some("1"),
+                ..base
+            },
+            SearchParams {
+                max_price: Some("1"),
+                ..base
+            },
+            SearchParams {
+                guests: Some("2"),
+                ..base
+            },
+            SearchParams {
+                sk: Some("rating"),
+                ..base
+            },
+            SearchParams {
+                p: Some("2"),
+                ..base
+            },
+        ];
+        for v in variants {
+            assert_ne!(key(base), key(v), "{v:?}");
+        }
+    }
+
+    #[test]
     fn both_statements_bind_the_same_filter() {
         let today = Date::parse("2026-03-01").unwrap();
-        let q = SearchQuery::parse(
-            Some("2"),
-            Some("2026-03-05"),
-            Some("2026-03-08"),
-            Some("booking"),
-            Some("3"),
-        )
+        let query = q(SearchParams {
+            aid: Some("2"),
+            sd: Some("2026-03-05"),
+            ed: Some("2026-03-08"),
+            sk: Some("booking"),
+            p: Some("3"),
+            ..Default::default()
+        })
         .unwrap();
-        let (count, count_params) = q.count_statement(today);
-        let (page, page_params) = q.page_statement(today);
-        // Area, nights (used twice), end, start; then the page's limit and offset.
+        let (count, count_params) = query.count_statement(today);
+        let (page, page_params) = query.page_statement(today);
+        // Area, nights (used twice), start, end; then the page's limit and offset.
         assert_eq!(
             count_params,
             vec![
                 Value::Int(2),
                 Value::Int(3),
-                Value::from("2026-03-08"),
-                Value::from("2026-03-05")
+                Value::from("2026-03-05"),
+                Value::from("2026-03-08")
             ]
         );
         assert_eq!(page_params[..4], count_params[..]);
         assert_eq!(page_params[4..], [Value::Int(PAGE_SIZE), Value::Int(20)]);
+        assert!(count.contains("h.published = 1"));
         assert!(count.contains("h.min_days <= ?2 AND (h.max_days = 0 OR h.max_days >= ?2)"));
+        assert!(count.contains("n.night >= ?3 AND n.night < ?4"), "{count}");
         assert!(page.ends_with("LIMIT ?5 OFFSET ?6"), "{page}");
     }
 }
