@@ -396,11 +396,16 @@ fn percent_encode_all(s: &str) -> String {
     out
 }
 
-/// Spin's warning when a component is refused a destination (its
-/// `disallowed_host_handler` in `runtime-factors`), on stderr; `spin up`
-/// colours the word "Warning" on a terminal.
+/// Spin's report when a component is refused a destination (its
+/// `disallowed_host_handler` in `runtime-factors`): an error log line (on
+/// stderr, where edge-host's log goes too), then a warning and a hint;
+/// `spin up` colours the word "Warning" on a terminal.
 pub fn warn_disallowed(scheme: &str, authority: &str) {
     let origin = format!("{scheme}://{authority}");
+    tracing::error!(
+        target: "spin_runtime_factors",
+        "Outbound network destination not allowed: {origin}"
+    );
     eprintln!(
         "Warning: A component tried to make an outbound network connection to disallowed destination '{origin}'.\n\
          To allow this request, add 'allowed_outbound_hosts = [\"{origin}\"]' to the manifest component section."
@@ -636,6 +641,72 @@ mod tests {
         );
     }
 
+    fn check_addr(entries: &[&str], address: &str, scheme: &str) -> AddressCheck {
+        AllowedHosts::parse(entries)
+            .unwrap()
+            .check_address(address, scheme)
+    }
+
+    fn denied(scheme: &str, authority: &str) -> AddressCheck {
+        AddressCheck::Denied {
+            scheme: scheme.into(),
+            authority: authority.into(),
+        }
+    }
+
+    /// Spin's `check_url(address, scheme)` for its database factors.
+    #[test]
+    fn database_addresses_are_checked_like_spin() {
+        let e = [
+            "redis://127.0.0.1",
+            "postgres://db.example:5433",
+            "redis://[::1]:7000",
+        ];
+        let allowed = AddressCheck::Allowed;
+        assert_eq!(check_addr(&e, "redis://127.0.0.1:6379", "redis"), allowed);
+        assert_eq!(check_addr(&e, "redis://127.0.0.1", "redis"), allowed);
+        // No scheme: the default one is put in front.
+        assert_eq!(check_addr(&e, "127.0.0.1:6379", "redis"), allowed);
+        assert_eq!(check_addr(&e, "db.example:5433", "postgres"), allowed);
+        assert_eq!(check_addr(&e, "DB.Example:5433", "postgres"), allowed);
+        assert_eq!(check_addr(&e, "redis://[::1]:7000/2", "redis"), allowed);
+        // User info, even with characters a URL would choke on.
+        assert_eq!(
+            check_addr(&e, "redis://user:p:w@127.0.0.1:6379/0", "redis"),
+            allowed
+        );
+        assert_eq!(
+            check_addr(&e, "redis://127.0.0.1:6380", "redis"),
+            denied("redis", "127.0.0.1:6380")
+        );
+        assert_eq!(
+            check_addr(&e, "rediss://127.0.0.1:6379", "redis"),
+            denied("rediss", "127.0.0.1:6379")
+        );
+        assert_eq!(
+            check_addr(&e, "db.example", "postgres"),
+            denied("postgres", "db.example")
+        );
+        assert_eq!(check_addr(&e, "", "redis"), AddressCheck::Unparseable);
+        assert_eq!(
+            check_addr(&e, "not a url", "redis"),
+            AddressCheck::Unparseable
+        );
+        // `self` and HTTP entries allow no database.
+        assert_eq!(
+            check_addr(
+                &["http://self", "http://127.0.0.1:6379"],
+                "redis://127.0.0.1:6379",
+                "redis"
+            ),
+            denied("redis", "127.0.0.1:6379")
+        );
+        assert_eq!(
+            check_addr(&["*://*:*"], "redis://anything:1", "redis"),
+            allowed
+        );
+    }
+
     #[test]
     fn malformed_entries_are_rejected() {
         for bad in [
@@ -649,6 +720,8 @@ mod tests {
             "http://example.com:9..3",
             "http://",
             "http://a*b.com",
+            // Spin parses literal hosts as URL hosts: no user info.
+            "postgres://user:pw@db.example:5432",
         ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad} should be rejected");
         }
