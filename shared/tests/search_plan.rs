@@ -279,6 +279,7 @@ fn every_operation_runs() {
     app.change(1, order, StatusChange::Accept).unwrap();
     let review = Review::parse(&CommentRequest {
         comment: "好".into(),
+        rating: Some(5.into()),
     })
     .unwrap();
     orders::comment(&app.db, &app.kv, 2, order, &review, date("2030-01-12"), 3).unwrap();
@@ -416,6 +417,7 @@ fn booking_and_transitions_decide_conflicts_in_sql() {
     let accepted = app.book(2, house, "2030-02-01", "2030-02-03").unwrap();
     let review = Review::parse(&CommentRequest {
         comment: "好".into(),
+        rating: Some(5.into()),
     })
     .unwrap();
     let complete =

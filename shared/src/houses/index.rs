@@ -1,6 +1,7 @@
-//! `GET /house/index`: the carousel, the houses with a cover that guests
-//! booked most. Cached under [`cache::HOUSE_INDEX`]; what changes it (a
-//! comment bumps `order_count`, a new cover) invalidates it.
+//! `GET /house/index`: the carousel, the published houses with a cover that
+//! guests booked most. Cached under [`cache::HOUSE_INDEX`]; what changes it
+//! (a comment bumps `order_count`, a new cover, an edit, unpublishing)
+//! invalidates it.
 
 use crate::cache;
 use crate::errno::ApiResult;
@@ -12,10 +13,11 @@ use super::{Cached, HouseItem, View, cached, house_items};
 /// Houses in the index carousel (API.md).
 pub const INDEX_SIZE: i64 = 5;
 
-/// Houses with a cover, most booked first (ties: newest).
+/// Published houses with a cover, most booked first (ties: newest).
 const INDEX_HOUSES: &str = concat!(
     house_item_select!(),
-    " WHERE h.index_image <> '' ORDER BY h.order_count DESC, h.id DESC LIMIT ?1"
+    " WHERE h.index_image <> '' AND h.published = 1
+      ORDER BY h.order_count DESC, h.id DESC LIMIT ?1"
 );
 
 /// Up to [`INDEX_SIZE`] houses, from the cache when it holds them

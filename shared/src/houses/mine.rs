@@ -1,10 +1,11 @@
-//! `GET /user/houses`: a landlord's own houses.
+//! `GET /user/houses`: a landlord's own houses, unpublished ones included,
+//! each with whether it is published.
 
 use crate::errno::ApiResult;
 use crate::params;
 use crate::store::Sql;
 
-use super::{HouseItem, View, house_items};
+use super::{HouseItem, View};
 
 /// Newest first.
 const OWNER_HOUSES: &str = concat!(
@@ -14,5 +15,10 @@ const OWNER_HOUSES: &str = concat!(
 
 /// Every house `owner` published (none: an empty list).
 pub fn of_owner(db: &impl Sql, view: &View, owner: i64) -> ApiResult<Vec<HouseItem>> {
-    house_items(db, OWNER_HOUSES, params![owner], view)
+    Ok(db.query(OWNER_HOUSES, params![owner])?.map(|row| {
+        Ok(HouseItem {
+            published: Some(row.int("published")? != 0),
+            ..HouseItem::from_row(row, view)?
+        })
+    })?)
 }

@@ -1,5 +1,6 @@
 //! Houses: publishing, the detail page, search, the index carousel, a
-//! landlord's own list and the city areas. Each use case is one operation
+//! landlord's own list and its management (editing, publishing state,
+//! blocked nights), and the city areas. Each use case is one operation
 //! over [`Sql`] (and [`Kv`] where it caches or invalidates) that owns its
 //! statements, their parameters, the mapping of their rows, its cache keys
 //! and its errors; a component parses the request, calls the operation and
@@ -8,16 +9,28 @@
 //! # Layout
 //! - `mod.rs` (this file): [`View`], how URLs and times are rendered, and
 //!   [`HouseItem`], the list entry that search, the carousel and "my houses"
-//!   share, with the statement fragment that selects it; [`Cached`], a
-//!   cached list as it goes into a response.
+//!   share, with the statement fragment that selects it; [`Rating`], a
+//!   house's average rating; [`Cached`], a cached list as it goes into a
+//!   response.
 //! - [`publish`](mod@publish): the publish form ([`NewHouse`]), who may
 //!   publish ([`Publisher`]) and [`publish()`].
 //! - [`detail`](mod@detail): [`detail()`], one house with its photos,
-//!   facilities, comments and booked nights, cached per house.
+//!   facilities, comments, booked and blocked nights and rating, cached per
+//!   house; [`detail_page()`], the same as a viewer may see it.
 //! - [`search`](mod@search): [`SearchQuery`] and [`search()`], a page of the
 //!   houses free for a stay.
 //! - [`index`](mod@index): [`index()`], the carousel (cached).
-//! - [`mine`]: [`of_owner()`], a landlord's houses.
+//! - [`mine`]: [`of_owner()`], a landlord's houses, published or not.
+//! - [`owner`]: [`OwnedHouse`], the check every management operation
+//!   below takes.
+//! - [`edit`](mod@edit): [`edit()`], every field of the publish form.
+//! - [`status`]: [`set_published()`], unpublish and republish.
+//! - [`blocked`]: [`BlockedNights`], [`block()`] and [`unblock()`], the
+//!   nights the landlord closes on the calendar.
+//!
+//! Photos, which also go to the image store, are managed in
+//! [`crate::photos`]; ratings are given with a comment
+//! ([`crate::orders::comment()`]).
 //! - [`areas`](mod@areas): [`areas()`], the city areas (cached).
 //!
 //! The cached reads (areas, the carousel, the detail) take a way to open the
@@ -29,7 +42,7 @@
 //! `shared/tests/search_plan.rs` runs these operations on a native SQLite and
 //! checks the plans of the statements they ran.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::cache;
 use crate::clock;
@@ -46,7 +59,9 @@ macro_rules! house_item_select {
         "SELECT h.id AS house_id, h.title AS title, h.price AS price, a.name AS area_name,
                 h.index_image AS cover, h.room_count AS room_count,
                 h.order_count AS order_count, h.address AS address,
-                u.avatar AS owner_avatar, h.created_at AS created_at
+                u.avatar AS owner_avatar, h.created_at AS created_at,
+                h.rating_sum AS rating_sum, h.rating_count AS rating_count,
+                h.published AS published
          FROM houses h
          JOIN areas a ON a.id = h.area_id
          JOIN users u ON u.id = h.user_id"
@@ -54,16 +69,25 @@ macro_rules! house_item_select {
 }
 
 pub mod areas;
+pub mod blocked;
 pub mod detail;
+pub mod edit;
 pub mod index;
 pub mod mine;
+pub mod owner;
 pub mod publish;
 pub mod search;
+pub mod status;
 
 pub use areas::{Area, areas};
-pub use detail::{Booked, Comment, DetailPage, HouseDetail, MAX_COMMENTS, detail};
+pub use blocked::{BlockedNights, BlockedRequest, block, unblock};
+pub use detail::{
+    Comment, DateSpan, DetailPage, HouseDetail, MAX_COMMENTS, Photo, detail, detail_page,
+};
+pub use edit::edit;
 pub use index::{INDEX_SIZE, index};
 pub use mine::of_owner;
+pub use owner::OwnedHouse;
 pub use publish::{
     ACREAGE, ADDRESS_CHARS, BEDS_CHARS, CAPACITY, DEPOSIT_YUAN, MAX_FACILITY_IDS, NewHouse,
     NewHouseRequest, PRICE_YUAN, Publisher, ROOM_COUNT, STAY_DAYS, TITLE_CHARS, UNIT_CHARS,
@@ -72,6 +96,7 @@ pub use publish::{
 pub use search::{
     PAGE_SIZE, SearchPage, SearchParams, SearchQuery, SortKey, StayWindow, search, search_fresh,
 };
+pub use status::{PublishedRequest, set_published};
 
 /// How responses are rendered: the image base URL and the time zone, read
 /// once per request rather than once per row.
@@ -101,8 +126,45 @@ impl View {
     }
 }
 
+/// A house's average rating, rounded half up to one decimal; JSON shows it
+/// as a number (`4.5`, `3.0`). Kept in tenths, so it compares exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rating {
+    tenths: i64,
+}
+
+impl Rating {
+    /// The average of `count` ratings adding up to `sum`; `None` before the
+    /// first rating.
+    pub fn average(sum: i64, count: i64) -> Option<Rating> {
+        // sum / count to the nearest tenth, in integers: (10 sum / count + 1/2).
+        (count > 0).then(|| Rating {
+            tenths: (20 * sum + count) / (2 * count),
+        })
+    }
+
+    pub fn tenths(self) -> i64 {
+        self.tenths
+    }
+}
+
+impl Serialize for Rating {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.tenths as f64 / 10.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rating {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Rating, D::Error> {
+        let value = f64::deserialize(d)?;
+        Ok(Rating {
+            tenths: (value * 10.0).round() as i64,
+        })
+    }
+}
+
 /// One house in a list (search, index carousel, the landlord's houses).
-#[derive(Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct HouseItem {
     pub house_id: i64,
     pub title: String,
@@ -117,6 +179,14 @@ pub struct HouseItem {
     /// The landlord's avatar, `""` when none.
     pub user_avatar: String,
     pub ctime: String,
+    /// The average rating, `None` (null) before the first.
+    pub rating: Option<Rating>,
+    pub rating_count: i64,
+    /// Whether guests can find it: only in the landlord's own list
+    /// ([`of_owner`]), absent elsewhere (every other list shows published
+    /// houses only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<bool>,
 }
 
 impl HouseItem {
@@ -133,6 +203,9 @@ impl HouseItem {
             address: row.text("address")?,
             user_avatar: view.image(&row.text_or_empty("owner_avatar")?),
             ctime: view.timestamp(row.int("created_at")?),
+            rating: Rating::average(row.int("rating_sum")?, row.int("rating_count")?),
+            rating_count: row.int("rating_count")?,
+            published: None,
         })
     }
 }
@@ -169,4 +242,25 @@ fn cached<T: Serialize>(
         return Ok(Cached::Hit(hit));
     }
     cache::fill(kv, key, build).map(Cached::Built)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratings_average_to_one_decimal_rounded_half_up() {
+        let tenths = |sum, count| Rating::average(sum, count).map(Rating::tenths);
+        assert_eq!(tenths(0, 0), None);
+        assert_eq!(tenths(5, 1), Some(50));
+        assert_eq!(tenths(13, 3), Some(43), "4.333…");
+        assert_eq!(tenths(14, 3), Some(47), "4.666…");
+        assert_eq!(tenths(9, 2), Some(45));
+        assert_eq!(tenths(29, 20), Some(15), "1.45 rounds up");
+        let json =
+            serde_json::to_string(&[Rating::average(13, 3), Rating::average(3, 1), None]).unwrap();
+        assert_eq!(json, "[4.3,3.0,null]");
+        let back: Vec<Option<Rating>> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, [Rating::average(13, 3), Rating::average(3, 1), None]);
+    }
 }

@@ -1,5 +1,7 @@
 //! Publishing a house: the form, validated once at the edge ([`NewHouse`]),
-//! who may publish ([`Publisher`]) and the insert ([`publish`]).
+//! who may publish ([`Publisher`]) and the insert ([`publish`]). Editing
+//! ([`super::edit`]) takes the same form and binds it the same way
+//! ([`form_params`], [`link_facilities`]).
 
 use std::ops::RangeInclusive;
 
@@ -167,11 +169,38 @@ impl Publisher {
 }
 
 /// Inserts only when the area exists (no row, no id: an unknown area).
+/// Parameters: the publisher, then [`form_params`] (`?2`…`?13`), then now.
 const INSERT_HOUSE: &str = "INSERT INTO houses (user_id, area_id, title, price, address,
         room_count, acreage, unit, capacity, beds, deposit, min_days, max_days, created_at)
     SELECT ?1, a.id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
     FROM areas a WHERE a.id = ?2
     RETURNING id AS house_id";
+
+/// `first` (`?1`: the publisher, or the house being edited), then every
+/// field of the form as `?2` (the area) to `?13`, in the column order of
+/// [`INSERT_HOUSE`]; publishing and editing bind the form the same way.
+pub(super) fn form_params(first: i64, house: &NewHouse) -> Vec<Value> {
+    vec![
+        Value::from(first),
+        Value::from(house.area_id),
+        Value::from(&house.title),
+        Value::from(house.price.0),
+        Value::from(&house.address),
+        Value::from(house.room_count),
+        Value::from(house.acreage),
+        Value::from(&house.unit),
+        Value::from(house.capacity),
+        Value::from(&house.beds),
+        Value::from(house.deposit.0),
+        Value::from(house.min_days),
+        Value::from(house.max_days),
+    ]
+}
+
+/// The form named an area that does not exist (4103).
+pub(super) fn unknown_area(area_id: i64) -> ApiError {
+    ApiError::param(format!("不存在的城区: {area_id}"))
+}
 
 /// Links only the facility ids that exist (`?2`…), returning a row for each,
 /// so the count of rows tells whether all did.
@@ -185,6 +214,21 @@ fn link_facilities_sql(facilities: usize) -> String {
     )
 }
 
+/// Links `facilities` to the house (inside the caller's transaction); an
+/// unknown id is 4103, and the caller's rollback leaves nothing behind.
+pub(super) fn link_facilities(db: &impl Sql, house_id: i64, facilities: &[i64]) -> ApiResult<()> {
+    if facilities.is_empty() {
+        return Ok(());
+    }
+    let mut params = vec![Value::from(house_id)];
+    params.extend(facilities.iter().map(|&id| Value::from(id)));
+    let linked = db.query(&link_facilities_sql(facilities.len()), &params)?;
+    if linked.len() != facilities.len() {
+        return Err(ApiError::param("含有不存在的设施编号"));
+    }
+    Ok(())
+}
+
 /// Inserts the house and its facilities in one transaction and returns its
 /// id; an unknown area or facility id is 4103 and leaves nothing behind.
 pub fn publish(
@@ -195,35 +239,12 @@ pub fn publish(
     now: i64,
 ) -> ApiResult<i64> {
     let house_id = db.write_tx(|db| {
+        let mut params = form_params(publisher.user_id, house);
+        params.push(Value::from(now));
         let house_id = db
-            .query_i64(
-                INSERT_HOUSE,
-                params![
-                    publisher.user_id,
-                    house.area_id,
-                    &house.title,
-                    house.price.0,
-                    &house.address,
-                    house.room_count,
-                    house.acreage,
-                    &house.unit,
-                    house.capacity,
-                    &house.beds,
-                    house.deposit.0,
-                    house.min_days,
-                    house.max_days,
-                    now,
-                ],
-            )?
-            .ok_or_else(|| ApiError::param(format!("不存在的城区: {}", house.area_id)))?;
-        if !house.facilities.is_empty() {
-            let mut params = vec![Value::from(house_id)];
-            params.extend(house.facilities.iter().map(|&id| Value::from(id)));
-            let linked = db.query(&link_facilities_sql(house.facilities.len()), &params)?;
-            if linked.len() != house.facilities.len() {
-                return Err(ApiError::param("含有不存在的设施编号"));
-            }
-        }
+            .query_i64(INSERT_HOUSE, &params)?
+            .ok_or_else(|| unknown_area(house.area_id))?;
+        link_facilities(db, house_id, &house.facilities)?;
         Ok(house_id)
     })?;
     // Nothing cached can show a house that did not exist, but a cache entry

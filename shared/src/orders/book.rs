@@ -2,8 +2,10 @@
 //!
 //! Checks, in order (openapi.yaml): well-formed ids and dates, the stay
 //! starting today or later in the app's time zone and within the booking
-//! horizon (4103, [`Booking::parse`]); the house exists (4002); it is not the
-//! guest's own (4105); the stay length fits the house's min/max nights (4103).
+//! horizon (4103, [`Booking::parse`]); the house exists and is published
+//! (4002: an unpublished house cannot be booked, as if it did not exist); it
+//! is not the guest's own (4105); the stay length fits the house's min/max
+//! nights (4103).
 //! Then, in one write transaction, the order is inserted if the guest holds
 //! fewer than [`MAX_PENDING_ORDERS_PER_GUEST`] pending orders, and its nights
 //! are held ([`crate::nights`]): a night held already is a unique violation
@@ -89,18 +91,19 @@ impl Booking {
 }
 
 /// What booking needs to know about the house.
-const HOUSE_FOR_BOOKING: &str = "SELECT user_id AS owner_id, min_days, max_days
+const HOUSE_FOR_BOOKING: &str = "SELECT user_id AS owner_id, min_days, max_days, published
     FROM houses WHERE id = ?1";
 
 /// The guest's pending-order cap and the insert in one statement, so that
 /// parallel bookings by one guest can't overshoot the cap. The amount uses
 /// the price as of this statement. Parameters: guest, house, start, end,
-/// nights, now, the pending cap. No row back = the guest is at the cap.
+/// nights, now, the pending cap. No row back = the guest is at the cap, or
+/// the house was unpublished since it was read.
 const BOOK: &str = "INSERT INTO orders (user_id, house_id, start_date, end_date, days,
                         house_price, amount, status, comment, created_at, updated_at)
      SELECT ?1, h.id, ?3, ?4, ?5, h.price, ?5 * h.price, 'WAIT_ACCEPT', '', ?6, ?6
      FROM houses h
-     WHERE h.id = ?2
+     WHERE h.id = ?2 AND h.published = 1
        AND (SELECT count(*) FROM orders p
             WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT') < ?7
      RETURNING id AS order_id";
@@ -108,6 +111,14 @@ const BOOK: &str = "INSERT INTO orders (user_id, house_id, start_date, end_date,
 /// The guest's WAIT_ACCEPT orders. Parameter: guest.
 const PENDING_ORDERS: &str = "SELECT count(*) AS pending FROM orders
     WHERE user_id = ?1 AND status = 'WAIT_ACCEPT'";
+
+/// 1 when the house is published. Parameter: house.
+const IS_PUBLISHED: &str = "SELECT published FROM houses WHERE id = ?1";
+
+/// An unpublished house is as absent to a guest as one that doesn't exist.
+fn no_such_house(house_id: i64) -> ApiError {
+    ApiError::not_found(format!("房屋 {house_id} 不存在"))
+}
 
 /// Books `booking` for `guest` and returns the order id.
 pub fn book(
@@ -120,7 +131,10 @@ pub fn book(
     let house = db.query(HOUSE_FOR_BOOKING, params![booking.house_id])?;
     let house = house
         .first()
-        .ok_or_else(|| ApiError::not_found(format!("房屋 {} 不存在", booking.house_id)))?;
+        .ok_or_else(|| no_such_house(booking.house_id))?;
+    if house.int("published")? == 0 {
+        return Err(no_such_house(booking.house_id));
+    }
     if house.int("owner_id")? == guest {
         return Err(ApiError::role("不能预订自己的房屋"));
     }
@@ -140,6 +154,10 @@ pub fn book(
             ],
         )?;
         let Some(order_id) = order_id else {
+            // Unpublished between the read above and this transaction.
+            if db.query_i64(IS_PUBLISHED, params![booking.house_id])? != Some(1) {
+                return Err(no_such_house(booking.house_id));
+            }
             let pending = db.query_i64(PENDING_ORDERS, params![guest])?;
             return Err(booking_refused(pending.unwrap_or(0)));
         };

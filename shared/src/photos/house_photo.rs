@@ -1,5 +1,8 @@
-//! A house's photos: the landlord adds them one by one; the first becomes
-//! the house's cover (`houses.index_image`).
+//! A house's photos: the landlord adds them one by one, each after the last
+//! (`house_images.position`); the first becomes the house's cover
+//! (`houses.index_image`). Deleting ([`super::remove`]) and reordering
+//! ([`super::reorder`]) keep the cover the first photo with
+//! [`COVER_IS_FIRST_PHOTO`].
 
 use crate::cache;
 use crate::errno::{ApiError, ApiResult};
@@ -16,10 +19,18 @@ const OWNER_AND_PHOTOS: &str = "SELECT h.user_id AS owner,
     FROM houses AS h
     WHERE h.id = ?1";
 const PHOTOS: &str = "SELECT count(*) AS photos FROM house_images WHERE house_id = ?1";
-const ADD: &str = "INSERT INTO house_images (house_id, file_id, created_at) VALUES (?1, ?2, ?3)";
+/// After the house's last photo. Parameters: house, file id, now.
+const ADD: &str = "INSERT INTO house_images (house_id, file_id, created_at, position)
+    SELECT ?1, ?2, ?3, coalesce(max(position), 0) + 1 FROM house_images WHERE house_id = ?1";
 /// Only a house without a cover takes this one, so of two concurrent first
 /// photos exactly one (the first to commit) becomes the cover.
 const COVER_IF_NONE: &str = "UPDATE houses SET index_image = ?1 WHERE id = ?2 AND index_image = ''";
+/// The cover becomes the first photo in the landlord's order, or `''` when
+/// none is left. Parameter: house.
+pub(super) const COVER_IS_FIRST_PHOTO: &str = "UPDATE houses SET index_image = coalesce(
+        (SELECT file_id FROM house_images WHERE house_id = ?1 ORDER BY position, id LIMIT 1),
+        '')
+    WHERE id = ?1";
 
 const NOT_SAVED: &str = "house image not saved";
 
@@ -87,25 +98,9 @@ mod tests {
     use crate::Errno;
     use crate::image_check::test_images::png_of;
     use crate::image_store::memory::MemoryStore;
-    use crate::photos::test_support::db_with_house;
+    use crate::photos::test_support::{cover, db_with_house, photos};
     use crate::store::native::MemoryKv;
     use crate::upload::check_image;
-
-    fn photos(db: &impl Sql) -> Vec<String> {
-        db.query("SELECT file_id FROM house_images ORDER BY id", &[])
-            .unwrap()
-            .map(|r| r.text("file_id"))
-            .unwrap()
-    }
-
-    fn cover(db: &impl Sql) -> String {
-        db.query("SELECT index_image FROM houses WHERE id = 1", &[])
-            .unwrap()
-            .first()
-            .unwrap()
-            .text("index_image")
-            .unwrap()
-    }
 
     #[test]
     fn only_the_owner_of_an_existing_house_with_room_may_upload() {

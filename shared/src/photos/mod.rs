@@ -1,13 +1,18 @@
-//! Photos: a user's avatar and a house's photos. Each use case takes the
-//! checked image, puts it in the image store and records its file id.
+//! Photos: a user's avatar and a house's photos. Uploads take the checked
+//! image, put it in the image store and record its file id; the landlord
+//! also deletes and reorders a house's photos.
 //!
 //! # Layout
 //! - [`avatar`]: [`set_avatar`], a user's avatar.
 //! - [`house_photo`]: [`photo_upload_allowed`] (checked before the upload's
 //!   body is read) and [`add_house_photo`].
+//! - [`remove`]: [`delete_house_photo`], one photo out of the gallery and
+//!   its file out of the store.
+//! - [`reorder`]: [`PhotoOrderRequest`] and [`reorder_house_photos`]; the
+//!   first is the cover.
 //!
 //! # Order of effects
-//! So that no failure leaves a half state, both use cases go:
+//! So that no failure leaves a half state, both uploads go:
 //! 1. the file goes to the image store (down or failing: 4301, nothing
 //!    written);
 //! 2. one transaction records it; if that fails, the uploaded file is
@@ -18,15 +23,24 @@
 //!    None of these fails the request: the database already says what is
 //!    true, a stale cache expires by itself, and a queued file is retried
 //!    later.
+//!
+//! A deletion goes the other way round: one transaction drops the row,
+//! queues its file for deletion and moves the cover; after the commit the
+//! file is deleted from the store, and if the store cannot confirm, the
+//! queue keeps it for a later retry ([`crate::image_store::pending`]).
 
 pub mod avatar;
 pub mod house_photo;
+pub mod remove;
+pub mod reorder;
 
 pub use avatar::set_avatar;
 pub use house_photo::{MAX_PHOTOS_PER_HOUSE, add_house_photo, photo_upload_allowed};
+pub use remove::delete_house_photo;
+pub use reorder::{PhotoOrderRequest, reorder_house_photos};
 
 #[cfg(test)]
-mod test_support {
+pub(crate) mod test_support {
     use crate::params;
     use crate::store::Sql;
     use crate::store::native::NativeSqlite;
@@ -48,5 +62,26 @@ mod test_support {
         )
         .unwrap();
         db
+    }
+
+    /// The file ids of house 1's photos, in their order.
+    pub fn photos(db: &impl Sql) -> Vec<String> {
+        db.query(
+            "SELECT file_id FROM house_images WHERE house_id = 1 ORDER BY position, id",
+            &[],
+        )
+        .unwrap()
+        .map(|r| r.text("file_id"))
+        .unwrap()
+    }
+
+    /// House 1's cover.
+    pub fn cover(db: &impl Sql) -> String {
+        db.query("SELECT index_image FROM houses WHERE id = 1", &[])
+            .unwrap()
+            .first()
+            .unwrap()
+            .text("index_image")
+            .unwrap()
     }
 }
