@@ -12,7 +12,8 @@
 //!   [`state::kv`], [`state::sqlite`], [`state::variables`] (v2), and the
 //!   outbound databases [`state::postgres`] (`spin:postgres@4.0.0`) and
 //!   [`state::redis`] (`fermyon:spin/redis@2.0.0`).
-//! - [`outbound`]: `allowed_outbound_hosts` and the outgoing-HTTP hook.
+//! - [`outbound`]: `allowed_outbound_hosts` (HTTP, and the PostgreSQL and
+//!   Redis addresses) and the outgoing-HTTP hook.
 //! - [`engine`]: wasmtime engine (pooling allocator) and compile cache.
 //! - [`instance`]: per-request store data, linker, running one request.
 //! - [`app`]: startup in `spin up`'s order, up to binding the listener.
