@@ -1,7 +1,8 @@
-//! PUT /api/v1.0/orders/:id/comment `{"comment"}`: the guest reviews a
-//! finished stay ([`Review::parse`], then [`orders::comment`]: only the
-//! order's guest, only from WAIT_COMMENT and once the check-out day has
-//! come).
+//! PUT /api/v1.0/orders/:id/comment `{"comment","rating"}`: the guest
+//! reviews a finished stay with a text and 1-5 stars ([`Review::parse`],
+//! 4103 without both), then [`orders::comment`]: only the order's guest,
+//! only from WAIT_COMMENT and once the check-out day has come; the house's
+//! rating changes with it.
 
 use ihome_shared::clock;
 use ihome_shared::http::{self, ApiRequest};
