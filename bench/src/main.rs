@@ -54,6 +54,12 @@ const WARMUP_CONNECTIONS: usize = 16;
 /// seeded future orders, so the overlap test excludes some houses).
 const SEARCH_START_DAYS: i64 = 7;
 const SEARCH_NIGHTS: i64 = 3;
+/// A new query per request: stays starting on any of this many days (in
+/// every area), so a run never asks one twice.
+const NEW_SEARCH_DAYS: i64 = 3_650;
+/// The history phase adds this many times each house's seeded stays, all
+/// finished.
+const HISTORY_MULTIPLIER: usize = 10;
 /// Targets from the brief: edge/native throughput for the reads, and the
 /// host's own per-request cost.
 const TARGET_MIN_RATIO: f64 = 0.5;
@@ -147,7 +153,7 @@ impl Plan {
 
 #[derive(Clone, Debug, Serialize)]
 struct Run {
-    scenario: &'static str,
+    scenario: String,
     target: &'static str,
     connections: usize,
     rps: f64,
@@ -161,7 +167,7 @@ struct Run {
 /// edge-host's throughput against another target's in the same scenario.
 #[derive(Clone, Debug, Serialize)]
 struct Ratio {
-    scenario: &'static str,
+    scenario: String,
     connections: usize,
     /// The other target: "native" or "spin".
     baseline: &'static str,
@@ -182,7 +188,7 @@ fn ratios_against(runs: &[Run], baseline: &'static str) -> Vec<Ratio> {
                 b.target == baseline && b.scenario == e.scenario && b.connections == e.connections
             })?;
             Some(Ratio {
-                scenario: e.scenario,
+                scenario: e.scenario.clone(),
                 connections: e.connections,
                 baseline,
                 edge_rps: e.rps,
@@ -416,71 +422,97 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let overhead_us = edge_noop.p50_us as f64 - native_noop.p50_us as f64;
 
     // 4. Load.
+    /// What each request of a scenario is.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        /// The same request every time (a read; cached reads hit).
+        Same,
+        /// A booking of nights nobody asked for before.
+        Bookings,
+        /// A search no earlier request asked (each misses the cache).
+        NewSearches,
+    }
     struct Scenario {
-        name: &'static str,
+        name: String,
         path: String,
         headers: Vec<(String, String)>,
         native: bool,
         /// Also under the real Spin (the reads; bookings would share the
         /// write load and the booking sequence with edge-host's runs).
         spin: bool,
-        bookings: bool,
+        kind: Kind,
     }
-    let scenarios = vec![
+    let search_scenarios = |suffix: &str, page: i64| {
+        vec![
+            Scenario {
+                name: format!("GET /houses?aid&sd&ed&sk&p{suffix}"),
+                path: format!("/api/v1.0/houses?aid=3&sd={sd}&ed={ed}&sk=price-inc&p={page}"),
+                headers: vec![],
+                native: false,
+                spin: suffix.is_empty(),
+                kind: Kind::Same,
+            },
+            Scenario {
+                name: format!("GET /houses, a new query each request{suffix}"),
+                path: "/".into(),
+                headers: vec![],
+                native: false,
+                spin: false,
+                kind: Kind::NewSearches,
+            },
+        ]
+    };
+    let mut scenarios = vec![
         Scenario {
-            name: "GET /areas",
+            name: "GET /areas".into(),
             path: "/api/v1.0/areas".into(),
             headers: vec![],
             native: true,
             spin: true,
-            bookings: false,
+            kind: Kind::Same,
         },
         Scenario {
-            name: "GET /houses/:id",
+            name: "GET /houses/:id".into(),
             path: detail_path.clone(),
             headers: vec![],
             native: true,
             spin: true,
-            bookings: false,
+            kind: Kind::Same,
         },
+    ];
+    scenarios.extend(search_scenarios("", 2));
+    scenarios.extend([
         Scenario {
-            name: "GET /houses?aid&sd&ed&sk&p",
-            path: search_path.clone(),
-            headers: vec![],
-            native: false,
-            spin: true,
-            bookings: false,
-        },
-        Scenario {
-            name: "GET /session",
+            name: "GET /session".into(),
             path: "/api/v1.0/session".into(),
             headers: session_headers.clone(),
             native: false,
             spin: true,
-            bookings: false,
+            kind: Kind::Same,
         },
         Scenario {
-            name: "POST /orders",
+            name: "POST /orders".into(),
             path: "/api/v1.0/orders".into(),
             headers: vec![],
             native: false,
             spin: false,
-            bookings: true,
+            kind: Kind::Bookings,
         },
-    ];
+    ]);
     let mut runs: Vec<Run> = Vec::new();
     let mut edge_peak_kib = 0;
     let mut native_peak_kib = 0;
     let mut spin_peak_kib = 0;
     let mut booking_offset = 0u64;
+    let mut search_offset = 0u64;
     let first_booking_day = today.add_days(seed::BENCH_BOOKING_FIRST_DAY);
-    for sc in &scenarios {
-        let acceptor = match sc.bookings {
-            true => Some(Acceptor::start(
+    let mut run_scenario = |sc: &Scenario, failures: &mut Vec<String>| -> anyhow::Result<()> {
+        let acceptor = match sc.kind {
+            Kind::Bookings => Some(Acceptor::start(
                 &state.join("sqlite_db.db"),
                 booking_guests.iter().map(|g| g.mobile.as_str()),
             )?),
-            false => None,
+            _ => None,
         };
         let mut targets = vec![("edge", edge.base.clone(), edge.pid())];
         if sc.native {
@@ -489,35 +521,45 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         if let Some(spin) = spin.as_ref().filter(|_| sc.spin) {
             targets.push(("spin", spin.base.clone(), spin.pid()));
         }
+        // Each run of a changing load starts past the requests of the last.
+        let mut unused = 0u64;
+        let offset: &mut u64 = match sc.kind {
+            Kind::Bookings => &mut booking_offset,
+            Kind::NewSearches => &mut search_offset,
+            Kind::Same => &mut unused,
+        };
         let load_for = |offset: u64| -> Load {
-            if sc.bookings {
-                Load::Bookings {
+            match sc.kind {
+                Kind::Bookings => Load::Bookings {
                     cookies: booking_guests.iter().map(|g| g.cookie.clone()).collect(),
                     first_house: seeded.first_house,
                     houses: seeded.houses,
                     first_day: first_booking_day.0,
                     nights: seed::BENCH_NIGHTS,
                     offset,
-                }
-            } else {
-                Load::Get {
+                },
+                Kind::NewSearches => Load::Searches {
+                    areas: seed::AREAS,
+                    first_day: today.add_days(1).0,
+                    days: NEW_SEARCH_DAYS,
+                    nights: SEARCH_NIGHTS,
+                    offset,
+                },
+                Kind::Same => Load::Get {
                     headers: sc.headers.clone(),
-                }
+                },
             }
         };
         for (_, base, _) in &targets {
             let url = format!("{base}{}", sc.path);
             let warm = wrk::run(
                 &url,
-                &load_for(booking_offset),
+                &load_for(*offset),
                 WARMUP_CONNECTIONS,
                 WARMUP_SECS,
                 &paths.work,
             )?;
-            if sc.bookings {
-                booking_offset =
-                    wrk::next_booking_offset(booking_offset, &warm, WARMUP_CONNECTIONS);
-            }
+            *offset = wrk::next_offset(*offset, &warm, WARMUP_CONNECTIONS);
         }
         for &c in &plan.connections {
             for (target, base, pid) in &targets {
@@ -528,13 +570,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 ));
                 let sampler = (c == plan.max_connections())
                     .then(|| RssSampler::start(*pid, RSS_SAMPLE_EVERY));
-                let s = wrk::run(
-                    &url,
-                    &load_for(booking_offset),
-                    c,
-                    plan.seconds,
-                    &paths.work,
-                )?;
+                let s = wrk::run(&url, &load_for(*offset), c, plan.seconds, &paths.work)?;
                 if let Some(sampler) = sampler {
                     let peak = sampler.finish();
                     let target_peak = match *target {
@@ -544,9 +580,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                     };
                     *target_peak = (*target_peak).max(peak);
                 }
-                if sc.bookings {
-                    booking_offset = wrk::next_booking_offset(booking_offset, &s, c);
-                }
+                *offset = wrk::next_offset(*offset, &s, c);
                 if s.errors() > 0 || s.requests == 0 {
                     failures.push(format!(
                         "{} [{target}] at {c} connections: {} requests, errors {{connect {}, read {}, write {}, status>399 {}, timeout {}}}",
@@ -554,7 +588,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                     ));
                 }
                 runs.push(Run {
-                    scenario: sc.name,
+                    scenario: sc.name.clone(),
                     target,
                     connections: c,
                     rps: s.rps(),
@@ -573,7 +607,25 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 acceptor.finish()?
             ));
         }
+        Ok(())
+    };
+    for sc in &scenarios {
+        run_scenario(sc, &mut failures)?;
     }
+    // Search again after every house gained ten times its finished stays
+    // (written straight into the database, as the seeding was): the cost of
+    // availability must not grow with history. The cached search asks
+    // another page, so its first request builds it on the grown data.
+    log("adding 10x finished stays to every house");
+    let history = seed::add_history(&state.join("sqlite_db.db"), HISTORY_MULTIPLIER)?;
+    log(format!(
+        "added {} finished stays in {:.1} s",
+        history.orders, history.seconds
+    ));
+    for sc in &search_scenarios(" (after 10x history)", 3) {
+        run_scenario(sc, &mut failures)?;
+    }
+    drop(run_scenario);
     if let Ok(tail) = std::fs::read_to_string(&edge.log) {
         let failed = tail
             .lines()
@@ -618,6 +670,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         "plan": plan,
         "machine": machine,
         "seed": seeded,
+        "history": history,
         "registered_users": users.len(),
         "host_env": {
             "RUST_LIB_BACKTRACE (inherited)": std::env::var("RUST_LIB_BACKTRACE").ok(),

@@ -71,6 +71,11 @@ const COMMENTS: &[&str] = &[
 ];
 const UNITS: &[&str] = &["一室一厅", "两室一厅", "三室两厅", "开间"];
 
+/// Statuses whose nights are held (the app's `OrderStatus::ACTIVE`).
+const ACTIVE: [&str; 3] = ["WAIT_ACCEPT", "WAIT_COMMENT", "COMPLETE"];
+/// A held night, as a booking writes it (migration 6's `house_nights`).
+const HOLD_NIGHT: &str = "INSERT INTO house_nights (house_id, night, order_id) VALUES (?1, ?2, ?3)";
+
 #[derive(Clone, Copy, Debug)]
 pub struct SeedSize {
     pub users: usize,
@@ -156,6 +161,7 @@ pub fn seed(db_path: &Path, size: SeedSize, utc_offset_secs: i64) -> anyhow::Res
                 amount, status, comment, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
+        let mut hold_night = tx.prepare(HOLD_NIGHT)?;
         let mut set_count = tx.prepare("UPDATE houses SET order_count = ?1 WHERE id = ?2")?;
         let all_facilities: Vec<i64> = (1..=FACILITIES).collect();
         for i in 0..size.houses {
@@ -259,6 +265,16 @@ pub fn seed(db_path: &Path, size: SeedSize, utc_offset_secs: i64) -> anyhow::Res
                     booked_at,
                     updated,
                 ])?;
+                if ACTIVE.contains(&status) {
+                    let order = tx.last_insert_rowid();
+                    for night in 0..nights {
+                        hold_night.execute(params![
+                            house,
+                            start.add_days(night).to_string(),
+                            order
+                        ])?;
+                    }
+                }
                 orders += 1;
             }
             set_count.execute(params![completed, house])?;
@@ -279,6 +295,91 @@ pub fn seed(db_path: &Path, size: SeedSize, utc_offset_secs: i64) -> anyhow::Res
         detail_house,
         users: size.users,
         orders,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What [`add_history`] wrote.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct History {
+    pub multiplier: usize,
+    pub orders: usize,
+    pub nights: usize,
+    pub seconds: f64,
+}
+
+/// Gives every house `multiplier` times its present number of stays more,
+/// all finished (COMPLETE, each holding its nights as a booking would),
+/// placed before its seeded history so nothing overlaps: the data of a site
+/// that has run for years longer.
+pub fn add_history(db_path: &Path, multiplier: usize) -> anyhow::Result<History> {
+    let started = std::time::Instant::now();
+    let mut conn =
+        Connection::open(db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    let mut rng = StdRng::seed_from_u64(RNG_SEED + 1);
+    // IMMEDIATE: it reads before it writes, and a deferred transaction in WAL
+    // mode could not upgrade to a writer once the app has written meanwhile.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (mut orders, mut nights_held) = (0, 0);
+    {
+        let houses: Vec<(i64, i64, i64, i64, String)> = tx
+            .prepare(
+                "SELECT h.id, h.user_id, h.price, count(o.id), coalesce(min(o.start_date), ?1)
+                 FROM houses h LEFT JOIN orders o ON o.house_id = h.id
+                 GROUP BY h.id",
+            )?
+            .query_map([dates::today(0).to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let guests: Vec<i64> = tx
+            .prepare("SELECT id FROM users")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut ins_order = tx.prepare(
+            "INSERT INTO orders (user_id, house_id, start_date, end_date, days, house_price,
+                amount, status, comment, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'COMPLETE', ?8, 0, 0)",
+        )?;
+        let mut hold_night = tx.prepare(HOLD_NIGHT)?;
+        for (house, owner, price, existing, earliest) in houses {
+            let mut cursor = Date::parse(&earliest).context("seeded start date")?;
+            for _ in 0..existing as usize * multiplier {
+                let nights = rng.gen_range(SEEDED_NIGHTS);
+                let end = cursor.add_days(-rng.gen_range(GAP_DAYS));
+                let start = end.add_days(-nights);
+                cursor = start;
+                let guest = loop {
+                    let g = guests[rng.gen_range(0..guests.len())];
+                    if g != owner {
+                        break g;
+                    }
+                };
+                ins_order.execute(params![
+                    guest,
+                    house,
+                    start.to_string(),
+                    end.to_string(),
+                    nights,
+                    price,
+                    nights * price,
+                    COMMENTS[rng.gen_range(0..COMMENTS.len())],
+                ])?;
+                let order = tx.last_insert_rowid();
+                for night in 0..nights {
+                    hold_night.execute(params![house, start.add_days(night).to_string(), order])?;
+                    nights_held += 1;
+                }
+                orders += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(History {
+        multiplier,
+        orders,
+        nights: nights_held,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -217,10 +217,10 @@ pub fn run(
     serde_json::from_str(line).with_context(|| format!("parsing wrk summary {line}"))
 }
 
-/// The highest request index a booking run can have used, so the next run
+/// The highest request index a run of a changing load can have used, so the next run
 /// starts after it: every thread sends at most `requests + connections`
 /// (completed plus in flight when the run stopped).
-pub fn next_booking_offset(offset: u64, summary: &Summary, connections: usize) -> u64 {
+pub fn next_offset(offset: u64, summary: &Summary, connections: usize) -> u64 {
     let threads = threads_for(connections) as u64;
     offset + threads * (summary.requests + connections as u64 + 1)
 }
