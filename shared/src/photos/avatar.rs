@@ -75,21 +75,24 @@ fn replace(db: &impl Sql, user_id: i64, file_id: &str, now: i64) -> ApiResult<Op
     })
 }
 
-/// House details and listings show the landlord's avatar. A failure is
-/// logged: the write has happened, and the caches expire by themselves.
+/// House details and listings show the landlord's avatar. The listings
+/// (the index, search pages) are invalidated even when the houses cannot be
+/// listed; a failure is logged: the write has happened, and the details
+/// expire by themselves.
 fn invalidate_pages_showing(db: &impl Sql, kv: &impl Kv, user_id: i64) {
-    let houses = db
+    let details: Vec<String> = match db
         .query(OWNED_HOUSES, params![user_id])
-        .and_then(|rows| rows.map(|row| row.int("house_id")));
-    match houses {
-        Ok(houses) => {
-            let details: Vec<String> = houses.into_iter().map(cache::house_detail).collect();
-            let mut keys: Vec<&str> = details.iter().map(String::as_str).collect();
-            keys.push(cache::HOUSE_INDEX);
-            cache::invalidate(kv, &keys);
+        .and_then(|rows| rows.map(|row| row.int("house_id")))
+    {
+        Ok(houses) => houses.into_iter().map(cache::house_detail).collect(),
+        Err(e) => {
+            eprintln!("avatar: could not list the houses to invalidate: {e}");
+            Vec::new()
         }
-        Err(e) => eprintln!("avatar: could not list the houses to invalidate: {e}"),
-    }
+    };
+    let mut keys: Vec<&str> = details.iter().map(String::as_str).collect();
+    keys.push(cache::HOUSE_INDEX);
+    cache::invalidate(kv, &keys);
 }
 
 #[cfg(test)]
@@ -140,6 +143,8 @@ mod tests {
         assert!(queued(&db).is_empty());
         assert_eq!(kv.get(&cache::house_detail(1)).unwrap(), None);
         assert_eq!(kv.get(cache::HOUSE_INDEX).unwrap(), None);
+        // Search pages are keyed by the generation, which moved.
+        assert_eq!(kv.count(cache::GENERATION, 0, 60).unwrap().count, 2);
     }
 
     #[test]
