@@ -1548,6 +1548,15 @@ fn postgres_errors(h: &Host) {
         streamed.contains(r#"code: \"22012\", message: \"division by zero\""#),
         "{streamed}"
     );
+    // So is a constraint violated by `INSERT ... RETURNING` run by `query`
+    // (the same statement by `execute` gives the structured error above):
+    // callers looking for SQLSTATE 23505 must look in the text too.
+    let returning = pg.query_err("INSERT INTO t VALUES (1, 'c') RETURNING id", &[]);
+    assert!(
+        returning.starts_with(r#"Error::QueryFailed(QueryError::Text("Error::QueryFailed(QueryError::DbError(DbError { as-text: "#)
+            && returning.contains(r#"code: \"23505\""#),
+        "{returning}"
+    );
     // Parameters: the wrong type, too few, a value that can't convert
     // (`bad-parameter` from query, `value-conversion-failed` from execute).
     assert_eq!(
