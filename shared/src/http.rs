@@ -5,7 +5,7 @@
 //! `IncomingRequest` stream, [`serve`] dispatches on the method and headers
 //! first (a route that refuses the method never reads the body), and the
 //! body is read only when the handler asks for it, with the route's cap
-//! ([`read_capped`]). So memory stays bounded whatever a client sends, under
+//! (`read_capped`). So memory stays bounded whatever a client sends, under
 //! any host (real Spin caps nothing itself).
 //!
 //! HEAD is answered on every GET route: the handler runs as for GET and the

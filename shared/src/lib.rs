@@ -1,39 +1,49 @@
-//! What every iHome function component shares.
+//! The typed core of iHome: every use case of the API is one operation here.
 //!
-//! Each HTTP route of the app is its own wasm component (see `spin.toml`); the
-//! components are deliberately thin: they parse the request into domain types,
-//! call into this crate for storage and sessions, and return an envelope.
+//! Each HTTP route is its own wasm component (see `spin.toml`); a component
+//! parses the request into domain types, calls ONE operation of this crate,
+//! and renders its result. An operation owns its SQL, its parameters, its
+//! row mapping (columns read by name), its cache keys and invalidation, and
+//! its errors; no SQL string, column number or business rule leaves it.
+//! Operations run over two small traits ([`store::Sql`], [`store::Kv`]), so
+//! the same code runs on Spin SQLite + Spin key-value in the components and
+//! on rusqlite + an in-memory map in tests and the bench (feature `native`).
+//!
+//! ```text
+//! fn book(req: &ApiRequest) -> ApiResult<Response> {          // functions/orders
+//!     let kv = store::kv()?;
+//!     let guest = session::require(&kv, req)?.user;             // parse …
+//!     let booking = Booking::parse(&req.json()?, clock::today()?)?;
+//!     let id = orders::book(&store::db()?, &kv, guest.user_id, &booking, clock::now())?;
+//!     Ok(http::ok(json!({ "order_id": id })))                    // … render
+//! }
+//! ```
 //!
 //! # Layout
-//! - [`errno`]: the error table of the API (errno + HTTP status) and [`ApiError`],
-//!   the one error type every handler returns.
-//! - [`http`]: the JSON envelope, request helpers (path params from Spin's
-//!   `spin-path-match-*` headers, query strings, bounded JSON bodies, cookies),
-//!   and [`http::serve`], the wrapper that turns a handler's `Result` into a response.
-//! - [`de`]: serde helpers for "numbers as JSON numbers or decimal strings".
-//! - [`domain`]: newtypes parsed once at the edge (`Mobile`, `Password`, ...).
-//! - [`clock`]: wall clock, the app's time zone, calendar dates.
-//! - [`store`]: the SQL and key-value traits operations run over, their
-//!   backends (Spin SQLite and key-value; rusqlite and memory, feature
-//!   `native`), and the versioned migrations.
-//! - [`session`]: cookie sessions with a sliding 24 h expiry.
-//! - [`cache`]: cache keys and their invalidation.
-//! - [`config`]: typed configuration: the app's Spin variables, their
-//!   defaults and parsers, read once per request.
-//! - [`images`]: image URLs from stored file ids.
-//! - [`houses`]: the publish form, `HouseItem` lists, the search query.
-//! - [`orders`]: booking, the order state machine, comments, `OrderItem` lists.
-//! - [`upload`]: bounded upload bodies, multipart forms, image type sniffing.
-//! - [`image_check`]: uploads decoded whole (JPEG, PNG, WebP) with bounded dimensions.
-//! - [`image_store`]: the fdfs-proxy client, the FastDFS file id grammar and
-//!   the queue of files to delete.
-//! - [`photos`]: avatars and house photos: upload, record, clean up.
-//! - [`accounts`]: registering, logging in, the profile, renaming, real-name
-//!   verification (one operation each), password hashing.
-//! - [`captcha`], [`sms`]: single-use image and SMS codes; sending SMS codes.
-//! - [`client`]: the client address per-client limits are keyed by.
-//! - [`ratelimit`]: per-client, per-mobile and app-wide limits and lock-outs on
-//!   the store's atomic counters (4201 + `Retry-After`).
+//! Edges and plumbing:
+//! - [`http`]: the envelope, [`http::serve`] (a route's method table: 405
+//!   with a truthful `Allow`, HEAD answered by the GET handler, errors
+//!   rendered and their causes logged once), request helpers, capped bodies.
+//! - [`errno`]: the errno table and [`ApiError`], the one error type.
+//! - [`config`]: the app's Spin variables, typed, read once per request.
+//! - [`domain`], [`de`], [`clock`]: newtypes parsed once at the edge, serde
+//!   helpers, calendar dates in the app's time zone.
+//! - [`store`]: the [`store::Sql`] and [`store::Kv`] traits, their backends
+//!   and the versioned migrations ([`store::migrate`]).
+//! - [`cache`]: cached reads and the generation that invalidates them.
+//! - [`session`], [`client`], [`ratelimit`]: who is asking, from where, and
+//!   how often they may.
+//!
+//! Use cases, one module (or file) each:
+//! - [`accounts`]: register, log in, profile, rename, real-name verification.
+//! - [`captcha`], [`sms`]: single-use image and SMS codes.
+//! - [`houses`]: areas, publish, edit, publish state, detail, search, the
+//!   index carousel, a landlord's houses, blocked nights.
+//! - [`nights`]: the one availability model behind booking, blocking, the
+//!   calendar and date search.
+//! - [`orders`]: book, accept/reject/cancel, comment with a rating, lists.
+//! - [`photos`]: avatars and house photos (upload, delete, reorder) over the
+//!   image store ([`image_store`], [`upload`], [`image_check`], [`images`]).
 
 pub mod accounts;
 pub mod cache;
