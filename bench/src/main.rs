@@ -625,7 +625,6 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     for sc in &search_scenarios(" (after 10x history)", 3) {
         run_scenario(sc, &mut failures)?;
     }
-    drop(run_scenario);
     if let Ok(tail) = std::fs::read_to_string(&edge.log) {
         let failed = tail
             .lines()

@@ -216,12 +216,7 @@ pub fn seed(db_path: &Path, size: SeedSize, utc_offset_secs: i64) -> anyhow::Res
                     break;
                 }
                 cursor = end.add_days(rng.gen_range(GAP_DAYS));
-                let guest = loop {
-                    let g = user_ids[rng.gen_range(0..user_ids.len())];
-                    if g != owner {
-                        break g;
-                    }
-                };
+                let guest = guest_of(&mut rng, &user_ids, owner);
                 let (status, comment) = if start > today {
                     (
                         if rng.gen_bool(0.5) {
@@ -350,12 +345,7 @@ pub fn add_history(db_path: &Path, multiplier: usize) -> anyhow::Result<History>
                 let end = cursor.add_days(-rng.gen_range(GAP_DAYS));
                 let start = end.add_days(-nights);
                 cursor = start;
-                let guest = loop {
-                    let g = guests[rng.gen_range(0..guests.len())];
-                    if g != owner {
-                        break g;
-                    }
-                };
+                let guest = guest_of(&mut rng, &guests, owner);
                 ins_order.execute(params![
                     guest,
                     house,
@@ -382,4 +372,14 @@ pub fn add_history(db_path: &Path, multiplier: usize) -> anyhow::Result<History>
         nights: nights_held,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A random user other than the house's owner (people don't book their own).
+fn guest_of(rng: &mut StdRng, users: &[i64], owner: i64) -> i64 {
+    loop {
+        let g = users[rng.gen_range(0..users.len())];
+        if g != owner {
+            return g;
+        }
+    }
 }

@@ -96,6 +96,24 @@ impl Summary {
     }
 }
 
+/// Numbers the requests over all threads: thread `tid` of `threads` sends
+/// requests `offset + tid`, `offset + tid + threads`, … (`next_index`), so
+/// the loads that must never repeat a request (bookings, new searches) can
+/// derive each request from its number.
+const REQUEST_NUMBERING: &str = r#"
+local next_tid = 0
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+end
+local sent = 0
+function next_index(offset, threads)
+  local k = offset + tid + threads * sent
+  sent = sent + 1
+  return k
+end
+"#;
+
 fn lua_string(s: &str) -> String {
     format!("{s:?}")
 }
@@ -120,20 +138,14 @@ fn script(load: &Load, threads: usize) -> String {
             nights,
             offset,
         } => {
+            s += REQUEST_NUMBERING;
             s += &format!(
                 r#"
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local cookies = {{ {cookies} }}
-local next_tid = 0
-function setup(thread)
-  thread:set("tid", next_tid)
-  next_tid = next_tid + 1
-end
-local sent = 0
 function request()
-  local k = {offset} + tid + {threads} * sent
-  sent = sent + 1
+  local k = next_index({offset}, {threads})
   wrk.headers["Cookie"] = cookies[(k % #cookies) + 1]
   local house = {first_house} + (k % {houses})
   local day = {first_day} + math.floor(k / {houses}) * {nights}
@@ -156,17 +168,11 @@ end
             nights,
             offset,
         } => {
+            s += REQUEST_NUMBERING;
             s += &format!(
                 r#"
-local next_tid = 0
-function setup(thread)
-  thread:set("tid", next_tid)
-  next_tid = next_tid + 1
-end
-local sent = 0
 function request()
-  local k = {offset} + tid + {threads} * sent
-  sent = sent + 1
+  local k = next_index({offset}, {threads})
   local area = 1 + (k % {areas})
   local day = {first_day} + (math.floor(k / {areas}) % {days})
   local path = string.format('/api/v1.0/houses?aid=%d&sd=%s&ed=%s&sk=price-inc&p=1', area,

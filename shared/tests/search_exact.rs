@@ -15,6 +15,7 @@ use ihome_shared::clock::Date;
 use ihome_shared::domain::DateRange;
 use ihome_shared::houses::{self, Cached, SearchPage, SearchParams, SearchQuery, View};
 use ihome_shared::nights;
+use ihome_shared::orders::OrderStatus;
 use ihome_shared::store::Sql;
 use ihome_shared::store::native::{MemoryKv, NativeSqlite};
 use ihome_shared::{cache, params};
@@ -123,13 +124,7 @@ fn seed(db: &NativeSqlite, rng: &mut StdRng) -> Vec<House> {
     }
     // Stays in every status over three months around today: active ones
     // hold their nights (where free, as the app would), others hold none.
-    let statuses = [
-        "WAIT_ACCEPT",
-        "WAIT_COMMENT",
-        "COMPLETE",
-        "REJECTED",
-        "CANCELED",
-    ];
+    let statuses = OrderStatus::ALL.map(OrderStatus::as_str);
     for _ in 0..STAYS {
         let h = rng.gen_range(0..houses.len());
         let start = today().add_days(rng.gen_range(-30..60));
@@ -293,7 +288,7 @@ fn every_query_answers_what_brute_force_computes() {
 fn cached_pages_never_outlive_a_write() {
     let db = NativeSqlite::in_memory().unwrap();
     let mut rng = StdRng::seed_from_u64(16);
-    let houses = seed(&db, &mut rng);
+    seed(&db, &mut rng);
     let kv = MemoryKv::new();
     let q = vec![
         ("sd", today().add_days(70).to_string()),

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use ihome_shared::clock::Date;
 use ihome_shared::domain::{DateRange, PriceFen};
 use ihome_shared::houses::{self, NewHouse, Publisher, SearchParams, SearchQuery, View};
-use ihome_shared::orders::{self, Booking, CommentRequest, OrderRole, Review, StatusChange};
+use ihome_shared::orders::{
+    self, Booking, CommentRequest, OrderRole, OrderStatus, Review, StatusChange,
+};
 use ihome_shared::store::native::{MemoryKv, NativeSqlite};
 use ihome_shared::store::{Rows, Sql, SqlError, Value};
 use ihome_shared::{ApiResult, Errno, params};
@@ -546,13 +548,7 @@ fn search_uses_indexes_at_scale() {
         .unwrap();
     }
     let base = date("2030-01-01");
-    let statuses = [
-        "WAIT_ACCEPT",
-        "WAIT_COMMENT",
-        "COMPLETE",
-        "REJECTED",
-        "CANCELED",
-    ];
+    let statuses = OrderStatus::ALL.map(OrderStatus::as_str);
     db.execute("BEGIN", &[]).unwrap();
     for _ in 0..ORDERS {
         add_order(

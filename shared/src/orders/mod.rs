@@ -65,7 +65,8 @@ impl OrderStatus {
         OrderStatus::Complete,
     ];
 
-    const ALL: [OrderStatus; 5] = [
+    /// Every status.
+    pub const ALL: [OrderStatus; 5] = [
         OrderStatus::WaitAccept,
         OrderStatus::WaitComment,
         OrderStatus::Complete,
