@@ -9,7 +9,7 @@
 //! Backends: Spin SQLite ([`spin_sqlite`]) and Spin key-value ([`spin_kv`])
 //! in the components; with the `native` feature, rusqlite and an in-memory
 //! map ([`native`]) for tests and the bench. A component opens its stores
-//! with [`db`] and [`kv`] and hands them to operations, which take
+//! with [`db()`] and [`kv()`] and hands them to operations, which take
 //! `&impl Sql` / `&impl Kv` and never know which backend they run on.
 
 pub mod kv;

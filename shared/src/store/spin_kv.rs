@@ -1,7 +1,7 @@
 //! [`Kv`] on Spin key-value: the embedded store.
 //!
 //! Spin key-value has no TTL and no atomic operation. So every entry carries
-//! its own expiry time ([`Envelope`]): readers treat an expired entry as
+//! its own expiry time ([`encode_entry`]): readers treat an expired entry as
 //! absent, and one write in [`SWEEP_ONE_IN`] also sweeps expired entries so
 //! the store cannot grow without bound. The read-modify-writes ([`Kv::take`],
 //! [`Kv::put_new`], [`Kv::count`]) run under SQLite's write lock
