@@ -9,7 +9,7 @@ use rand::RngCore;
 /// The app, with fdfs-proxy on a real FastDFS cluster when one can be
 /// started (`IHOME_FASTDFS_PREFIX`; scripts/test sets it), else on its
 /// embedded store.
-fn spawn_app_on_fastdfs() -> TestApp {
+pub(crate) fn spawn_app_on_fastdfs() -> TestApp {
     ihome_tests::spawn_app_with(ihome_tests::AppOptions {
         real_fastdfs: true,
         ..Default::default()
@@ -71,7 +71,7 @@ fn jpeg(len: usize) -> Vec<u8> {
 
 /// A valid 16×16 PNG of random pixels, padded with a private chunk (which
 /// decoders skip) to exactly `len` bytes, or its natural size when larger.
-fn png(len: usize) -> Vec<u8> {
+pub(crate) fn png(len: usize) -> Vec<u8> {
     let mut base = Vec::new();
     let mut enc = png::Encoder::new(&mut base, 16, 16);
     enc.set_color(png::ColorType::Rgb);
@@ -112,7 +112,7 @@ fn webp(len: usize) -> Vec<u8> {
 }
 
 /// The stored file id behind an image URL from the API (`/images/<id>`).
-fn file_id(url: &str) -> &str {
+pub(crate) fn file_id(url: &str) -> &str {
     url.strip_prefix("/images/")
         .unwrap_or_else(|| panic!("not an /images/ URL: {url:?}"))
 }
@@ -128,7 +128,12 @@ fn upload_avatar(app: &TestApp, user: &TestUser, name: &str, bytes: Vec<u8>) -> 
         .to_string()
 }
 
-fn upload_house_image(app: &TestApp, user: &TestUser, house_id: i64, bytes: Vec<u8>) -> String {
+pub(crate) fn upload_house_image(
+    app: &TestApp,
+    user: &TestUser,
+    house_id: i64,
+    bytes: Vec<u8>,
+) -> String {
     let resp = user.client.post_multipart(
         &app.api(&format!("/houses/{house_id}/images")),
         "house_image",
@@ -191,7 +196,7 @@ fn avatar_in_db(app: &TestApp, user_id: i64) -> String {
         .unwrap()
 }
 
-fn house_images_in_db(app: &TestApp, house_id: i64) -> Vec<String> {
+pub(crate) fn house_images_in_db(app: &TestApp, house_id: i64) -> Vec<String> {
     let db = app.db();
     let mut stmt = db
         .prepare("SELECT file_id FROM house_images WHERE house_id = ?1 ORDER BY id")
@@ -202,7 +207,7 @@ fn house_images_in_db(app: &TestApp, house_id: i64) -> Vec<String> {
         .collect()
 }
 
-fn cover_in_db(app: &TestApp, house_id: i64) -> String {
+pub(crate) fn cover_in_db(app: &TestApp, house_id: i64) -> String {
     app.db()
         .query_row(
             "SELECT index_image FROM houses WHERE id = ?1",
@@ -643,7 +648,7 @@ fn fake_proxy(hang: bool) -> String {
     origin
 }
 
-fn app_with_proxy(origin: String) -> TestApp {
+pub(crate) fn app_with_proxy(origin: String) -> TestApp {
     ihome_tests::spawn_app_with(ihome_tests::AppOptions {
         image_store: false,
         env: vec![("SPIN_VARIABLE_FDFS_PROXY_ORIGIN".into(), origin)],
@@ -770,7 +775,7 @@ fn a_house_takes_at_most_30_photos() {
 }
 
 /// Rows of the app's queue of deletions the store has not confirmed.
-fn pending_deletes(app: &TestApp) -> Vec<(String, i64)> {
+pub(crate) fn pending_deletes(app: &TestApp) -> Vec<(String, i64)> {
     let db = app.db();
     let mut stmt = db
         .prepare("SELECT file_id, attempts FROM pending_image_deletes ORDER BY file_id")
@@ -782,7 +787,7 @@ fn pending_deletes(app: &TestApp) -> Vec<(String, i64)> {
 }
 
 /// Status of `GET /files/<id>` asked of fdfs-proxy directly.
-fn status_in_store(app: &TestApp, id: &str) -> u16 {
+pub(crate) fn status_in_store(app: &TestApp, id: &str) -> u16 {
     let origin = &app.image_store.as_ref().expect("fdfs-proxy").origin;
     app.client().get(&format!("{origin}/files/{id}")).status
 }
@@ -831,14 +836,14 @@ fn a_storage_outage_loses_no_image_and_replaced_files_are_deleted() {
 
 /// A stand-in for fdfs-proxy whose deletes fail (503) while `failing` is
 /// set; it records every DELETE and hands out well-formed file ids.
-struct FlakyProxy {
-    origin: String,
-    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    deletes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+pub(crate) struct FlakyProxy {
+    pub(crate) origin: String,
+    pub(crate) failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) deletes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FlakyProxy {
-    fn start() -> FlakyProxy {
+    pub(crate) fn start() -> FlakyProxy {
         use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
         use std::sync::{Arc, Mutex};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -8,6 +8,7 @@ mod config;
 mod crash;
 mod foundation;
 mod host;
+mod host_features;
 mod houses;
 mod images;
 mod limits;

@@ -12,32 +12,61 @@ use crate::houses::{detail, form_with, house_form, publish};
 /// Concurrent actors in the race tests.
 const RACERS: usize = 30;
 
-fn book(app: &TestApp, guest: &TestUser, house_id: i64, start: &str, end: &str) -> ApiResponse {
+pub(crate) fn book(
+    app: &TestApp,
+    guest: &TestUser,
+    house_id: i64,
+    start: &str,
+    end: &str,
+) -> ApiResponse {
     guest.client.post_json(
         &app.api("/orders"),
         &json!({"house_id": house_id, "start_date": start, "end_date": end}),
     )
 }
 
-fn booked(app: &TestApp, guest: &TestUser, house_id: i64, start: &str, end: &str) -> i64 {
+pub(crate) fn booked(
+    app: &TestApp,
+    guest: &TestUser,
+    house_id: i64,
+    start: &str,
+    end: &str,
+) -> i64 {
     let resp = book(app, guest, house_id, start, end);
     assert_eq!(resp.errno(), "0", "book: {}", resp.text());
     resp.data()["order_id"].as_i64().expect("order_id")
 }
 
-fn set_status(app: &TestApp, user: &TestUser, order_id: i64, body: Value) -> ApiResponse {
+pub(crate) fn set_status(
+    app: &TestApp,
+    user: &TestUser,
+    order_id: i64,
+    body: Value,
+) -> ApiResponse {
     user.client
         .put_json(&app.api(&format!("/orders/{order_id}/status")), &body)
 }
 
-fn comment(app: &TestApp, user: &TestUser, order_id: i64, text: &str) -> ApiResponse {
+/// A review with `text` and five stars (a rating is required since API v1.1).
+pub(crate) fn comment(app: &TestApp, user: &TestUser, order_id: i64, text: &str) -> ApiResponse {
+    rate(app, user, order_id, text, 5)
+}
+
+/// A review with `text` and `stars`.
+pub(crate) fn rate(
+    app: &TestApp,
+    user: &TestUser,
+    order_id: i64,
+    text: &str,
+    stars: i64,
+) -> ApiResponse {
     user.client.put_json(
         &app.api(&format!("/orders/{order_id}/comment")),
-        &json!({ "comment": text }),
+        &json!({ "comment": text, "rating": stars }),
     )
 }
 
-fn orders_of(app: &TestApp, user: &TestUser, role: &str) -> Vec<Value> {
+pub(crate) fn orders_of(app: &TestApp, user: &TestUser, role: &str) -> Vec<Value> {
     let resp = user
         .client
         .get(&app.api(&format!("/user/orders?role={role}")));
@@ -72,7 +101,19 @@ pub(crate) fn completed_stay_order(
     guest: &TestUser,
     house_id: i64,
 ) -> i64 {
-    let order_id = booked(app, guest, house_id, &d(60), &d(62));
+    completed_stay_order_at(app, owner, guest, house_id, 60)
+}
+
+/// [`completed_stay_order`] booked `days_ahead` days from today (its nights
+/// stay held there: one house takes several such orders at different days).
+pub(crate) fn completed_stay_order_at(
+    app: &TestApp,
+    owner: &TestUser,
+    guest: &TestUser,
+    house_id: i64,
+    days_ahead: i64,
+) -> i64 {
+    let order_id = booked(app, guest, house_id, &d(days_ahead), &d(days_ahead + 2));
     let accept = set_status(app, owner, order_id, json!({"action": "accept"}));
     assert_eq!(accept.errno(), "0", "accept: {}", accept.text());
     move_stay_to_past(app, order_id);
@@ -101,7 +142,7 @@ pub(crate) fn register_many(app: &TestApp, n: usize) -> Vec<TestUser> {
 }
 
 /// Runs `f(i)` for `i in 0..n` on `n` threads released together.
-fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub(crate) fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let barrier = Barrier::new(n);
     thread::scope(|s| {
         let handles: Vec<_> = (0..n)
