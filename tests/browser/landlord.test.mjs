@@ -5,16 +5,15 @@
 // server. contract.test.mjs checks the pages' side of the same contract
 // without the server.
 //
-// OFF until the server has the v1.1 routes: enable with
-//   IHOME_BROWSER_V11=1 tests/browser/run.sh landlord.test.mjs
-// (and, once they are in, make ENABLED true so run.sh always runs it).
+// The server has the v1.1 routes (issue 17), so run.sh always runs these;
+// ENABLED = false would skip them again.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startApp, launch, shot, newMobile, idCard, makePng, dateAfter, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
 import { apiRegister, apiVerify, apiPublish, apiUpload, apiBook, waitFor } from './lib/flows.mjs';
 
-const ENABLED = process.env.IHOME_BROWSER_V11 === '1';
-const SKIP = !ENABLED && 'API v1.1 not enabled: IHOME_BROWSER_V11=1 runs these (issues 15, 17)';
+const ENABLED = true;
+const SKIP = !ENABLED && 'API v1.1 browser tests switched off (ENABLED in landlord.test.mjs)';
 
 let app;
 let chrome;
