@@ -13,4 +13,5 @@ mod houses;
 mod images;
 mod limits;
 mod orders;
+mod search;
 mod upgrade;
