@@ -7,12 +7,15 @@
 //!   the two agree).
 //! - One accessor per variable, named like it: [`utc_offset`],
 //!   [`image_base_url`], [`fdfs_proxy_origin`], [`sms_gateway_origin`],
-//!   [`sms_gateway_path`], [`client_ip_header`]. Each returns the parsed
+//!   [`sms_gateway_path`], [`client_ip_header`], [`database_url`],
+//!   [`database_host`], [`redis_url`], [`redis_host`]. Each returns the parsed
 //!   value; unset or empty is the default; a malformed value is a 4500 whose
 //!   cause names the variable and the value (logged once by
 //!   [`crate::http::serve`]), never a silent fall-back to the default.
 //! - [`Origin`]: `http(s)://host[:port]`, the form of the variables that name
-//!   a host the component calls.
+//!   a host the component calls; [`ServerUrl`]: a PostgreSQL or Redis URL,
+//!   whose `host:port` must be the matching `*_host` variable (the one
+//!   `allowed_outbound_hosts` is built from: a URL with a password can't be).
 //!
 //! # Grants
 //! A component can read only the variables its `[component.<id>.variables]`
@@ -43,48 +46,96 @@ pub struct Variable {
     pub name: &'static str,
     /// The value used when it is unset or empty; spin.toml has the same.
     pub default: &'static str,
-    /// Whether it names the origin a component sends requests to, which
-    /// that component's `allowed_outbound_hosts` must then list as
-    /// `{{ name }}` (so the grant follows the configuration).
-    pub outbound: bool,
+    /// Whether it names where a component sends requests, and then the
+    /// scheme its `allowed_outbound_hosts` entry puts in front of
+    /// `{{ name }}`: `Some("")` for an origin (the variable carries its
+    /// scheme), `Some("postgres://")` for a bare `host:port`. The grant
+    /// follows the configuration.
+    pub outbound: Option<&'static str>,
+    /// Whether its value may hold a password: a malformed one is then
+    /// reported without the value.
+    pub secret: bool,
 }
 
 /// Time zone of timestamps shown to users and of "today" for bookings.
 pub const UTC_OFFSET: Variable = Variable {
     name: "utc_offset",
     default: "+08:00",
-    outbound: false,
+    outbound: None,
+    secret: false,
 };
 /// Base of every image URL in responses (a CDN or FastDFS's nginx in production).
 pub const IMAGE_BASE_URL: Variable = Variable {
     name: "image_base_url",
     default: "/images/",
-    outbound: false,
+    outbound: None,
+    secret: false,
 };
 /// Where fdfs-proxy, the image store's sidecar, listens.
 pub const FDFS_PROXY_ORIGIN: Variable = Variable {
     name: "fdfs_proxy_origin",
     default: "http://127.0.0.1:8090",
-    outbound: true,
+    outbound: Some(""),
+    secret: false,
 };
 /// The SMS gateway; the default's `.invalid` host means "none: log the codes".
 pub const SMS_GATEWAY_ORIGIN: Variable = Variable {
     name: "sms_gateway_origin",
     default: "http://sms-gateway.invalid",
-    outbound: true,
+    outbound: Some(""),
+    secret: false,
 };
 /// The path the SMS component POSTs to on the gateway.
 pub const SMS_GATEWAY_PATH: Variable = Variable {
     name: "sms_gateway_path",
     default: "/sms",
-    outbound: false,
+    outbound: None,
+    secret: false,
 };
 /// The header a trusted reverse proxy puts the client's address in; empty:
 /// no proxy, Spin's `spin-client-addr` is used.
 pub const CLIENT_IP_HEADER: Variable = Variable {
     name: "client_ip_header",
     default: "",
-    outbound: false,
+    outbound: None,
+    secret: false,
+};
+
+/// The PostgreSQL server of users, houses and orders
+/// (`postgres://user:password@host:port/db`); empty: the embedded Spin
+/// SQLite database.
+pub const DATABASE_URL: Variable = Variable {
+    name: "database_url",
+    default: "",
+    outbound: None,
+    secret: true,
+};
+/// `host:port` of [`DATABASE_URL`], the components' only PostgreSQL
+/// destination (`postgres://{{ database_host }}`). A URL with credentials
+/// can't be an allowed-host entry, hence a variable of its own; the
+/// default names no real host, so the embedded default grants nothing.
+pub const DATABASE_HOST: Variable = Variable {
+    name: "database_host",
+    default: "database.invalid:5432",
+    outbound: Some("postgres://"),
+    secret: false,
+};
+/// The Redis server of sessions, codes, limits and caches
+/// (`redis://[:password@]host:port[/db]`); empty: the embedded Spin
+/// key-value store.
+pub const REDIS_URL: Variable = Variable {
+    name: "redis_url",
+    default: "",
+    outbound: None,
+    secret: true,
+};
+/// `host:port` of [`REDIS_URL`] (`redis://{{ redis_host }}`), as
+/// [`DATABASE_HOST`] is for the database.
+pub const REDIS_HOST: Variable = Variable {
+    name: "redis_host",
+    default: "redis.invalid:6379",
+    outbound: Some("redis://"),
+    secret: false,
 };
 
 /// Every variable of the app.
@@ -95,6 +146,10 @@ pub const VARIABLES: &[Variable] = &[
     SMS_GATEWAY_ORIGIN,
     SMS_GATEWAY_PATH,
     CLIENT_IP_HEADER,
+    DATABASE_URL,
+    DATABASE_HOST,
+    REDIS_URL,
+    REDIS_HOST,
 ];
 
 /// Largest offset from UTC a zone has (Kiribati, UTC+14).
@@ -149,7 +204,46 @@ pub fn client_ip_header() -> ApiResult<Option<String>> {
         .clone()
 }
 
+/// The PostgreSQL server, `None` for the embedded database.
+pub fn database_url() -> ApiResult<Option<ServerUrl>> {
+    static VALUE: OnceLock<ApiResult<Option<ServerUrl>>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| DATABASE_URL.read(parse_database_url))
+        .clone()
+}
+
+/// The `host:port` the components may reach PostgreSQL at.
+pub fn database_host() -> ApiResult<String> {
+    static VALUE: OnceLock<ApiResult<String>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| DATABASE_HOST.read(parse_database_host))
+        .clone()
+}
+
+/// The Redis server, `None` for the embedded key-value store.
+pub fn redis_url() -> ApiResult<Option<ServerUrl>> {
+    static VALUE: OnceLock<ApiResult<Option<ServerUrl>>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| REDIS_URL.read(parse_redis_url))
+        .clone()
+}
+
+/// The `host:port` the components may reach Redis at.
+pub fn redis_host() -> ApiResult<String> {
+    static VALUE: OnceLock<ApiResult<String>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| REDIS_HOST.read(parse_redis_host))
+        .clone()
+}
+
 impl Variable {
+    /// This variable's `allowed_outbound_hosts` entry, when it names a
+    /// destination: `{{ fdfs_proxy_origin }}`, `postgres://{{ database_host }}`.
+    pub fn allowed_host_entry(&self) -> Option<String> {
+        self.outbound
+            .map(|scheme| format!("{scheme}{{{{ {} }}}}", self.name))
+    }
+
     /// Reads this variable from the host and parses it.
     fn read<T>(&self, parse: fn(&str) -> Result<T, String>) -> ApiResult<T> {
         self.parse(raw(self.name)?.as_deref(), parse)
@@ -168,8 +262,13 @@ impl Variable {
             .filter(|v| !v.is_empty())
             .unwrap_or(self.default);
         parse(value).map_err(|why| {
+            let shown = if self.secret {
+                "(not shown: it may hold a password)".to_string()
+            } else {
+                format!("{value:?}")
+            };
             ApiError::internal(format!(
-                "Spin variable {} = {value:?} is malformed: {why}",
+                "Spin variable {} = {shown} is malformed: {why}",
                 self.name
             ))
         })
@@ -263,6 +362,116 @@ pub fn parse_header_name(s: &str) -> Result<Option<String>, String> {
     Ok(Some(s.to_ascii_lowercase()))
 }
 
+/// A server's URL (`postgres://user:password@host:port/db`,
+/// `redis://host:port`): passed whole to the host's client, and its
+/// `host:port` (port defaulted) compared with the allowed-host variable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerUrl {
+    /// The URL as configured (it may hold a password: never logged).
+    pub url: String,
+    /// `host:port`, lower-cased, the port explicit.
+    pub host_port: String,
+}
+
+/// Credentials stay out of logs and error causes.
+impl fmt::Debug for ServerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerUrl({})", self.host_port)
+    }
+}
+
+impl ServerUrl {
+    /// Empty is `None` (the embedded store); otherwise `scheme://[userinfo@]host[:port][/path][?query]`
+    /// with one of `schemes`.
+    pub fn parse_optional(
+        s: &str,
+        schemes: &[&str],
+        default_port: u16,
+    ) -> Result<Option<ServerUrl>, String> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let expected = || {
+            format!(
+                "expected {}://[user[:password]@]host[:port][/…]",
+                schemes[0]
+            )
+        };
+        let (scheme, rest) = s.split_once("://").ok_or_else(expected)?;
+        if !schemes.contains(&scheme) {
+            return Err(expected());
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("a server URL has no spaces or control characters".into());
+        }
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        // The password may contain '@' only percent-encoded, so the last '@' ends the user info.
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host_port =
+            parse_host_port(host, default_port).map_err(|why| format!("{why} (in the URL)"))?;
+        Ok(Some(ServerUrl {
+            url: s.to_string(),
+            host_port,
+        }))
+    }
+}
+
+/// PostgreSQL's port when a URL or host names none.
+const POSTGRES_PORT: u16 = 5432;
+/// Redis's port when a URL or host names none.
+const REDIS_PORT: u16 = 6379;
+
+pub fn parse_database_url(s: &str) -> Result<Option<ServerUrl>, String> {
+    ServerUrl::parse_optional(s, &["postgres", "postgresql"], POSTGRES_PORT)
+}
+
+pub fn parse_database_host(s: &str) -> Result<String, String> {
+    parse_host_port(s, POSTGRES_PORT)
+}
+
+pub fn parse_redis_url(s: &str) -> Result<Option<ServerUrl>, String> {
+    ServerUrl::parse_optional(s, &["redis"], REDIS_PORT)
+}
+
+pub fn parse_redis_host(s: &str) -> Result<String, String> {
+    parse_host_port(s, REDIS_PORT)
+}
+
+/// `host[:port]` → `host:port` (lower-cased, `default_port` when absent);
+/// a bracketed IPv6 address keeps its brackets.
+pub fn parse_host_port(s: &str, default_port: u16) -> Result<String, String> {
+    let malformed = || format!("expected host:port, got {s:?}");
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']').ok_or_else(malformed)?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or_else(malformed)?),
+        };
+        (format!("[{ip}]"), port)
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (s.to_string(), None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b));
+    let port = match port {
+        None => default_port,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(malformed)?,
+    };
+    if !host_ok {
+        return Err(malformed());
+    }
+    Ok(format!("{}:{port}", host.to_ascii_lowercase()))
+}
+
 /// `http://host[:port]` or `https://host[:port]`: where a component sends
 /// requests, in the form `allowed_outbound_hosts` takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -329,11 +538,68 @@ mod tests {
             Ok("/sms")
         );
         assert_eq!(CLIENT_IP_HEADER.parse(None, parse_header_name), Ok(None));
+        assert_eq!(DATABASE_URL.parse(None, parse_database_url), Ok(None));
+        assert_eq!(REDIS_URL.parse(None, parse_redis_url), Ok(None));
+        assert_eq!(
+            DATABASE_HOST.parse(None, parse_database_host).as_deref(),
+            Ok("database.invalid:5432")
+        );
+        assert_eq!(
+            REDIS_HOST.parse(None, parse_redis_host).as_deref(),
+            Ok("redis.invalid:6379")
+        );
         let names: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
         let mut unique = names.clone();
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), names.len(), "{names:?}");
+    }
+
+    #[test]
+    fn server_urls_name_their_host_and_port_and_never_log_the_password() {
+        let pg =
+            parse_database_url("postgres://ihome:s3cret@DB.example:6543/ihome?sslmode=disable")
+                .unwrap()
+                .unwrap();
+        assert_eq!(pg.host_port, "db.example:6543");
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        let pg = parse_database_url("postgresql://u@127.0.0.1/ihome")
+            .unwrap()
+            .unwrap();
+        assert_eq!(pg.host_port, "127.0.0.1:5432");
+        let redis = parse_redis_url("redis://:pw@[::1]:7000/0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(redis.host_port, "[::1]:7000");
+        assert_eq!(
+            parse_redis_url("redis://localhost")
+                .unwrap()
+                .unwrap()
+                .host_port,
+            "localhost:6379"
+        );
+        for bad in [
+            "localhost:5432",
+            "mysql://h/db",
+            "postgres://",
+            "postgres://h:99999/db",
+            "postgres://h:x/db",
+            "postgres://h b/db",
+        ] {
+            assert!(parse_database_url(bad).is_err(), "{bad}");
+        }
+        assert!(parse_redis_url("postgres://h").is_err());
+        assert_eq!(parse_database_host("DB:5433").as_deref(), Ok("db:5433"));
+        assert!(parse_database_host("db/x").is_err());
+        assert_eq!(
+            DATABASE_HOST.allowed_host_entry().as_deref(),
+            Some("postgres://{{ database_host }}")
+        );
+        assert_eq!(
+            FDFS_PROXY_ORIGIN.allowed_host_entry().as_deref(),
+            Some("{{ fdfs_proxy_origin }}")
+        );
+        assert_eq!(DATABASE_URL.allowed_host_entry(), None);
     }
 
     #[test]

@@ -188,6 +188,10 @@ pub struct AppOptions {
     /// A directory whose files are copied into the state dir before the
     /// host first starts (e.g. a database an earlier version made).
     pub seed_state: Option<PathBuf>,
+    /// `host:port` of the Redis server the app keeps its key-value data in
+    /// (set by [`AppOptions::on_servers`]), so [`TestApp::kv_get`] and
+    /// [`TestApp::kv_put`] read and write there instead of the state dir.
+    pub redis: Option<String>,
 }
 
 /// The header tests put a client address in. All test traffic comes from
@@ -216,8 +220,80 @@ impl Default for AppOptions {
             real_fastdfs: false,
             env: Vec::new(),
             seed_state: None,
+            redis: None,
         }
     }
+}
+
+impl AppOptions {
+    /// [`AppOptions::behind_proxy`], with the app on `pg` and `redis`
+    /// instead of its embedded stores (the `database_url`/`database_host`
+    /// and `redis_url`/`redis_host` Spin variables). Apps started with the
+    /// same servers are instances of one deployment.
+    pub fn on_servers(pg: &servers::Postgres, redis: &servers::Redis) -> AppOptions {
+        let mut options = AppOptions::behind_proxy();
+        for (name, value) in [
+            ("DATABASE_URL", pg.url()),
+            ("DATABASE_HOST", pg.authority()),
+            ("REDIS_URL", redis.url()),
+            ("REDIS_HOST", redis.authority()),
+        ] {
+            options.env.push((format!("SPIN_VARIABLE_{name}"), value));
+        }
+        options.redis = Some(redis.authority());
+        options
+    }
+}
+
+/// One Redis command over RESP, its reply: a bulk string's bytes, an
+/// integer or status as text, `None` for nil (or no server).
+pub fn redis_command(authority: &str, args: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut stream = TcpStream::connect(authority).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut request = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        request.extend_from_slice(arg);
+        request.extend_from_slice(b"\r\n");
+    }
+    stream.write_all(&request).ok()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let line = line.trim_end();
+    match line.as_bytes().first()? {
+        b'$' => {
+            let len: i64 = line[1..].parse().ok()?;
+            if len < 0 {
+                return None;
+            }
+            let mut body = vec![0; len as usize + 2];
+            reader.read_exact(&mut body).ok()?;
+            body.truncate(len as usize);
+            Some(body)
+        }
+        b'+' | b':' => Some(line[1..].as_bytes().to_vec()),
+        _ => panic!("redis {:?}: {line}", String::from_utf8_lossy(args[0])),
+    }
+}
+
+/// Runs `sql` on `pg` with `psql` and returns its unaligned output
+/// (`psql` from Debian's client package on `PATH`).
+pub fn psql(pg: &servers::Postgres, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &pg.port().to_string()])
+        .args(["-U", "postgres", "-d", "postgres", "-X", "-A", "-t"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A running app.
@@ -378,6 +454,14 @@ impl TestApp {
     /// its file the way the app's embedded backend writes it: its expiry
     /// time (Unix seconds) and value.
     pub fn kv_entry(&self, key: &str) -> Option<(i64, Vec<u8>)> {
+        if let Some(redis) = &self.options.redis {
+            let value = redis_command(redis, &[b"GET", key.as_bytes()])?;
+            let ttl: i64 = String::from_utf8(redis_command(redis, &[b"TTL", key.as_bytes()])?)
+                .ok()?
+                .parse()
+                .ok()?;
+            return Some((unix_now() + ttl.max(0), value));
+        }
         let conn =
             rusqlite::Connection::open(self.state_dir.path().join("sqlite_key_value.db")).ok()?;
         conn.busy_timeout(Duration::from_secs(10)).unwrap();
@@ -406,6 +490,15 @@ impl TestApp {
     /// Writes `value` under `key` for `ttl_secs`, as the app's embedded
     /// backend would have (tests stand in for the passage of time this way).
     pub fn kv_put(&self, key: &str, value: &[u8], ttl_secs: i64) {
+        if let Some(redis) = &self.options.redis {
+            let ttl = ttl_secs.max(1).to_string();
+            redis_command(
+                redis,
+                &[b"SET", key.as_bytes(), value, b"EX", ttl.as_bytes()],
+            )
+            .expect("SET in Redis");
+            return;
+        }
         let conn = rusqlite::Connection::open(self.state_dir.path().join("sqlite_key_value.db"))
             .expect("open the KV store");
         conn.busy_timeout(Duration::from_secs(10)).unwrap();

@@ -847,8 +847,8 @@ fn expected_grants(reads: &Reads) -> (BTreeSet<String>, BTreeSet<String>) {
     let variables: BTreeSet<String> = reads.keys().cloned().collect();
     let outbound = VARIABLES
         .iter()
-        .filter(|v| v.outbound && variables.contains(v.name))
-        .map(|v| format!("{{{{ {} }}}}", v.name))
+        .filter(|v| variables.contains(v.name))
+        .filter_map(|v| v.allowed_host_entry())
         .collect();
     (variables, outbound)
 }

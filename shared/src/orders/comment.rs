@@ -81,7 +81,7 @@ const COMPLETE: &str = "UPDATE orders SET status = 'COMPLETE', comment = ?1, rat
 /// the average is the new sum over the new count.
 const COUNT_REVIEW: &str = "UPDATE houses SET order_count = order_count + 1,
         rating_count = rating_count + 1, rating_sum = rating_sum + ?2,
-        rating_avg = CAST(rating_sum + ?2 AS REAL) / (rating_count + 1)
+        rating_avg = CAST(rating_sum + ?2 AS DOUBLE PRECISION) / (rating_count + 1)
     WHERE id = ?1";
 
 /// Completes the order with `review` (see the module docs for who and when).

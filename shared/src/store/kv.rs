@@ -20,7 +20,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::errno::ApiError;
+use crate::errno::{ApiError, Errno};
 
 /// A counter's state after [`Kv::count`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,14 +55,13 @@ impl fmt::Display for KvError {
 impl std::error::Error for KvError {}
 
 /// 4500 to the client (503 when the store is down); the cause is logged.
+/// A store that can't be reached (Redis down) is 4301 with HTTP 503, the
+/// errno of a service the app depends on; any other fault is 4500.
 impl From<KvError> for ApiError {
     fn from(e: KvError) -> ApiError {
-        let unavailable = matches!(e, KvError::Unavailable(_));
-        let err = ApiError::internal(e);
-        if unavailable {
-            err.with_status(503)
-        } else {
-            err
+        match e {
+            KvError::Unavailable(_) => ApiError::new(Errno::ThirdErr).caused_by(e).with_status(503),
+            other => ApiError::internal(other),
         }
     }
 }

@@ -8,8 +8,14 @@
 //! their version in SQLite's `PRAGMA user_version`; it is read (never
 //! written) once, to know where such a database starts.
 //!
-//! Rules: never edit a released migration; append a new one. Each entry is a
+//! PostgreSQL has its own list in its dialect ([`pg`]), at the same
+//! versions.
+//!
+//! Rules: never edit a released migration; append a new one (and its
+//! PostgreSQL twin in [`pg::AFTER_BASELINE`]). Each entry is a
 //! list of single statements, because Spin's `execute` runs exactly one.
+
+pub mod pg;
 
 use super::sql::{Sql, SqlError};
 use crate::errno::ApiResult;

@@ -7,7 +7,10 @@
 //! - [`migrate`]: the schema, versioned in a `schema_version` table.
 //!
 //! Backends: Spin SQLite ([`spin_sqlite`]) and Spin key-value ([`spin_kv`])
-//! in the components; with the `native` feature, rusqlite and an in-memory
+//! in the components by default, PostgreSQL ([`spin_pg`]) and Redis
+//! ([`spin_redis`]) when the `database_url` / `redis_url` variables name
+//! servers ([`AppDb`], [`AppKv`]: one enum per trait, so a component's code
+//! is the same on both); with the `native` feature, rusqlite and an in-memory
 //! map ([`native`]) for tests and the bench. A component opens its stores
 //! with [`db()`] and [`kv()`] and hands them to operations, which take
 //! `&impl Sql` / `&impl Kv` and never know which backend they run on.
@@ -22,25 +25,138 @@ pub mod spin_redis;
 pub mod spin_sqlite;
 pub mod sql;
 
-pub use kv::{Kv, KvError};
+pub use kv::{Kv, KvError, Window};
 pub use sql::{Row, Rows, Sql, SqlError, Value};
 
-use crate::errno::ApiResult;
+use crate::config::{self, ServerUrl};
+use crate::errno::{ApiError, ApiResult};
+use spin_kv::SpinKv;
+use spin_pg::SpinPg;
+use spin_redis::SpinRedis;
+use spin_sqlite::SpinSqlite;
 
-/// The app's SQL database as the components see it.
-pub type AppDb = spin_sqlite::SpinSqlite;
-/// The app's key-value store as the components see it.
-pub type AppKv = spin_kv::SpinKv;
+/// The app's SQL database as the components see it: Spin SQLite unless
+/// the `database_url` variable names a PostgreSQL server.
+pub enum AppDb {
+    Sqlite(SpinSqlite),
+    Pg(SpinPg),
+}
+
+/// The app's key-value store as the components see it: Spin key-value
+/// unless the `redis_url` variable names a Redis server.
+pub enum AppKv {
+    Spin(SpinKv),
+    Redis(SpinRedis),
+}
 
 /// Opens the app's database, bringing its schema up to date (one read once
 /// migrated).
 pub fn db() -> ApiResult<AppDb> {
-    let db = spin_sqlite::SpinSqlite::open_raw()?;
-    migrate::ensure_current(&db)?;
-    Ok(db)
+    Ok(match config::database_url()? {
+        None => {
+            let db = SpinSqlite::open_raw()?;
+            migrate::ensure_current(&db)?;
+            AppDb::Sqlite(db)
+        }
+        Some(url) => {
+            allowed(&url, &config::database_host()?, "database")?;
+            let db = SpinPg::open(&url.url)?;
+            migrate::pg::ensure_current(&db)?;
+            AppDb::Pg(db)
+        }
+    })
 }
 
 /// Opens the app's key-value store.
 pub fn kv() -> ApiResult<AppKv> {
-    Ok(spin_kv::SpinKv::open()?)
+    Ok(match config::redis_url()? {
+        None => AppKv::Spin(SpinKv::open()?),
+        Some(url) => {
+            allowed(&url, &config::redis_host()?, "redis")?;
+            AppKv::Redis(SpinRedis::open(&url.url)?)
+        }
+    })
+}
+
+/// The host refuses a server that `allowed_outbound_hosts` (built from
+/// `<name>_host`) does not list, with an error that does not say why; a URL
+/// and host variable that disagree are a configuration mistake, said
+/// plainly (a 4500 naming both variables, logged once).
+fn allowed(url: &ServerUrl, host: &str, name: &str) -> ApiResult<()> {
+    if url.host_port == host {
+        Ok(())
+    } else {
+        Err(ApiError::internal(format!(
+            "Spin variable {name}_url names {} but {name}_host, the only {name} host the \
+             components may reach, is {host}: set {name}_host to the URL's host:port",
+            url.host_port
+        )))
+    }
+}
+
+impl Sql for AppDb {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
+        match self {
+            AppDb::Sqlite(db) => db.query(sql, params),
+            AppDb::Pg(db) => db.query(sql, params),
+        }
+    }
+
+    fn begin_write(&self) -> Result<(), SqlError> {
+        match self {
+            AppDb::Sqlite(db) => db.begin_write(),
+            AppDb::Pg(db) => db.begin_write(),
+        }
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), SqlError> {
+        match self {
+            AppDb::Sqlite(db) => db.execute(sql, params),
+            AppDb::Pg(db) => db.execute(sql, params),
+        }
+    }
+}
+
+impl Kv for AppKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        match self {
+            AppKv::Spin(kv) => kv.get(key),
+            AppKv::Redis(kv) => kv.get(key),
+        }
+    }
+
+    fn put(&self, key: &str, value: &[u8], ttl_secs: i64) -> Result<(), KvError> {
+        match self {
+            AppKv::Spin(kv) => kv.put(key, value, ttl_secs),
+            AppKv::Redis(kv) => kv.put(key, value, ttl_secs),
+        }
+    }
+
+    fn put_new(&self, key: &str, value: &[u8], ttl_secs: i64) -> Result<bool, KvError> {
+        match self {
+            AppKv::Spin(kv) => kv.put_new(key, value, ttl_secs),
+            AppKv::Redis(kv) => kv.put_new(key, value, ttl_secs),
+        }
+    }
+
+    fn take(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        match self {
+            AppKv::Spin(kv) => kv.take(key),
+            AppKv::Redis(kv) => kv.take(key),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<(), KvError> {
+        match self {
+            AppKv::Spin(kv) => kv.delete(key),
+            AppKv::Redis(kv) => kv.delete(key),
+        }
+    }
+
+    fn count(&self, key: &str, by: i64, window_secs: i64) -> Result<Window, KvError> {
+        match self {
+            AppKv::Spin(kv) => kv.count(key, by, window_secs),
+            AppKv::Redis(kv) => kv.count(key, by, window_secs),
+        }
+    }
 }

@@ -3,18 +3,51 @@
 //!
 //! Statements are written once in the SQLite dialect the operations use;
 //! this backend rewrites their numbered parameters (`?1` → `$1`) and maps
-//! values both ways. Integers of every width read as [`Value::Int`],
-//! booleans as 0/1, `numeric` (what `avg`/`sum` return) as [`Value::Real`].
+//! values both ways: rows come back as JSON (see below), whose whole
+//! numbers read as [`Value::Int`], other numbers (`double precision`,
+//! `numeric`) as [`Value::Real`], booleans as 0/1, so a row reads as the
+//! same row does on SQLite.
 //! A write transaction is `BEGIN` … `COMMIT` on this one connection; races
 //! between writers are decided by the schema's own constraints (a unique
 //! key per night, conditional updates), never by a lock the app takes.
+//!
+//! # Real Spin 4.0.2's pg4 quirks, absorbed here (edge-host/README.md)
+//! - A `query` that returns no rows never answers. So every statement that
+//!   returns rows is sent as [`as_json_rows`]: one row holding the result
+//!   as a JSON array (`WITH q AS (<statement>) SELECT json_agg(q) …`,
+//!   data-modifying CTEs included), decoded back into [`Rows`] with the
+//!   columns in their order. Statements without rows go through `execute`,
+//!   which answers.
+//! - A transaction a request left open (a trap between `BEGIN` and
+//!   `COMMIT`) stays open on the pooled connection the next request gets,
+//!   which would then run inside it. [`SpinPg::open`] rolls back first.
+//! - An error arriving while rows stream comes back as text without its
+//!   SQLSTATE, so a unique violation is also recognised by its message.
 
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use spin_sdk::pg4::{self, Connection, DbValue, ParameterValue};
 
 use super::sql::{Rows, Sql, SqlError, Value};
 
 /// PostgreSQL's SQLSTATE for a unique violation.
 const UNIQUE_VIOLATION: &str = "23505";
+/// Its message, for when the error arrives as text (while rows stream).
+const UNIQUE_VIOLATION_TEXT: &str = "duplicate key value violates unique constraint";
+/// Words of the errors a lost or refused connection gives (the server
+/// stopped or restarted: `57P01` is its "terminating connection due to
+/// administrator command"): the database is unavailable (503), not failing.
+const CONNECTION_LOST: &[&str] = &[
+    "57P01",
+    "connection closed",
+    "connection refused",
+    "connection reset",
+    "broken pipe",
+    "terminating connection",
+    "error communicating with the server",
+    "the database system is",
+];
 
 pub struct SpinPg {
     conn: Connection,
@@ -22,10 +55,87 @@ pub struct SpinPg {
 
 impl SpinPg {
     /// Connects to `url` (`postgres://user:password@host:port/db`).
+    /// Rolls back whatever transaction an earlier request left open on the
+    /// pooled connection (a no-op warning when there is none).
     pub fn open(url: &str) -> Result<SpinPg, SqlError> {
         let conn = Connection::open(url).map_err(|e| SqlError::Unavailable(describe(&e)))?;
-        Ok(SpinPg { conn })
+        let db = SpinPg { conn };
+        db.execute("ROLLBACK", &[])?;
+        Ok(db)
     }
+}
+
+/// Whether `sql` returns rows: a query, or a write with `RETURNING`.
+fn returns_rows(sql: &str) -> bool {
+    let upper = sql.trim_start().to_ascii_uppercase();
+    upper.starts_with("SELECT")
+        || upper.starts_with("WITH")
+        || upper.starts_with("VALUES")
+        || upper
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .any(|word| word == "RETURNING")
+}
+
+/// `statement` (already `$N`-numbered) as one row, one text column: its
+/// rows as a JSON array of objects, `[]` for none (so real Spin answers).
+pub fn as_json_rows(statement: &str) -> String {
+    format!("WITH q AS ({statement}) SELECT coalesce(json_agg(q), '[]')::text AS json_rows FROM q")
+}
+
+/// One JSON object of [`as_json_rows`], its keys kept in column order.
+struct JsonRow(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for JsonRow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<JsonRow, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = JsonRow;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a row object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonRow, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry()? {
+                    fields.push(field);
+                }
+                Ok(JsonRow(fields))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// A JSON value as the value the same column has on SQLite: booleans are
+/// 0/1, whole numbers integers, text text.
+fn from_json(v: serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Int(b as i64),
+        J::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Real(n.as_f64().unwrap_or(f64::NAN))),
+        J::String(s) => Value::Text(s),
+        other => Value::Text(other.to_string()),
+    }
+}
+
+/// Decodes [`as_json_rows`]'s answer.
+pub fn decode_json_rows(json: &str) -> Result<Rows, SqlError> {
+    let rows: Vec<JsonRow> = serde_json::from_str(json)
+        .map_err(|e| SqlError::Column(format!("PostgreSQL rows as JSON: {e}")))?;
+    let columns = rows
+        .first()
+        .map(|r| r.0.iter().map(|(name, _)| name.clone()).collect())
+        .unwrap_or_default();
+    Ok(Rows {
+        columns,
+        rows: rows
+            .into_iter()
+            .map(|r| r.0.into_iter().map(|(_, v)| from_json(v)).collect())
+            .collect(),
+    })
 }
 
 /// `?N` → `$N`, leaving string literals and quoted identifiers alone.
@@ -63,24 +173,6 @@ fn to_pg(v: &Value) -> ParameterValue {
     }
 }
 
-fn from_pg(v: DbValue) -> Value {
-    match v {
-        DbValue::DbNull => Value::Null,
-        DbValue::Boolean(b) => Value::Int(b as i64),
-        DbValue::Int8(i) => Value::Int(i.into()),
-        DbValue::Int16(i) => Value::Int(i.into()),
-        DbValue::Int32(i) => Value::Int(i.into()),
-        DbValue::Int64(i) => Value::Int(i),
-        DbValue::Floating32(f) => Value::Real(f.into()),
-        DbValue::Floating64(f) => Value::Real(f),
-        DbValue::Decimal(d) => d.parse().map_or(Value::Text(d), Value::Real),
-        DbValue::Str(s) => Value::Text(s),
-        DbValue::Binary(b) => Value::Blob(b),
-        DbValue::Date((y, m, d)) => Value::Text(format!("{y:04}-{m:02}-{d:02}")),
-        other => Value::Text(format!("{other:?}")),
-    }
-}
-
 fn describe(e: &pg4::PgError) -> String {
     match e {
         pg4::PgError::ConnectionFailed(m) => format!("connection failed: {m}"),
@@ -93,36 +185,64 @@ fn describe(e: &pg4::PgError) -> String {
 }
 
 fn error(sql: &str, e: pg4::PgError) -> SqlError {
+    let text = describe(&e);
+    let lower = text.to_ascii_lowercase();
     match &e {
         pg4::PgError::QueryFailed(pg4::QueryError::DbError(d)) if d.code == UNIQUE_VIOLATION => {
-            SqlError::Unique(d.as_text.clone())
+            SqlError::Unique(text)
         }
-        pg4::PgError::ConnectionFailed(_) => SqlError::Unavailable(describe(&e)),
+        _ if lower.contains(UNIQUE_VIOLATION_TEXT) => SqlError::Unique(text),
+        pg4::PgError::ConnectionFailed(_) => SqlError::Unavailable(text),
+        _ if CONNECTION_LOST
+            .iter()
+            .any(|w| lower.contains(&w.to_ascii_lowercase())) =>
+        {
+            SqlError::Unavailable(text)
+        }
         _ => SqlError::Statement {
             sql: sql.to_string(),
-            cause: describe(&e),
+            cause: text,
         },
     }
 }
 
 impl Sql for SpinPg {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
-        let statement = numbered_params(sql);
+        if !returns_rows(sql) {
+            self.execute(sql, params)?;
+            return Ok(Rows::default());
+        }
+        let statement = as_json_rows(&numbered_params(sql));
         let params: Vec<ParameterValue> = params.iter().map(to_pg).collect();
         let set = self
             .conn
             .query(&statement, &params)
             .map_err(|e| error(sql, e))?;
-        Ok(Rows {
-            columns: set.columns.into_iter().map(|c| c.name).collect(),
-            rows: set
-                .rows
-                .into_iter()
-                .map(|r| r.into_iter().map(from_pg).collect())
-                .collect(),
-        })
+        match set
+            .rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+        {
+            Some(DbValue::Str(json)) => decode_json_rows(&json),
+            other => Err(SqlError::Column(format!(
+                "PostgreSQL rows as JSON: got {other:?}"
+            ))),
+        }
     }
 
+    /// Through pg4's `execute`, which answers whatever the statement
+    /// returns (a `SELECT pg_advisory_xact_lock(…)` too).
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), SqlError> {
+        let params: Vec<ParameterValue> = params.iter().map(to_pg).collect();
+        self.conn
+            .execute(&numbered_params(sql), &params)
+            .map(|_| ())
+            .map_err(|e| error(sql, e))
+    }
+
+    /// Plain `BEGIN` (READ COMMITTED): writers meet on the rows they
+    /// change, which PostgreSQL locks and re-checks after a wait.
     fn begin_write(&self) -> Result<(), SqlError> {
         self.execute("BEGIN", &[])
     }
@@ -130,7 +250,47 @@ impl Sql for SpinPg {
 
 #[cfg(test)]
 mod tests {
-    use super::numbered_params;
+    use super::*;
+
+    #[test]
+    fn rows_come_back_as_json_in_column_order() {
+        assert_eq!(
+            as_json_rows("SELECT 1 AS b"),
+            "WITH q AS (SELECT 1 AS b) SELECT coalesce(json_agg(q), '[]')::text AS json_rows FROM q"
+        );
+        let rows =
+            decode_json_rows(r#"[{"z": 1, "a": "x", "n": null, "r": 4.5, "t": true}, {"z": 2, "a": "y", "n": 3, "r": 4, "t": false}]"#)
+                .unwrap();
+        assert_eq!(rows.columns, ["z", "a", "n", "r", "t"]);
+        assert_eq!(
+            rows.rows[0],
+            [
+                Value::Int(1),
+                Value::Text("x".into()),
+                Value::Null,
+                Value::Real(4.5),
+                Value::Int(1)
+            ]
+        );
+        assert_eq!(rows.first().unwrap().opt_real("r").unwrap(), Some(4.5));
+        assert_eq!(
+            rows.iter().nth(1).unwrap().opt_real("r").unwrap(),
+            Some(4.0)
+        );
+        assert!(decode_json_rows("[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_statements_with_rows_are_wrapped() {
+        assert!(returns_rows("  select 1"));
+        assert!(returns_rows(
+            "INSERT INTO t (a) VALUES (?1)\n RETURNING id AS x"
+        ));
+        assert!(returns_rows("WITH x AS (SELECT 1) SELECT * FROM x"));
+        assert!(!returns_rows("UPDATE t SET returning_count = 1"));
+        assert!(!returns_rows("BEGIN"));
+        assert!(!returns_rows("INSERT INTO t (a) VALUES (?1)"));
+    }
 
     #[test]
     fn parameters_are_renumbered_outside_literals() {

@@ -27,11 +27,29 @@ fn kv_error(e: Error) -> KvError {
         Error::InvalidAddress | Error::TooManyConnections => {
             KvError::Unavailable(format!("redis: {e:?}"))
         }
-        Error::Other(m) if m.contains("connect") || m.contains("refused") => {
-            KvError::Unavailable(format!("redis: {m}"))
-        }
+        Error::Other(m) if connection_lost(&m) => KvError::Unavailable(format!("redis: {m}")),
         other => KvError::Store(format!("redis: {other:?}")),
     }
+}
+
+/// Words of the errors a lost, refused or not yet ready server gives (it
+/// stopped, restarted or is loading): Redis is unavailable (503), not
+/// failing.
+const CONNECTION_LOST: &[&str] = &[
+    "connect",
+    "refused",
+    "reset",
+    "broken pipe",
+    "closed",
+    "terminated",
+    "timed out",
+    "loading",
+    "io error",
+];
+
+fn connection_lost(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    CONNECTION_LOST.iter().any(|w| message.contains(w))
 }
 
 fn bin(s: &str) -> RedisParameter {

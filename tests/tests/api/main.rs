@@ -14,4 +14,5 @@ mod images;
 mod limits;
 mod orders;
 mod search;
+mod servers;
 mod upgrade;
