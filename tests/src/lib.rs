@@ -274,7 +274,7 @@ pub fn redis_command(authority: &str, args: &[&[u8]]) -> Option<Vec<u8>> {
             body.truncate(len as usize);
             Some(body)
         }
-        b'+' | b':' => Some(line[1..].as_bytes().to_vec()),
+        b'+' | b':' => Some(line.as_bytes()[1..].to_vec()),
         _ => panic!("redis {:?}: {line}", String::from_utf8_lossy(args[0])),
     }
 }

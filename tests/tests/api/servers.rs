@@ -261,9 +261,9 @@ fn limits_hold_across_instances() {
     for failure in &failures {
         failure.assert_error("4102", 401);
     }
-    for i in 0..2 {
-        let locked = guesser[i].post_json(
-            &dep.apps[i].api("/sessions"),
+    for (client, app) in guesser.iter().zip(&dep.apps) {
+        let locked = client.post_json(
+            &app.api("/sessions"),
             &json!({"mobile": user.mobile, "password": user.password}),
         );
         locked.assert_error("4201", 429);
