@@ -399,3 +399,110 @@ fn a_malformed_server_url_is_a_logged_4500_without_its_password() {
     });
     assert!(logged, "{}", app.log());
 }
+
+/// Every other operation's SQL once on PostgreSQL (the races above cover
+/// booking, decisions, comments, search and edits): profile, rename,
+/// avatar, photos (add, reorder, delete), blocked nights, unpublish and
+/// republish, the landlord's and the guest's lists, the carousel, every
+/// sort and filter of the search, logout.
+#[test]
+fn every_operation_runs_on_postgresql_and_redis() {
+    let Some(dep) = deployment(2) else { return };
+    let (a, b) = (&dep.apps[0], &dep.apps[1]);
+    let (landlord, house_id, g1, _g2) = landlord_house_and_two_guests(&dep);
+    #[track_caller]
+    fn ok(resp: ihome_tests::ApiResponse) -> serde_json::Value {
+        assert_eq!((resp.errno(), resp.status), ("0", 200), "{}", resp.text());
+        resp.data().clone()
+    }
+    let profile = ok(landlord.client.get(&b.api("/user")));
+    assert_eq!(profile["mobile"], landlord.mobile.as_str());
+    ok(landlord
+        .client
+        .put_json(&b.api("/user/name"), &json!({"name": "房东老王"})));
+    ok(landlord.client.post_multipart(
+        &a.api("/user/avatar"),
+        "avatar",
+        "me.png",
+        crate::images::png(2_000),
+    ));
+    for _ in 0..3 {
+        crate::images::upload_house_image(a, &landlord, house_id, crate::images::png(3_000));
+    }
+    let house = ok(detail(b, &b.client(), house_id));
+    assert_eq!(house["house"]["user_name"], "房东老王", "{house}");
+    let mut image_ids: Vec<i64> = house["house"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["image_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(image_ids.len(), 3, "{house}");
+    image_ids.reverse();
+    ok(landlord.client.put_json(
+        &b.api(&format!("/houses/{house_id}/images/order")),
+        &json!({ "image_ids": image_ids }),
+    ));
+    ok(landlord
+        .client
+        .delete(&a.api(&format!("/houses/{house_id}/images/{}", image_ids[1]))));
+    let blocked = json!({"start_date": d(90), "end_date": d(93)}).to_string();
+    for method in ["POST", "DELETE", "POST"] {
+        ok(landlord.client.send_raw(
+            method,
+            &b.api(&format!("/houses/{house_id}/blocked")),
+            "application/json",
+            blocked.clone(),
+        ));
+    }
+    book(a, &g1, house_id, &d(91), &d(92)).assert_error("4004", 409);
+    let status = format!("/houses/{house_id}/status");
+    ok(landlord
+        .client
+        .put_json(&a.api(&status), &json!({"published": false})));
+    detail(b, &b.client(), house_id).assert_error("4002", 404);
+    ok(landlord
+        .client
+        .put_json(&b.api(&status), &json!({"published": true})));
+    let order_id = booked(b, &g1, house_id, &d(5), &d(7));
+    ok(set_status(
+        a,
+        &landlord,
+        order_id,
+        json!({"action": "accept"}),
+    ));
+    let mine = ok(landlord.client.get(&a.api("/user/houses")));
+    assert_eq!(mine["houses"].as_array().map(Vec::len), Some(1), "{mine}");
+    for (user, role) in [(&g1, "custom"), (&landlord, "landlord")] {
+        let orders = ok(user
+            .client
+            .get(&b.api(&format!("/user/orders?role={role}"))));
+        assert_eq!(
+            orders["orders"].as_array().map(Vec::len),
+            Some(1),
+            "{role}: {orders}"
+        );
+    }
+    ok(a.client().get(&a.api("/house/index")));
+    let area = house_form()["area_id"].as_i64().unwrap();
+    for query in [
+        "sk=new",
+        "sk=booking",
+        "sk=price-inc",
+        "sk=price-des",
+        "sk=rating",
+        "min_price=100&max_price=500.50&guests=2",
+        &format!("aid={area}&sd={}&ed={}&sk=rating&p=1", d(100), d(102)),
+        &format!("ed={}", d(3)),
+        &format!("sd={}", d(94)),
+    ] {
+        let found = ok(b.client().get(&b.api(&format!("/houses?{query}"))));
+        assert_eq!(
+            found["houses"].as_array().map(Vec::len),
+            Some(1),
+            "{query}: {found}"
+        );
+    }
+    ok(g1.client.delete(&a.api("/session")));
+    g1.client.get(&b.api("/user")).assert_error("4101", 401);
+}
