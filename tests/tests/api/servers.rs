@@ -506,3 +506,29 @@ fn every_operation_runs_on_postgresql_and_redis() {
     ok(g1.client.delete(&a.api("/session")));
     g1.client.get(&b.api("/user")).assert_error("4101", 401);
 }
+
+/// The pending-order cap holds for one guest booking through both
+/// instances at once: PostgreSQL's READ COMMITTED alone would let parallel
+/// bookings count the same pending orders; the booking locks the guest's
+/// row first.
+#[test]
+fn one_guests_parallel_bookings_on_two_instances_stop_at_the_pending_cap() {
+    use ihome_shared::orders::MAX_PENDING_ORDERS_PER_GUEST as CAP;
+    let Some(dep) = deployment(2) else { return };
+    let (_landlord, house_id, g1, _g2) = landlord_house_and_two_guests(&dep);
+    let tries = CAP as usize + 4;
+    let answers = race(tries, |i| {
+        let start = 10 + 2 * i as i64;
+        book(&dep.apps[i % 2], &g1, house_id, &d(start), &d(start + 1))
+    });
+    let booked = answers.iter().filter(|r| r.errno() == "0").count();
+    assert_eq!(
+        booked as i64,
+        CAP,
+        "{:?}",
+        answers.iter().map(|r| r.text()).collect::<Vec<_>>()
+    );
+    for refused in answers.iter().filter(|r| r.errno() != "0") {
+        refused.assert_error("4004", 409);
+    }
+}
