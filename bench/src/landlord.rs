@@ -75,3 +75,88 @@ impl Acceptor {
             .map_err(|_| anyhow::anyhow!("the acceptor thread panicked"))?
     }
 }
+
+/// [`Acceptor`] on PostgreSQL (the server backend): the same sweep every
+/// [`SWEEP_EVERY`], as statements fed to one long-lived `psql` session
+/// (the bench has no PostgreSQL client library). Each sweep prints how many
+/// orders it accepted; the total is summed when psql exits.
+pub struct PgAcceptor {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<anyhow::Result<()>>,
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl PgAcceptor {
+    /// Starts accepting the orders of the users with `guest_mobiles` in the
+    /// database `psql` reaches; psql's output goes to `log`.
+    pub fn start<'a>(
+        psql: &crate::pg::Psql,
+        log: &Path,
+        guest_mobiles: impl IntoIterator<Item = &'a str>,
+    ) -> anyhow::Result<PgAcceptor> {
+        let mobiles: Vec<String> = guest_mobiles
+            .into_iter()
+            .map(|m| {
+                anyhow::ensure!(
+                    m.bytes().all(|b| b.is_ascii_digit()),
+                    "a mobile that is not digits: {m:?}"
+                );
+                Ok(format!("'{m}'"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let sweep = format!(
+            "WITH accepted AS (UPDATE orders SET status = 'WAIT_COMMENT'
+               WHERE status = 'WAIT_ACCEPT'
+                 AND user_id IN (SELECT id FROM users WHERE mobile IN ({})) RETURNING 1)
+             SELECT count(*) FROM accepted;\n",
+            mobiles.join(", ")
+        );
+        let mut child = psql.spawn_script(log)?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = thread::spawn(move || {
+            use std::io::Write;
+            while !flag.load(Ordering::Relaxed) {
+                stdin.write_all(sweep.as_bytes())?;
+                stdin.flush()?;
+                thread::sleep(SWEEP_EVERY);
+            }
+            Ok(())
+        });
+        Ok(PgAcceptor {
+            stop,
+            handle,
+            child,
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// Stops and returns how many orders were accepted.
+    pub fn finish(mut self) -> anyhow::Result<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        let written = self
+            .handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the acceptor thread panicked"));
+        // The writer has dropped psql's stdin: psql finishes and exits.
+        let status = self.child.wait()?;
+        let output = std::fs::read_to_string(&self.log).unwrap_or_default();
+        anyhow::ensure!(
+            status.success(),
+            "the landlord's psql failed ({status}): {}",
+            output.trim()
+        );
+        written??;
+        output
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                l.trim()
+                    .parse::<u64>()
+                    .with_context(|| format!("psql printed {l:?}"))
+            })
+            .sum()
+    }
+}

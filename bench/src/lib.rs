@@ -4,6 +4,7 @@
 pub mod dates;
 pub mod detail;
 pub mod landlord;
+pub mod pg;
 pub mod procs;
 pub mod seed;
 pub mod wrk;

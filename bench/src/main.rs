@@ -25,11 +25,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use clap::Parser;
 use ihome_bench::dates;
-use ihome_bench::landlord::Acceptor;
+use ihome_bench::landlord::{Acceptor, PgAcceptor};
+use ihome_bench::pg::{self, Psql};
 use ihome_bench::procs::{Proc, RssSampler};
 use ihome_bench::seed::{self, SeedSize};
 use ihome_bench::wrk::{self, Load, Summary};
 use ihome_tests::SmsGateway;
+use ihome_tests::servers::{Postgres, Redis};
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -162,6 +164,10 @@ struct Run {
     requests: u64,
     errors: u64,
     raw: Summary,
+    /// Runs against several instances at once (`edge-pg×2`): each wrk
+    /// process's own summary; `raw` is [`Summary::combine`] of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    per_instance: Option<Vec<Summary>>,
 }
 
 /// edge-host's throughput against another target's in the same scenario.
@@ -199,6 +205,67 @@ fn ratios_against(runs: &[Run], baseline: &'static str) -> Vec<Ratio> {
             })
         })
         .collect()
+}
+
+/// What each request of a scenario is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The same request every time (a read; cached reads hit).
+    Same,
+    /// A booking of nights nobody asked for before.
+    Bookings,
+    /// A search no earlier request asked (each misses the cache).
+    NewSearches,
+}
+
+struct Scenario {
+    name: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    native: bool,
+    /// Also under the real Spin (the reads; bookings would share the
+    /// write load and the booking sequence with edge-host's runs).
+    spin: bool,
+    /// Also on the server backend (PostgreSQL + Redis), one and two
+    /// instances.
+    servers: bool,
+    kind: Kind,
+}
+
+/// What the changing loads need to know of the data.
+struct LoadData<'a> {
+    /// Session cookies of the booking guests (on the backend being loaded).
+    booking_cookies: &'a [String],
+    seeded: &'a seed::Seeded,
+    first_booking_day: i64,
+    today: dates::Date,
+}
+
+impl Scenario {
+    /// The wrk load of this scenario, its changing requests numbered from
+    /// `offset`.
+    fn load(&self, offset: u64, data: &LoadData) -> Load {
+        match self.kind {
+            Kind::Bookings => Load::Bookings {
+                cookies: data.booking_cookies.to_vec(),
+                first_house: data.seeded.first_house,
+                houses: data.seeded.houses,
+                first_day: data.first_booking_day,
+                nights: seed::BENCH_NIGHTS,
+                offset,
+            },
+            Kind::NewSearches => Load::Searches {
+                areas: seed::AREAS,
+                first_day: data.today.add_days(1).0,
+                days: NEW_SEARCH_DAYS,
+                nights: SEARCH_NIGHTS,
+                offset,
+            },
+            Kind::Same => Load::Get {
+                headers: self.headers.clone(),
+            },
+        }
+    }
 }
 
 struct Paths {
@@ -327,6 +394,12 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     }
     log(format!("registered {} users through the API", users.len()));
     let (booking_guests, login_user) = users.split_at(BOOKING_GUESTS);
+    // The server backend starts from this data: seeded and registered,
+    // before any load wrote to it (the embedded runs book and add history).
+    let snapshot = paths.work.join("snapshot.db");
+    rusqlite::Connection::open(state.join("sqlite_db.db"))?
+        .execute("VACUUM INTO ?1", [snapshot.to_string_lossy()])
+        .context("snapshot of the seeded database")?;
     let (guest, login_user) = (&booking_guests[0], &login_user[0]);
     let native = Proc::start(
         "native-baseline",
@@ -353,6 +426,14 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     });
     check_ok(&client, &edge.base, &search_path, &[])?;
     check_ok(&client, &edge.base, "/api/v1.0/session", &session_headers)?;
+    // What the server backend must answer on the same data.
+    let embedded_bodies = vec![
+        ("areas", "/api/v1.0/areas".to_string()),
+        ("house_detail", detail_path.clone()),
+    ]
+    .into_iter()
+    .map(|(key, path)| Ok((key, check_ok(&client, &edge.base, &path, &[])?, path)))
+    .collect::<anyhow::Result<Vec<_>>>()?;
     // The real Spin on the same state: same database, same sessions.
     let spin = match &paths.spin {
         Some(bin) => Some(start_spin(bin, &paths, &state, &sms)?),
@@ -422,26 +503,6 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let overhead_us = edge_noop.p50_us as f64 - native_noop.p50_us as f64;
 
     // 4. Load.
-    /// What each request of a scenario is.
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum Kind {
-        /// The same request every time (a read; cached reads hit).
-        Same,
-        /// A booking of nights nobody asked for before.
-        Bookings,
-        /// A search no earlier request asked (each misses the cache).
-        NewSearches,
-    }
-    struct Scenario {
-        name: String,
-        path: String,
-        headers: Vec<(String, String)>,
-        native: bool,
-        /// Also under the real Spin (the reads; bookings would share the
-        /// write load and the booking sequence with edge-host's runs).
-        spin: bool,
-        kind: Kind,
-    }
     let search_scenarios = |suffix: &str, page: i64| {
         vec![
             Scenario {
@@ -450,6 +511,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 headers: vec![],
                 native: false,
                 spin: suffix.is_empty(),
+                servers: suffix.is_empty(),
                 kind: Kind::Same,
             },
             Scenario {
@@ -458,6 +520,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 headers: vec![],
                 native: false,
                 spin: false,
+                servers: false,
                 kind: Kind::NewSearches,
             },
         ]
@@ -469,6 +532,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             headers: vec![],
             native: true,
             spin: true,
+            servers: true,
             kind: Kind::Same,
         },
         Scenario {
@@ -477,6 +541,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             headers: vec![],
             native: true,
             spin: true,
+            servers: true,
             kind: Kind::Same,
         },
     ];
@@ -488,6 +553,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             headers: session_headers.clone(),
             native: false,
             spin: true,
+            servers: false,
             kind: Kind::Same,
         },
         Scenario {
@@ -496,6 +562,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             headers: vec![],
             native: false,
             spin: false,
+            servers: true,
             kind: Kind::Bookings,
         },
     ]);
@@ -506,6 +573,13 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let mut booking_offset = 0u64;
     let mut search_offset = 0u64;
     let first_booking_day = today.add_days(seed::BENCH_BOOKING_FIRST_DAY);
+    let embedded_cookies: Vec<String> = booking_guests.iter().map(|g| g.cookie.clone()).collect();
+    let embedded_loads = LoadData {
+        booking_cookies: &embedded_cookies,
+        seeded: &seeded,
+        first_booking_day: first_booking_day.0,
+        today,
+    };
     let mut run_scenario = |sc: &Scenario, failures: &mut Vec<String>| -> anyhow::Result<()> {
         let acceptor = match sc.kind {
             Kind::Bookings => Some(Acceptor::start(
@@ -528,28 +602,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             Kind::NewSearches => &mut search_offset,
             Kind::Same => &mut unused,
         };
-        let load_for = |offset: u64| -> Load {
-            match sc.kind {
-                Kind::Bookings => Load::Bookings {
-                    cookies: booking_guests.iter().map(|g| g.cookie.clone()).collect(),
-                    first_house: seeded.first_house,
-                    houses: seeded.houses,
-                    first_day: first_booking_day.0,
-                    nights: seed::BENCH_NIGHTS,
-                    offset,
-                },
-                Kind::NewSearches => Load::Searches {
-                    areas: seed::AREAS,
-                    first_day: today.add_days(1).0,
-                    days: NEW_SEARCH_DAYS,
-                    nights: SEARCH_NIGHTS,
-                    offset,
-                },
-                Kind::Same => Load::Get {
-                    headers: sc.headers.clone(),
-                },
-            }
-        };
+        let load_for = |offset: u64| sc.load(offset, &embedded_loads);
         for (_, base, _) in &targets {
             let url = format!("{base}{}", sc.path);
             let warm = wrk::run(
@@ -581,23 +634,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                     *target_peak = (*target_peak).max(peak);
                 }
                 *offset = wrk::next_offset(*offset, &s, c);
-                if s.errors() > 0 || s.requests == 0 {
-                    failures.push(format!(
-                        "{} [{target}] at {c} connections: {} requests, errors {{connect {}, read {}, write {}, status>399 {}, timeout {}}}",
-                        sc.name, s.requests, s.connect_errors, s.read_errors, s.write_errors, s.status_errors, s.timeouts
-                    ));
-                }
-                runs.push(Run {
-                    scenario: sc.name.clone(),
-                    target,
-                    connections: c,
-                    rps: s.rps(),
-                    p50_us: s.p50_us,
-                    p99_us: s.p99_us,
-                    requests: s.requests,
-                    errors: s.errors(),
-                    raw: s,
-                });
+                record(&mut runs, failures, sc, target, c, s.rps(), s, None);
             }
         }
         if let Some(acceptor) = acceptor {
@@ -625,6 +662,27 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     for sc in &search_scenarios(" (after 10x history)", 3) {
         run_scenario(sc, &mut failures)?;
     }
+
+    // 4b. The server backend: the same reads and bookings on PostgreSQL +
+    // Redis, through one instance and through two sharing them.
+    let servers = servers_phase(
+        &ServersRun {
+            paths: &paths,
+            plan: &plan,
+            cache: &cache,
+            sms_origin: sms.origin(),
+            snapshot: &snapshot,
+            guests: booking_guests,
+            scenarios: &scenarios,
+            seeded: &seeded,
+            first_booking_day: first_booking_day.0,
+            today,
+            search_path: &search_path,
+            embedded_bodies: &embedded_bodies,
+        },
+        &mut runs,
+        &mut failures,
+    )?;
     if let Ok(tail) = std::fs::read_to_string(&edge.log) {
         let failed = tail
             .lines()
@@ -660,6 +718,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     // 6. Report.
     let ratios = ratios_against(&runs, "native");
     let spin_ratios = ratios_against(&runs, "spin");
+    let server_ratios = server_ratios(&runs);
     let sizes = component_sizes(&paths.root)?;
     let min_ratio = ratios.iter().map(|r| r.ratio).fold(f64::INFINITY, f64::min);
     let machine = machine();
@@ -678,6 +737,8 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         "runs": runs,
         "ratios": ratios,
         "spin_ratios": spin_ratios,
+        "servers": servers,
+        "server_ratios": server_ratios,
         "responses_match_native": matches,
         "responses_match_spin": spin_matches,
         "host_overhead": {
@@ -728,6 +789,376 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         eprintln!("FAILURE: {f}");
     }
     Ok(failures.is_empty())
+}
+
+/// Target names of the server backend's runs.
+const PG_ONE: &str = "edge-pg";
+const PG_TWO: &str = "edge-pg×2";
+
+/// What the server phase needs from the rest of the run.
+struct ServersRun<'a> {
+    paths: &'a Paths,
+    plan: &'a Plan,
+    cache: &'a Path,
+    sms_origin: String,
+    /// The seeded SQLite file as it was before any load.
+    snapshot: &'a Path,
+    /// The booking guests (registered on the embedded app, so in the
+    /// snapshot); they log in again on the server backend.
+    guests: &'a [User],
+    scenarios: &'a [Scenario],
+    seeded: &'a seed::Seeded,
+    first_booking_day: i64,
+    today: dates::Date,
+    search_path: &'a str,
+    /// `(key, body, path)` of reads the embedded app answered on the
+    /// snapshot's data.
+    embedded_bodies: &'a [(&'static str, String, String)],
+}
+
+/// The server backend: throwaway PostgreSQL and Redis on loopback, the
+/// snapshot copied into PostgreSQL after the app migrated it, two edge-host
+/// instances on them. Each server scenario runs on one instance (`edge-pg`)
+/// and on both at once (`edge-pg×2`: two wrk processes, half the
+/// connections each, req/s summed, latency percentiles the worse of the
+/// two). Returns what to record; skipped (one line said so) when the
+/// server binaries are missing.
+fn servers_phase(
+    ctx: &ServersRun,
+    runs: &mut Vec<Run>,
+    failures: &mut Vec<String>,
+) -> anyhow::Result<Value> {
+    let skip = |why: &str| {
+        log(format!(
+            "servers: skipped, no {PG_ONE} / {PG_TWO} rows ({why}; scripts/bench installs them as root)"
+        ));
+        Ok(json!({"skipped": why}))
+    };
+    let Some(pg) = Postgres::start() else {
+        return skip("no PostgreSQL server binaries");
+    };
+    let Some(redis) = Redis::start() else {
+        return skip("no redis-server");
+    };
+    let Some(psql) = Psql::find(pg.port()) else {
+        return skip("no psql client");
+    };
+    let paths = ctx.paths;
+    let work = &paths.work;
+    let pg_version = psql.query("SHOW server_version")?;
+    let redis_version = ihome_tests::redis_command(&redis.authority(), &[b"INFO", b"server"])
+        .and_then(|info| {
+            String::from_utf8_lossy(&info)
+                .lines()
+                .find_map(|l| l.strip_prefix("redis_version:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    log(format!(
+        "servers: PostgreSQL {pg_version} on {}, Redis {redis_version} on {}",
+        pg.authority(),
+        redis.authority()
+    ));
+    let env = [
+        ("SPIN_VARIABLE_SMS_GATEWAY_ORIGIN", ctx.sms_origin.clone()),
+        ("SPIN_VARIABLE_DATABASE_URL", pg.url()),
+        ("SPIN_VARIABLE_DATABASE_HOST", pg.authority()),
+        ("SPIN_VARIABLE_REDIS_URL", redis.url()),
+        ("SPIN_VARIABLE_REDIS_HOST", redis.authority()),
+    ];
+    let manifest = paths.root.join("spin.toml");
+    let client = client()?;
+    let start = |n: usize| {
+        start_edge(
+            paths,
+            &manifest,
+            &work.join(format!("state-pg{n}")),
+            ctx.cache,
+            &format!("edge-pg{n}"),
+            &env,
+        )
+    };
+    let one = start(1)?;
+    // The first request migrates the empty database.
+    check_ok(&client, &one.base, "/api/v1.0/areas", &[]).context("migrating PostgreSQL")?;
+    log("servers: copying the seeded SQLite data into PostgreSQL");
+    let copied = pg::copy_sqlite(ctx.snapshot, &psql, &work.join("pg-copy.log"))?;
+    let rows: u64 = copied.tables.iter().map(|(_, n)| n).sum();
+    log(format!(
+        "servers: copied {rows} rows of {} tables in {:.1} s",
+        copied.tables.len(),
+        copied.seconds
+    ));
+    // Nothing the migration request cached may outlive the copy.
+    ensure!(
+        ihome_tests::redis_command(&redis.authority(), &[b"FLUSHALL"]).is_some(),
+        "Redis FLUSHALL failed"
+    );
+    let two = start(2)?;
+    let instances = [&one, &two];
+    for p in instances {
+        check_ok(&client, &p.base, "/api/v1.0/areas", &[])?;
+        check_ok(&client, &p.base, ctx.search_path, &[])?;
+    }
+    // Sessions live in Redis here: the guests log in through the API.
+    let cookies = ctx
+        .guests
+        .iter()
+        .map(|g| login(&client, &one.base, g))
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    log(format!(
+        "servers: {} guests logged in on {PG_ONE}",
+        cookies.len()
+    ));
+    let mut matches = serde_json::Map::new();
+    for (key, body, path) in ctx.embedded_bodies {
+        let embedded: Value = serde_json::from_str(body)?;
+        let mut same = true;
+        for p in instances {
+            let got: Value = serde_json::from_str(&check_ok(&client, &p.base, path, &[])?)?;
+            if got != embedded {
+                eprintln!(
+                    "warning: {path}: {} response differs from edge's on the same data\n  edge:   {embedded}\n  {}: {got}",
+                    p.name, p.name
+                );
+                same = false;
+            }
+        }
+        matches.insert(key.to_string(), same.into());
+    }
+
+    let loads = LoadData {
+        booking_cookies: &cookies,
+        seeded: ctx.seeded,
+        first_booking_day: ctx.first_booking_day,
+        today: ctx.today,
+    };
+    let plan = ctx.plan;
+    let idle_kib = one.rss_kib()?;
+    let mut peak_kib = 0;
+    let mut accepted = Vec::new();
+    // Its own database: bookings number from 0 again.
+    let mut booking_offset = 0u64;
+    for sc in ctx.scenarios.iter().filter(|s| s.servers) {
+        ensure!(
+            sc.kind != Kind::NewSearches,
+            "{}: changing searches are not striped here",
+            sc.name
+        );
+        let acceptor = match sc.kind {
+            Kind::Bookings => Some(PgAcceptor::start(
+                &psql,
+                &work.join("pg-landlord.log"),
+                ctx.guests.iter().map(|g| g.mobile.as_str()),
+            )?),
+            _ => None,
+        };
+        let mut unused = 0u64;
+        let offset = if sc.kind == Kind::Bookings {
+            &mut booking_offset
+        } else {
+            &mut unused
+        };
+        let urls: Vec<String> = instances
+            .iter()
+            .map(|p| format!("{}{}", p.base, sc.path))
+            .collect();
+        for url in &urls {
+            let warm = wrk::run(
+                url,
+                &sc.load(*offset, &loads),
+                WARMUP_CONNECTIONS,
+                WARMUP_SECS,
+                work,
+            )?;
+            *offset = wrk::next_offset(*offset, &warm, WARMUP_CONNECTIONS);
+        }
+        for &c in &plan.connections {
+            log(format!(
+                "{} [{PG_ONE}] {c} connection(s), {} s",
+                sc.name, plan.seconds
+            ));
+            let sampler = (c == plan.max_connections())
+                .then(|| RssSampler::start(one.pid(), RSS_SAMPLE_EVERY));
+            let s = wrk::run(&urls[0], &sc.load(*offset, &loads), c, plan.seconds, work)?;
+            if let Some(sampler) = sampler {
+                peak_kib = peak_kib.max(sampler.finish());
+            }
+            *offset = wrk::next_offset(*offset, &s, c);
+            record(runs, failures, sc, PG_ONE, c, s.rps(), s, None);
+            // Two instances need a connection each: no ×2 run at 1.
+            if c < instances.len() {
+                continue;
+            }
+            let each: Vec<usize> = (0..instances.len())
+                .map(|i| c / instances.len() + usize::from(i < c % instances.len()))
+                .collect();
+            log(format!(
+                "{} [{PG_TWO}] {c} connections ({each:?}), {} s",
+                sc.name, plan.seconds
+            ));
+            let parts =
+                wrk::run_parallel(&urls, &sc.load(*offset, &loads), &each, plan.seconds, work)?;
+            *offset = wrk::next_offset_parallel(*offset, &parts, &each);
+            let rps = Summary::rps_sum(&parts);
+            record(
+                runs,
+                failures,
+                sc,
+                PG_TWO,
+                c,
+                rps,
+                Summary::combine(&parts),
+                Some(parts),
+            );
+        }
+        if let Some(acceptor) = acceptor {
+            let n = acceptor.finish()?;
+            log(format!(
+                "{} [servers]: the landlord accepted {n} orders",
+                sc.name
+            ));
+            accepted.push(json!({"scenario": sc.name, "accepted": n}));
+        }
+    }
+    for p in instances {
+        let failed = std::fs::read_to_string(&p.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("request failed"))
+            .count();
+        if failed > 0 {
+            failures.push(format!(
+                "{} logged {failed} failed requests (see {})",
+                p.name,
+                p.log.display()
+            ));
+        }
+    }
+    // PostgreSQL's refusal when max_connections is reached.
+    let refused = pg.log().matches("too many clients").count();
+    if refused > 0 {
+        failures.push(format!(
+            "PostgreSQL refused {refused} connections (too many clients; max_connections {})",
+            psql.query("SHOW max_connections")?
+        ));
+    }
+    Ok(json!({
+        "postgres_version": pg_version,
+        "redis_version": redis_version,
+        "max_connections": psql.query("SHOW max_connections")?,
+        "instances": instances.len(),
+        "copied": copied,
+        "responses_match_embedded": matches,
+        "landlord": accepted,
+        "pg_refused_connections": refused,
+        "edge_pg_idle_kib": idle_kib,
+        "edge_pg_peak_kib": peak_kib,
+    }))
+}
+
+/// Records one run of a scenario, and a failure if any request failed.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    runs: &mut Vec<Run>,
+    failures: &mut Vec<String>,
+    sc: &Scenario,
+    target: &'static str,
+    connections: usize,
+    rps: f64,
+    s: Summary,
+    per_instance: Option<Vec<Summary>>,
+) {
+    if s.errors() > 0 || s.requests == 0 {
+        failures.push(format!(
+            "{} [{target}] at {connections} connections: {} requests, errors {{connect {}, read {}, write {}, status>399 {}, timeout {}}}{}",
+            sc.name, s.requests, s.connect_errors, s.read_errors, s.write_errors, s.status_errors, s.timeouts,
+            if s.error_sample.is_empty() { String::new() } else { format!("; e.g. HTTP {}", s.error_sample) }
+        ));
+    }
+    runs.push(Run {
+        scenario: sc.name.clone(),
+        target,
+        connections,
+        rps,
+        p50_us: s.p50_us,
+        p99_us: s.p99_us,
+        requests: s.requests,
+        errors: s.errors(),
+        raw: s,
+        per_instance,
+    });
+}
+
+/// The server backend against the embedded one, scenario by scenario.
+#[derive(Clone, Debug, Serialize)]
+struct ServerRatio {
+    scenario: String,
+    connections: usize,
+    embedded_rps: f64,
+    pg_rps: f64,
+    /// edge-pg req/s ÷ edge req/s.
+    pg_vs_embedded: f64,
+    /// Two instances (none at 1 connection).
+    pg2_rps: Option<f64>,
+    pg2_vs_embedded: Option<f64>,
+    /// edge-pg×2 req/s ÷ edge-pg req/s: what the second instance adds.
+    pg2_vs_pg: Option<f64>,
+    embedded_p50_us: u64,
+    pg_p50_us: u64,
+    pg2_p50_us: Option<u64>,
+}
+
+fn server_ratios(runs: &[Run]) -> Vec<ServerRatio> {
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    runs.iter()
+        .filter(|r| r.target == PG_ONE)
+        .filter_map(|p| {
+            let find = |target: &str| {
+                runs.iter().find(|r| {
+                    r.target == target && r.scenario == p.scenario && r.connections == p.connections
+                })
+            };
+            let e = find("edge")?;
+            let two = find(PG_TWO);
+            Some(ServerRatio {
+                scenario: p.scenario.clone(),
+                connections: p.connections,
+                embedded_rps: e.rps,
+                pg_rps: p.rps,
+                pg_vs_embedded: ratio(p.rps, e.rps),
+                pg2_rps: two.map(|t| t.rps),
+                pg2_vs_embedded: two.map(|t| ratio(t.rps, e.rps)),
+                pg2_vs_pg: two.map(|t| ratio(t.rps, p.rps)),
+                embedded_p50_us: e.p50_us,
+                pg_p50_us: p.p50_us,
+                pg2_p50_us: two.map(|t| t.p50_us),
+            })
+        })
+        .collect()
+}
+
+/// Logs `user` in and returns the `ihome_session=…` cookie.
+fn login(client: &reqwest::blocking::Client, base: &str, user: &User) -> anyhow::Result<String> {
+    let resp = client
+        .post(format!("{base}/api/v1.0/sessions"))
+        .json(&json!({"mobile": user.mobile, "password": user.password}))
+        .send()?;
+    let cookie = session_cookie(&resp);
+    let body: Value = resp.json()?;
+    ensure!(body["errno"] == "0", "login at {base}: {body}");
+    cookie.context("login set no ihome_session cookie")
+}
+
+/// The `ihome_session=…` pair of a response's Set-Cookie, if any.
+fn session_cookie(resp: &reqwest::blocking::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("ihome_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
 }
 
 fn client() -> anyhow::Result<reqwest::blocking::Client> {
@@ -944,14 +1375,7 @@ fn register(base: &str, state: &Path, sms: &SmsGateway) -> anyhow::Result<User> 
         .post(format!("{base}/api/v1.0/users"))
         .json(&json!({"mobile": mobile, "password": password, "sms_code": sms_code}))
         .send()?;
-    let cookie = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("ihome_session="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string);
+    let cookie = session_cookie(&resp);
     let body: Value = resp.json()?;
     ensure!(body["errno"] == "0", "register: {body}");
     Ok(User {
@@ -1078,6 +1502,28 @@ fn render_table(r: &Value) -> String {
         );
     }
     let _ = writeln!(t);
+    let sv = &r["servers"];
+    if let Some(why) = sv["skipped"].as_str() {
+        let _ = writeln!(t, "Server backend ({PG_ONE}, {PG_TWO}): skipped ({why}).");
+        let _ = writeln!(t);
+    } else if !sv.is_null() {
+        let rows: u64 = sv["copied"]["tables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t[1].as_u64())
+            .sum();
+        let _ = writeln!(
+            t,
+            "{PG_ONE}: the same edge-host and components on PostgreSQL {} + Redis {} (loopback, \
+             durability off; {rows} rows copied from the seeded SQLite file before any load). \
+             {PG_TWO}: two edge-host instances on the same servers, two wrk processes at once \
+             with half the connections each: req/s is their sum, p50/p99 the worse of the two.",
+            sv["postgres_version"].as_str().unwrap_or("?"),
+            sv["redis_version"].as_str().unwrap_or("?"),
+        );
+        let _ = writeln!(t);
+    }
     for (key, baseline) in [("ratios", "native"), ("spin_ratios", "spin")] {
         let rows = r[key].as_array().cloned().unwrap_or_default();
         if rows.is_empty() {
@@ -1097,6 +1543,33 @@ fn render_table(r: &Value) -> String {
                 f(&x["edge_rps"]),
                 f(&x["baseline_rps"]),
                 f(&x["ratio"])
+            );
+        }
+        let _ = writeln!(t);
+    }
+    let rows = r["server_ratios"].as_array().cloned().unwrap_or_default();
+    if !rows.is_empty() {
+        let opt = |v: &Value, digits: usize| match v.as_f64() {
+            Some(x) => format!("{x:.digits$}"),
+            None => "–".to_string(),
+        };
+        let _ = writeln!(
+            t,
+            "| servers vs embedded (same run) | conns | edge req/s | {PG_ONE} req/s | {PG_ONE}/edge | {PG_TWO} req/s | {PG_TWO}/edge | {PG_TWO}/{PG_ONE} |"
+        );
+        let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for x in rows {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {:.0} | {:.0} | {:.2} | {} | {} | {} |",
+                x["scenario"].as_str().unwrap_or(""),
+                x["connections"],
+                f(&x["embedded_rps"]),
+                f(&x["pg_rps"]),
+                f(&x["pg_vs_embedded"]),
+                opt(&x["pg2_rps"], 0),
+                opt(&x["pg2_vs_embedded"], 2),
+                opt(&x["pg2_vs_pg"], 2),
             );
         }
         let _ = writeln!(t);
@@ -1156,6 +1629,15 @@ fn render_table(r: &Value) -> String {
         f(&m["native_idle_kib"]) / 1024.0,
         f(&m["native_peak_kib"]) / 1024.0
     );
+    if let Some(idle) = r["servers"]["edge_pg_idle_kib"].as_f64() {
+        let _ = writeln!(
+            t,
+            "| {PG_ONE} (one instance) RSS idle / peak at {} conns | {:.1} / {:.1} MiB |",
+            m["peak_at_connections"],
+            idle / 1024.0,
+            f(&r["servers"]["edge_pg_peak_kib"]) / 1024.0
+        );
+    }
     if !m["spin_idle_kib"].is_null() {
         let _ = writeln!(
             t,
@@ -1183,6 +1665,13 @@ fn render_table(r: &Value) -> String {
         "| responses identical to native (areas, detail) | {} / {} |",
         r["responses_match_native"]["areas"], r["responses_match_native"]["house_detail"]
     );
+    if let Some(m) = r["servers"]["responses_match_embedded"].as_object() {
+        let _ = writeln!(
+            t,
+            "| responses identical on the server backend (areas, detail) | {} / {} |",
+            m["areas"], m["house_detail"]
+        );
+    }
     if !r["responses_match_spin"].is_null() {
         let _ = writeln!(
             t,
