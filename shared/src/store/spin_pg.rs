@@ -31,6 +31,17 @@ use spin_sdk::pg4::{self, Connection, DbValue, ParameterValue};
 
 use super::sql::{Rows, Sql, SqlError, Value};
 
+/// Session settings every connection starts with, as the `options`
+/// parameter of the connection URL (so they cost no round trip: a pooled
+/// connection keeps them). `lock_timeout`: the longest a statement waits
+/// for a lock another transaction holds, then fails (SQLSTATE 55P03, a
+/// 4001) — the same bound as SQLite's busy timeout on the embedded backend.
+/// Without it a write would wait as long as the holder, which may be a
+/// transaction a trapped request left open on a pooled connection (see
+/// above) until that connection is next used. (Percent-encoded
+/// `-c lock_timeout=5s`.)
+const SESSION_OPTIONS: &str = "options=-c%20lock_timeout%3D5s";
+
 /// PostgreSQL's SQLSTATE for a unique violation.
 const UNIQUE_VIOLATION: &str = "23505";
 /// Its message, for when the error arrives as text (while rows stream).
@@ -58,10 +69,21 @@ impl SpinPg {
     /// Rolls back whatever transaction an earlier request left open on the
     /// pooled connection (a no-op warning when there is none).
     pub fn open(url: &str) -> Result<SpinPg, SqlError> {
-        let conn = Connection::open(url).map_err(|e| SqlError::Unavailable(describe(&e)))?;
+        let conn = Connection::open(&with_session_options(url))
+            .map_err(|e| SqlError::Unavailable(describe(&e)))?;
         let db = SpinPg { conn };
         db.execute("ROLLBACK", &[])?;
         Ok(db)
+    }
+}
+
+/// `url` with [`SESSION_OPTIONS`] added to its query, unless the deployer's
+/// URL sets `options` itself (then those are theirs to choose).
+fn with_session_options(url: &str) -> String {
+    match url.split_once('?') {
+        None => format!("{url}?{SESSION_OPTIONS}"),
+        Some((_, query)) if query.split('&').any(|p| p.starts_with("options=")) => url.to_owned(),
+        Some(_) => format!("{url}&{SESSION_OPTIONS}"),
     }
 }
 
@@ -242,7 +264,8 @@ impl Sql for SpinPg {
     }
 
     /// Plain `BEGIN` (READ COMMITTED): writers meet on the rows they
-    /// change, which PostgreSQL locks and re-checks after a wait.
+    /// change, which PostgreSQL locks and re-checks after a wait (of at
+    /// most the session's `lock_timeout`, [`SESSION_OPTIONS`]).
     fn begin_write(&self) -> Result<(), SqlError> {
         self.execute("BEGIN", &[])
     }
@@ -278,6 +301,20 @@ mod tests {
             Some(4.0)
         );
         assert!(decode_json_rows("[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn connections_get_the_session_options_unless_the_url_has_its_own() {
+        assert_eq!(
+            with_session_options("postgres://u:p@db:5432/ihome"),
+            "postgres://u:p@db:5432/ihome?options=-c%20lock_timeout%3D5s"
+        );
+        assert_eq!(
+            with_session_options("postgres://db/ihome?sslmode=disable"),
+            "postgres://db/ihome?sslmode=disable&options=-c%20lock_timeout%3D5s"
+        );
+        let own = "postgres://db/ihome?sslmode=disable&options=-c%20search_path%3Dx";
+        assert_eq!(with_session_options(own), own);
     }
 
     #[test]

@@ -156,6 +156,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x69_68_6f_6d_65;
 /// Held until the transaction ends: the first instance migrates, the
 /// others wait and then find the version current.
 const TAKE_MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(?1)";
+/// However long the first instance's migration takes: a write
+/// transaction's usual lock timeout would fail the waiting instances'
+/// requests part-way through a long migration.
+const WAIT_FOR_MIGRATION: &str = "SET LOCAL lock_timeout = 0";
 
 fn recorded(db: &impl Sql) -> Result<Option<i64>, SqlError> {
     db.query_i64(super::READ_VERSION, &[])
@@ -168,6 +172,7 @@ pub fn ensure_current(db: &impl Sql) -> ApiResult<()> {
         return Ok(());
     }
     db.write_tx(|db| {
+        db.execute(WAIT_FOR_MIGRATION, &[])?;
         db.execute(TAKE_MIGRATION_LOCK, crate::params![MIGRATION_LOCK_KEY])?;
         db.execute(CREATE_VERSION_TABLE, &[])?;
         let from = recorded(db)?.unwrap_or(0);
