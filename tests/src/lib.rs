@@ -21,7 +21,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,7 +37,10 @@ pub use serde_json::json;
 #[path = "../../fdfs-proxy/tests/common/real_fdfs.rs"]
 pub mod real_fdfs;
 
+pub mod db;
 pub mod servers;
+
+pub use db::{Db, DbRow, Param};
 
 /// How long the host may take to compile/load every component and bind.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
@@ -64,6 +67,44 @@ fn release_binary(name: &str, env_override: &str) -> PathBuf {
 /// that only the first start pays for compilation.
 pub fn compile_cache_dir() -> PathBuf {
     workspace_root().join("target/edge-host-cache")
+}
+
+/// Instances of the app [`spawn_app_with`] starts in a run on servers
+/// ([`Backend::Servers`]): requests spread across them, so every test also
+/// checks that nothing depends on one instance's memory.
+pub const SERVER_INSTANCES: usize = 2;
+
+/// Where the apps of this test run keep their state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Spin SQLite + Spin key-value in the state dir (the default).
+    Embedded,
+    /// A throwaway PostgreSQL + Redis per app ([`servers`]), with
+    /// [`SERVER_INSTANCES`] instances of the app on them.
+    Servers,
+}
+
+impl Backend {
+    /// `IHOME_TEST_BACKEND=servers` runs every app on servers; unset or
+    /// `embedded` keeps the embedded stores.
+    pub fn from_env() -> Backend {
+        match std::env::var("IHOME_TEST_BACKEND").as_deref() {
+            Err(_) | Ok("") | Ok("embedded") => Backend::Embedded,
+            Ok("servers") => Backend::Servers,
+            Ok(other) => panic!("IHOME_TEST_BACKEND={other}: expected `embedded` or `servers`"),
+        }
+    }
+}
+
+/// True (after saying why) when this run is on servers and the calling
+/// test is about the embedded stores themselves (their files, SQLite's
+/// locks): such a test returns early there.
+pub fn embedded_only(why: &str) -> bool {
+    let skip = Backend::from_env() == Backend::Servers;
+    if skip {
+        println!("skipped on servers: {why}");
+    }
+    skip
 }
 
 /// Set once a host has started (and so filled the compile cache).
@@ -192,6 +233,12 @@ pub struct AppOptions {
     /// (set by [`AppOptions::on_servers`]), so [`TestApp::kv_get`] and
     /// [`TestApp::kv_put`] read and write there instead of the state dir.
     pub redis: Option<String>,
+    /// URL of the PostgreSQL database the app keeps its data in (set by
+    /// [`AppOptions::on_servers`]), which [`TestApp::db`] opens.
+    pub database: Option<String>,
+    /// How many instances of the app to run on the same stores (default 1;
+    /// more only make sense on servers).
+    pub instances: usize,
 }
 
 /// The header tests put a client address in. All test traffic comes from
@@ -221,6 +268,8 @@ impl Default for AppOptions {
             env: Vec::new(),
             seed_state: None,
             redis: None,
+            database: None,
+            instances: 1,
         }
     }
 }
@@ -231,17 +280,22 @@ impl AppOptions {
     /// and `redis_url`/`redis_host` Spin variables). Apps started with the
     /// same servers are instances of one deployment.
     pub fn on_servers(pg: &servers::Postgres, redis: &servers::Redis) -> AppOptions {
-        let mut options = AppOptions::behind_proxy();
+        AppOptions::behind_proxy().with_servers(pg, redis)
+    }
+
+    /// These options with the app on `pg` and `redis`.
+    pub fn with_servers(mut self, pg: &servers::Postgres, redis: &servers::Redis) -> AppOptions {
         for (name, value) in [
             ("DATABASE_URL", pg.url()),
             ("DATABASE_HOST", pg.authority()),
             ("REDIS_URL", redis.url()),
             ("REDIS_HOST", redis.authority()),
         ] {
-            options.env.push((format!("SPIN_VARIABLE_{name}"), value));
+            self.env.push((format!("SPIN_VARIABLE_{name}"), value));
         }
-        options.redis = Some(redis.authority());
-        options
+        self.redis = Some(redis.authority());
+        self.database = Some(pg.url());
+        self
     }
 }
 
@@ -296,16 +350,22 @@ pub fn psql(pg: &servers::Postgres, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A running app.
+/// A running app: one instance, or several on the same stores.
 pub struct TestApp {
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` of the first instance.
     pub base: String,
     pub state_dir: tempfile::TempDir,
     pub sms: Option<SmsGateway>,
     pub image_store: Option<ImageStore>,
     options: AppOptions,
-    host: Option<Child>,
+    /// Each instance's host process and base URL.
+    hosts: Vec<(Child, String)>,
+    /// The instance [`TestApp::url`] hands out next.
+    next_instance: AtomicUsize,
     log: Arc<Mutex<String>>,
+    /// The PostgreSQL and Redis this app's run on servers started for it;
+    /// dropped after the hosts (see `Drop`).
+    servers: Option<(servers::Postgres, servers::Redis)>,
 }
 
 /// Starts the app with the default options.
@@ -313,7 +373,27 @@ pub fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default())
 }
 
-pub fn spawn_app_with(options: AppOptions) -> TestApp {
+/// Starts the app with `options`. In a run on servers ([`Backend::Servers`])
+/// an app that was not given stores of its own (servers, a seed state, or
+/// store variables) gets a fresh PostgreSQL and Redis and
+/// [`SERVER_INSTANCES`] instances on them.
+pub fn spawn_app_with(mut options: AppOptions) -> TestApp {
+    let mut own_servers = None;
+    let chose_stores = options.redis.is_some()
+        || options.seed_state.is_some()
+        || options.env.iter().any(|(name, _)| {
+            name.starts_with("SPIN_VARIABLE_DATABASE_") || name.starts_with("SPIN_VARIABLE_REDIS_")
+        });
+    if Backend::from_env() == Backend::Servers && !chose_stores {
+        let pg = servers::Postgres::start().expect(
+            "IHOME_TEST_BACKEND=servers needs PostgreSQL (scripts/lib.sh: ensure_postgres)",
+        );
+        let redis = servers::Redis::start()
+            .expect("IHOME_TEST_BACKEND=servers needs Redis (scripts/lib.sh: ensure_redis)");
+        options = options.with_servers(&pg, &redis);
+        options.instances = SERVER_INSTANCES;
+        own_servers = Some((pg, redis));
+    }
     let state_dir = tempfile::Builder::new()
         .prefix("ihome-e2e-")
         .tempdir()
@@ -335,31 +415,47 @@ pub fn spawn_app_with(options: AppOptions) -> TestApp {
         sms,
         image_store,
         options,
-        host: None,
+        hosts: Vec::new(),
+        next_instance: AtomicUsize::new(0),
         log: Arc::new(Mutex::new(String::new())),
+        servers: own_servers,
     };
-    app.start_host();
+    app.start_hosts();
     app
 }
 
 impl TestApp {
-    fn start_host(&mut self) {
-        // The first host of a run compiles every component into the shared
-        // cache; the others wait for it instead of all compiling at once.
-        {
-            let mut warmed = CACHE_WARMED.lock().unwrap_or_else(|e| e.into_inner());
-            if !*warmed {
-                self.start_host_now();
-                *warmed = true;
-                return;
-            }
+    fn start_hosts(&mut self) {
+        for instance in 0..self.options.instances.max(1) {
+            // The first host of a run compiles every component into the
+            // shared cache; the others wait for it instead of all compiling
+            // at once.
+            let host = {
+                let mut warmed = CACHE_WARMED.lock().unwrap_or_else(|e| e.into_inner());
+                if *warmed {
+                    drop(warmed);
+                    self.start_host(instance)
+                } else {
+                    let host = self.start_host(instance);
+                    *warmed = true;
+                    host
+                }
+            };
+            self.hosts.push(host);
         }
-        self.start_host_now();
+        self.base = self.hosts[0].1.clone();
     }
 
-    fn start_host_now(&mut self) {
+    /// Starts instance `instance` (each gets its own state dir under the
+    /// app's, so two hosts never share a file: on servers they share
+    /// nothing but the servers).
+    fn start_host(&self, instance: usize) -> (Child, String) {
+        let state_dir = match instance {
+            0 => self.state_dir.path().to_path_buf(),
+            n => self.state_dir.path().join(format!("instance-{n}")),
+        };
         let host = Host::from_env();
-        let mut cmd = host.command(self.state_dir.path());
+        let mut cmd = host.command(&state_dir);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -378,8 +474,8 @@ impl TestApp {
         let (tx, rx) = mpsc::channel();
         pump(child.stdout.take().unwrap(), self.log.clone(), Some(tx));
         pump(child.stderr.take().unwrap(), self.log.clone(), None);
-        let base = match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(base) => base,
+        match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(base) => (child, base),
             Err(_) => {
                 kill_group(&mut child);
                 panic!(
@@ -387,23 +483,27 @@ impl TestApp {
                     self.log()
                 );
             }
-        };
-        self.base = base;
-        self.host = Some(child);
+        }
     }
 
-    /// Kills the host (like a crash: no graceful shutdown) and starts it again
-    /// on the same state dir.
+    /// Kills every instance (like a crash: no graceful shutdown) and starts
+    /// them again on the same state.
     pub fn restart(&mut self) {
-        if let Some(mut child) = self.host.take() {
+        for (mut child, _) in self.hosts.drain(..) {
             kill_group(&mut child);
         }
-        self.start_host();
+        self.start_hosts();
+    }
+
+    /// The PostgreSQL and Redis this app runs on, when it is a run on
+    /// servers' own (tests that stop a store use them).
+    pub fn servers(&mut self) -> Option<&mut (servers::Postgres, servers::Redis)> {
+        self.servers.as_mut()
     }
 
     /// The host's process id (to read its memory use).
     pub fn host_pid(&self) -> u32 {
-        self.host.as_ref().expect("host running").id()
+        self.hosts.first().expect("host running").0.id()
     }
 
     /// The host's resident set size in KiB: all its processes (real Spin
@@ -419,13 +519,16 @@ impl TestApp {
         self.log.lock().unwrap().clone()
     }
 
+    /// `path` on the next instance in turn: with several instances,
+    /// consecutive requests go to different ones.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        let next = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        format!("{}{}", self.hosts[next % self.hosts.len()].1, path)
     }
 
     /// `url` under the API base path `/api/v1.0`.
     pub fn api(&self, path: &str) -> String {
-        format!("{}/api/v1.0{}", self.base, path)
+        self.url(&format!("/api/v1.0{path}"))
     }
 
     /// A fresh "browser": its own cookie jar.
@@ -442,12 +545,18 @@ impl TestApp {
         Client::with_headers(headers)
     }
 
-    /// The app's SQLite database (`<state>/sqlite_db.db`).
-    pub fn db(&self) -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open(self.state_dir.path().join("sqlite_db.db"))
-            .expect("open app db");
-        conn.busy_timeout(Duration::from_secs(10)).unwrap();
-        conn
+    /// The app's database: its PostgreSQL on servers, else its SQLite file
+    /// (`<state>/sqlite_db.db`).
+    pub fn db(&self) -> Db {
+        match &self.options.database {
+            Some(url) => Db::postgres(url),
+            None => Db::sqlite(&self.state_dir.path().join("sqlite_db.db")),
+        }
+    }
+
+    /// True when the app keeps its state on PostgreSQL + Redis.
+    pub fn on_servers(&self) -> bool {
+        self.options.database.is_some()
     }
 
     /// The live entry under `key` in the default key-value store, read from
@@ -487,11 +596,16 @@ impl TestApp {
             .map(|raw| serde_json::from_slice(&raw).expect("KV entry is JSON"))
     }
 
-    /// Writes `value` under `key` for `ttl_secs`, as the app's embedded
-    /// backend would have (tests stand in for the passage of time this way).
+    /// Writes `value` under `key` for `ttl_secs`, as the app's backend
+    /// would have (tests stand in for the passage of time this way; a TTL
+    /// of 0 or less leaves an expired entry, which on Redis is none).
     pub fn kv_put(&self, key: &str, value: &[u8], ttl_secs: i64) {
         if let Some(redis) = &self.options.redis {
-            let ttl = ttl_secs.max(1).to_string();
+            if ttl_secs <= 0 {
+                redis_command(redis, &[b"DEL", key.as_bytes()]).expect("DEL in Redis");
+                return;
+            }
+            let ttl = ttl_secs.to_string();
             redis_command(
                 redis,
                 &[b"SET", key.as_bytes(), value, b"EX", ttl.as_bytes()],
@@ -508,6 +622,30 @@ impl TestApp {
             rusqlite::params![key, spin_kv::encode_entry(unix_now() + ttl_secs, value)],
         )
         .expect("write KV entry");
+    }
+
+    /// The count of the counter under `key`, 0 when there is none. The
+    /// embedded store keeps a counter as an 8-byte big-endian integer, Redis
+    /// as the decimal text `INCRBY` keeps.
+    pub fn kv_counter(&self, key: &str) -> i64 {
+        self.kv_get(key).map_or(0, |raw| {
+            if self.options.redis.is_some() {
+                let text = String::from_utf8(raw).expect("a Redis counter is text");
+                text.parse()
+                    .unwrap_or_else(|_| panic!("counter {key} = {text:?}"))
+            } else {
+                i64::from_be_bytes(raw.try_into().expect("a counter is 8 bytes"))
+            }
+        })
+    }
+
+    /// Sets the counter under `key` to `count`, its window ending in `secs`.
+    pub fn kv_put_counter(&self, key: &str, count: i64, secs: i64) {
+        if self.options.redis.is_some() {
+            self.kv_put(key, count.to_string().as_bytes(), secs);
+        } else {
+            self.kv_put(key, &count.to_be_bytes(), secs);
+        }
     }
 
     /// The code of captcha `uuid`, read from the state store like an operator would.
@@ -586,7 +724,8 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(mut child) = self.host.take() {
+        // Hosts first, then the servers they use (fields drop after this).
+        for (mut child, _) in self.hosts.drain(..) {
             kill_group(&mut child);
         }
     }

@@ -10,11 +10,11 @@ use ihome_tests::{
 };
 use serde_json::Value;
 
-use crate::limits::{counter, expire, set_counter};
+use crate::limits::expire;
 
 /// The SMS codes sent to `mobile` in its current day window.
 fn sms_sent(app: &TestApp, mobile: &str) -> i64 {
-    counter(app, &SMS_PER_MOBILE.key(mobile))
+    app.kv_counter(&SMS_PER_MOBILE.key(mobile))
 }
 
 /// The interval after the last code sent to `mobile`, while it lasts.
@@ -40,13 +40,10 @@ fn login(client: &Client, app: &TestApp, mobile: &str, password: &str) -> ApiRes
 }
 
 fn user_count(app: &TestApp, mobile: &str) -> i64 {
-    app.db()
-        .query_row(
-            "SELECT count(*) FROM users WHERE mobile = ?1",
-            [mobile],
-            |r| r.get(0),
-        )
-        .unwrap()
+    app.db().count(
+        "SELECT count(*) AS n FROM users WHERE mobile = ?1",
+        &[mobile.into()],
+    )
 }
 
 #[track_caller]
@@ -94,14 +91,13 @@ fn the_whole_account_story() {
     assert_session_cookie(&resp);
     let user_id = resp.data()["user_id"].as_i64().expect("user_id");
     assert_eq!(resp.data()["name"], mobile.as_str());
-    let hash: String = app
+    let hash = app
         .db()
-        .query_row(
+        .row(
             "SELECT password_hash FROM users WHERE id = ?1",
-            [user_id],
-            |r| r.get(0),
+            &[user_id.into()],
         )
-        .unwrap();
+        .text("password_hash");
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{hash}"
@@ -286,7 +282,7 @@ fn sms_codes_are_rate_limited_per_mobile() {
     // window that began an hour ago.
     let limited = unique_mobile();
     let day = SMS_PER_MOBILE.window_secs;
-    set_counter(&app, &SMS_PER_MOBILE.key(&limited), 10, day - 3_600);
+    app.kv_put_counter(&SMS_PER_MOBILE.key(&limited), 10, day - 3_600);
     let resp = ask_sms(&app, &client, &limited);
     resp.assert_error("4201", 429);
     assert!(resp.errmsg().contains("上限"), "{}", resp.text());
@@ -674,13 +670,11 @@ fn a_mobile_registered_meanwhile_is_4104() {
     let mobile = unique_mobile();
     assert_eq!(ask_sms(&app, &client, &mobile).errno(), "0");
     let code = app.sms_code(&mobile);
-    app.db()
-        .execute(
-            "INSERT INTO users (name, mobile, password_hash, created_at)
-             VALUES ('first', ?1, 'x', 0)",
-            [&mobile],
-        )
-        .unwrap();
+    app.db().execute(
+        "INSERT INTO users (name, mobile, password_hash, created_at)
+         VALUES ('first', ?1, 'x', 0)",
+        &[(&mobile).into()],
+    );
     register_with(
         &client,
         &app,

@@ -1,7 +1,32 @@
 //! End-to-end tests: foundation (areas, captcha images, the session probe,
 //! unknown routes).
 
-use ihome_tests::{new_uuid, spawn_app};
+use ihome_tests::{SERVER_INSTANCES, new_uuid, spawn_app};
+
+/// The harness itself: in a run on servers every app has
+/// [`SERVER_INSTANCES`] instances and consecutive requests go to different
+/// ones, each of which serves (so the suite does test them all).
+#[test]
+fn requests_take_turns_across_the_instances() {
+    let app = spawn_app();
+    let expected = if app.on_servers() {
+        SERVER_INSTANCES
+    } else {
+        1
+    };
+    let urls: Vec<String> = (0..2 * expected).map(|_| app.api("/areas")).collect();
+    let mut origins: Vec<&str> = urls.iter().map(|u| &u[..u.find("/api").unwrap()]).collect();
+    if expected > 1 {
+        assert_ne!(origins[0], origins[1], "consecutive requests, one instance");
+    }
+    origins.sort();
+    origins.dedup();
+    assert_eq!(origins.len(), expected, "{urls:?}");
+    let client = app.client();
+    for url in &urls {
+        assert_eq!(client.get(url).errno(), "0", "{url}");
+    }
+}
 
 #[test]
 fn areas_are_the_fifteen_seeded_and_served_again_from_cache() {
@@ -33,8 +58,7 @@ fn areas_are_the_fifteen_seeded_and_served_again_from_cache() {
     // changing the database underneath: the cached answer doesn't move.
     assert!(app.kv_get("cache:areas").is_some(), "areas were not cached");
     app.db()
-        .execute("UPDATE areas SET name = 'changed' WHERE id = 1", [])
-        .unwrap();
+        .execute("UPDATE areas SET name = 'changed' WHERE id = 1", &[]);
     let second = client.get(&app.api("/areas"));
     assert_eq!(second.errno(), "0");
     assert_eq!(second.data(), first.data());

@@ -102,35 +102,34 @@ fn index_ids(app: &TestApp) -> Vec<i64> {
 /// Gives the house a cover straight in the database (no image store
 /// needed), so the index carousel can show it.
 fn give_cover(app: &TestApp, house_id: i64) {
-    app.db()
-        .execute(
-            "UPDATE houses SET index_image = 'group1/M00/00/00/cover.jpg' WHERE id = ?1",
-            [house_id],
-        )
-        .unwrap();
+    app.db().execute(
+        "UPDATE houses SET index_image = 'group1/M00/00/00/cover.jpg' WHERE id = ?1",
+        &[house_id.into()],
+    );
 }
 
 /// Title, price, capacity, unit and facilities of a house, from the database.
 fn listing_in_db(app: &TestApp, house_id: i64) -> (String, i64, i64, String, Vec<i64>) {
-    let db = app.db();
-    let (title, price, capacity, unit) = db
-        .query_row(
-            "SELECT title, price, capacity, unit FROM houses WHERE id = ?1",
-            [house_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap();
-    let mut stmt = db
-        .prepare(
+    let mut db = app.db();
+    let house = db.row(
+        "SELECT title, price, capacity, unit FROM houses WHERE id = ?1",
+        &[house_id.into()],
+    );
+    let facilities = db
+        .query(
             "SELECT facility_id FROM house_facilities WHERE house_id = ?1 ORDER BY facility_id",
+            &[house_id.into()],
         )
-        .unwrap();
-    let facilities = stmt
-        .query_map([house_id], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+        .iter()
+        .map(|r| r.int("facility_id"))
         .collect();
-    (title, price, capacity, unit, facilities)
+    (
+        house.text("title"),
+        house.int("price"),
+        house.int("capacity"),
+        house.text("unit"),
+        facilities,
+    )
 }
 
 /// A form different from [`house_form`] in every field.
@@ -504,10 +503,9 @@ fn blocked_night_requests_are_checked() {
             .send_raw(method, &url, "application/json", "{}")
             .assert_error("4101", 401);
     }
-    let nights: i64 = app
+    let nights = app
         .db()
-        .query_row("SELECT count(*) FROM house_nights", [], |r| r.get(0))
-        .unwrap();
+        .count("SELECT count(*) AS n FROM house_nights", &[]);
     assert_eq!(nights, 0, "no refused request blocked anything");
     let resp = owner
         .client
@@ -754,13 +752,11 @@ fn ratings_are_required_and_averaged_on_every_page() {
     assert_ok(&rate(&app, &other, second, "完美", 5));
     // A comment from before ratings existed: no stars, not in the average.
     let third = completed_stay_order_at(&app, &owner, &app.register(), house_id, 80);
-    app.db()
-        .execute(
-            "UPDATE orders SET status = 'COMPLETE', comment = '老评价', updated_at = 1
-             WHERE id = ?1",
-            [third],
-        )
-        .unwrap();
+    app.db().execute(
+        "UPDATE orders SET status = 'COMPLETE', comment = '老评价', updated_at = 1
+         WHERE id = ?1",
+        &[third.into()],
+    );
     // (written behind the cache's back: the next write shows it)
     assert_ok(&blocked(&app, &owner, "POST", house_id, &d(200), &d(201)));
 
@@ -809,14 +805,13 @@ fn ratings_are_required_and_averaged_on_every_page() {
         (h["rating"].clone(), h["rating_count"].clone()),
         (json!(4.7), json!(3))
     );
-    let order_count: i64 = app
+    let order_count = app
         .db()
-        .query_row(
+        .row(
             "SELECT order_count FROM houses WHERE id = ?1",
-            [house_id],
-            |r| r.get(0),
+            &[house_id.into()],
         )
-        .unwrap();
+        .int("order_count");
     assert_eq!(
         order_count, 3,
         "the old comment was written behind the API's back"
@@ -898,14 +893,11 @@ fn a_booking_racing_an_edit_pays_one_of_the_two_prices() {
         assert_ok(&results[0]);
         assert_ok(&results[1]);
         let order_id = results[1].data()["order_id"].as_i64().unwrap();
-        let (amount, house_price): (i64, i64) = app
-            .db()
-            .query_row(
-                "SELECT amount, house_price FROM orders WHERE id = ?1",
-                [order_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let order = app.db().row(
+            "SELECT amount, house_price FROM orders WHERE id = ?1",
+            &[order_id.into()],
+        );
+        let (amount, house_price) = (order.int("amount"), order.int("house_price"));
         assert!(
             [old * 100, new * 100].contains(&house_price),
             "round {round}: booked at {house_price}"
@@ -942,14 +934,13 @@ fn blocking_and_booking_the_same_night_exactly_one_wins() {
         for r in results.iter().filter(|r| r.errno() != "0") {
             r.assert_error("4004", 409);
         }
-        let holder: Option<i64> = app
+        let holder = app
             .db()
-            .query_row(
+            .row(
                 "SELECT order_id FROM house_nights WHERE house_id = ?1 AND night = ?2",
-                rusqlite::params![house_id, night],
-                |r| r.get(0),
+                &[house_id.into(), (&night).into()],
             )
-            .unwrap();
+            .opt_int("order_id");
         if results[0].errno() == "0" {
             blocks_won += 1;
             assert_eq!(holder, None, "round {round}: the landlord holds it");
@@ -967,14 +958,10 @@ fn blocking_and_booking_the_same_night_exactly_one_wins() {
         }
     }
     println!("block vs booking: {blocks_won} blocks and {bookings_won} bookings won");
-    let held: i64 = app
-        .db()
-        .query_row(
-            "SELECT count(*) FROM house_nights WHERE house_id = ?1",
-            [house_id],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let held = app.db().count(
+        "SELECT count(*) AS n FROM house_nights WHERE house_id = ?1",
+        &[house_id.into()],
+    );
     assert_eq!(
         held, BLOCK_RACE_ROUNDS as i64,
         "each night held exactly once"

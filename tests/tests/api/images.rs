@@ -190,31 +190,28 @@ fn assert_serves(app: &TestApp, url: &str, expected: &[u8], content_type: &str) 
 
 fn avatar_in_db(app: &TestApp, user_id: i64) -> String {
     app.db()
-        .query_row("SELECT avatar FROM users WHERE id = ?1", [user_id], |r| {
-            r.get(0)
-        })
-        .unwrap()
+        .row("SELECT avatar FROM users WHERE id = ?1", &[user_id.into()])
+        .text("avatar")
 }
 
 pub(crate) fn house_images_in_db(app: &TestApp, house_id: i64) -> Vec<String> {
-    let db = app.db();
-    let mut stmt = db
-        .prepare("SELECT file_id FROM house_images WHERE house_id = ?1 ORDER BY id")
-        .unwrap();
-    stmt.query_map([house_id], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    app.db()
+        .query(
+            "SELECT file_id FROM house_images WHERE house_id = ?1 ORDER BY id",
+            &[house_id.into()],
+        )
+        .iter()
+        .map(|r| r.text("file_id"))
         .collect()
 }
 
 pub(crate) fn cover_in_db(app: &TestApp, house_id: i64) -> String {
     app.db()
-        .query_row(
+        .row(
             "SELECT index_image FROM houses WHERE id = ?1",
-            [house_id],
-            |r| r.get(0),
+            &[house_id.into()],
         )
-        .unwrap()
+        .text("index_image")
 }
 
 #[test]
@@ -730,10 +727,10 @@ fn a_failed_database_write_deletes_the_uploaded_file() {
     let files = stored_files(&app);
     assert!(files >= 1, "the store keeps its files under <state>/fdfs");
 
-    // Hold the database's write lock while uploading: the upload reaches the
-    // store, then the transaction cannot start.
-    let db = app.db();
-    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Hold off the database's writes while uploading: the upload reaches
+    // the store, then the transaction cannot write.
+    let mut db = app.db();
+    db.block_writes();
     let resp = owner.client.post_multipart(
         &app.api(&format!("/houses/{house_id}/images")),
         "house_image",
@@ -744,7 +741,7 @@ fn a_failed_database_write_deletes_the_uploaded_file() {
         owner
             .client
             .post_multipart(&app.api("/user/avatar"), "avatar", "a.jpg", jpeg(5_000));
-    db.execute_batch("ROLLBACK").unwrap();
+    db.execute("ROLLBACK", &[]);
     resp.assert_error("4001", 500);
     avatar.assert_error("4001", 500);
     assert_eq!(stored_files(&app), files, "no orphan left in the store");
@@ -776,13 +773,13 @@ fn a_house_takes_at_most_30_photos() {
 
 /// Rows of the app's queue of deletions the store has not confirmed.
 pub(crate) fn pending_deletes(app: &TestApp) -> Vec<(String, i64)> {
-    let db = app.db();
-    let mut stmt = db
-        .prepare("SELECT file_id, attempts FROM pending_image_deletes ORDER BY file_id")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    app.db()
+        .query(
+            "SELECT file_id, attempts FROM pending_image_deletes ORDER BY file_id",
+            &[],
+        )
+        .iter()
+        .map(|r| (r.text("file_id"), r.int("attempts")))
         .collect()
 }
 

@@ -17,19 +17,6 @@ fn app() -> TestApp {
     spawn_app_with(AppOptions::behind_proxy())
 }
 
-/// The count of the counter under `key` (the store keeps counters as 8-byte
-/// big-endian integers); 0 when there is none.
-pub fn counter(app: &TestApp, key: &str) -> i64 {
-    app.kv_get(key).map_or(0, |raw| {
-        i64::from_be_bytes(raw.try_into().expect("a counter is 8 bytes"))
-    })
-}
-
-/// Sets the counter under `key` to `count`, its window ending in `secs`.
-pub fn set_counter(app: &TestApp, key: &str, count: i64, secs: i64) {
-    app.kv_put(key, &count.to_be_bytes(), secs);
-}
-
 /// Makes the entry under `key` expire now, standing in for the passage of
 /// time (an interval, a window or a lock that has run out).
 pub fn expire(app: &TestApp, key: &str) {
@@ -39,7 +26,7 @@ pub fn expire(app: &TestApp, key: &str) {
 /// `limit`'s counter for `id` at its maximum, and (for limits that lock)
 /// `id` locked, both for `secs`.
 fn exhaust(app: &TestApp, limit: &Limit, id: &str, secs: i64) {
-    set_counter(app, &limit.key(id), limit.max, secs);
+    app.kv_put_counter(&limit.key(id), limit.max, secs);
     if limit.lock_secs.is_some() {
         let until = unix_now() + secs;
         app.kv_put(&limit.lock_key(id), until.to_string().as_bytes(), secs);
@@ -48,7 +35,7 @@ fn exhaust(app: &TestApp, limit: &Limit, id: &str, secs: i64) {
 
 /// How many events `limit`'s counter for `id` holds.
 fn count(app: &TestApp, limit: &Limit, id: &str) -> i64 {
-    counter(app, &limit.key(id))
+    app.kv_counter(&limit.key(id))
 }
 
 /// A 429 with errno 4201 and a `Retry-After` of at most `max_secs`.

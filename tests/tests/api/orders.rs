@@ -76,21 +76,29 @@ pub(crate) fn orders_of(app: &TestApp, user: &TestUser, role: &str) -> Vec<Value
 
 fn status_in_db(app: &TestApp, order_id: i64) -> String {
     app.db()
-        .query_row("SELECT status FROM orders WHERE id = ?1", [order_id], |r| {
-            r.get(0)
-        })
-        .unwrap()
+        .row(
+            "SELECT status FROM orders WHERE id = ?1",
+            &[order_id.into()],
+        )
+        .text("status")
 }
 
 /// Moves an order's stay into the past (the API refuses past bookings, so
-/// a finished stay can only be made by rewriting its dates).
+/// a finished stay can only be made by rewriting its dates), and frees the
+/// future nights it held (a finished stay holds none that anyone asks about;
+/// several stays moved to the same past nights must not collide).
 fn move_stay_to_past(app: &TestApp, order_id: i64) {
-    app.db()
-        .execute(
-            "UPDATE orders SET start_date = ?2, end_date = ?3 WHERE id = ?1",
-            rusqlite::params![order_id, d(-3), d(0)],
-        )
-        .unwrap();
+    let mut db = app.db();
+    db.execute("BEGIN", &[]);
+    db.execute(
+        "UPDATE orders SET start_date = ?2, end_date = ?3 WHERE id = ?1",
+        &[order_id.into(), d(-3).into(), d(0).into()],
+    );
+    db.execute(
+        "DELETE FROM house_nights WHERE order_id = ?1",
+        &[order_id.into()],
+    );
+    db.execute("COMMIT", &[]);
 }
 
 /// An accepted order of `guest` at `house_id` whose stay is over, ready for
@@ -208,9 +216,10 @@ fn lifecycle_book_accept_comment_with_fresh_caches() {
     assert_eq!(orders_of(&app, &guest, "landlord"), Vec::<Value>::new());
 
     // The price changes later; the order keeps the price it was booked at.
-    app.db()
-        .execute("UPDATE houses SET price = 1 WHERE id = ?1", [house_id])
-        .unwrap();
+    app.db().execute(
+        "UPDATE houses SET price = 1 WHERE id = ?1",
+        &[house_id.into()],
+    );
     assert_eq!(orders_of(&app, &guest, "custom")[0]["amount"], 3 * 38_850);
 
     // Only the landlord accepts; accepting twice is a conflict.
@@ -420,10 +429,7 @@ fn bad_bookings_get_clear_errors() {
         &json!({"house_id": house_id.to_string(), "start_date": d(3), "end_date": d(7)}),
     );
     assert_eq!(resp.errno(), "0", "{}", resp.text());
-    let count: i64 = app
-        .db()
-        .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
-        .unwrap();
+    let count = app.db().count("SELECT count(*) AS n FROM orders", &[]);
     assert_eq!(count, 2, "no refused booking left a row");
     let mine = orders_of(&app, &guest, "custom");
     let ids: Vec<i64> = mine
@@ -527,14 +533,10 @@ fn thirty_guests_race_for_the_same_nights_and_thirty_decisions_race_for_one_orde
         r.assert_error("4004", 409);
     }
     let order_id = winners[0].data()["order_id"].as_i64().unwrap();
-    let active: i64 = app
-        .db()
-        .query_row(
-            "SELECT count(*) FROM orders WHERE house_id = ?1 AND status = 'WAIT_ACCEPT'",
-            [house_id],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let active = app.db().count(
+        "SELECT count(*) AS n FROM orders WHERE house_id = ?1 AND status = 'WAIT_ACCEPT'",
+        &[house_id.into()],
+    );
     assert_eq!(active, 1);
 
     // Half the landlord's tabs accept, half reject: one decision applies.
@@ -563,14 +565,13 @@ fn thirty_guests_race_for_the_same_nights_and_thirty_decisions_race_for_one_orde
     };
     assert_eq!(status_in_db(&app, order_id), expected);
     if expected == "REJECTED" {
-        let comment: String = app
+        let comment = app
             .db()
-            .query_row(
+            .row(
                 "SELECT comment FROM orders WHERE id = ?1",
-                [order_id],
-                |r| r.get(0),
+                &[order_id.into()],
             )
-            .unwrap();
+            .text("comment");
         assert_eq!(
             comment,
             format!("拒绝 {i}"),
@@ -597,14 +598,13 @@ fn concurrent_comments_count_once() {
     for r in results.iter().filter(|r| r.errno() != "0") {
         r.assert_error("4004", 409);
     }
-    let count: i64 = app
+    let count = app
         .db()
-        .query_row(
+        .row(
             "SELECT order_count FROM houses WHERE id = ?1",
-            [house_id],
-            |r| r.get(0),
+            &[house_id.into()],
         )
-        .unwrap();
+        .int("order_count");
     assert_eq!(count, 1);
 }
 

@@ -79,13 +79,17 @@ fn price_range_guest_count_and_rating_sort() {
     let middle = publish(&app, &owner, &form("200.50", 4));
     let dear = publish(&app, &owner, &form("300", 6));
     // Ratings as comments would have left them (cheap unrated).
-    let db = app.db();
+    let mut db = app.db();
     for (house, count, avg) in [(middle, 2, 3.5), (dear, 4, 4.75)] {
         db.execute(
             "UPDATE houses SET rating_count = ?2, rating_sum = ?3, rating_avg = ?4 WHERE id = ?1",
-            rusqlite::params![house, count, (avg * count as f64) as i64, avg],
-        )
-        .unwrap();
+            &[
+                house.into(),
+                count.into(),
+                ((avg * count as f64) as i64).into(),
+                avg.into(),
+            ],
+        );
     }
     let q = |extra: &str| listed(&app, &format!("aid=9&sk=price-inc{extra}"));
     assert_eq!(q(""), vec![cheap, middle, dear]);

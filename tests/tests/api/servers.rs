@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use ihome_tests::servers::{Postgres, Redis};
 use ihome_tests::{
-    AppOptions, TestApp, TestUser, date_from_today as d, json, psql, spawn_app_with, wait_until,
+    AppOptions, Backend, TestApp, TestUser, date_from_today as d, json, psql, spawn_app_with,
+    wait_until,
 };
 
 use crate::houses::{detail, house_form, publish};
@@ -28,6 +29,10 @@ struct Deployment {
 /// race to migrate the empty database), or `None` when a server binary is
 /// missing.
 fn deployment(instances: usize) -> Option<Deployment> {
+    if Backend::from_env() == Backend::Servers {
+        println!("skipped: the embedded run of the suite runs these on servers already");
+        return None;
+    }
     let pg = Postgres::start()?;
     let redis = Redis::start()?;
     let options = AppOptions::on_servers(&pg, &redis);
