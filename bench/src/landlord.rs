@@ -79,7 +79,8 @@ impl Acceptor {
 /// [`Acceptor`] on PostgreSQL (the server backend): the same sweep every
 /// [`SWEEP_EVERY`], as statements fed to one long-lived `psql` session
 /// (the bench has no PostgreSQL client library). Each sweep prints how many
-/// orders it accepted; the total is summed when psql exits.
+/// orders it accepted, when it ended and how long it ran (the log keeps
+/// them); the total and the longest gap are read when psql exits.
 pub struct PgAcceptor {
     stop: Arc<AtomicBool>,
     handle: thread::JoinHandle<anyhow::Result<()>>,
@@ -109,7 +110,8 @@ impl PgAcceptor {
             "WITH accepted AS (UPDATE orders SET status = 'WAIT_COMMENT'
                WHERE status = 'WAIT_ACCEPT'
                  AND user_id IN (SELECT id FROM users WHERE mobile IN ({})) RETURNING 1)
-             SELECT count(*) FROM accepted;\n",
+             SELECT count(*) || ' ' || extract(epoch FROM clock_timestamp())
+                    || ' ' || extract(epoch FROM clock_timestamp() - statement_timestamp()) FROM accepted;\n",
             mobiles.join(", ")
         );
         let mut child = psql.spawn_script(log)?;
@@ -133,8 +135,10 @@ impl PgAcceptor {
         })
     }
 
-    /// Stops and returns how many orders were accepted.
-    pub fn finish(mut self) -> anyhow::Result<u64> {
+    /// Stops and returns how many orders were accepted, and the longest
+    /// time between two sweeps' ends (seconds): how long the guests' pending
+    /// orders went unaccepted at worst.
+    pub fn finish(mut self) -> anyhow::Result<(u64, f64)> {
         self.stop.store(true, Ordering::Relaxed);
         let written = self
             .handle
@@ -149,14 +153,21 @@ impl PgAcceptor {
             output.trim()
         );
         written??;
-        output
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                l.trim()
-                    .parse::<u64>()
-                    .with_context(|| format!("psql printed {l:?}"))
-            })
-            .sum()
+        let (mut accepted, mut longest, mut last) = (0u64, 0f64, None::<f64>);
+        for line in output.lines().filter(|l| !l.trim().is_empty()) {
+            let parsed = line.trim().split_once(' ').and_then(|(n, t)| {
+                Some((
+                    n.parse::<u64>().ok()?,
+                    t.split(' ').next()?.parse::<f64>().ok()?,
+                ))
+            });
+            let (n, at) = parsed.with_context(|| format!("psql printed {line:?}"))?;
+            accepted += n;
+            if let Some(prev) = last {
+                longest = longest.max(at - prev);
+            }
+            last = Some(at);
+        }
+        Ok((accepted, longest))
     }
 }

@@ -70,6 +70,15 @@ const TARGET_MAX_OVERHEAD_US: f64 = 100.0;
 /// may hold only 10 pending orders (the app's cap) and the landlord accepts
 /// between sweeps, so 64 connections need the load spread over many guests.
 const BOOKING_GUESTS: usize = 16;
+/// Booking guests on the server backend: the embedded run's, logged in
+/// there, and more registered there. The pending cap (10 per guest) must
+/// survive the landlord's worst pause: on PostgreSQL that is a psql session
+/// in another process, and on this shared 2-core machine it was seen going
+/// 110-265 ms without a sweep while 16 guests took ~60 bookings/s each
+/// (409s). Triple the guests triple that margin; bookings per guest are
+/// rarely concurrent either way (PostgreSQL serialises one guest's bookings
+/// on their user row, so fewer guests could only lower its figures).
+const SERVER_BOOKING_GUESTS: usize = 3 * BOOKING_GUESTS;
 /// Registered users: the booking guests (the first also holds the session
 /// of the GET /session scenario) and one who logs in repeatedly.
 const REGISTERED_USERS: usize = BOOKING_GUESTS + 1;
@@ -102,6 +111,10 @@ struct Args {
     /// (e.g. a copy built before a change, for before/after figures).
     #[arg(long)]
     edge_host: Option<PathBuf>,
+    /// Skip the embedded load runs and the history phase: set-up, then the
+    /// server backend only (for targeted runs; no server/embedded ratios).
+    #[arg(long)]
+    only_servers: bool,
     /// Also serve the reads with this real Spin CLI (`spin up` on the same
     /// seeded state), for edge-host/Spin ratios in the same run.
     #[arg(long)]
@@ -390,7 +403,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     ));
     let mut users = Vec::new();
     for _ in 0..REGISTERED_USERS {
-        users.push(register(&edge.base, &state, &sms)?);
+        users.push(register(&edge.base, KvAt::StateDir(&state), &sms)?);
     }
     log(format!("registered {} users through the API", users.len()));
     let (booking_guests, login_user) = users.split_at(BOOKING_GUESTS);
@@ -646,21 +659,27 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         }
         Ok(())
     };
-    for sc in &scenarios {
-        run_scenario(sc, &mut failures)?;
-    }
-    // Search again after every house gained ten times its finished stays
-    // (written straight into the database, as the seeding was): the cost of
-    // availability must not grow with history. The cached search asks
-    // another page, so its first request builds it on the grown data.
-    log("adding 10x finished stays to every house");
-    let history = seed::add_history(&state.join("sqlite_db.db"), HISTORY_MULTIPLIER)?;
-    log(format!(
-        "added {} finished stays in {:.1} s",
-        history.orders, history.seconds
-    ));
-    for sc in &search_scenarios(" (after 10x history)", 3) {
-        run_scenario(sc, &mut failures)?;
+    let mut history = None;
+    if args.only_servers {
+        log("--only-servers: no embedded load runs, no history phase");
+    } else {
+        for sc in &scenarios {
+            run_scenario(sc, &mut failures)?;
+        }
+        // Search again after every house gained ten times its finished stays
+        // (written straight into the database, as the seeding was): the cost of
+        // availability must not grow with history. The cached search asks
+        // another page, so its first request builds it on the grown data.
+        log("adding 10x finished stays to every house");
+        let added = seed::add_history(&state.join("sqlite_db.db"), HISTORY_MULTIPLIER)?;
+        log(format!(
+            "added {} finished stays in {:.1} s",
+            added.orders, added.seconds
+        ));
+        history = Some(added);
+        for sc in &search_scenarios(" (after 10x history)", 3) {
+            run_scenario(sc, &mut failures)?;
+        }
     }
 
     // 4b. The server backend: the same reads and bookings on PostgreSQL +
@@ -670,7 +689,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             paths: &paths,
             plan: &plan,
             cache: &cache,
-            sms_origin: sms.origin(),
+            sms: &sms,
             snapshot: &snapshot,
             guests: booking_guests,
             scenarios: &scenarios,
@@ -800,7 +819,7 @@ struct ServersRun<'a> {
     paths: &'a Paths,
     plan: &'a Plan,
     cache: &'a Path,
-    sms_origin: String,
+    sms: &'a SmsGateway,
     /// The seeded SQLite file as it was before any load.
     snapshot: &'a Path,
     /// The booking guests (registered on the embedded app, so in the
@@ -860,7 +879,7 @@ fn servers_phase(
         redis.authority()
     ));
     let env = [
-        ("SPIN_VARIABLE_SMS_GATEWAY_ORIGIN", ctx.sms_origin.clone()),
+        ("SPIN_VARIABLE_SMS_GATEWAY_ORIGIN", ctx.sms.origin()),
         ("SPIN_VARIABLE_DATABASE_URL", pg.url()),
         ("SPIN_VARIABLE_DATABASE_HOST", pg.authority()),
         ("SPIN_VARIABLE_REDIS_URL", redis.url()),
@@ -900,15 +919,24 @@ fn servers_phase(
         check_ok(&client, &p.base, "/api/v1.0/areas", &[])?;
         check_ok(&client, &p.base, ctx.search_path, &[])?;
     }
-    // Sessions live in Redis here: the guests log in through the API.
-    let cookies = ctx
+    // Sessions live in Redis here: the guests log in through the API, and
+    // more register there (see SERVER_BOOKING_GUESTS).
+    let mut cookies = ctx
         .guests
         .iter()
         .map(|g| login(&client, &one.base, g))
         .collect::<anyhow::Result<Vec<String>>>()?;
+    let mut mobiles: Vec<String> = ctx.guests.iter().map(|g| g.mobile.clone()).collect();
+    let authority = redis.authority();
+    while cookies.len() < SERVER_BOOKING_GUESTS {
+        let user = register(&one.base, KvAt::Redis(&authority), ctx.sms)?;
+        cookies.push(user.cookie);
+        mobiles.push(user.mobile);
+    }
     log(format!(
-        "servers: {} guests logged in on {PG_ONE}",
-        cookies.len()
+        "servers: {} guests logged in on {PG_ONE}, {} more registered there",
+        ctx.guests.len(),
+        cookies.len() - ctx.guests.len()
     ));
     let mut matches = serde_json::Map::new();
     for (key, body, path) in ctx.embedded_bodies {
@@ -939,7 +967,10 @@ fn servers_phase(
     let mut accepted = Vec::new();
     // Its own database: bookings number from 0 again.
     let mut booking_offset = 0u64;
+    let mut redis_connections = Vec::new();
     for sc in ctx.scenarios.iter().filter(|s| s.servers) {
+        let connections_before = redis_stat(&redis, "total_connections_received");
+        let mut requests = 0u64;
         ensure!(
             sc.kind != Kind::NewSearches,
             "{}: changing searches are not striped here",
@@ -949,7 +980,7 @@ fn servers_phase(
             Kind::Bookings => Some(PgAcceptor::start(
                 &psql,
                 &work.join("pg-landlord.log"),
-                ctx.guests.iter().map(|g| g.mobile.as_str()),
+                mobiles.iter().map(String::as_str),
             )?),
             _ => None,
         };
@@ -972,6 +1003,7 @@ fn servers_phase(
                 work,
             )?;
             *offset = wrk::next_offset(*offset, &warm, WARMUP_CONNECTIONS);
+            requests += warm.requests;
         }
         for &c in &plan.connections {
             log(format!(
@@ -985,6 +1017,7 @@ fn servers_phase(
                 peak_kib = peak_kib.max(sampler.finish());
             }
             *offset = wrk::next_offset(*offset, &s, c);
+            requests += s.requests;
             record(runs, failures, sc, PG_ONE, c, s.rps(), s, None);
             // Two instances need a connection each: no ×2 run at 1.
             if c < instances.len() {
@@ -1000,6 +1033,7 @@ fn servers_phase(
             let parts =
                 wrk::run_parallel(&urls, &sc.load(*offset, &loads), &each, plan.seconds, work)?;
             *offset = wrk::next_offset_parallel(*offset, &parts, &each);
+            requests += parts.iter().map(|p| p.requests).sum::<u64>();
             let rps = Summary::rps_sum(&parts);
             record(
                 runs,
@@ -1012,13 +1046,29 @@ fn servers_phase(
                 Some(parts),
             );
         }
+        // Responses the load generator never saw (cut off at the end of
+        // a run) are not counted: per_request is a slight overestimate.
+        if let (Some(before), Some(after)) = (
+            connections_before,
+            redis_stat(&redis, "total_connections_received"),
+        ) {
+            let opened = after.saturating_sub(before);
+            redis_connections.push(json!({
+                "scenario": sc.name,
+                "requests": requests,
+                "connections_opened": opened,
+                "per_request": opened as f64 / requests.max(1) as f64,
+            }));
+        }
         if let Some(acceptor) = acceptor {
-            let n = acceptor.finish()?;
+            let (n, longest) = acceptor.finish()?;
             log(format!(
-                "{} [servers]: the landlord accepted {n} orders",
-                sc.name
+                "{} [servers]: the landlord accepted {n} orders (longest gap between sweeps {:.0} ms)",
+                sc.name,
+                longest * 1e3,
             ));
-            accepted.push(json!({"scenario": sc.name, "accepted": n}));
+            accepted.push(json!({"scenario": sc.name, "accepted": n,
+                "longest_gap_ms": longest * 1e3, "guests": mobiles.len()}));
         }
     }
     for p in instances {
@@ -1051,10 +1101,19 @@ fn servers_phase(
         "copied": copied,
         "responses_match_embedded": matches,
         "landlord": accepted,
+        "redis_connections": redis_connections,
         "pg_refused_connections": refused,
         "edge_pg_idle_kib": idle_kib,
         "edge_pg_peak_kib": peak_kib,
     }))
+}
+
+/// A counter from Redis's `INFO stats`.
+fn redis_stat(redis: &Redis, name: &str) -> Option<u64> {
+    let info = ihome_tests::redis_command(&redis.authority(), &[b"INFO", b"stats"])?;
+    String::from_utf8_lossy(&info)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
 }
 
 /// Records one run of a scenario, and a failure if any request failed.
@@ -1321,6 +1380,16 @@ fn compare(
     Ok(same)
 }
 
+/// Where the app keeps its key-value data (the captcha a registration
+/// reads, as an operator could).
+#[derive(Clone, Copy)]
+enum KvAt<'a> {
+    /// Spin key-value: `sqlite_key_value.db` in this state dir.
+    StateDir(&'a Path),
+    /// Redis at this `host:port`.
+    Redis(&'a str),
+}
+
 struct User {
     mobile: String,
     password: String,
@@ -1330,7 +1399,7 @@ struct User {
 
 /// Registers like a person: captcha image (its code read from the KV file,
 /// as an operator could), SMS code (caught by the loopback gateway), POST /users.
-fn register(base: &str, state: &Path, sms: &SmsGateway) -> anyhow::Result<User> {
+fn register(base: &str, kv: KvAt, sms: &SmsGateway) -> anyhow::Result<User> {
     let client = client()?;
     let mut rng = rand::thread_rng();
     let mobile = format!("13{:09}", rng.gen_range(0..1_000_000_000u64));
@@ -1340,18 +1409,25 @@ fn register(base: &str, state: &Path, sms: &SmsGateway) -> anyhow::Result<User> 
         .get(format!("{base}/api/v1.0/imagecode/{uuid}"))
         .send()?;
     ensure!(resp.status() == 200, "captcha: HTTP {}", resp.status());
-    let kv = rusqlite::Connection::open(state.join("sqlite_key_value.db"))?;
-    kv.busy_timeout(Duration::from_secs(10))?;
-    let raw: Vec<u8> = kv
-        .query_row(
-            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
-            [format!("captcha:{uuid}")],
-            |r| r.get(0),
-        )
-        .context("captcha entry in the KV store")?;
-    let (_, value) = ihome_shared::store::spin_kv::decode_entry(&raw)
-        .context("captcha entry in the app's KV format")?;
-    let entry: Value = serde_json::from_slice(value)?;
+    let key = format!("captcha:{uuid}");
+    let entry: Value = serde_json::from_slice(&match kv {
+        KvAt::StateDir(state) => {
+            let kv = rusqlite::Connection::open(state.join("sqlite_key_value.db"))?;
+            kv.busy_timeout(Duration::from_secs(10))?;
+            let raw: Vec<u8> = kv
+                .query_row(
+                    "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .context("captcha entry in the KV store")?;
+            let (_, value) = ihome_shared::store::spin_kv::decode_entry(&raw)
+                .context("captcha entry in the app's KV format")?;
+            value.to_vec()
+        }
+        KvAt::Redis(authority) => ihome_tests::redis_command(authority, &[b"GET", key.as_bytes()])
+            .context("captcha entry in Redis")?,
+    })?;
     let code = entry["code"].as_str().context("captcha entry has a code")?;
     let resp: Value = client
         .get(format!(

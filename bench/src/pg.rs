@@ -244,12 +244,12 @@ pub fn copy_sqlite(db_path: &Path, psql: &Psql, log: &Path) -> anyhow::Result<Co
             let mut rows = stmt.query([])?;
             let mut n = 0u64;
             while let Some(row) = rows.next()? {
-                for i in 0..cols.len() {
+                for (i, col) in cols.iter().enumerate() {
                     if i > 0 {
                         out.write_all(b",")?;
                     }
                     csv_field(&mut out, row.get_ref(i)?)
-                        .with_context(|| format!("{name}.{}", cols[i]))?;
+                        .with_context(|| format!("{name}.{col}"))?;
                 }
                 out.write_all(b"\n")?;
                 n += 1;
