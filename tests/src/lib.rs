@@ -363,9 +363,9 @@ pub struct TestApp {
     /// The instance [`TestApp::url`] hands out next.
     next_instance: AtomicUsize,
     log: Arc<Mutex<String>>,
-    /// The PostgreSQL and Redis this app's run on servers started for it;
-    /// dropped after the hosts (see `Drop`).
-    servers: Option<(servers::Postgres, servers::Redis)>,
+    /// The PostgreSQL and Redis this app's run on servers started for it,
+    /// kept until the hosts are gone (see `Drop`).
+    _servers: Option<(servers::Postgres, servers::Redis)>,
 }
 
 /// Starts the app with the default options.
@@ -418,7 +418,7 @@ pub fn spawn_app_with(mut options: AppOptions) -> TestApp {
         hosts: Vec::new(),
         next_instance: AtomicUsize::new(0),
         log: Arc::new(Mutex::new(String::new())),
-        servers: own_servers,
+        _servers: own_servers,
     };
     app.start_hosts();
     app
@@ -493,12 +493,6 @@ impl TestApp {
             kill_group(&mut child);
         }
         self.start_hosts();
-    }
-
-    /// The PostgreSQL and Redis this app runs on, when it is a run on
-    /// servers' own (tests that stop a store use them).
-    pub fn servers(&mut self) -> Option<&mut (servers::Postgres, servers::Redis)> {
-        self.servers.as_mut()
     }
 
     /// The host's process id (to read its memory use).

@@ -190,25 +190,148 @@ fn pg_bin() -> Result<PathBuf, String> {
     ))
 }
 
+/// What both servers are: a child process on a loopback port, its output
+/// appended to a log across restarts, in a temporary directory removed
+/// after it stops. Started on a free port, restarted on the same one.
+struct Process {
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+    /// The server's log line once it accepts connections.
+    ready: &'static str,
+    // Last: removed after the server has stopped.
+    dir: tempfile::TempDir,
+}
+
+/// A server kind: how to run it on a port.
+trait Server {
+    fn process(&mut self) -> &mut Process;
+    /// The server's command line for `port` (output and directory are set
+    /// by [`Process::spawn`]).
+    fn command(&self, port: u16) -> Command;
+}
+
+impl Process {
+    fn new(prefix: &str, ready: &'static str) -> Process {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("create a temp dir");
+        Process {
+            port: 0,
+            child: None,
+            log: dir.path().join("server.log"),
+            ready,
+            dir,
+        }
+    }
+
+    /// `cmd` with its output going to the log, run in the directory.
+    fn logged(&self, mut cmd: Command) -> Command {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the server log");
+        cmd.current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log);
+        cmd
+    }
+
+    /// Runs `cmd` until it is ready on `self.port`; false if it exited first
+    /// (e.g. the port was taken).
+    fn spawn(&mut self, cmd: Command) -> bool {
+        let seen = read_log(&self.log).matches(self.ready).count();
+        let mut child = self.logged(cmd).spawn().expect("spawn the server");
+        let ready = wait_ready(&mut child, &self.log, self.ready, seen, self.port);
+        if ready {
+            self.child = Some(child);
+        } else {
+            let _ = child.wait();
+        }
+        ready
+    }
+
+    /// Starts `server` on a free port.
+    fn start(server: &mut impl Server) {
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            let cmd = server.command(port);
+            let process = server.process();
+            process.port = port;
+            if process.spawn(cmd) {
+                return;
+            }
+        }
+        panic!(
+            "the server did not start:\n{}",
+            read_log(&server.process().log)
+        );
+    }
+
+    /// Starts `server` again on its port (the caller stopped it).
+    fn restart(server: &mut impl Server) {
+        // The port was ours a moment ago; another process is unlikely to
+        // have taken it, but give the kernel a few tries.
+        for _ in 0..PORT_ATTEMPTS {
+            let port = server.process().port;
+            let cmd = server.command(port);
+            if server.process().spawn(cmd) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let process = server.process();
+        panic!(
+            "the server did not restart on port {}:\n{}",
+            process.port,
+            read_log(&process.log)
+        );
+    }
+
+    /// `127.0.0.1:<port>`, as an `allowed_outbound_hosts` entry names it.
+    fn authority(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
 /// A throwaway PostgreSQL cluster: superuser `postgres`, trust
 /// authentication on 127.0.0.1 only, no Unix socket, durability off (fsync,
 /// synchronous commit and full-page writes; a clean stop still keeps every
 /// committed row). Stopped (fast shutdown) and deleted on drop.
 pub struct Postgres {
     bin: PathBuf,
-    port: u16,
     /// Run `initdb` and `postgres` as this `(uid, gid)` (when we are root).
     run_as: Option<(u32, u32)>,
-    child: Option<Child>,
-    /// The server's stdout and stderr, appended across restarts.
-    log: PathBuf,
     data: PathBuf,
-    // Last: removed after the server has stopped.
-    dir: tempfile::TempDir,
+    process: Process,
 }
 
 /// The server's log line once it accepts connections.
 const PG_READY: &str = "database system is ready to accept connections";
+
+impl Server for Postgres {
+    fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    fn command(&self, port: u16) -> Command {
+        let mut cmd = self.program("postgres");
+        cmd.arg("-D")
+            .arg(&self.data)
+            .args(["-p", &port.to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "unix_socket_directories="])
+            .args(["-c", "fsync=off"])
+            .args(["-c", "synchronous_commit=off"])
+            .args(["-c", "full_page_writes=off"])
+            // Room for every component's pool of two hosts under load.
+            .args(["-c", "max_connections=300"]);
+        cmd
+    }
+}
 
 impl Postgres {
     /// Starts a new cluster, or prints why it can't and returns `None` when
@@ -221,122 +344,71 @@ impl Postgres {
                 return None;
             }
         };
-        let dir = tempfile::Builder::new()
-            .prefix("ihome-pg-")
-            .tempdir()
-            .expect("create a temp dir");
+        let process = Process::new("ihome-pg-", PG_READY);
         let run_as = running_as_root().then(|| {
             let (_, uid, gid) = unprivileged_user();
             (uid, gid)
         });
         if let Some((uid, gid)) = run_as {
-            chown_tree(dir.path(), uid, gid);
+            chown_tree(process.dir.path(), uid, gid);
         }
         let mut pg = Self {
             bin,
-            port: 0,
             run_as,
-            child: None,
-            log: dir.path().join("postgres.log"),
-            data: dir.path().join("data"),
-            dir,
+            data: process.dir.path().join("data"),
+            process,
         };
         pg.initdb();
-        for _ in 0..PORT_ATTEMPTS {
-            pg.port = free_port();
-            if pg.spawn() {
-                return Some(pg);
-            }
-        }
-        panic!("PostgreSQL did not start:\n{}", read_log(&pg.log));
+        Process::start(&mut pg);
+        Some(pg)
     }
 
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(self.bin.join(program));
+    /// One of PostgreSQL's programs, as the unprivileged user when we are root.
+    fn program(&self, name: &str) -> Command {
+        let mut cmd = Command::new(self.bin.join(name));
         if let Some((uid, gid)) = self.run_as {
             // std drops the supplementary groups too when root sets a uid.
             cmd.uid(uid).gid(gid);
         }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open the server log");
-        cmd.current_dir(self.dir.path())
-            .env("LC_ALL", "C")
-            .env_remove("PGDATA")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log handle"))
-            .stderr(log);
+        cmd.env("LC_ALL", "C").env_remove("PGDATA");
         cmd
     }
 
     fn initdb(&self) {
-        let status = self
-            .command("initdb")
-            .arg("--pgdata")
-            .arg(&self.data)
-            .args([
-                "--username=postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .status()
-            .expect("run initdb");
-        assert!(status.success(), "initdb failed:\n{}", read_log(&self.log));
-    }
-
-    /// Starts the server on `self.port`; false if it exited before being
-    /// ready (e.g. the port was taken).
-    fn spawn(&mut self) -> bool {
-        let seen = read_log(&self.log).matches(PG_READY).count();
-        let mut child = self
-            .command("postgres")
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-p", &self.port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "unix_socket_directories="])
-            .args(["-c", "fsync=off"])
-            .args(["-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off"])
-            // Room for every component's pool of two hosts under load.
-            .args(["-c", "max_connections=300"])
-            .spawn()
-            .expect("spawn postgres");
-        let ready = wait_ready(&mut child, &self.log, PG_READY, seen, self.port);
-        if ready {
-            self.child = Some(child);
-        } else {
-            let _ = child.wait();
-        }
-        ready
+        let mut initdb = self.program("initdb");
+        initdb.arg("--pgdata").arg(&self.data).args([
+            "--username=postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        let status = self.process.logged(initdb).status().expect("run initdb");
+        assert!(status.success(), "initdb failed:\n{}", self.log());
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!("postgres://postgres@{}/postgres", self.authority())
     }
 
     /// `127.0.0.1:<port>`, as an `allowed_outbound_hosts` entry names it.
     pub fn authority(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.process.authority()
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port
     }
 
     pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.process.child.is_some()
     }
 
     /// Stops the server (fast shutdown: clients are disconnected, committed
     /// data stays). A no-op when stopped.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        if let Some(mut child) = self.process.child.take() {
             signal(&child, "-INT");
             wait_or_kill(&mut child, STOP_TIMEOUT);
         }
@@ -346,30 +418,18 @@ impl Postgres {
     /// it first if it is running).
     pub fn restart(&mut self) {
         self.stop();
-        // The port was ours a moment ago; another process is unlikely to
-        // have taken it, but give the kernel a few tries.
-        for _ in 0..PORT_ATTEMPTS {
-            if self.spawn() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "PostgreSQL did not restart on port {}:\n{}",
-            self.port,
-            read_log(&self.log)
-        );
+        Process::restart(self);
     }
 
     /// The server's output so far (for test failure messages).
     pub fn log(&self) -> String {
-        read_log(&self.log)
+        read_log(&self.process.log)
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        if let Some(mut child) = self.process.child.take() {
             // Immediate shutdown: the data is thrown away anyway.
             signal(&child, "-QUIT");
             wait_or_kill(&mut child, Duration::from_secs(5));
@@ -407,14 +467,30 @@ fn redis_bin() -> Result<PathBuf, String> {
 /// restart keeps the data as PostgreSQL's does. Killed and deleted on drop.
 pub struct Redis {
     bin: PathBuf,
-    port: u16,
-    child: Option<Child>,
-    log: PathBuf,
-    dir: tempfile::TempDir,
+    process: Process,
 }
 
 /// The server's log line once it accepts connections.
 const REDIS_READY: &str = "Ready to accept connections";
+
+impl Server for Redis {
+    fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    fn command(&self, port: u16) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--port", &port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.process.dir.path())
+            .args(["--daemonize", "no"])
+            .args(["--logfile", ""]);
+        cmd
+    }
+}
 
 impl Redis {
     /// Starts a new server, or prints why it can't and returns `None` when
@@ -427,82 +503,39 @@ impl Redis {
                 return None;
             }
         };
-        let dir = tempfile::Builder::new()
-            .prefix("ihome-redis-")
-            .tempdir()
-            .expect("create a temp dir");
         let mut redis = Self {
             bin,
-            port: 0,
-            child: None,
-            log: dir.path().join("redis.log"),
-            dir,
+            process: Process::new("ihome-redis-", REDIS_READY),
         };
-        for _ in 0..PORT_ATTEMPTS {
-            redis.port = free_port();
-            if redis.spawn() {
-                return Some(redis);
-            }
-        }
-        panic!("redis-server did not start:\n{}", read_log(&redis.log));
-    }
-
-    fn spawn(&mut self) -> bool {
-        let seen = read_log(&self.log).matches(REDIS_READY).count();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open the server log");
-        let mut child = Command::new(&self.bin)
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .args(["--daemonize", "no"])
-            .args(["--logfile", ""])
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn redis-server");
-        let ready = wait_ready(&mut child, &self.log, REDIS_READY, seen, self.port);
-        if ready {
-            self.child = Some(child);
-        } else {
-            let _ = child.wait();
-        }
-        ready
+        Process::start(&mut redis);
+        Some(redis)
     }
 
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}", self.authority())
     }
 
     /// `127.0.0.1:<port>`, as an `allowed_outbound_hosts` entry names it.
     pub fn authority(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.process.authority()
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port
     }
 
     pub fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.process.child.is_some()
     }
 
     /// Saves the data set and stops the server (`SHUTDOWN SAVE`); clients
     /// are disconnected. A no-op when stopped.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(mut child) = self.process.child.take() else {
             return;
         };
-        let asked = TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut s| {
+        let asked = TcpStream::connect(("127.0.0.1", self.port())).and_then(|mut s| {
             s.set_read_timeout(Some(STOP_TIMEOUT))?;
             s.write_all(b"*2\r\n$8\r\nSHUTDOWN\r\n$4\r\nSAVE\r\n")?;
             // The server closes the connection as it exits.
@@ -520,28 +553,18 @@ impl Redis {
     /// [`Redis::stop`] saved (stops it first if it is running).
     pub fn restart(&mut self) {
         self.stop();
-        for _ in 0..PORT_ATTEMPTS {
-            if self.spawn() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "redis-server did not restart on port {}:\n{}",
-            self.port,
-            read_log(&self.log)
-        );
+        Process::restart(self);
     }
 
     /// The server's output so far (for test failure messages).
     pub fn log(&self) -> String {
-        read_log(&self.log)
+        read_log(&self.process.log)
     }
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        if let Some(mut child) = self.process.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -588,7 +611,7 @@ mod tests {
             return;
         };
         let port = pg.port();
-        let dir = pg.dir.path().to_path_buf();
+        let dir = pg.process.dir.path().to_path_buf();
         assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
         pg.stop();
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
