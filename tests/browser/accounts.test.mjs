@@ -24,7 +24,7 @@ test('register page: captcha refresh, wrong captcha, SMS countdown', async () =>
   const first = await currentCaptcha(page, app);
   assert.match(first.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a v4 uuid');
   await page.getByRole('button', { name: '图片验证码，点击换一张' }).click();
-  const second = await currentCaptcha(page, app);
+  const second = await currentCaptcha(page, app, { after: first.uuid });
   assert.notEqual(second.uuid, first.uuid, 'a click fetches a new captcha');
 
   // Client-side checks first.
@@ -41,7 +41,7 @@ test('register page: captcha refresh, wrong captcha, SMS countdown', async () =>
   const body = await resp.json();
   assert.equal(body.errno, '4004', 'wrong captcha is 4004');
   await page.getByRole('alert').getByText(body.errmsg).waitFor();
-  const third = await currentCaptcha(page, app);
+  const third = await currentCaptcha(page, app, { after: second.uuid });
   assert.notEqual(third.uuid, second.uuid, 'a used captcha is replaced');
   await shot(page, 'accounts-01-register-wrong-captcha');
 
@@ -145,4 +145,35 @@ test('rename, then log out', async () => {
   await login(page, { ...user, next: '/my.html' });
   await page.locator('#my-name', { hasText: name }).waitFor();
   assertNoProblems(page);
+});
+
+// Last in this file: it uses up the captchas of the one client address all
+// of its pages come from.
+test('too many captchas: the register page shows the server message, not a broken image', async () => {
+  const page = await chrome.visitor(app.base, { viewport: DESKTOP, name: 'captcha-limit' });
+  await page.goto('/register.html');
+  await currentCaptcha(page, app);
+  // This client's captchas (per client, 10 minutes) used up; the app-wide
+  // per-second limit may refuse some on the way, which costs nothing.
+  const { ok, last } = await page.evaluate(async () => {
+    const captcha = () => fetch(`/api/v1.0/imagecode/${crypto.randomUUID()}`);
+    let ok = 0;
+    for (let i = 0; i < 300; i++) {
+      const r = await captcha();
+      if (r.ok) { ok += 1; continue; }
+      if (r.status !== 429) return { ok, last: { status: r.status } };
+      // The app-wide limit's window is one second: refused again after
+      // that, it is this client's limit.
+      await new Promise((done) => setTimeout(done, 1100));
+      const again = await captcha();
+      if (again.ok) { ok += 1; continue; }
+      return { ok, last: again.status === 429 ? await again.json() : { status: again.status } };
+    }
+    return { ok, last: null };
+  });
+  assert.ok(last && last.errno === '4201', `the client's captchas ran out after ${ok}: ${JSON.stringify(last)}`);
+  await page.getByRole('button', { name: '图片验证码，点击换一张' }).click();
+  await page.getByRole('alert').getByText(last.errmsg).waitFor();
+  assert.equal(await page.locator('#captcha-img').getAttribute('data-uuid'), null, 'no stale image stays');
+  await shot(page, 'accounts-07-captcha-limit');
 });

@@ -1,5 +1,5 @@
 import { t } from '../i18n.js';
-import { api, getSession, safeNext } from '../api.js';
+import { api, getSession, safeNext, ApiError, API_BASE } from '../api.js';
 import { initPage, $, uuid4, showError, hideAlert, busy } from '../ui.js';
 
 const MOBILE_RE = /^1[3-9]\d{9}$/;
@@ -14,13 +14,42 @@ const smsBtn = $('#sms-btn');
 const smsHint = $('#sms-hint');
 
 /* ---------- captcha: a new client-made uuid for every image ---------- */
+// Fetched here rather than by <img src>, so that a refusal (too many
+// captchas: 429, or the store down) shows the server's errmsg instead of a
+// broken image. The image's uuid is kept on it as data-uuid.
 let captchaId = '';
-function refreshCaptcha() {
-  captchaId = uuid4();
-  $('#captcha-img').src = `/api/v1.0/imagecode/${captchaId}`;
+let captchaObjectUrl = '';
+async function refreshCaptcha() {
+  const id = uuid4();
+  captchaId = id;
   form.captcha.value = '';
+  const img = $('#captcha-img');
+  let res;
+  try {
+    res = await fetch(`${API_BASE}/imagecode/${id}`, { credentials: 'same-origin' });
+  } catch {
+    showError(box, t('err.network'));
+    return;
+  }
+  if (id !== captchaId) return; // a newer click won
+  if (!res.ok) {
+    let msg = t('err.unknown');
+    try {
+      msg = (await res.json()).errmsg || msg;
+    } catch { /* not the JSON envelope */ }
+    img.removeAttribute('src');
+    img.removeAttribute('data-uuid');
+    showError(box, new ApiError(String(res.status), msg, res.status));
+    return;
+  }
+  const blob = await res.blob();
+  if (id !== captchaId) return;
+  if (captchaObjectUrl) URL.revokeObjectURL(captchaObjectUrl);
+  captchaObjectUrl = URL.createObjectURL(blob);
+  img.src = captchaObjectUrl;
+  img.dataset.uuid = id;
 }
-$('#captcha-btn').addEventListener('click', () => { refreshCaptcha(); form.captcha.focus(); });
+$('#captcha-btn').addEventListener('click', () => { hideAlert(box); refreshCaptcha(); form.captcha.focus(); });
 refreshCaptcha();
 
 function invalid(input, msg) {

@@ -16,9 +16,12 @@ export async function waitFor(fn, { timeout = 20_000, interval = 150, what = 'co
 }
 
 /** The uuid of the captcha image now shown on register.html, once the app has stored it. */
-export async function currentCaptcha(page, app) {
-  const src = await page.locator('#captcha-img').getAttribute('src');
-  const uuid = src.split('/').pop();
+export async function currentCaptcha(page, app, { after = '' } = {}) {
+  // The page fetches the image itself and marks it with its uuid once shown.
+  const uuid = await waitFor(async () => {
+    const id = await page.locator('#captcha-img').getAttribute('data-uuid');
+    return id && id !== after ? id : null;
+  }, { what: 'a captcha image on the page' });
   const code = await waitFor(() => app.captchaCode(uuid), { what: `captcha ${uuid} in the KV store` });
   return { uuid, code };
 }
