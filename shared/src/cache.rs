@@ -37,6 +37,15 @@ pub fn house_detail(house_id: i64) -> String {
     format!("cache:house:{house_id}")
 }
 
+/// Which of `slots` slots `key` goes in: FNV-1a, the same on every instance
+/// (std's hasher is seeded per process).
+pub fn slot(key: &str, slots: u64) -> u64 {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash % slots
+}
+
 /// The cached `data` under `key`, if live, parsed straight from the stored
 /// bytes as `T`. With `T = Box<RawValue>` ([`Raw`]) the JSON is not parsed
 /// at all and goes into the response as stored: a hit costs one KV read and

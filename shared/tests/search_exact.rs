@@ -341,3 +341,45 @@ fn cached_pages_never_outlive_a_write() {
     cache::invalidate_house(&kv, gone);
     assert_eq!(search(false), first);
 }
+
+/// However many different queries are asked, the store keeps at most
+/// `PAGE_SLOTS` pages, and a query sharing a slot with another never gets
+/// the other's page.
+#[test]
+fn cached_pages_stay_within_their_slots_and_answer_only_their_query() {
+    let db = NativeSqlite::in_memory().unwrap();
+    let mut rng = StdRng::seed_from_u64(17);
+    seed(&db, &mut rng);
+    let kv = MemoryKv::new();
+    let queries = houses::PAGE_SLOTS as i64 + 1_500;
+    // Page n of the same search: past the last page each is empty, so only
+    // `current_page` tells them apart, as a wrong slot's page would show.
+    let q = vec![("sk", "new".to_string())];
+    let ask = |page: i64| -> i64 {
+        let query = parse(&q, page);
+        match houses::search(|| Ok(&db), &kv, &view(), &query, today()).unwrap() {
+            Cached::Hit(raw) => {
+                let page: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+                page["current_page"].as_i64().unwrap()
+            }
+            Cached::Built(page) => page.current_page,
+        }
+    };
+    for page in 1..=queries {
+        assert_eq!(ask(page), page);
+    }
+    // Again, in another order: hits and rebuilt pages alike are their own.
+    for page in (1..=queries).rev() {
+        assert_eq!(ask(page), page);
+    }
+    let pages = kv
+        .keys()
+        .iter()
+        .filter(|k| k.starts_with("cache:search:"))
+        .count();
+    assert!(
+        pages as u64 <= houses::PAGE_SLOTS,
+        "{pages} cached pages for {queries} queries"
+    );
+    assert!(pages > 1_000, "only {pages} slots used");
+}

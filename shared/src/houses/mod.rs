@@ -94,7 +94,8 @@ pub use publish::{
     publish,
 };
 pub use search::{
-    PAGE_SIZE, SearchPage, SearchParams, SearchQuery, SortKey, StayWindow, search, search_fresh,
+    PAGE_SIZE, PAGE_SLOTS, SearchPage, SearchParams, SearchQuery, SortKey, StayWindow, search,
+    search_fresh,
 };
 pub use status::{PublishedRequest, set_published};
 

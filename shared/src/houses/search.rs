@@ -148,6 +148,14 @@ const AREA_EXISTS: &str = "SELECT count(*) AS found FROM areas WHERE id = ?1";
 /// (the generation in the key moves on); this only bounds how long pages of
 /// past generations occupy the store.
 const PAGE_TTL_SECS: i64 = 300;
+/// Cached pages live in this many slots (`cache:search:<slot>`), each
+/// holding the last page stored there with the full key it is for: the
+/// store holds at most this many pages however many different queries,
+/// dates and generations there are. (A key per page let a burst of new
+/// queries fill the store with tens of thousands of pages for their TTL,
+/// which every key scan then paid for.) Two queries sharing a slot take
+/// turns; a slot never answers for a query other than its own.
+pub const PAGE_SLOTS: u64 = 4096;
 
 /// The page of `query` on `today`, from the cache or built with the database
 /// `open_db` opens (only on a miss). An unknown area is 4103; a page past
@@ -159,17 +167,21 @@ pub fn search<D: Sql>(
     query: &SearchQuery,
     today: Date,
 ) -> ApiResult<Cached<SearchPage>> {
-    let key = format!(
-        "cache:search:{}:{today}:{}",
-        cache::generation(kv)?,
-        query.cache_key()
-    );
-    if let Some(hit) = cache::get::<cache::Raw>(kv, &key)? {
+    let key = format!("{}:{today}:{}", cache::generation(kv)?, query.cache_key());
+    let slot = format!("cache:search:{}", cache::slot(&key, PAGE_SLOTS));
+    if let Some(stored) = kv.get(&slot)?
+        && let Some(json) = stored
+            .strip_prefix(key.as_bytes())
+            .and_then(|rest| rest.strip_prefix(b"\n"))
+    {
+        let hit = serde_json::from_slice(json).map_err(ApiError::internal)?;
         return Ok(Cached::Hit(hit));
     }
     let page = search_fresh(&open_db()?, view, query, today)?;
-    let bytes = serde_json::to_vec(&page).map_err(ApiError::internal)?;
-    kv.put(&key, &bytes, PAGE_TTL_SECS)?;
+    let mut stored = key.into_bytes();
+    stored.push(b'\n');
+    serde_json::to_writer(&mut stored, &page).map_err(ApiError::internal)?;
+    kv.put(&slot, &stored, PAGE_TTL_SECS)?;
     Ok(Cached::Built(page))
 }
 

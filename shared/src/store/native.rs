@@ -120,6 +120,11 @@ impl MemoryKv {
         MemoryKv::default()
     }
 
+    /// Every key held, live or not yet swept (for tests of what a store keeps).
+    pub fn keys(&self) -> Vec<String> {
+        self.entries.borrow().keys().cloned().collect()
+    }
+
     /// Pins this store's clock (expiry is judged against it).
     pub fn set_now(&self, now: i64) {
         self.now.set(Some(now));
