@@ -63,6 +63,7 @@ pub mod nights;
 pub mod orders;
 pub mod photos;
 pub mod ratelimit;
+pub mod row_lock;
 pub mod session;
 pub mod sms;
 pub mod store;

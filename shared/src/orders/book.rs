@@ -21,6 +21,7 @@ use crate::domain::DateRange;
 use crate::errno::{ApiError, ApiResult};
 use crate::nights;
 use crate::params;
+use crate::row_lock;
 use crate::store::{Kv, Sql};
 
 /// How far ahead a stay may start: a year, the calendar hosts keep open.
@@ -108,15 +109,6 @@ const BOOK: &str = "INSERT INTO orders (user_id, house_id, start_date, end_date,
             WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT') < ?7
      RETURNING id AS order_id";
 
-/// Serialises one guest's bookings, so the pending-order cap in [`BOOK`]
-/// counts every earlier booking of that guest. SQLite needs nothing
-/// (`BEGIN IMMEDIATE` already serialises writers), but PostgreSQL's READ
-/// COMMITTED lets two bookings count the same pending orders at once: a
-/// no-op update of the guest's row locks it until the transaction ends,
-/// and is one text for both engines (`SELECT … FOR UPDATE` is PostgreSQL's
-/// only). Nights need no lock: their primary key decides. Parameter: guest.
-const LOCK_GUEST: &str = "UPDATE users SET id = id WHERE id = ?1";
-
 /// The guest's WAIT_ACCEPT orders. Parameter: guest.
 const PENDING_ORDERS: &str = "SELECT count(*) AS pending FROM orders
     WHERE user_id = ?1 AND status = 'WAIT_ACCEPT'";
@@ -150,7 +142,9 @@ pub fn book(
     booking.check_length(house.int("min_days")?, house.int("max_days")?)?;
     let stay = booking.stay;
     let order_id = db.write_tx(|db| {
-        db.execute(LOCK_GUEST, params![guest])?;
+        // The pending cap in BOOK counts every earlier booking of this
+        // guest (see row_lock); nights need no lock: their key decides.
+        row_lock::user(db, guest)?;
         let order_id = db.query_i64(
             BOOK,
             params![

@@ -14,6 +14,7 @@ use crate::cache;
 use crate::errno::{ApiError, ApiResult};
 use crate::image_store::{FileStore, delete_or_queue, delete_queued, queue_delete, retry_pending};
 use crate::params;
+use crate::row_lock;
 use crate::store::{Kv, Sql};
 use crate::upload::Image;
 
@@ -60,6 +61,9 @@ pub async fn set_avatar(
 /// transaction; returns the replaced id, if there was one.
 fn replace(db: &impl Sql, user_id: i64, file_id: &str, now: i64) -> ApiResult<Option<String>> {
     db.write_tx(|db| {
+        // The replaced avatar is the one the last writer stored, never one
+        // a concurrent upload read too (its file would be left behind).
+        row_lock::user(db, user_id)?;
         let old = db
             .query(CURRENT, params![user_id])?
             .first()

@@ -8,6 +8,7 @@ use crate::cache;
 use crate::errno::{ApiError, ApiResult};
 use crate::image_store::{FileStore, delete_or_queue, retry_pending};
 use crate::params;
+use crate::row_lock;
 use crate::store::{Kv, Sql};
 use crate::upload::Image;
 
@@ -23,7 +24,8 @@ const PHOTOS: &str = "SELECT count(*) AS photos FROM house_images WHERE house_id
 const ADD: &str = "INSERT INTO house_images (house_id, file_id, created_at, position)
     SELECT ?1, ?2, ?3, coalesce(max(position), 0) + 1 FROM house_images WHERE house_id = ?1";
 /// Only a house without a cover takes this one, so of two concurrent first
-/// photos exactly one (the first to commit) becomes the cover.
+/// photos exactly one (the first to commit, which has the lower id and
+/// position: `record` holds the house's lock) becomes the cover.
 const COVER_IF_NONE: &str = "UPDATE houses SET index_image = ?1 WHERE id = ?2 AND index_image = ''";
 /// The cover becomes the first photo in the landlord's order, or `''` when
 /// none is left. Parameter: house.
@@ -79,8 +81,9 @@ pub async fn add_house_photo(
 /// transaction.
 fn record(db: &impl Sql, house_id: i64, file_id: &str, now: i64) -> ApiResult<()> {
     db.write_tx(|db| {
-        // Counted again under the write lock: concurrent uploads cannot
-        // overshoot the limit the precheck saw.
+        // Counted again under the house's lock: concurrent uploads cannot
+        // overshoot the limit the precheck saw, nor share a position.
+        row_lock::house(db, house_id)?;
         if db.query_i64(PHOTOS, params![house_id])?.unwrap_or(0) >= MAX_PHOTOS_PER_HOUSE {
             return Err(too_many());
         }

@@ -13,6 +13,7 @@ use crate::errno::{ApiError, ApiResult};
 use crate::houses::OwnedHouse;
 use crate::image_store::{FileStore, delete_queued, queue_delete, retry_pending};
 use crate::params;
+use crate::row_lock;
 use crate::store::{Kv, Sql};
 
 use super::house_photo::COVER_IS_FIRST_PHOTO;
@@ -35,6 +36,8 @@ pub async fn delete_house_photo(
     now: i64,
 ) -> ApiResult<()> {
     let file_id = db.write_tx(|db| {
+        // The cover chosen below is the first of the photos left.
+        row_lock::house(db, house.id())?;
         let rows = db.query(DELETE_PHOTO, params![image_id, house.id()])?;
         let file_id = rows
             .first()

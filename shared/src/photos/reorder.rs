@@ -13,6 +13,7 @@ use crate::de::flex_i64_vec;
 use crate::errno::{ApiError, ApiResult};
 use crate::houses::OwnedHouse;
 use crate::params;
+use crate::row_lock;
 use crate::store::{Kv, Sql};
 
 use super::house_photo::COVER_IS_FIRST_PHOTO;
@@ -37,6 +38,8 @@ pub fn reorder_house_photos(
     image_ids: &[i64],
 ) -> ApiResult<()> {
     db.write_tx(|db| {
+        // The set checked is the set reordered (no upload or delete between).
+        row_lock::house(db, house.id())?;
         let mut current = db
             .query(PHOTO_IDS, params![house.id()])?
             .map(|row| row.int("image_id"))?;
