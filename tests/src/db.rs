@@ -13,77 +13,33 @@ use std::time::Duration;
 /// How long the SQLite connection waits for the app's write lock.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A value bound to a `?N` placeholder.
-#[derive(Clone, Debug)]
-pub enum Param {
-    Int(i64),
-    Real(f64),
-    Text(String),
-    Null,
-}
+/// A value bound to a `?N` placeholder: the app's own statement value
+/// (`42.into()`, `"text".into()`, `None::<i64>.into()`, …).
+pub use ihome_shared::store::sql::Value as Param;
 
-impl From<i64> for Param {
-    fn from(v: i64) -> Self {
-        Param::Int(v)
-    }
-}
-
-impl From<i32> for Param {
-    fn from(v: i32) -> Self {
-        Param::Int(v.into())
-    }
-}
-
-impl From<f64> for Param {
-    fn from(v: f64) -> Self {
-        Param::Real(v)
-    }
-}
-
-impl From<&str> for Param {
-    fn from(v: &str) -> Self {
-        Param::Text(v.to_owned())
-    }
-}
-
-impl From<String> for Param {
-    fn from(v: String) -> Self {
-        Param::Text(v)
-    }
-}
-
-impl From<&String> for Param {
-    fn from(v: &String) -> Self {
-        Param::Text(v.clone())
-    }
-}
-
-impl<T: Into<Param>> From<Option<T>> for Param {
-    fn from(v: Option<T>) -> Self {
-        v.map_or(Param::Null, Into::into)
-    }
-}
-
-impl Param {
-    /// The value as an SQL literal, for PostgreSQL's simple protocol (which
-    /// leaves typing the literal to the server, as the app's own text does).
-    fn literal(&self) -> String {
-        match self {
-            Param::Int(v) => v.to_string(),
-            Param::Real(v) => format!("{v:?}"),
-            Param::Text(v) => format!("'{}'", v.replace('\'', "''")),
-            Param::Null => "NULL".to_owned(),
+/// `value` as an SQL literal, for PostgreSQL's simple protocol (which
+/// leaves typing the literal to the server, as the app's own text does).
+fn literal(value: &Param) -> String {
+    match value {
+        Param::Int(v) => v.to_string(),
+        Param::Real(v) => format!("{v:?}"),
+        Param::Text(v) => format!("'{}'", v.replace('\'', "''")),
+        Param::Blob(v) => {
+            let hex: String = v.iter().map(|b| format!("{b:02x}")).collect();
+            format!("'\\x{hex}'::bytea")
         }
+        Param::Null => "NULL".to_owned(),
     }
+}
 
-    fn sqlite(&self) -> rusqlite::types::Value {
-        use rusqlite::types::Value;
-        match self {
-            Param::Int(v) => Value::Integer(*v),
-            Param::Real(v) => Value::Real(*v),
-            Param::Text(v) => Value::Text(v.clone()),
-            Param::Null => Value::Null,
-        }
+fn sqlite_value(value: &Param) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match value {
+        Param::Int(v) => Value::Integer(*v),
+        Param::Real(v) => Value::Real(*v),
+        Param::Text(v) => Value::Text(v.clone()),
+        Param::Blob(v) => Value::Blob(v.clone()),
+        Param::Null => Value::Null,
     }
 }
 
@@ -151,7 +107,7 @@ impl Db {
     pub fn execute(&mut self, sql: &str, params: &[Param]) -> u64 {
         match self {
             Db::Sqlite(conn) => {
-                let values = params.iter().map(Param::sqlite);
+                let values = params.iter().map(sqlite_value);
                 conn.execute(sql, rusqlite::params_from_iter(values))
                     .unwrap_or_else(|e| panic!("{sql}: {e}")) as u64
             }
@@ -174,7 +130,7 @@ impl Db {
                 let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
                 let names: Vec<String> =
                     stmt.column_names().iter().map(|n| n.to_string()).collect();
-                let values = params.iter().map(Param::sqlite);
+                let values = params.iter().map(sqlite_value);
                 stmt.query_map(rusqlite::params_from_iter(values), |row| {
                     let mut columns = Vec::with_capacity(names.len());
                     for (i, name) in names.iter().enumerate() {
@@ -283,7 +239,7 @@ fn bind_literals(sql: &str, params: &[Param]) -> String {
         let param = params
             .get(n - 1)
             .unwrap_or_else(|| panic!("{sql}: no value for ?{n}"));
-        out.push_str(&param.literal());
+        out.push_str(&literal(param));
     }
     out
 }

@@ -753,12 +753,30 @@ fn a_failed_database_write_deletes_the_uploaded_file() {
 fn a_house_takes_at_most_30_photos() {
     // photos::MAX_PHOTOS_PER_HOUSE.
     const MAX_PHOTOS: usize = 30;
+    /// The last photos, uploaded at once: of the five, three fit.
+    const RACING: usize = 5;
     let app = spawn_app_on_fastdfs();
     let owner = app.register_verified();
     let house_id = publish_house(&app, &owner);
-    for _ in 0..MAX_PHOTOS {
+    for _ in 0..MAX_PHOTOS + 2 - RACING {
         upload_house_image(&app, &owner, house_id, png(2_000));
     }
+    let url = app.api(&format!("/houses/{house_id}/images"));
+    let client = owner.client.clone();
+    let racing = ihome_tests::concurrently(RACING, move |i| {
+        client.post_multipart(&url, "house_image", &format!("{i}.png"), png(2_000))
+    });
+    let refused: Vec<_> = racing.iter().filter(|r| r.errno() != "0").collect();
+    assert_eq!(refused.len(), 2, "{racing:#?}");
+    for r in refused {
+        r.assert_error("4004", 409);
+    }
+    // Each photo has its own place in the order.
+    let positions = app.db().count(
+        "SELECT count(DISTINCT position) AS n FROM house_images WHERE house_id = ?1",
+        &[house_id.into()],
+    );
+    assert_eq!(positions, MAX_PHOTOS as i64);
     owner
         .client
         .post_multipart(
@@ -769,6 +787,36 @@ fn a_house_takes_at_most_30_photos() {
         )
         .assert_error("4004", 409);
     assert_eq!(house_images_in_db(&app, house_id).len(), MAX_PHOTOS);
+}
+
+/// Avatars uploaded at once: one stays, and every other file (each was the
+/// avatar for a moment, or never) is deleted from the store, not left behind.
+#[test]
+fn concurrent_avatar_uploads_leave_one_file_in_the_store() {
+    let app = spawn_app();
+    let user = app.register();
+    let before = stored_files(&app);
+    let url = app.api("/user/avatar");
+    let client = user.client.clone();
+    let results = ihome_tests::concurrently(4, move |i| {
+        client.post_multipart(&url, "avatar", &format!("{i}.jpg"), jpeg(8_000))
+    });
+    for r in &results {
+        assert_eq!(r.errno(), "0", "{}", r.text());
+    }
+    let avatar = avatar_in_db(&app, user.user_id);
+    assert!(
+        results
+            .iter()
+            .any(|r| r.data()["avatar_url"].as_str().map(file_id) == Some(avatar.as_str())),
+        "the avatar is one of the uploads"
+    );
+    assert_eq!(pending_deletes(&app), Vec::new(), "nothing left to delete");
+    assert_eq!(
+        stored_files(&app),
+        before + 1,
+        "one avatar file in the store"
+    );
 }
 
 /// Rows of the app's queue of deletions the store has not confirmed.
