@@ -131,11 +131,10 @@ export async function startApp() {
       const rows = sqlite(path.join(stateDir, 'sqlite_key_value.db'),
         "SELECT hex(value) FROM spin_key_value WHERE store = 'default' AND key = ?", [`captcha:${uuid}`]);
       if (!rows.length) throw new Error(`no captcha:${uuid} in the KV store`);
-      let bytes = Buffer.from(rows[0][0], 'hex');
+      const bytes = Buffer.from(rows[0][0], 'hex');
       // shared/src/store/spin_kv.rs: "ik1", the expiry (8 bytes, big-endian), then the JSON value.
-      if (bytes.subarray(0, 3).toString('latin1') === 'ik1') bytes = bytes.subarray(3 + 8);
-      const v = JSON.parse(bytes.toString('utf8'));
-      return v.code ?? v.value?.code;
+      if (bytes.subarray(0, 3).toString('latin1') !== 'ik1') throw new Error(`captcha:${uuid} is not an ik1 entry`);
+      return JSON.parse(bytes.subarray(3 + 8).toString('utf8')).code;
     },
     /** The last SMS code the loopback gateway received for `mobile`. */
     smsCode(mobile) {
