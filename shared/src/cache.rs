@@ -8,13 +8,18 @@
 //!
 //! The race a cache must survive: a reader queries, a writer commits and
 //! invalidates, then the reader stores what it read before the commit. Every
-//! invalidation first bumps one counter, [`GENERATION`]; a reader notes the
-//! generation before it builds and checks it again after storing. If it
-//! moved, a write committed meanwhile and the reader deletes what it stored
-//! (the value is still returned: it was current when read). If it did not,
-//! every later invalidation comes after the store and removes it. Only the
-//! key-value store is involved, so the protocol holds across instances that
-//! share a store.
+//! invalidation first replaces one token, [`GENERATION`], with a new random
+//! one; a reader notes the generation before it builds and checks it again
+//! after storing. If it changed, a write committed meanwhile and the reader
+//! deletes what it stored (the value is still returned: it was current when
+//! read). If it did not, every later invalidation comes after the store and
+//! removes it. Only the key-value store is involved, so the protocol holds
+//! across instances that share a store.
+//!
+//! The token is random rather than counted: the protocol only asks whether
+//! it changed, and a plain write of a new value needs no read-modify-write,
+//! which on the embedded store would take SQLite's write lock a second time
+//! in every write request (a 64-bit token repeats by chance once in 2^64).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,14 +29,15 @@ use crate::store::kv::{self, Kv};
 
 pub const AREAS: &str = "cache:areas";
 pub const HOUSE_INDEX: &str = "cache:house_index";
-/// Bumped by every invalidation (see the module docs).
+/// Replaced by every invalidation (see the module docs).
 pub const GENERATION: &str = "cache:generation";
 
 /// Safety-net lifetime of cached reads (seconds).
 pub const TTL_SECS: i64 = 3600;
-/// The generation counter's window: long enough never to matter (a reset
-/// only makes a concurrent fill drop its entry).
-const GENERATION_WINDOW_SECS: i64 = 365 * 24 * 3600;
+/// The generation token's lifetime: long enough never to matter (its
+/// expiry is one more change, which only makes a concurrent fill drop its
+/// entry).
+const GENERATION_TTL_SECS: i64 = 365 * 24 * 3600;
 
 pub fn house_detail(house_id: i64) -> String {
     format!("cache:house:{house_id}")
@@ -74,17 +80,22 @@ pub fn fill<T: Serialize>(
     Ok(value)
 }
 
-/// The current cache generation: moves on with every [`invalidate`].
-pub fn generation(kv: &impl Kv) -> ApiResult<i64> {
-    Ok(kv.count(GENERATION, 0, GENERATION_WINDOW_SECS)?.count)
+/// The current cache generation: a token that changes with every
+/// [`invalidate`] (empty before the first).
+pub fn generation(kv: &impl Kv) -> ApiResult<String> {
+    Ok(kv
+        .get(GENERATION)?
+        .map(|token| String::from_utf8_lossy(&token).into_owned())
+        .unwrap_or_default())
 }
 
 /// Deletes cache entries; called after the database write commits. A
 /// failure is logged, not returned: the write it follows has happened, and
 /// the entries' lifetime bounds how long they can be stale.
 pub fn invalidate(kv: &impl Kv, keys: &[&str]) {
-    if let Err(e) = kv.count(GENERATION, 1, GENERATION_WINDOW_SECS) {
-        eprintln!("cache generation bump failed: {e}");
+    let token = format!("{:016x}", rand::random::<u64>());
+    if let Err(e) = kv.put(GENERATION, token.as_bytes(), GENERATION_TTL_SECS) {
+        eprintln!("cache generation change failed: {e}");
     }
     for key in keys {
         if let Err(e) = kv.delete(key) {
@@ -123,6 +134,18 @@ mod tests {
         assert_eq!(get::<i64>(&kv, "cache:x").unwrap(), Some(2));
         invalidate(&kv, &["cache:x"]);
         assert_eq!(get::<i64>(&kv, "cache:x").unwrap(), None);
+    }
+
+    #[test]
+    fn every_invalidation_changes_the_generation() {
+        let kv = MemoryKv::new();
+        let mut seen = vec![generation(&kv).unwrap()];
+        for _ in 0..100 {
+            invalidate(&kv, &[]);
+            let now = generation(&kv).unwrap();
+            assert!(!seen.contains(&now), "{now} came back");
+            seen.push(now);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! generation ([`cache::generation`]), today's date and the whole query.
 //! Every write that can change a result (a booking, a status change, a
 //! comment, a publish, an edit, blocked nights, an avatar) invalidates
-//! through [`cache::invalidate`], which bumps the generation, so the next
+//! through [`cache::invalidate`], which changes the generation, so the next
 //! search, on any instance sharing the store, builds its page afresh: no
 //! stale page, without tracking which queries a write touched. A hit costs
 //! two key-value reads; a miss the two statements.
