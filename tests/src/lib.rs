@@ -508,6 +508,18 @@ impl TestApp {
         kib
     }
 
+    /// Whether, within 5 s (hosts pass component output on as it comes),
+    /// the log holds an error the way `http::serve` logs it,
+    /// `<errno> (<status>): <cause>`, with `words` in it.
+    pub fn logged_error(&self, errno: &str, words: &str) -> bool {
+        let form = format!("{errno} (");
+        wait_until(Duration::from_secs(5), || {
+            self.log()
+                .lines()
+                .any(|l| l.contains(&form) && l.contains(words))
+        })
+    }
+
     /// Everything the host printed so far (stdout and stderr, interleaved).
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()

@@ -3,9 +3,7 @@
 //! log, never a silent fall-back to the default; routes that don't read it
 //! are unaffected.
 
-use std::time::Duration;
-
-use ihome_tests::{AppOptions, TestApp, spawn_app_with, wait_until};
+use ihome_tests::{AppOptions, TestApp, spawn_app_with};
 
 fn app_with(variable: &str, value: &str) -> TestApp {
     spawn_app_with(AppOptions {
@@ -21,12 +19,11 @@ fn app_with(variable: &str, value: &str) -> TestApp {
 #[track_caller]
 fn assert_logged(app: &TestApp, variable: &str, value: &str) {
     let cause = format!("{variable} = {value:?}");
-    let logged = wait_until(Duration::from_secs(5), || {
+    assert!(
+        app.logged_error("4500", &cause),
+        "no 4500 naming {cause} in the log:\n{}",
         app.log()
-            .lines()
-            .any(|l| l.contains("4500") && l.contains(&cause))
-    });
-    assert!(logged, "no 4500 naming {cause} in the log:\n{}", app.log());
+    );
 }
 
 #[test]

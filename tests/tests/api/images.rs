@@ -997,10 +997,7 @@ fn a_malformed_image_base_url_is_a_4500_before_anything_is_stored() {
     assert!(house_images_in_db(&app, house_id).is_empty());
     let cause = format!("image_base_url = {base:?}");
     assert!(
-        ihome_tests::wait_until(std::time::Duration::from_secs(5), || app
-            .log()
-            .lines()
-            .any(|l| l.contains("4500") && l.contains(&cause))),
+        app.logged_error("4500", &cause),
         "no 4500 naming {cause} in the log:\n{}",
         app.log()
     );
