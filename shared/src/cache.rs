@@ -95,11 +95,11 @@ pub fn generation(kv: &impl Kv) -> ApiResult<String> {
 pub fn invalidate(kv: &impl Kv, keys: &[&str]) {
     let token = format!("{:016x}", rand::random::<u64>());
     if let Err(e) = kv.put(GENERATION, token.as_bytes(), GENERATION_TTL_SECS) {
-        eprintln!("cache generation change failed: {e}");
+        crate::log_line!("cache generation change failed: {e}");
     }
     for key in keys {
         if let Err(e) = kv.delete(key) {
-            eprintln!("cache invalidation of {key} failed: {e}");
+            crate::log_line!("cache invalidation of {key} failed: {e}");
         }
     }
 }

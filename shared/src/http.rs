@@ -72,7 +72,7 @@ pub fn ok_empty() -> Response {
 /// goes to the log here, once per request.
 pub fn error_response(err: &ApiError) -> Response {
     if let Some(cause) = err.cause() {
-        eprintln!("{} ({}): {cause}", err.errno.code(), err.status);
+        crate::log_line!("{} ({}): {cause}", err.errno.code(), err.status);
     }
     let mut resp = envelope::<()>(err.status, err.errno, &err.message, None);
     if let Some(allow) = &err.allow {

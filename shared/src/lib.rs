@@ -25,6 +25,8 @@
 //!   with a truthful `Allow`, HEAD answered by the GET handler, errors
 //!   rendered and their causes logged once), request helpers, capped bodies.
 //! - [`errno`]: the errno table and [`ApiError`], the one error type.
+//! - [`log`]: [`log_line!`], the one way a component writes a log line
+//!   (whole, in one write, whatever runs beside it).
 //! - [`config`]: the app's Spin variables, typed, read once per request.
 //! - [`domain`], [`de`], [`clock`]: newtypes parsed once at the edge, serde
 //!   helpers, calendar dates in the app's time zone.
@@ -59,6 +61,7 @@ pub mod http;
 pub mod image_check;
 pub mod image_store;
 pub mod images;
+pub mod log;
 pub mod nights;
 pub mod orders;
 pub mod photos;

@@ -63,6 +63,49 @@ fn signal(child: &Child, signal: &str) {
         .status();
 }
 
+/// Kills `child` and every process in its process group (the child leads
+/// it: see [`Postgres`]'s command) with SIGKILL, reaps the child, and waits
+/// until no process of the group is left (the others are not our children,
+/// so only /proc tells).
+fn kill_group(mut child: Child) {
+    let pgid = child.id();
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.wait();
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while group_alive(pgid) {
+        assert!(
+            Instant::now() < deadline,
+            "process group {pgid} still alive {STOP_TIMEOUT:?} after SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether any process is still in process group `pgid` (a zombie, already
+/// dead, does not count).
+fn group_alive(pgid: u32) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid pgrp …: comm may hold spaces, so split after ')'.
+        let mut fields = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace())
+            .into_iter()
+            .flatten();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<u32>().ok());
+        pgrp == Some(pgid) && state != Some("Z")
+    })
+}
+
 /// Waits for `child` to exit, killing it after `timeout`.
 fn wait_or_kill(child: &mut Child, timeout: Duration) {
     let deadline = Instant::now() + timeout;
@@ -298,9 +341,13 @@ impl Process {
 }
 
 /// A throwaway PostgreSQL cluster: superuser `postgres`, trust
-/// authentication on 127.0.0.1 only, no Unix socket, durability off (fsync,
-/// synchronous commit and full-page writes; a clean stop still keeps every
-/// committed row). Stopped (fast shutdown) and deleted on drop.
+/// authentication on 127.0.0.1 only, no Unix socket, no `fsync` and no
+/// full-page writes (only an OS crash could lose data: no test makes one).
+/// Commits stay synchronous: with `fsync` off a commit costs one write(2)
+/// of its WAL to the kernel, and that write is what lets an acknowledged
+/// commit survive [`Postgres::kill`]. The server is its own process group,
+/// so a kill reaches every backend. Stopped (fast shutdown) and deleted on
+/// drop.
 pub struct Postgres {
     bin: PathBuf,
     /// Run `initdb` and `postgres` as this `(uid, gid)` (when we are root).
@@ -325,10 +372,12 @@ impl Server for Postgres {
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "unix_socket_directories="])
             .args(["-c", "fsync=off"])
-            .args(["-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off"])
             // Room for every component's pool of two hosts under load.
-            .args(["-c", "max_connections=300"]);
+            .args(["-c", "max_connections=300"])
+            // The postmaster leads a group of its own, which
+            // `Postgres::kill` ends whole.
+            .process_group(0);
         cmd
     }
 }
@@ -411,6 +460,16 @@ impl Postgres {
         if let Some(mut child) = self.process.child.take() {
             signal(&child, "-INT");
             wait_or_kill(&mut child, STOP_TIMEOUT);
+        }
+    }
+
+    /// Kills the whole server with SIGKILL, the postmaster and every
+    /// backend at once (a crash: no shutdown, no checkpoint, its shared
+    /// memory gone); [`Postgres::restart`] then recovers from the WAL. A
+    /// no-op when stopped.
+    pub fn kill(&mut self) {
+        if let Some(child) = self.process.child.take() {
+            kill_group(child);
         }
     }
 
@@ -621,5 +680,38 @@ mod tests {
         assert_eq!(pg.log().matches(PG_READY).count(), 2, "{}", pg.log());
         drop(pg);
         assert!(!dir.exists(), "the data dir is removed");
+    }
+
+    #[test]
+    fn a_killed_postgres_is_gone_whole_and_recovers_what_it_committed() {
+        let Some(mut pg) = Postgres::start() else {
+            return;
+        };
+        let port = pg.port();
+        let pgid = pg.process.child.as_ref().unwrap().id();
+        let psql = |sql: &str| {
+            let out = Command::new("psql")
+                .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+                .args(["-U", "postgres", "-d", "postgres", "-X", "-A", "-t"])
+                .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+                .output()
+                .expect("run psql");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        psql("CREATE TABLE t (x int)");
+        psql("INSERT INTO t VALUES (1)");
+        // The postmaster's children (checkpointer, WAL writer, …) share its
+        // group: the kill must take them all, or the restart finds the
+        // shared memory still in use.
+        assert!(group_alive(pgid));
+        pg.kill();
+        assert!(!pg.is_running());
+        assert!(!group_alive(pgid));
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+        pg.restart();
+        assert_eq!(pg.port(), port);
+        assert_eq!(psql("SELECT count(*) FROM t"), "1");
+        assert!(pg.log().contains("not properly shut down"), "{}", pg.log());
     }
 }

@@ -119,7 +119,7 @@ async fn stream_back(resp: IncomingResponse, out: ResponseOutparam, head_only: b
     let _ = outgoing.set_status_code(status);
     if head_only {
         if let Err(e) = out.set_with_body(outgoing, Vec::new()).await {
-            eprintln!("images: could not answer HEAD: {e:?}");
+            ihome_shared::log_line!("images: could not answer HEAD: {e:?}");
         }
         return;
     }
@@ -131,12 +131,12 @@ async fn stream_back(resp: IncomingResponse, out: ResponseOutparam, head_only: b
             Ok(chunk) => chunk,
             Err(e) => {
                 // Headers are gone already: the client sees a short body.
-                eprintln!("images: upstream body broke: {e:?}");
+                ihome_shared::log_line!("images: upstream body broke: {e:?}");
                 return;
             }
         };
         if let Err(e) = sink.send(chunk).await {
-            eprintln!("images: client went away: {e:?}");
+            ihome_shared::log_line!("images: client went away: {e:?}");
             return;
         }
     }
@@ -152,6 +152,6 @@ async fn send_whole(out: ResponseOutparam, resp: Response) {
     let outgoing = OutgoingResponse::new(fields);
     let _ = outgoing.set_status_code(*resp.status());
     if let Err(e) = out.set_with_body(outgoing, resp.into_body()).await {
-        eprintln!("images: could not send the error: {e:?}");
+        ihome_shared::log_line!("images: could not send the error: {e:?}");
     }
 }

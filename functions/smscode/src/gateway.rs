@@ -35,7 +35,7 @@ impl Gateway for Configured {
     async fn deliver(&self, mobile: &Mobile, code: &str) -> Result<(), String> {
         match &self.0 {
             GatewayTarget::Log => {
-                eprintln!("SMS code for {}: {code}", mobile.as_str());
+                ihome_shared::log_line!("SMS code for {}: {code}", mobile.as_str());
                 Ok(())
             }
             GatewayTarget::Http(url) => post(url, mobile, code).await,

@@ -114,7 +114,7 @@ fn rehash(db: &impl Sql, user_id: i64, password: &Password) {
             .map_err(ApiError::from)
     });
     if let Err(e) = saved {
-        eprintln!(
+        crate::log_line!(
             "password rehash not saved: {}",
             e.cause().unwrap_or(&e.message)
         );

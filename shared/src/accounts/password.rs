@@ -53,7 +53,7 @@ pub fn verify_password(password: &Password, phc: &str) -> bool {
             .verify_password(password.expose().as_bytes(), &parsed)
             .is_ok(),
         Err(e) => {
-            eprintln!("unparsable password hash in the database: {e}");
+            crate::log_line!("unparsable password hash in the database: {e}");
             false
         }
     }

@@ -47,18 +47,18 @@ pub async fn delete_queued(db: &impl Sql, files: &impl FileStore, file_id: &str)
     match files.delete(file_id).await {
         Ok(existed) => {
             if !existed {
-                eprintln!("image store: {file_id} was already gone");
+                crate::log_line!("image store: {file_id} was already gone");
             }
             if let Err(e) = db.execute(FORGET, params![file_id]) {
                 // Harmless: the next retry finds it gone (404) and tries again.
-                eprintln!("image store: {file_id} deleted but still queued: {e}");
+                crate::log_line!("image store: {file_id} deleted but still queued: {e}");
             }
             true
         }
         Err(e) => {
-            eprintln!("image store: could not delete {file_id}, kept for a retry: {e}");
+            crate::log_line!("image store: could not delete {file_id}, kept for a retry: {e}");
             if let Err(e) = db.execute(COUNT_ATTEMPT, params![file_id]) {
-                eprintln!("image store: could not count the attempt on {file_id}: {e}");
+                crate::log_line!("image store: could not count the attempt on {file_id}: {e}");
             }
             false
         }
@@ -82,7 +82,7 @@ pub async fn delete_or_queue(
         }
         Err(queue_error) => {
             if let Err(e) = files.delete(file_id).await {
-                eprintln!(
+                crate::log_line!(
                     "image store: orphan {file_id} ({why}): not deleted ({e}) and not queued ({queue_error}: {})",
                     queue_error.cause().unwrap_or("")
                 );
@@ -102,7 +102,7 @@ pub async fn retry_pending(db: &impl Sql, files: &impl FileStore) {
     let file_ids = match oldest {
         Ok(ids) => ids,
         Err(e) => {
-            eprintln!("image store: cannot read the pending deletions: {e}");
+            crate::log_line!("image store: cannot read the pending deletions: {e}");
             return;
         }
     };

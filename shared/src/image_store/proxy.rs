@@ -121,7 +121,7 @@ impl ImageStore {
                 if let Err(e) = sink.send(chunk.to_vec()).await {
                     // The proxy may have answered early (e.g. 413) and closed:
                     // its answer, below, says more than the write error.
-                    eprintln!("image store: request body write stopped: {e:?}");
+                    crate::log_line!("image store: request body write stopped: {e:?}");
                     break;
                 }
             }

@@ -90,7 +90,7 @@ fn invalidate_pages_showing(db: &impl Sql, kv: &impl Kv, user_id: i64) {
     {
         Ok(houses) => houses.into_iter().map(cache::house_detail).collect(),
         Err(e) => {
-            eprintln!("avatar: could not list the houses to invalidate: {e}");
+            crate::log_line!("avatar: could not list the houses to invalidate: {e}");
             Vec::new()
         }
     };

@@ -146,7 +146,7 @@ impl SpinKv {
         if rand::random::<u32>().is_multiple_of(SWEEP_ONE_IN) {
             let keys = match self.store.get_keys() {
                 Ok(keys) => keys,
-                Err(e) => return eprintln!("kv sweep failed: {}", store_error(e)),
+                Err(e) => return crate::log_line!("kv sweep failed: {}", store_error(e)),
             };
             let start = rand::Rng::gen_range(&mut rand::thread_rng(), 0..keys.len().max(1));
             let sample = keys
@@ -155,7 +155,7 @@ impl SpinKv {
                 .skip(start)
                 .take(SWEEP_SAMPLE.min(keys.len()));
             if let Err(e) = self.sweep(sample, clock::now()) {
-                eprintln!("kv sweep failed: {e}");
+                crate::log_line!("kv sweep failed: {e}");
             }
         }
     }

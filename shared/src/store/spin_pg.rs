@@ -23,7 +23,28 @@
 //!   which would then run inside it. [`SpinPg::open`] rolls back first.
 //! - An error arriving while rows stream comes back as text without its
 //!   SQLSTATE, so a unique violation is also recognised by its message.
+//!
+//! # A lost connection is 503, and what may be retried
+//! A connection the server dropped (it was killed, restarted, shut down)
+//! fails the statement with tokio-postgres's error as text, e.g.
+//! `query-failed(text("Error { kind: Closed, cause: None }"))`, or with a
+//! SQLSTATE of the connection classes: both are [`SqlError::Unavailable`],
+//! a 503 with errno 4001 ([`lost_connection`]), never a 500.
+//!
+//! The host's pool checks a connection before handing it out, but the
+//! server can go away between that check and a statement, so a request
+//! may hold a dead connection. The two statements that start a unit of
+//! work, the `ROLLBACK` of [`SpinPg::open`] and the `BEGIN` of
+//! [`Sql::begin_write`], are sent again once on a fresh connection when
+//! the connection turns out lost ([`SpinPg::start_on_live_connection`]):
+//! whether or not they ran, they leave nothing behind that a fresh
+//! connection would miss (statements before them committed on their own,
+//! and the session settings come with every connection). Any other
+//! statement may have run, or be part of a transaction that died with the
+//! connection, so it is never sent again: the request answers 503 and the
+//! client decides.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -46,11 +67,10 @@ const SESSION_OPTIONS: &str = "options=-c%20lock_timeout%3D5s";
 const UNIQUE_VIOLATION: &str = "23505";
 /// Its message, for when the error arrives as text (while rows stream).
 const UNIQUE_VIOLATION_TEXT: &str = "duplicate key value violates unique constraint";
-/// Words of the errors a lost or refused connection gives (the server
-/// stopped or restarted: `57P01` is its "terminating connection due to
-/// administrator command"): the database is unavailable (503), not failing.
+/// Words of the errors a lost or refused connection gives as text (the
+/// server stopped or restarted): the database is unavailable (503), not
+/// failing.
 const CONNECTION_LOST: &[&str] = &[
-    "57P01",
     "connection closed",
     "connection refused",
     "connection reset",
@@ -60,8 +80,24 @@ const CONNECTION_LOST: &[&str] = &[
     "the database system is",
 ];
 
+/// tokio-postgres error kinds that mean the connection is gone or was
+/// never had, as Spin's text of the error shows them (`Error { kind:
+/// Closed, cause: None }`): `Closed` (the connection ended: the server
+/// closed it or died), `Io` (the socket failed), `Connect`, `Timeout`.
+const LOST_CONNECTION_KINDS: &[&str] = &["Closed", "Io", "Connect", "Timeout"];
+
+/// SQLSTATEs (or classes, ending in a digit less) of a server that went or
+/// is going away: class 08 (connection exception), 57P01–57P03 (shut down
+/// by an administrator, after a crash of another server process, cannot
+/// connect now: starting up or recovering), 53300 (too many connections).
+const UNAVAILABLE_STATES: &[&str] = &["08", "57P01", "57P02", "57P03", "53300"];
+
 pub struct SpinPg {
-    conn: Connection,
+    /// Where [`SpinPg::start_on_live_connection`] gets a fresh connection.
+    url: String,
+    /// The connection every statement uses; replaced only by
+    /// [`SpinPg::start_on_live_connection`], before a unit of work starts.
+    conn: RefCell<Connection>,
 }
 
 impl SpinPg {
@@ -69,12 +105,35 @@ impl SpinPg {
     /// Rolls back whatever transaction an earlier request left open on the
     /// pooled connection (a no-op warning when there is none).
     pub fn open(url: &str) -> Result<SpinPg, SqlError> {
-        let conn = Connection::open(&with_session_options(url))
-            .map_err(|e| SqlError::Unavailable(describe(&e)))?;
-        let db = SpinPg { conn };
-        db.execute("ROLLBACK", &[])?;
+        let url = with_session_options(url);
+        let db = SpinPg {
+            conn: RefCell::new(connect(&url)?),
+            url,
+        };
+        db.start_on_live_connection("ROLLBACK")?;
         Ok(db)
     }
+
+    /// Runs `statement`, one that starts a unit of work (`ROLLBACK` on
+    /// open, `BEGIN`), and when the connection turns out lost, runs it once
+    /// more on a fresh connection (see the module docs for why only these).
+    /// The dead connection goes back to the host's pool, whose check
+    /// discards it.
+    fn start_on_live_connection(&self, statement: &str) -> Result<(), SqlError> {
+        match self.execute(statement, &[]) {
+            Err(SqlError::Unavailable(_)) => {
+                let fresh = connect(&self.url)?;
+                *self.conn.borrow_mut() = fresh;
+                self.execute(statement, &[])
+            }
+            done => done,
+        }
+    }
+}
+
+/// A connection from the host's pool for `url`.
+fn connect(url: &str) -> Result<Connection, SqlError> {
+    Connection::open(url).map_err(|e| SqlError::Unavailable(describe(&e)))
 }
 
 /// `url` with [`SESSION_OPTIONS`] added to its query, unless the deployer's
@@ -206,21 +265,39 @@ fn describe(e: &pg4::PgError) -> String {
     }
 }
 
+/// Whether `e` says the connection is lost or cannot be had, so that the
+/// database is unavailable rather than the statement wrong.
+fn lost_connection(e: &pg4::PgError) -> bool {
+    match e {
+        pg4::PgError::ConnectionFailed(_) => true,
+        pg4::PgError::QueryFailed(pg4::QueryError::DbError(d)) => {
+            UNAVAILABLE_STATES.iter().any(|s| d.code.starts_with(s))
+        }
+        // Text: a client-side error, or a server error that arrived while
+        // rows streamed (its `Debug` form, `code: SqlState(E57P01)`).
+        _ => {
+            let text = describe(e);
+            let lower = text.to_ascii_lowercase();
+            CONNECTION_LOST.iter().any(|w| lower.contains(w))
+                || LOST_CONNECTION_KINDS.iter().any(|kind| {
+                    text.contains(&format!("kind: {kind},"))
+                        || text.contains(&format!("kind: {kind} }}"))
+                })
+                || UNAVAILABLE_STATES
+                    .iter()
+                    .any(|state| text.contains(&format!("SqlState(E{state}")))
+        }
+    }
+}
+
 fn error(sql: &str, e: pg4::PgError) -> SqlError {
     let text = describe(&e);
-    let lower = text.to_ascii_lowercase();
     match &e {
         pg4::PgError::QueryFailed(pg4::QueryError::DbError(d)) if d.code == UNIQUE_VIOLATION => {
             SqlError::Unique(text)
         }
-        _ if lower.contains(UNIQUE_VIOLATION_TEXT) => SqlError::Unique(text),
-        pg4::PgError::ConnectionFailed(_) => SqlError::Unavailable(text),
-        _ if CONNECTION_LOST
-            .iter()
-            .any(|w| lower.contains(&w.to_ascii_lowercase())) =>
-        {
-            SqlError::Unavailable(text)
-        }
+        _ if text.to_ascii_lowercase().contains(UNIQUE_VIOLATION_TEXT) => SqlError::Unique(text),
+        _ if lost_connection(&e) => SqlError::Unavailable(text),
         _ => SqlError::Statement {
             sql: sql.to_string(),
             cause: text,
@@ -238,6 +315,7 @@ impl Sql for SpinPg {
         let params: Vec<ParameterValue> = params.iter().map(to_pg).collect();
         let set = self
             .conn
+            .borrow()
             .query(&statement, &params)
             .map_err(|e| error(sql, e))?;
         match set
@@ -258,6 +336,7 @@ impl Sql for SpinPg {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), SqlError> {
         let params: Vec<ParameterValue> = params.iter().map(to_pg).collect();
         self.conn
+            .borrow()
             .execute(&numbered_params(sql), &params)
             .map(|_| ())
             .map_err(|e| error(sql, e))
@@ -266,8 +345,9 @@ impl Sql for SpinPg {
     /// Plain `BEGIN` (READ COMMITTED): writers meet on the rows they
     /// change, which PostgreSQL locks and re-checks after a wait (of at
     /// most the session's `lock_timeout`, [`SESSION_OPTIONS`]).
+    /// On a lost connection, once more on a fresh one (see the module docs).
     fn begin_write(&self) -> Result<(), SqlError> {
-        self.execute("BEGIN", &[])
+        self.start_on_live_connection("BEGIN")
     }
 }
 
@@ -301,6 +381,77 @@ mod tests {
             Some(4.0)
         );
         assert!(decode_json_rows("[]").unwrap().is_empty());
+    }
+
+    fn text(t: &str) -> pg4::PgError {
+        pg4::PgError::QueryFailed(pg4::QueryError::Text(t.into()))
+    }
+
+    fn db_error(code: &str, message: &str) -> pg4::PgError {
+        pg4::PgError::QueryFailed(pg4::QueryError::DbError(pg4::DbError {
+            as_text: format!("db error: ERROR: {message}"),
+            severity: "ERROR".into(),
+            code: code.into(),
+            message: message.into(),
+            detail: None,
+            extras: Vec::new(),
+        }))
+    }
+
+    /// The texts Spin 4.0.2 (and edge-host, which mirrors it) gives when the
+    /// server went away, as seen in a PostgreSQL SIGKILL under load.
+    #[test]
+    fn a_lost_connection_is_unavailable_whatever_form_the_error_takes() {
+        let lost = [
+            text("Error { kind: Closed, cause: None }"),
+            text(
+                r#"Error { kind: Io, cause: Some(Os { code: 104, kind: ConnectionReset, message: "Connection reset by peer" }) }"#,
+            ),
+            text(
+                r#"Error { kind: Io, cause: Some(Custom { kind: UnexpectedEof, error: "early eof" }) }"#,
+            ),
+            // Spin's row loop nests the error's `Debug` text once more.
+            text(r#"QueryFailed(Text("Error { kind: Closed, cause: None }"))"#),
+            text(
+                r#"Error { kind: Db, cause: Some(DbError { severity: "FATAL", parsed_severity: Some(Fatal), code: SqlState(E57P01), message: "terminating connection due to administrator command" }) }"#,
+            ),
+            text(r#"Error { kind: Db, cause: Some(DbError { code: SqlState(E57P03) }) }"#),
+            db_error("57P01", "terminating connection due to administrator command"),
+            db_error("57P02", "terminating connection because of crash of another server process"),
+            db_error("57P03", "the database system is in recovery mode"),
+            db_error("08006", "connection failure"),
+            db_error("53300", "sorry, too many clients already"),
+            pg4::PgError::ConnectionFailed(
+                "Error { kind: Connect, cause: Some(Os { code: 111 }) }".into(),
+            ),
+        ];
+        for e in lost {
+            assert!(
+                matches!(error("BEGIN", e.clone()), SqlError::Unavailable(_)),
+                "{e:?}"
+            );
+            // And the client hears 503 with errno 4001, never 500.
+            let api = crate::ApiError::from(error("BEGIN", e));
+            assert_eq!((api.errno.code(), api.status), ("4001", 503));
+        }
+    }
+
+    #[test]
+    fn a_failing_statement_is_not_taken_for_a_lost_connection() {
+        for e in [
+            db_error("42601", "syntax error at or near \"SELEC\""),
+            db_error("57014", "canceling statement due to statement timeout"),
+            db_error("55P03", "canceling statement due to lock timeout"),
+            text("Error { kind: ToSql(0), cause: Some(WrongType) }"),
+            // `Closed` as a word of a message, not a kind.
+            text("column \"closed_at\" does not exist (kind: Closedness)"),
+        ] {
+            assert!(
+                matches!(error("SELECT 1", e.clone()), SqlError::Statement { .. }),
+                "{e:?}"
+            );
+        }
+        assert!(error("INSERT", db_error("23505", "duplicate key value violates unique constraint \"p\"")).is_unique_violation());
     }
 
     #[test]

@@ -283,7 +283,7 @@ pub trait Sql {
             }
             Err(e) => {
                 if let Err(rb) = self.execute("ROLLBACK", &[]) {
-                    eprintln!("rollback failed: {rb}");
+                    crate::log_line!("rollback failed: {rb}");
                 }
                 Err(e)
             }

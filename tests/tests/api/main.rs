@@ -13,6 +13,7 @@ mod houses;
 mod images;
 mod limits;
 mod orders;
+mod outage;
 mod search;
 mod servers;
 mod upgrade;
