@@ -696,7 +696,11 @@ mod tests {
                 .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
                 .output()
                 .expect("run psql");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8_lossy(&out.stdout).trim().to_owned()
         };
         psql("CREATE TABLE t (x int)");

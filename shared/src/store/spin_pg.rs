@@ -416,8 +416,14 @@ mod tests {
                 r#"Error { kind: Db, cause: Some(DbError { severity: "FATAL", parsed_severity: Some(Fatal), code: SqlState(E57P01), message: "terminating connection due to administrator command" }) }"#,
             ),
             text(r#"Error { kind: Db, cause: Some(DbError { code: SqlState(E57P03) }) }"#),
-            db_error("57P01", "terminating connection due to administrator command"),
-            db_error("57P02", "terminating connection because of crash of another server process"),
+            db_error(
+                "57P01",
+                "terminating connection due to administrator command",
+            ),
+            db_error(
+                "57P02",
+                "terminating connection because of crash of another server process",
+            ),
             db_error("57P03", "the database system is in recovery mode"),
             db_error("08006", "connection failure"),
             db_error("53300", "sorry, too many clients already"),
@@ -451,7 +457,16 @@ mod tests {
                 "{e:?}"
             );
         }
-        assert!(error("INSERT", db_error("23505", "duplicate key value violates unique constraint \"p\"")).is_unique_violation());
+        assert!(
+            error(
+                "INSERT",
+                db_error(
+                    "23505",
+                    "duplicate key value violates unique constraint \"p\""
+                )
+            )
+            .is_unique_violation()
+        );
     }
 
     #[test]

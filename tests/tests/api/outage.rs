@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use ihome_tests::servers::{Postgres, Redis};
 use ihome_tests::{
-    AppOptions, Backend, TestApp, TestUser, date_from_today as d, json, spawn_app_with,
-    wait_until,
+    AppOptions, Backend, TestApp, TestUser, date_from_today as d, json, spawn_app_with, wait_until,
 };
 use rand::Rng;
 use serde_json::Value;
@@ -55,7 +54,12 @@ fn well_formed(app: &TestApp) {
         broken.is_empty(),
         "{} log lines run together, e.g.:\n{}",
         broken.len(),
-        broken.iter().take(10).copied().collect::<Vec<_>>().join("\n")
+        broken
+            .iter()
+            .take(10)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -236,9 +240,11 @@ impl Load<'_> {
             let (start, end) = (d(first), d(first + nights));
             let (answer, body) = send(
                 "book",
-                guest.client.inner.post(self.app.api("/orders")).json(
-                    &json!({"house_id": house_id, "start_date": start, "end_date": end}),
-                ),
+                guest
+                    .client
+                    .inner
+                    .post(self.app.api("/orders"))
+                    .json(&json!({"house_id": house_id, "start_date": start, "end_date": end})),
             );
             let order_id = body["data"]["order_id"].as_i64();
             self.record(answer);
@@ -358,7 +364,12 @@ fn postgres_killed_under_bookings_is_never_a_500_and_loses_nothing_acknowledged(
         "{} of {} answers were neither done, a conflict nor 503/4001, e.g.:\n{}\nlog:\n{}",
         wrong.len(),
         answers.len(),
-        wrong.iter().take(20).cloned().collect::<Vec<_>>().join("\n"),
+        wrong
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
         app.log()
     );
     let unavailable = answers.iter().filter(|a| a.status == 503).count();
@@ -392,7 +403,11 @@ fn postgres_killed_under_bookings_is_never_a_500_and_loses_nothing_acknowledged(
             ack.order_id
         );
         let status = row.text("status");
-        assert!(active.contains(&status.as_str()), "order {}: {status}", ack.order_id);
+        assert!(
+            active.contains(&status.as_str()),
+            "order {}: {status}",
+            ack.order_id
+        );
     }
     // Both instances serve by themselves, and the log is whole lines.
     for _ in 0..2 {
