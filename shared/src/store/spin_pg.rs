@@ -50,7 +50,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use spin_sdk::pg4::{self, Connection, DbValue, ParameterValue};
 
-use super::sql::{Rows, Sql, SqlError, Value};
+use super::sql::{Rows, Sql, SqlError, Value, one_line};
 
 /// Session settings every connection starts with, as the `options`
 /// parameter of the connection URL (so they cost no round trip: a pooled
@@ -266,28 +266,27 @@ fn describe(e: &pg4::PgError) -> String {
 }
 
 /// Whether `e` says the connection is lost or cannot be had, so that the
-/// database is unavailable rather than the statement wrong.
+/// database is unavailable rather than the statement wrong. The text is
+/// read whatever the variant: a server error that arrived while rows
+/// streamed is text (its `Debug` form, `code: SqlState(E57P01)`).
 fn lost_connection(e: &pg4::PgError) -> bool {
-    match e {
-        pg4::PgError::ConnectionFailed(_) => true,
+    let state_lost = match e {
+        pg4::PgError::ConnectionFailed(_) => return true,
         pg4::PgError::QueryFailed(pg4::QueryError::DbError(d)) => {
             UNAVAILABLE_STATES.iter().any(|s| d.code.starts_with(s))
         }
-        // Text: a client-side error, or a server error that arrived while
-        // rows streamed (its `Debug` form, `code: SqlState(E57P01)`).
-        _ => {
-            let text = describe(e);
-            let lower = text.to_ascii_lowercase();
-            CONNECTION_LOST.iter().any(|w| lower.contains(w))
-                || LOST_CONNECTION_KINDS.iter().any(|kind| {
-                    text.contains(&format!("kind: {kind},"))
-                        || text.contains(&format!("kind: {kind} }}"))
-                })
-                || UNAVAILABLE_STATES
-                    .iter()
-                    .any(|state| text.contains(&format!("SqlState(E{state}")))
-        }
-    }
+        _ => false,
+    };
+    let text = describe(e);
+    let lower = text.to_ascii_lowercase();
+    state_lost
+        || CONNECTION_LOST.iter().any(|w| lower.contains(w))
+        || LOST_CONNECTION_KINDS.iter().any(|kind| {
+            text.contains(&format!("kind: {kind},")) || text.contains(&format!("kind: {kind} }}"))
+        })
+        || UNAVAILABLE_STATES
+            .iter()
+            .any(|state| text.contains(&format!("SqlState(E{state}")))
 }
 
 fn error(sql: &str, e: pg4::PgError) -> SqlError {
@@ -297,7 +296,7 @@ fn error(sql: &str, e: pg4::PgError) -> SqlError {
             SqlError::Unique(text)
         }
         _ if text.to_ascii_lowercase().contains(UNIQUE_VIOLATION_TEXT) => SqlError::Unique(text),
-        _ if lost_connection(&e) => SqlError::Unavailable(text),
+        _ if lost_connection(&e) => SqlError::Unavailable(format!("{text} in `{}`", one_line(sql))),
         _ => SqlError::Statement {
             sql: sql.to_string(),
             cause: text,
@@ -437,7 +436,13 @@ mod tests {
                 "{e:?}"
             );
             // And the client hears 503 with errno 4001, never 500.
-            let api = crate::ApiError::from(error("BEGIN", e));
+            let unavailable = error("BEGIN", e);
+            // The log names the statement the connection was lost in.
+            assert!(
+                unavailable.to_string().ends_with(" in `BEGIN`"),
+                "{unavailable}"
+            );
+            let api = crate::ApiError::from(unavailable);
             assert_eq!((api.errno.code(), api.status), ("4001", 503));
         }
     }

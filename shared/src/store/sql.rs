@@ -212,19 +212,19 @@ impl fmt::Display for SqlError {
         match self {
             SqlError::Unique(cause) => write!(f, "unique constraint: {cause}"),
             SqlError::Unavailable(cause) => write!(f, "database unavailable: {cause}"),
-            SqlError::Statement { sql, cause } => {
-                write!(
-                    f,
-                    "{cause} in `{}`",
-                    sql.split_whitespace().collect::<Vec<_>>().join(" ")
-                )
-            }
+            SqlError::Statement { sql, cause } => write!(f, "{cause} in `{}`", one_line(sql)),
             SqlError::Column(cause) => write!(f, "row mapping: {cause}"),
         }
     }
 }
 
 impl std::error::Error for SqlError {}
+
+/// `sql` on one line, its runs of white space one space each (for a log
+/// line naming the statement that failed).
+pub fn one_line(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}
 
 /// Every storage fault is 4001 to the client; the cause goes to the log.
 impl From<SqlError> for ApiError {
@@ -282,8 +282,12 @@ pub trait Sql {
                 Ok(v)
             }
             Err(e) => {
-                if let Err(rb) = self.execute("ROLLBACK", &[]) {
-                    crate::log_line!("rollback failed: {rb}");
+                match self.execute("ROLLBACK", &[]) {
+                    // The connection is gone, and its transaction with it
+                    // (the server rolls back what a lost client left open):
+                    // nothing to say beyond the request's own error.
+                    Ok(()) | Err(SqlError::Unavailable(_)) => {}
+                    Err(rb) => crate::log_line!("rollback failed: {rb}"),
                 }
                 Err(e)
             }
