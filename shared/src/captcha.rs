@@ -13,7 +13,7 @@ use crate::errno::{ApiError, ApiResult, Errno};
 use crate::ratelimit;
 use crate::store::kv::{self, Kv};
 
-/// How long a captcha can be answered (API.md: 5 minutes).
+/// How long a captcha can be answered: 5 minutes (openapi.yaml, `/imagecode`).
 pub const TTL_SECS: i64 = 5 * 60;
 
 /// Characters per captcha.

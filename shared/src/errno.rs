@@ -1,4 +1,4 @@
-//! The API's error table (../shared/API.md, "Error numbers") and the one error
+//! The API's error table (openapi.yaml, `Envelope.errno`) and the one error
 //! type handlers return. Every failure a user can cause maps to an errno and an
 //! HTTP status that tells the truth; only genuine faults are 5xx.
 

@@ -1,5 +1,5 @@
 // The pages' side of API v1.1 (issues 15 and 17), checked against the
-// contract in ../shared/API.md "Additions (v1.1)" with the new fields and
+// contract in openapi.yaml (the v1.1 routes and fields) with the new fields and
 // routes played in the browser (lib/v11stub.mjs) on top of the real app: the
 // pages show what v1.1 sends (ratings, blocked nights, publish state, photo
 // ids) and send what v1.1 expects (filters, the review's rating, the

@@ -1,5 +1,5 @@
-// API v1.1 end to end in the browser (issues 15 and 17; ../shared/API.md
-// "Additions (v1.1)"): the landlord edits a listing, reorders and deletes
+// API v1.1 end to end in the browser (issues 15 and 17; its routes and
+// fields in openapi.yaml): the landlord edits a listing, reorders and deletes
 // photos, blocks and unblocks nights and unpublishes; a guest rates stays,
 // and ratings, the rating sort and the price/guest filters work on the real
 // server. contract.test.mjs checks the pages' side of the same contract

@@ -4,7 +4,8 @@
 //!   [`NewHouse::parse`], then [`houses::publish`].
 //! - GET `?aid=&sd=&ed=&sk=&p=&min_price=&max_price=&guests=`: search →
 //!   `{"houses","total_page","current_page"}`
-//!   (rules in API.md "Search"; [`houses::search`]).
+//!   (rules in openapi.yaml, GET `/houses`, and README "Behaviour worth
+//!   knowing", "Search"; [`houses::search`]).
 
 use ihome_shared::clock;
 use ihome_shared::houses::{

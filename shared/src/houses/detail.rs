@@ -22,7 +22,7 @@ use crate::store::{Kv, Sql};
 
 use super::{Rating, View};
 
-/// Comments shown on the detail page (API.md: the newest 10).
+/// Comments shown on the detail page: the newest 10 (openapi.yaml, `HouseDetail`).
 pub const MAX_COMMENTS: i64 = 10;
 
 /// The response's `data`: the house and who is looking.

@@ -10,7 +10,7 @@ use crate::store::{Kv, Sql};
 
 use super::{Cached, HouseItem, View, cached, house_items};
 
-/// Houses in the index carousel (API.md).
+/// Houses in the index carousel: up to 5 (openapi.yaml, `/house/index`).
 pub const INDEX_SIZE: i64 = 5;
 
 /// Published houses with a cover, most booked first (ties: newest).

@@ -14,19 +14,19 @@ use crate::errno::{ApiError, ApiResult};
 use crate::params;
 use crate::store::{Kv, Sql, Value};
 
-/// Limits of the publish form (API.md, "Publishing a house").
+/// Limits of the publish form (openapi.yaml, `NewHouse` and "Publishing").
 pub const TITLE_CHARS: RangeInclusive<usize> = 1..=64;
 pub const ADDRESS_CHARS: RangeInclusive<usize> = 1..=512;
-/// The layout text ("两室一厅"); API.md is silent, a short phrase is plenty.
+/// The layout text ("两室一厅"); a short phrase is plenty.
 pub const UNIT_CHARS: RangeInclusive<usize> = 1..=32;
-/// The beds text ("双人床2张"); API.md is silent, likewise.
+/// The beds text ("双人床2张"); likewise.
 pub const BEDS_CHARS: RangeInclusive<usize> = 1..=64;
 pub const PRICE_YUAN: RangeInclusive<i64> = 1..=1_000_000;
 pub const DEPOSIT_YUAN: RangeInclusive<i64> = 0..=1_000_000;
 pub const ROOM_COUNT: RangeInclusive<i64> = 1..=50;
 pub const ACREAGE: RangeInclusive<i64> = 1..=10_000;
 pub const CAPACITY: RangeInclusive<i64> = 1..=100;
-/// min_days / max_days bound. API.md only asks min_days ≥ 1; without an upper
+/// min_days / max_days bound. The classic form only asked min_days ≥ 1; without an upper
 /// bound a typo (or 10^18) would make a house unbookable forever. A short-stay
 /// site's longest sensible minimum or maximum stay is a year.
 pub const STAY_DAYS: RangeInclusive<i64> = 1..=365;
@@ -158,8 +158,9 @@ const IS_VERIFIED: &str = "SELECT count(*) AS verified FROM users
     WHERE id = ?1 AND coalesce(real_name, '') <> ''";
 
 impl Publisher {
-    /// The user, or 4105 unless verified. API.md has this come before the
-    /// form is validated, so components check it before reading the body.
+    /// The user, or 4105 unless verified. This comes before the form is
+    /// validated (openapi.yaml, "Publishing"), so components check it before
+    /// reading the body.
     pub fn verified(db: &impl Sql, user_id: i64) -> ApiResult<Publisher> {
         if db.query_i64(IS_VERIFIED, params![user_id])? != Some(1) {
             return Err(ApiError::role("发布房源前请先完成实名认证"));

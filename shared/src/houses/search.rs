@@ -34,7 +34,7 @@ use crate::store::{Kv, Sql, Value};
 use super::publish::{CAPACITY, PRICE_YUAN};
 use super::{Cached, HouseItem, View, house_items};
 
-/// Search results per page (API.md).
+/// Search results per page (openapi.yaml, GET `/houses`).
 pub const PAGE_SIZE: i64 = 10;
 
 /// Search order (`sk`). Ties are broken by house id in the direction of the

@@ -2,8 +2,8 @@
 //!
 //! Failures are counted at three levels, so that a stranger cannot lock the
 //! owner out while guessing stays bounded:
-//! - per (mobile, client): the old rule of API.md, 5 in 10 minutes lock that
-//!   client out of that account for 10 minutes. Someone else's failures,
+//! - per (mobile, client): the classic per-mobile rule made per client, 5 in
+//!   10 minutes lock that client out of that account for 10 minutes. Someone else's failures,
 //!   from another address, never lock the owner out.
 //! - per client, over all mobiles: bounds spraying one password at many
 //!   accounts from one address.
@@ -39,8 +39,9 @@ pub const LOGINS_PER_CLIENT: Limit = Limit {
     message: "登录过于频繁，请 {wait} 后再试",
 };
 
-/// Failures for one mobile from one client (API.md: 5 in 10 minutes lock
-/// for 10 minutes, counted from the failure that locked).
+/// Failures for one mobile from one client: 5 in 10 minutes lock for 10
+/// minutes, counted from the failure that locked (openapi.yaml, "Limits and
+/// lock-outs").
 pub const LOGIN_FAILURES_PER_PAIR: Limit = Limit {
     name: "login-fail",
     max: 5,

@@ -1,4 +1,5 @@
-//! SMS sends: the interval and the day cap per mobile (API.md), and the
+//! SMS sends: the interval and the day cap per mobile (openapi.yaml, "Limits
+//! and lock-outs"), and the
 //! budget per client.
 //!
 //! The interval is an entry of its own, `smsgap:<mobile>`, written with
@@ -12,10 +13,10 @@ use crate::domain::Mobile;
 use crate::errno::{ApiError, ApiResult};
 use crate::store::kv::{self, Kv};
 
-/// Minimum time between two SMS codes to one mobile (API.md: 60 s).
+/// Minimum time between two SMS codes to one mobile: 60 s.
 pub const SMS_INTERVAL_SECS: i64 = 60;
 
-/// SMS codes one mobile may receive per day (API.md: 10 a day). The day is
+/// SMS codes one mobile may receive per day: 10. The day is
 /// a window of 24 h from its first send rather than the calendar's: a
 /// calendar day would allow 20 sends around midnight and would make the
 /// limit depend on the app's time zone.

@@ -14,9 +14,9 @@ use crate::domain::Mobile;
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::store::kv::{self, Kv};
 
-/// How long a code can be used (API.md: 5 minutes).
+/// How long a code can be used: 5 minutes (openapi.yaml, `/smscode`).
 pub const CODE_TTL_SECS: i64 = 5 * 60;
-/// Wrong answers a code survives; the fifth kills it (API.md: at most 5).
+/// Wrong answers a code survives; the fifth kills it (at most 5 tries).
 pub const MAX_WRONG_TRIES: i64 = 5;
 /// Digits per code. With 5 tries per code that is a 1 in 200,000 guess.
 pub const CODE_DIGITS: usize = 6;

@@ -1,6 +1,6 @@
 //! GET /smscode/:mobile?id=&text=: sending a code.
 //!
-//! Checks, in the order API.md gives: the mobile's format (4109, when the
+//! Checks, in the order openapi.yaml gives (`/smscode`): the mobile's format (4109, when the
 //! request is parsed), the image captcha (4004, burned right or wrong), that
 //! the mobile is not registered yet (4104) and the send limits (4201: the
 //! interval and day cap per mobile, then the client's budget). Then a fresh

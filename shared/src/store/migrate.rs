@@ -22,7 +22,7 @@ use crate::errno::ApiResult;
 
 /// Migration N (1-based) brings `user_version` from N-1 to N.
 pub const MIGRATIONS: &[&[&str]] = &[
-    // 1: the schema and seed data of ../shared/API.md.
+    // 1: the schema and the seed data: areas 1–15 and facilities 1–23.
     &[
         "CREATE TABLE IF NOT EXISTS areas (
             id   INTEGER PRIMARY KEY,

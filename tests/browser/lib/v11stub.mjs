@@ -1,4 +1,4 @@
-// API v1.1 ("Additions (v1.1)" in ../shared/API.md, issues 15 and 17) played
+// API v1.1 (its routes and fields in openapi.yaml, issues 15 and 17) played
 // inside the browser on top of the real app, so the pages' v1.1 paths can be
 // tested before (and independently of) the server's: reads go to the real
 // app and gain the v1.1 fields from `fake`; the landlord's new routes are

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use ihome_tests::{ApiResponse, TestApp, TestUser, date_from_today, json, spawn_app};
 use serde_json::Value;
 
-/// The search page size of API.md.
+/// The search page size (openapi.yaml, GET `/houses`: 10).
 const PAGE_SIZE: usize = 10;
 
 /// A complete, valid publish form; tests override single fields.
