@@ -13,12 +13,16 @@
 //!   whatever file it carries);
 //! - body or file too large: 4302 with HTTP 413;
 //! - unreadable form, missing or empty field, not JPEG/PNG/WebP, or not a
-//!   whole image of that format (see [`crate::image_check`]): 4302 with HTTP 400.
+//!   whole image of that format (see [`crate::image_clean`]): 4302 with HTTP 400.
+//!
+//! An accepted image is never stored as sent: [`check_image`] re-encodes it
+//! from its pixels ([`crate::image_clean`]), so no metadata a client sent
+//! reaches the image store.
 //!
 //! # Layout
 //! - [`serve_upload`]: the frame of an upload route: method, cheap checks
 //!   before the body, the capped body.
-//! - [`image_field`], [`check_image`]: the form's file as a checked [`Image`].
+//! - [`image_field`], [`check_image`]: the form's file as a cleaned [`Image`].
 //! - [`parse_multipart`], [`boundary`]: the form itself.
 //! - [`ImageKind`]: the accepted formats, named by their magic bytes.
 
@@ -90,11 +94,12 @@ impl ImageKind {
     }
 }
 
-/// A checked image from an upload form: its bytes (a slice of the body) and type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Image<'a> {
+/// An uploaded image, cleaned: re-encoded from its pixels as `kind`, the
+/// bytes to store (none of the upload's own bytes survive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
     pub kind: ImageKind,
-    pub bytes: &'a [u8],
+    pub bytes: Vec<u8>,
 }
 
 fn file_error(message: impl Into<String>) -> ApiError {
@@ -110,7 +115,7 @@ fn too_large() -> ApiError {
 }
 
 /// The image in form field `field` of a `multipart/form-data` request.
-pub fn image_field<'a>(req: &'a ApiRequest, field: &str) -> ApiResult<Image<'a>> {
+pub fn image_field(req: &ApiRequest, field: &str) -> ApiResult<Image> {
     let content_type = req.header("content-type").unwrap_or("");
     let boundary = boundary(content_type)?;
     let body = req.body();
@@ -126,10 +131,11 @@ pub fn image_field<'a>(req: &'a ApiRequest, field: &str) -> ApiResult<Image<'a>>
     check_image(part.data)
 }
 
-/// Size and type checks of an uploaded file: the magic bytes name the
-/// format, then the whole file must decode as that format within
-/// [`crate::image_check`]'s bounds.
-pub fn check_image(bytes: &[u8]) -> ApiResult<Image<'_>> {
+/// Size and type checks of an uploaded file, and its cleaning: the magic
+/// bytes name the format, the whole file must decode as that format within
+/// [`crate::image_clean`]'s bounds, and what is stored is its pixels
+/// encoded again in that format.
+pub fn check_image(bytes: &[u8]) -> ApiResult<Image> {
     if bytes.is_empty() {
         return Err(file_error("上传的文件是空的"));
     }
@@ -138,7 +144,7 @@ pub fn check_image(bytes: &[u8]) -> ApiResult<Image<'_>> {
     }
     let kind =
         ImageKind::sniff(bytes).ok_or_else(|| file_error("只支持 JPEG、PNG 或 WebP 格式的图片"))?;
-    crate::image_check::check(kind, bytes).map_err(|e| file_error(e.to_string()))?;
+    let bytes = crate::image_clean::clean(kind, bytes).map_err(|e| file_error(e.to_string()))?;
     Ok(Image { kind, bytes })
 }
 
@@ -434,7 +440,7 @@ mod tests {
 
     #[test]
     fn image_checks() {
-        use crate::image_check::test_images::{padded_png, png_of};
+        use crate::image_clean::test_images::{padded_png, png_of};
         assert_eq!(check_image(&png_of(8, 8)).unwrap().kind, ImageKind::Png);
         let bare = check_image(PNG).unwrap_err();
         assert_eq!((bare.errno, bare.status), (Errno::IoErr, 400));
