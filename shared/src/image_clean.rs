@@ -35,11 +35,13 @@
 //!
 //! Memory (one request, freed with it): the upload (at most 10 MiB), the
 //! decoded frame — at most 4 bytes × [`MAX_PIXELS`] = 160 MB for an RGBA
-//! PNG or WebP, 3 bytes per pixel for a colour JPEG (12 MP: 36 MB) — and
-//! the encoded output. JPEG and PNG are encoded from the frame row by row
-//! through an oriented view, so orientation costs no copy; the WebP
-//! encoder wants a whole buffer, so a rotated WebP holds a second, oriented
-//! frame (worst case 320 MB for a 40 MP RGBA WebP).
+//! PNG or WebP, 3 bytes per pixel for a colour JPEG (12 MP: 36 MB; a
+//! progressive JPEG's decoder also keeps its coefficients, 2 bytes per
+//! sample) — and the encoded output. JPEG and PNG are encoded from the
+//! frame row by row through an oriented view, so orientation costs no
+//! copy. The WebP encoder copies its input to RGBA, so a WebP needs a
+//! second frame (worst case 320 MB at 40 MP; a turned one is made upright
+//! first and the stored frame freed, so no third).
 //!
 //! # Layout
 //! - [`clean`]: a sniffed upload in, the re-encoded file out, or the
@@ -120,7 +122,7 @@ pub fn clean(kind: ImageKind, bytes: &[u8]) -> Result<Vec<u8>, ImageError> {
     match kind {
         ImageKind::Png => encode_png(&view),
         ImageKind::Jpeg => encode_jpeg(&view),
-        ImageKind::Webp => encode_webp(view),
+        ImageKind::Webp => encode_webp(pixels, orientation),
     }
 }
 
@@ -493,29 +495,33 @@ impl jpeg_encoder::ImageBuffer for &Oriented<'_> {
 }
 
 /// Lossless WebP, the simple container: one `VP8L` chunk, no metadata.
-fn encode_webp(view: Oriented) -> Result<Vec<u8>, ImageError> {
-    let size = view.size();
-    let color = match view.pixels.layout {
+/// The encoder takes one buffer (and copies it to RGBA itself), so a
+/// turned image is copied upright first and the stored frame freed before
+/// encoding: two frames at most, either way.
+fn encode_webp(pixels: Pixels, orientation: Orientation) -> Result<Vec<u8>, ImageError> {
+    let layout = pixels.layout;
+    let (size, data) = if orientation == Orientation::NORMAL {
+        (pixels.size, pixels.data)
+    } else {
+        let view = Oriented {
+            pixels: &pixels,
+            orientation,
+        };
+        let mut upright = Vec::with_capacity(pixels.data.len());
+        for y in 0..view.size().height {
+            view.row_into(y, &mut upright);
+        }
+        (view.size(), upright)
+    };
+    let color = match layout {
         Layout::Grey => image_webp::ColorType::L8,
         Layout::GreyAlpha => image_webp::ColorType::La8,
         Layout::Rgb => image_webp::ColorType::Rgb8,
         Layout::Rgba => image_webp::ColorType::Rgba8,
     };
-    // The encoder takes one buffer: only a turned image needs a copy.
-    let turned;
-    let data = if view.orientation == Orientation::NORMAL {
-        &view.pixels.data
-    } else {
-        let mut rows = Vec::with_capacity(view.pixels.data.len());
-        for y in 0..size.height {
-            view.row_into(y, &mut rows);
-        }
-        turned = rows;
-        &turned
-    };
     let mut out = Vec::new();
     image_webp::WebPEncoder::new(&mut out)
-        .encode(data, size.width, size.height, color)
+        .encode(&data, size.width, size.height, color)
         .map_err(unencodable)?;
     Ok(out)
 }
