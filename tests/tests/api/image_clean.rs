@@ -80,6 +80,28 @@ fn rgb(bytes: &[u8], content_type: &str) -> Vec<u8> {
     }
 }
 
+/// Checks that `served` is `uploaded`'s picture: the same format and size;
+/// for PNG and WebP (stored losslessly) the same pixels; a JPEG (encoded
+/// again, so not bit-exact) must decode whole with the app's own decoder.
+#[track_caller]
+pub(crate) fn assert_same_picture(url: &str, served: &[u8], uploaded: &[u8], content_type: &str) {
+    let kind = ihome_shared::upload::ImageKind::sniff(served);
+    assert_eq!(kind.map(|k| k.content_type()), Some(content_type), "{url}");
+    assert_eq!(
+        dimensions(served, content_type),
+        dimensions(uploaded, content_type),
+        "{url}"
+    );
+    if content_type == "image/jpeg" {
+        assert!(ihome_shared::upload::check_image(served).is_ok(), "{url}");
+    } else {
+        assert!(
+            rgb(served, content_type) == rgb(uploaded, content_type),
+            "{url}: pixels differ"
+        );
+    }
+}
+
 /// Every file under `dir`, recursively: (path, bytes).
 fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
