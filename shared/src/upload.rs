@@ -35,6 +35,12 @@ use crate::http::{self, ApiRequest};
 
 /// Largest image accepted (API.md: "at most 10 MiB").
 pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
+/// Largest re-encoded image stored: what the image store takes
+/// (fdfs-proxy's default `--max-file-size`). A lossless re-encoding can
+/// outgrow its upload (a palette PNG expanded to RGB, a lossy WebP stored
+/// lossless); such a file gets a clear 4302/413 here instead of the
+/// store's refusal as a 502.
+pub const MAX_STORED_BYTES: usize = MAX_IMAGE_BYTES;
 /// Room for the multipart framing around the file: boundaries, part headers,
 /// a long file name, a few small extra fields.
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
@@ -145,6 +151,13 @@ pub fn check_image(bytes: &[u8]) -> ApiResult<Image> {
     let kind =
         ImageKind::sniff(bytes).ok_or_else(|| file_error("只支持 JPEG、PNG 或 WebP 格式的图片"))?;
     let bytes = crate::image_clean::clean(kind, bytes).map_err(|e| file_error(e.to_string()))?;
+    if bytes.len() > MAX_STORED_BYTES {
+        return Err(file_error(format!(
+            "图片重新编码后超过 {} MiB（PNG 和 WebP 按无损保存），请上传 JPEG 或较小的图片",
+            MAX_STORED_BYTES / (1024 * 1024)
+        ))
+        .with_status(413));
+    }
     Ok(Image { kind, bytes })
 }
 
@@ -452,6 +465,35 @@ mod tests {
         assert!(check_image(&big).is_ok());
         let e = check_image(&padded_png(MAX_IMAGE_BYTES + 1)).unwrap_err();
         assert_eq!((e.errno, e.status), (Errno::IoErr, 413));
+    }
+
+    /// A 16-colour palette PNG of noise (4 bits a pixel, 8 MiB) is stored
+    /// as 8-bit RGB, which no deflate brings back under the store's cap.
+    #[test]
+    fn a_re_encoding_over_the_store_cap_is_a_413() {
+        const SIDE: u32 = 4096;
+        let mut seed = 1u32;
+        let indices: Vec<u8> = (0..SIDE * SIDE / 2)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 24) as u8
+            })
+            .collect();
+        let mut png = Vec::new();
+        let mut enc = png::Encoder::new(&mut png, SIDE, SIDE);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Four);
+        enc.set_palette(
+            (0..16u8)
+                .flat_map(|i| [i * 16, 255 - i * 16, i * 5])
+                .collect::<Vec<_>>(),
+        );
+        let mut writer = enc.write_header().unwrap();
+        writer.write_image_data(&indices).unwrap();
+        writer.finish().unwrap();
+        assert!(png.len() <= MAX_IMAGE_BYTES, "{} bytes", png.len());
+        let e = check_image(&png).unwrap_err();
+        assert_eq!((e.errno, e.status), (Errno::IoErr, 413), "{}", e.message);
     }
 
     #[test]
