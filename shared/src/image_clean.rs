@@ -48,11 +48,11 @@
 //!   [`ImageError`] shown in the 4302 message.
 //! - [`MAX_SIDE`], [`MAX_PIXELS`], [`JPEG_QUALITY`]: the bounds and the
 //!   output quality, and why.
-//! - decoding: one function per format to [`Pixels`] and an
+//! - decoding: one function per format to `Pixels` and an
 //!   [`Orientation`] read from the file's EXIF.
 //! - [`Orientation`]: the EXIF tag (read by hand: one tag of IFD0) and the
 //!   pixel mapping it stands for.
-//! - encoding: one function per format, from an [`Oriented`] view.
+//! - encoding: one function per format, from an `Oriented` view.
 
 use std::io::{Cursor, Write};
 
