@@ -45,7 +45,7 @@
 //!   calendar and date search.
 //! - [`orders`]: book, accept/reject/cancel, comment with a rating, lists.
 //! - [`photos`]: avatars and house photos (upload, delete, reorder) over the
-//!   image store ([`image_store`], [`upload`], [`image_check`], [`images`]).
+//!   image store ([`image_store`], [`upload`], [`image_clean`], [`images`]).
 
 pub mod accounts;
 pub mod cache;
@@ -58,7 +58,7 @@ pub mod domain;
 pub mod errno;
 pub mod houses;
 pub mod http;
-pub mod image_check;
+pub mod image_clean;
 pub mod image_store;
 pub mod images;
 pub mod log;

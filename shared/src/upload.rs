@@ -13,12 +13,16 @@
 //!   whatever file it carries);
 //! - body or file too large: 4302 with HTTP 413;
 //! - unreadable form, missing or empty field, not JPEG/PNG/WebP, or not a
-//!   whole image of that format (see [`crate::image_check`]): 4302 with HTTP 400.
+//!   whole image of that format (see [`crate::image_clean`]): 4302 with HTTP 400.
+//!
+//! An accepted image is never stored as sent: [`check_image`] re-encodes it
+//! from its pixels ([`crate::image_clean`]), so no metadata a client sent
+//! reaches the image store.
 //!
 //! # Layout
 //! - [`serve_upload`]: the frame of an upload route: method, cheap checks
 //!   before the body, the capped body.
-//! - [`image_field`], [`check_image`]: the form's file as a checked [`Image`].
+//! - [`image_field`], [`check_image`]: the form's file as a cleaned [`Image`].
 //! - [`parse_multipart`], [`boundary`]: the form itself.
 //! - [`ImageKind`]: the accepted formats, named by their magic bytes.
 
@@ -31,6 +35,12 @@ use crate::http::{self, ApiRequest};
 
 /// Largest image accepted (API.md: "at most 10 MiB").
 pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
+/// Largest re-encoded image stored: what the image store takes
+/// (fdfs-proxy's default `--max-file-size`). A lossless re-encoding can
+/// outgrow its upload (a palette PNG expanded to RGB, a lossy WebP stored
+/// lossless); such a file gets a clear 4302/413 here instead of the
+/// store's refusal as a 502.
+pub const MAX_STORED_BYTES: usize = MAX_IMAGE_BYTES;
 /// Room for the multipart framing around the file: boundaries, part headers,
 /// a long file name, a few small extra fields.
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
@@ -90,11 +100,12 @@ impl ImageKind {
     }
 }
 
-/// A checked image from an upload form: its bytes (a slice of the body) and type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Image<'a> {
+/// An uploaded image, cleaned: re-encoded from its pixels as `kind`, the
+/// bytes to store (none of the upload's own bytes survive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
     pub kind: ImageKind,
-    pub bytes: &'a [u8],
+    pub bytes: Vec<u8>,
 }
 
 fn file_error(message: impl Into<String>) -> ApiError {
@@ -110,7 +121,7 @@ fn too_large() -> ApiError {
 }
 
 /// The image in form field `field` of a `multipart/form-data` request.
-pub fn image_field<'a>(req: &'a ApiRequest, field: &str) -> ApiResult<Image<'a>> {
+pub fn image_field(req: &ApiRequest, field: &str) -> ApiResult<Image> {
     let content_type = req.header("content-type").unwrap_or("");
     let boundary = boundary(content_type)?;
     let body = req.body();
@@ -126,10 +137,11 @@ pub fn image_field<'a>(req: &'a ApiRequest, field: &str) -> ApiResult<Image<'a>>
     check_image(part.data)
 }
 
-/// Size and type checks of an uploaded file: the magic bytes name the
-/// format, then the whole file must decode as that format within
-/// [`crate::image_check`]'s bounds.
-pub fn check_image(bytes: &[u8]) -> ApiResult<Image<'_>> {
+/// Size and type checks of an uploaded file, and its cleaning: the magic
+/// bytes name the format, the whole file must decode as that format within
+/// [`crate::image_clean`]'s bounds, and what is stored is its pixels
+/// encoded again in that format.
+pub fn check_image(bytes: &[u8]) -> ApiResult<Image> {
     if bytes.is_empty() {
         return Err(file_error("上传的文件是空的"));
     }
@@ -138,7 +150,14 @@ pub fn check_image(bytes: &[u8]) -> ApiResult<Image<'_>> {
     }
     let kind =
         ImageKind::sniff(bytes).ok_or_else(|| file_error("只支持 JPEG、PNG 或 WebP 格式的图片"))?;
-    crate::image_check::check(kind, bytes).map_err(|e| file_error(e.to_string()))?;
+    let bytes = crate::image_clean::clean(kind, bytes).map_err(|e| file_error(e.to_string()))?;
+    if bytes.len() > MAX_STORED_BYTES {
+        return Err(file_error(format!(
+            "图片重新编码后超过 {} MiB（PNG 和 WebP 按无损保存），请上传 JPEG 或较小的图片",
+            MAX_STORED_BYTES / (1024 * 1024)
+        ))
+        .with_status(413));
+    }
     Ok(Image { kind, bytes })
 }
 
@@ -434,7 +453,7 @@ mod tests {
 
     #[test]
     fn image_checks() {
-        use crate::image_check::test_images::{padded_png, png_of};
+        use crate::image_clean::test_images::{padded_png, png_of};
         assert_eq!(check_image(&png_of(8, 8)).unwrap().kind, ImageKind::Png);
         let bare = check_image(PNG).unwrap_err();
         assert_eq!((bare.errno, bare.status), (Errno::IoErr, 400));
@@ -446,6 +465,35 @@ mod tests {
         assert!(check_image(&big).is_ok());
         let e = check_image(&padded_png(MAX_IMAGE_BYTES + 1)).unwrap_err();
         assert_eq!((e.errno, e.status), (Errno::IoErr, 413));
+    }
+
+    /// A 16-colour palette PNG of noise (4 bits a pixel, 8 MiB) is stored
+    /// as 8-bit RGB, which no deflate brings back under the store's cap.
+    #[test]
+    fn a_re_encoding_over_the_store_cap_is_a_413() {
+        const SIDE: u32 = 4096;
+        let mut seed = 1u32;
+        let indices: Vec<u8> = (0..SIDE * SIDE / 2)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (seed >> 24) as u8
+            })
+            .collect();
+        let mut png = Vec::new();
+        let mut enc = png::Encoder::new(&mut png, SIDE, SIDE);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Four);
+        enc.set_palette(
+            (0..16u8)
+                .flat_map(|i| [i * 16, 255 - i * 16, i * 5])
+                .collect::<Vec<_>>(),
+        );
+        let mut writer = enc.write_header().unwrap();
+        writer.write_image_data(&indices).unwrap();
+        writer.finish().unwrap();
+        assert!(png.len() <= MAX_IMAGE_BYTES, "{} bytes", png.len());
+        let e = check_image(&png).unwrap_err();
+        assert_eq!((e.errno, e.status), (Errno::IoErr, 413), "{}", e.message);
     }
 
     #[test]

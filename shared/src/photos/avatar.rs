@@ -33,10 +33,10 @@ pub async fn set_avatar(
     kv: &impl Kv,
     files: &impl FileStore,
     user_id: i64,
-    image: Image<'_>,
+    image: Image,
     now: i64,
 ) -> ApiResult<String> {
-    let file_id = files.upload(image.bytes, image.kind).await?;
+    let file_id = files.upload(&image.bytes, image.kind).await?;
     let replaced = match replace(db, user_id, &file_id, now) {
         Ok(replaced) => replaced,
         Err(e) => {
@@ -105,7 +105,7 @@ mod tests {
 
     use super::*;
     use crate::Errno;
-    use crate::image_check::test_images::png_of;
+    use crate::image_clean::test_images::png_of;
     use crate::image_store::memory::MemoryStore;
     use crate::photos::test_support::db_with_house;
     use crate::store::native::MemoryKv;
@@ -173,7 +173,7 @@ mod tests {
         let png = png_of(4, 4);
         let image = check_image(&png).unwrap();
         files.uploads_fail.set(true);
-        let err = block_on(set_avatar(&db, &kv, &files, 1, image, 10)).unwrap_err();
+        let err = block_on(set_avatar(&db, &kv, &files, 1, image.clone(), 10)).unwrap_err();
         assert_eq!((err.errno, err.status), (Errno::ThirdErr, 502));
         assert_eq!(avatar_of(&db, 1), "");
 

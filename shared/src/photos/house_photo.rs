@@ -64,10 +64,10 @@ pub async fn add_house_photo(
     kv: &impl Kv,
     files: &impl FileStore,
     house_id: i64,
-    image: Image<'_>,
+    image: Image,
     now: i64,
 ) -> ApiResult<String> {
-    let file_id = files.upload(image.bytes, image.kind).await?;
+    let file_id = files.upload(&image.bytes, image.kind).await?;
     if let Err(e) = record(db, house_id, &file_id, now) {
         delete_or_queue(db, files, &file_id, NOT_SAVED, now).await;
         return Err(e);
@@ -99,7 +99,7 @@ mod tests {
 
     use super::*;
     use crate::Errno;
-    use crate::image_check::test_images::png_of;
+    use crate::image_clean::test_images::png_of;
     use crate::image_store::memory::MemoryStore;
     use crate::photos::test_support::{cover, db_with_house, photos};
     use crate::store::native::MemoryKv;

@@ -63,7 +63,7 @@ mod tests {
 
     use super::*;
     use crate::Errno;
-    use crate::image_check::test_images::png_of;
+    use crate::image_clean::test_images::png_of;
     use crate::image_store::memory::MemoryStore;
     use crate::photos::add_house_photo;
     use crate::photos::test_support::{cover, db_with_house, photos};

@@ -10,6 +10,7 @@ mod foundation;
 mod host;
 mod host_features;
 mod houses;
+mod image_clean;
 mod images;
 mod limits;
 mod orders;
