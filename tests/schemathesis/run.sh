@@ -73,6 +73,10 @@ run "$logged_in" --include-by '/security/0/session == []' || status=1
 echo "== schemathesis: logged in: ${SECONDS}s" >&2
 echo "== schemathesis: anonymous" >&2
 SECONDS=0
-run "$here/schemathesis.toml" || status=1
+# Every operation that takes the session answers 401 here by design, so
+# schemathesis's "missing auth" warning is left out.
+run "$here/schemathesis.toml" \
+  --warnings missing_test_data,validation_mismatch,missing_deserializer,unused_openapi_auth,method_not_allowed ||
+  status=1
 echo "== schemathesis: anonymous: ${SECONDS}s" >&2
 exit $status
