@@ -310,9 +310,10 @@ fn read_capped(req: IncomingRequest, keep: usize, drain: usize) -> ApiResult<Opt
     Ok((read <= keep).then_some(kept))
 }
 
-/// A positive decimal id with no sign, no leading `+`, at most 18 digits.
+/// A positive decimal id with no sign and no spaces, up to `i64::MAX` (the
+/// ids' column type): `parse` refuses what does not fit, whatever its length.
 pub fn parse_id(raw: &str) -> Option<i64> {
-    if raw.is_empty() || raw.len() > 18 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     raw.parse().ok().filter(|&v| v > 0)
@@ -374,14 +375,18 @@ mod tests {
     #[test]
     fn ids_are_strict() {
         assert_eq!(parse_id("42"), Some(42));
+        assert_eq!(parse_id("0042"), Some(42));
+        assert_eq!(parse_id("9223372036854775807"), Some(i64::MAX));
         for bad in [
             "",
             "0",
+            "000",
             "-1",
             "+1",
             "1e3",
             "abc",
-            "9999999999999999999",
+            "9223372036854775808",
+            "99999999999999999999999",
             "4 2",
         ] {
             assert_eq!(parse_id(bad), None, "{bad}");

@@ -3,10 +3,10 @@
 //! fdfs-proxy) for tools outside Rust, such as tests/schemathesis/run.sh.
 //!
 //! It registers a real-name verified user through the API (captcha code from
-//! the KV file, SMS code from the loopback gateway), logs in once more to read
-//! the session cookie, prints one JSON line
-//! `{"base": "http://127.0.0.1:PORT", "cookie": "ihome_session=…", "state_dir": "…"}`
-//! and keeps everything running until its standard input closes.
+//! the KV file, SMS code from the loopback gateway), prints one JSON line
+//! `{"base": "http://127.0.0.1:PORT", "mobile": "…", "password": "…", "state_dir": "…"}`
+//! (the tool logs in with `POST /api/v1.0/sessions` itself) and keeps
+//! everything running until its standard input closes.
 
 use std::io::Read;
 
@@ -16,21 +16,14 @@ use serde_json::json;
 fn main() {
     let app = spawn_app_with(AppOptions::default());
     let user = app.register_verified();
-    let resp = reqwest::blocking::Client::new()
-        .post(app.api("/sessions"))
-        .json(&json!({"mobile": user.mobile, "password": user.password}))
-        .send()
-        .expect("login");
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("the login sets the session cookie")
-        .to_string();
     println!(
         "{}",
-        json!({"base": app.base, "cookie": cookie, "state_dir": app.state_dir.path()})
+        json!({
+            "base": app.base,
+            "mobile": user.mobile,
+            "password": user.password,
+            "state_dir": app.state_dir.path(),
+        })
     );
     // Until the caller closes our stdin (or dies): then the app is dropped,
     // which stops the host, the SMS gateway and fdfs-proxy.
