@@ -15,4 +15,5 @@ mod limits;
 mod orders;
 mod search;
 mod servers;
+mod slow_clients;
 mod upgrade;
