@@ -470,9 +470,11 @@ fn with_the_caps_off_a_full_instance_pool_answers_503() {
         "--max-requests",
         "0",
     ]);
-    let login = stalled_login(&app);
+    // Uploads: the app answers a flood of logins from one client with 429
+    // before reading their bodies, so they wouldn't all hold an instance.
+    let upload = stalled_upload(&app, &session_cookie(&app));
     let mut held: Vec<TcpStream> = (0..STALLED)
-        .map(|_| send(&app, &login).expect("connected"))
+        .map(|_| send(&app, &upload).expect("connected"))
         .collect();
     let get = format!(
         "GET /api/v1.0/areas HTTP/1.1\r\nHost: {}\r\n\r\n",
@@ -492,7 +494,8 @@ fn with_the_caps_off_a_full_instance_pool_answers_503() {
     assert_busy(&answer);
     let busy = held
         .iter_mut()
-        .filter(|s| outcome(s, Duration::ZERO) != Outcome::Pending)
+        .map(|s| outcome(s, Duration::ZERO))
+        .filter(|o| *o != Outcome::Pending)
         .count();
     assert!(busy < STALLED, "the pool never held the stalled requests");
 }
