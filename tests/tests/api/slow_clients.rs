@@ -491,7 +491,20 @@ fn with_the_caps_off_a_full_instance_pool_answers_503() {
             other => break other,
         }
     };
+    let log = app.log();
+    if log.contains("pooling allocator unavailable") {
+        // On-demand allocation (the machine refused the pool's address
+        // space) has no instance limit to run out of.
+        eprintln!("skipped: edge-host runs without its instance pool here");
+        return;
+    }
+    let tail: String = log.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+    assert!(
+        matches!(answer, Outcome::Answered { status: 503, .. }),
+        "expected 503, got {answer:?}; the host's last lines (newest first):\n{tail}"
+    );
     assert_busy(&answer);
+    assert!(log.contains("no instance available"), "{tail}");
     let busy = held
         .iter_mut()
         .map(|s| outcome(s, Duration::ZERO))
