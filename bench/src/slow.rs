@@ -73,12 +73,7 @@ pub fn run(base: &str, cookie: &str, requests: usize) -> anyhow::Result<SlowClie
              Content-Length: {length}\r\n{cookie}\r\n"
         )
     };
-    let login = head(
-        "/api/v1.0/sessions",
-        "application/json",
-        "",
-        JSON_LENGTH,
-    ) + r#"{"mobile":"#;
+    let login = head("/api/v1.0/sessions", "application/json", "", JSON_LENGTH) + r#"{"mobile":"#;
     let upload = head(
         "/api/v1.0/user/avatar",
         "multipart/form-data; boundary=XyZ",
