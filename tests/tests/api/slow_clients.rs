@@ -470,8 +470,7 @@ fn with_the_caps_off_a_full_instance_pool_answers_503() {
         "--max-requests",
         "0",
     ]);
-    // Uploads: the app answers a flood of logins from one client with 429
-    // before reading their bodies, so they wouldn't all hold an instance.
+    // Stalled uploads ("stalled avatar uploads do the same", issue #22).
     let upload = stalled_upload(&app, &session_cookie(&app));
     let mut held: Vec<TcpStream> = (0..STALLED)
         .map(|_| send(&app, &upload).expect("connected"))
