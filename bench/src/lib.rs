@@ -7,4 +7,5 @@ pub mod landlord;
 pub mod pg;
 pub mod procs;
 pub mod seed;
+pub mod slow;
 pub mod wrk;

@@ -132,6 +132,8 @@ struct Plan {
     connections: Vec<usize>,
     logins: usize,
     warm_starts: usize,
+    /// Sequential `GET /areas` of the slow-client scenario, per phase.
+    slow_client_requests: usize,
 }
 
 impl Plan {
@@ -146,6 +148,7 @@ impl Plan {
                 connections: vec![1, 16],
                 logins: 5,
                 warm_starts: 1,
+                slow_client_requests: 200,
             }
         } else {
             Plan {
@@ -157,6 +160,7 @@ impl Plan {
                 connections: vec![1, 16, 64],
                 logins: 20,
                 warm_starts: 3,
+                slow_client_requests: 2_000,
             }
         }
     }
@@ -715,6 +719,26 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         }
     }
 
+    // 4c. One slow client: the other client's latency with 2,000 stalled
+    // requests held against the host, and without (README, "Slow and
+    // greedy clients").
+    log(format!(
+        "slow clients: {} x GET /areas from 127.0.0.2, without and with {} stalled requests",
+        plan.slow_client_requests,
+        2 * ihome_bench::slow::STALLED
+    ));
+    let slow_clients = match ihome_bench::slow::run(
+        &edge.base,
+        &booking_guests[0].cookie,
+        plan.slow_client_requests,
+    ) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            failures.push(format!("slow clients: {e:#}"));
+            None
+        }
+    };
+
     // 5. Login cost.
     log(format!("{} sequential logins", plan.logins));
     let mut login_ms = Vec::new();
@@ -770,6 +794,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             "overhead_p50_us": overhead_us,
         },
         "login": {"count": login_ms.len(), "p50_ms": login_p50_ms, "all_ms": login_ms},
+        "slow_clients": slow_clients,
         "startup": {"cold_ms": cold_ms, "warm_ms": warm_ms, "warm_samples_ms": warm},
         "memory": {
             "edge_idle_kib": edge_idle_kib,
@@ -1672,6 +1697,16 @@ fn render_table(r: &Value) -> String {
         tg["max_overhead_us"],
         f(&h["overhead_p50_us"])
     );
+    if let Some(sc) = r["slow_clients"].as_object() {
+        let _ = writeln!(
+            t,
+            "| GET /areas p99 from a 2nd client while one stalls {} requests (without) | {:.1} ms ({:.1} ms, ×{:.2}) |",
+            sc["stalled_opened"],
+            f(&sc["attacked_p99_us"]) / 1e3,
+            f(&sc["baseline_p99_us"]) / 1e3,
+            f(&sc["p99_ratio"])
+        );
+    }
     let _ = writeln!(
         t,
         "| login (Argon2id in wasm), p50 of {} sequential | {:.1} ms |",

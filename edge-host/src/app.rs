@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::engine;
 use crate::instance::{self, ComponentSetup, ComponentState};
+use crate::limits::{Gate, Limits};
 use crate::manifest::Manifest;
 use crate::outbound::AllowedHosts;
 use crate::routing::Router;
@@ -54,6 +55,8 @@ pub struct Options {
     /// `-L/--log-dir`: component stdout/stderr files. `None`: the runtime
     /// config's `log_dir`, else `<state dir>/logs`; `Some("")`: no files.
     pub log_dir: Option<PathBuf>,
+    /// Time limits and per-client caps (see [`crate::limits`]).
+    pub limits: Limits,
 }
 
 impl Options {
@@ -70,6 +73,7 @@ impl Options {
             yield_guests: false,
             cache_dir: None,
             log_dir: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct App {
     pub listener: TcpListener,
     pub addr: SocketAddr,
     pub pooling: bool,
+    /// The per-client caps and time limits every request passes.
+    pub gate: Arc<Gate>,
 }
 
 impl App {
@@ -142,6 +148,52 @@ async fn resolve_listen(listen: &str) -> Result<SocketAddr> {
         .or(addrs.first())
         .copied()
         .with_context(|| format!("--listen address {listen:?} resolves to nothing"))
+}
+
+/// How long binding the listen address is retried while it is in use. A
+/// host killed under load holds its port until the kernel has torn down the
+/// process (its large instance-pool mapping first, its sockets after),
+/// about 2 s on our machines; a restart at once would otherwise fail.
+const BIND_RETRY_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Pause between two bind attempts within [`BIND_RETRY_WINDOW`].
+const BIND_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Pending connections the kernel queues before we accept them (the value
+/// std and tokio use).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds `addr` with `SO_REUSEADDR` (so connections of an earlier process
+/// lingering in `TIME_WAIT` don't block it), retrying "address in use" for
+/// [`BIND_RETRY_WINDOW`].
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    let give_up = tokio::time::Instant::now() + BIND_RETRY_WINDOW;
+    let mut said = false;
+    loop {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }?;
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < give_up =>
+            {
+                if !said {
+                    eprintln!("{addr} is in use; retrying for up to {BIND_RETRY_WINDOW:?}");
+                    said = true;
+                }
+                tokio::time::sleep(BIND_RETRY_INTERVAL).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Everything up to and including binding the listener.
@@ -374,7 +426,7 @@ pub async fn prepare(opts: Options) -> Result<App> {
     }
 
     let addr = resolve_listen(&opts.listen).await?;
-    let listener = TcpListener::bind(addr)
+    let listener = bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
@@ -394,5 +446,6 @@ pub async fn prepare(opts: Options) -> Result<App> {
         listener,
         addr,
         pooling,
+        gate: Arc::new(Gate::new(opts.limits.clone())),
     })
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -209,6 +209,9 @@ pub fn pre_instantiate(
 /// `<log dir>/<id>_stdout.txt` and `<id>_stderr.txt` and echoed unchanged to
 /// the host's stderr; without one, to the host's stderr only. Both streams
 /// echo to stderr, so the host's stdout carries nothing but the banner.
+///
+/// Unlike Spin, output goes out in whole lines (see [`LineSink`]), so the
+/// lines of instances running at once never interleave mid-line.
 pub struct ComponentLogs {
     /// `<log dir>/<id>`; `None` without a log dir.
     stem: Option<PathBuf>,
@@ -232,7 +235,7 @@ impl ComponentLogs {
     /// The writers for one instance's stdout and stderr.
     fn streams(&self) -> Result<(GuestOutput, GuestOutput)> {
         let Some(stem) = &self.stem else {
-            return Ok((GuestOutput { file: None }, GuestOutput { file: None }));
+            return Ok((GuestOutput::new(None), GuestOutput::new(None)));
         };
         let mut files = crate::state::lock(&self.files);
         if files.is_none() {
@@ -251,20 +254,97 @@ impl ComponentLogs {
         }
         let (out, err) = files.as_ref().expect("opened above");
         Ok((
-            GuestOutput {
-                file: Some(out.clone()),
-            },
-            GuestOutput {
-                file: Some(err.clone()),
-            },
+            GuestOutput::new(Some(out.clone())),
+            GuestOutput::new(Some(err.clone())),
         ))
     }
 }
 
-/// One guest output stream (see [`ComponentLogs`]).
+/// Longest line kept back waiting for its newline. A guest printing more
+/// than this without one (a binary dump, a runaway loop) has it written as
+/// a line of its own rather than held in host memory without bound; the
+/// app's log lines are a few hundred bytes.
+pub const MAX_LOG_LINE: usize = 64 * 1024;
+
+/// One instance's output stream, line-buffered: complete lines are written
+/// (to the file, then to stderr) each in one write, under stderr's lock, as
+/// soon as their newline arrives; an unfinished tail waits for the rest of
+/// its line, and is written (ended with a newline) when the instance ends.
+/// Whole lines in one `write` to an `O_APPEND` file or under the process's
+/// stderr lock can't be split by another instance's output.
+pub struct LineSink {
+    file: Option<Arc<File>>,
+    /// Echo to the host's stderr (always, but in unit tests).
+    echo: bool,
+    pending: Mutex<Vec<u8>>,
+}
+
+impl LineSink {
+    pub fn new(file: Option<Arc<File>>, echo: bool) -> Self {
+        Self {
+            file,
+            echo,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Takes `buf`, writing out every line it completes. A failed file
+    /// write fails the guest's write (the guest sees the error, as under
+    /// Spin); a closed stderr is ignored, since the file has the output.
+    pub fn write(&self, buf: &[u8]) -> std::io::Result<()> {
+        let mut pending = crate::state::lock(&self.pending);
+        pending.extend_from_slice(buf);
+        let whole = match pending.iter().rposition(|&b| b == b'\n') {
+            Some(end) => end + 1,
+            None if pending.len() >= MAX_LOG_LINE => {
+                pending.push(b'\n');
+                pending.len()
+            }
+            None => return Ok(()),
+        };
+        let lines: Vec<u8> = pending.drain(..whole).collect();
+        drop(pending);
+        self.emit(&lines)
+    }
+
+    fn emit(&self, lines: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some(file) = &self.file {
+            (&**file).write_all(lines)?;
+        }
+        if self.echo {
+            let _ = std::io::stderr().lock().write_all(lines);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LineSink {
+    /// The instance has ended: its unfinished last line goes out, ended so
+    /// the next instance's output starts on a line of its own.
+    fn drop(&mut self) {
+        let pending = self.pending.get_mut().unwrap_or_else(|p| p.into_inner());
+        if !pending.is_empty() {
+            let mut tail = std::mem::take(pending);
+            tail.push(b'\n');
+            let _ = self.emit(&tail);
+        }
+    }
+}
+
+/// One guest output stream (see [`ComponentLogs`]); its clones, one per
+/// `get-stdout` the guest makes, share the instance's [`LineSink`].
 #[derive(Clone)]
 struct GuestOutput {
-    file: Option<Arc<File>>,
+    sink: Arc<LineSink>,
+}
+
+impl GuestOutput {
+    fn new(file: Option<Arc<File>>) -> Self {
+        Self {
+            sink: Arc::new(LineSink::new(file, true)),
+        }
+    }
 }
 
 impl IsTerminal for GuestOutput {
@@ -285,16 +365,9 @@ impl tokio::io::AsyncWrite for GuestOutput {
         _cx: &mut TaskContext<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        use std::io::Write;
         // Blocking writes, as Spin's synchronous path does: guest output is
         // small and the log file or terminal is the only place it can go.
-        // A failed file write fails the guest's write (the guest sees the
-        // error, as under Spin); a closed stderr is ignored, since Spin
-        // would have written the file already.
-        if let Some(file) = &self.file {
-            (&**file).write_all(buf)?;
-        }
-        let _ = std::io::stderr().lock().write_all(buf);
+        self.sink.write(buf)?;
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -306,6 +379,20 @@ impl tokio::io::AsyncWrite for GuestOutput {
         Poll::Ready(Ok(()))
     }
 }
+
+/// No instance could be made: the pool holds its limit of instances in use.
+/// A load condition, not the app's fault: answered 503 + `Retry-After`
+/// ([`crate::limits::unavailable`]), where Spin answers 500.
+#[derive(Debug)]
+pub struct PoolFull(String);
+
+impl std::fmt::Display for PoolFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no instance available ({})", self.0)
+    }
+}
+
+impl std::error::Error for PoolFull {}
 
 /// The response body type the server sends.
 pub type Body = HyperOutgoingBody;
@@ -391,6 +478,10 @@ impl ComponentState {
     {
         match self.try_handle(req).await {
             Ok(res) => res,
+            Err(e) if e.is::<PoolFull>() => {
+                eprintln!("[{}] {e}: 503", self.id);
+                crate::limits::unavailable()
+            }
             Err(e) => {
                 eprintln!("[{}] request failed: {e:#}", self.id);
                 empty(http::StatusCode::INTERNAL_SERVER_ERROR)
@@ -442,9 +533,87 @@ impl ComponentState {
             }
             Err(_) => match task.await {
                 Ok(Ok(())) => bail!("guest never set a response (response-outparam.set)"),
+                Ok(Err(e)) if e.chain().any(|c| c.is::<PoolConcurrencyLimitError>()) => {
+                    Err(PoolFull(e.to_string()).into())
+                }
                 Ok(Err(e)) => Err(anyhow::Error::from(e).context("guest trapped")),
                 Err(e) => Err(anyhow::Error::new(e).context("guest task failed")),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many instances writing at once, each its lines in odd pieces, leave
+    /// only whole lines in the shared log file; an unfinished last line is
+    /// written when its instance ends.
+    #[test]
+    fn concurrent_instances_write_whole_lines_only() {
+        const WRITERS: usize = 16;
+        const LINES: usize = 200;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c_stdout.txt");
+        let file = Arc::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap(),
+        );
+        std::thread::scope(|s| {
+            for w in 0..WRITERS {
+                let file = file.clone();
+                s.spawn(move || {
+                    let sink = LineSink::new(Some(file), false);
+                    for l in 0..LINES {
+                        let line = format!("writer {w} line {l} {}\n", "x".repeat(l % 97));
+                        // Byte by byte for some, in two halves for others.
+                        let bytes = line.as_bytes();
+                        if w % 2 == 0 {
+                            for b in bytes.chunks(1) {
+                                sink.write(b).unwrap();
+                            }
+                        } else {
+                            let (a, b) = bytes.split_at(bytes.len() / 2);
+                            sink.write(a).unwrap();
+                            std::thread::yield_now();
+                            sink.write(b).unwrap();
+                        }
+                    }
+                    sink.write(format!("writer {w} tail").as_bytes()).unwrap();
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut seen = 0;
+        for line in text.lines() {
+            let ok = line.starts_with("writer ")
+                && (line.ends_with(" tail") || {
+                    let fields: Vec<&str> = line.split(' ').collect();
+                    let l: usize = fields[3].parse().unwrap();
+                    fields.len() == 5 && fields[4] == "x".repeat(l % 97)
+                });
+            assert!(ok, "a torn line: {line:?}");
+            seen += 1;
+        }
+        assert_eq!(seen, WRITERS * (LINES + 1));
+    }
+
+    #[test]
+    fn an_overlong_line_is_written_once_it_reaches_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c_stderr.txt");
+        let file = Arc::new(File::create(&path).unwrap());
+        let sink = LineSink::new(Some(file), false);
+        sink.write(&vec![b'a'; MAX_LOG_LINE - 1]).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "held back");
+        sink.write(b"b").unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            MAX_LOG_LINE as u64 + 1
+        );
     }
 }

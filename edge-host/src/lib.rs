@@ -16,6 +16,8 @@
 //!   Redis addresses) and the outgoing-HTTP hook.
 //! - [`engine`]: wasmtime engine (pooling allocator) and compile cache.
 //! - [`instance`]: per-request store data, linker, running one request.
+//! - [`limits`]: time limits and per-client caps against slow and greedy
+//!   clients.
 //! - [`app`]: startup in `spin up`'s order, up to binding the listener.
 //! - [`server`]: the hyper server, reserved paths, graceful shutdown.
 //! - `main.rs`: the `spin up`-like command line.
@@ -23,6 +25,7 @@
 pub mod app;
 pub mod engine;
 pub mod instance;
+pub mod limits;
 pub mod manifest;
 pub mod outbound;
 pub mod routing;

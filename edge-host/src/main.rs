@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
+use edge_host::limits::{self, Limits};
 use edge_host::{Options, StateDir};
 
 /// Run a Spin application (spin.toml) like `spin up`.
@@ -61,6 +63,60 @@ struct Cli {
     /// an empty string writes none.
     #[arg(short = 'L', long, env = "SPIN_LOG_DIR")]
     log_dir: Option<String>,
+
+    /// Seconds a connection with no request in flight has to send the next
+    /// request's headers; also the keep-alive idle timeout.
+    #[arg(long, value_name = "SECS", default_value_t = Secs(limits::DEFAULT_HEAD_TIMEOUT))]
+    header_timeout: Secs,
+
+    /// Seconds a request body may go without sending anything (then 408).
+    #[arg(long, value_name = "SECS", default_value_t = Secs(limits::DEFAULT_BODY_IDLE))]
+    body_idle_timeout: Secs,
+
+    /// Seconds a whole request body may take (then 408).
+    #[arg(long, value_name = "SECS", default_value_t = Secs(limits::DEFAULT_BODY_TOTAL))]
+    body_timeout: Secs,
+
+    /// Open connections per client (IP, IPv6 /64); more are closed at
+    /// accept. 0: no cap (behind a reverse proxy, which is one client).
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_CONNECTIONS_PER_CLIENT)]
+    max_connections_per_client: usize,
+
+    /// Requests in flight per client; more get 503 + Retry-After. 0: no cap.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_REQUESTS_PER_CLIENT)]
+    max_requests_per_client: usize,
+
+    /// Requests in flight in all; more get 503 + Retry-After. Keep it below
+    /// the instance pool (1000). 0: no cap.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_IN_FLIGHT)]
+    max_requests: usize,
+}
+
+/// A time limit as the flags take it: seconds, fractions allowed (tests use
+/// short limits), more than zero.
+#[derive(Clone, Copy, Debug)]
+struct Secs(Duration);
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+impl std::str::FromStr for Secs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let d = s
+            .parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| format!("expected seconds, got {s:?}"))?;
+        if d.is_zero() {
+            return Err("must be more than 0 seconds".into());
+        }
+        Ok(Secs(d))
+    }
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -115,6 +171,14 @@ fn main() -> ExitCode {
         yield_guests: cli.yield_guests,
         cache_dir: cli.cache_dir.map(PathBuf::from),
         log_dir: cli.log_dir.map(PathBuf::from),
+        limits: Limits {
+            head_timeout: cli.header_timeout.0,
+            body_idle: cli.body_idle_timeout.0,
+            body_total: cli.body_timeout.0,
+            connections_per_client: cli.max_connections_per_client,
+            requests_per_client: cli.max_requests_per_client,
+            max_in_flight: cli.max_requests,
+        },
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -1,6 +1,7 @@
 //! The HTTP server: hyper-util's auto (HTTP/1.1 keep-alive + HTTP/2)
 //! connection builder, Spin's reserved paths, routing, the `spin-*`
-//! headers, and graceful shutdown.
+//! headers, the limits on slow and greedy clients ([`crate::limits`]), and
+//! graceful shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,12 +13,13 @@ use http::uri::Authority;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 
 use crate::app::App;
 use crate::instance::{Body, empty};
+use crate::limits::{Activity, ClientKey, Held, Stalled, TimedBody};
 use crate::routing::{WELL_KNOWN_PREFIX, spin_headers};
 
 /// How long in-flight requests may finish after a shutdown signal.
@@ -169,16 +171,38 @@ impl App {
             }
         }
         drop(m);
-        Ok(component.handle(req).await)
+        // The body must keep arriving and finish in time; a client that
+        // stalls gets 408 whatever the guest made of its failed read.
+        let stalled = Stalled::default();
+        let limits = self.gate.limits();
+        let req = req.map(|body| TimedBody::new(body, limits, stalled.clone()));
+        let res = component.handle(req).await;
+        if stalled.is_set() {
+            tracing::debug!("request for {path} from {client}: body timed out");
+            return Ok(crate::limits::request_timeout());
+        }
+        Ok(res)
     }
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish
 /// (up to [`SHUTDOWN_GRACE`]).
+///
+/// Each connection is held to the app's [`crate::limits::Limits`]: one
+/// over its client's connection cap is closed at accept; a request over a
+/// cap is answered 503; HTTP/1 request heads must arrive within the head
+/// timeout (hyper's `header_read_timeout`), and any connection (HTTP/1 or
+/// HTTP/2, before its first request too) with nothing in flight for that
+/// long is closed.
 pub async fn serve(app: App, shutdown: impl Future<Output = ()>) {
     let app = Arc::new(app);
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let head_timeout = app.gate.limits().head_timeout;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -192,21 +216,50 @@ pub async fn serve(app: App, shutdown: impl Future<Output = ()>) {
             },
             () = &mut shutdown => break,
         };
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let app = app.clone();
-            async move { app.handle(req, peer).await }
-        });
+        let client = ClientKey::of(peer.ip());
+        let Some(conn_permit) = app.gate.connect(client) else {
+            // Over its connection cap: closed unanswered (a response would
+            // cost a task per refused connection, which is what the cap
+            // is there to bound).
+            tracing::debug!("connection from {peer}: over the per-client cap, closed");
+            continue;
+        };
+        let activity = Arc::new(Activity::default());
+        let service = {
+            let (app, activity) = (app.clone(), activity.clone());
+            hyper::service::service_fn(move |req| {
+                let (app, activity) = (app.clone(), activity.clone());
+                async move {
+                    let in_flight = activity.start();
+                    let permit = match app.gate.begin(client) {
+                        Ok(p) => p,
+                        Err(busy) => {
+                            tracing::debug!("request from {peer}: {busy:?} busy, 503");
+                            return Ok(busy.response());
+                        }
+                    };
+                    let res = app.handle(req, peer).await?;
+                    Ok::<_, Refused>(res.map(|b| Held::new(b, (permit, in_flight)).boxed_unsync()))
+                }
+            })
+        };
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            // Client resets and half-finished requests land here; nothing
-            // to do beyond noting them.
-            if let Err(e) = conn.await {
-                tracing::debug!("connection from {peer}: {e}");
+            tokio::select! {
+                // Client resets and half-finished requests land here;
+                // nothing to do beyond noting them.
+                res = conn => if let Err(e) = res {
+                    tracing::debug!("connection from {peer}: {e}");
+                },
+                // Dropping the connection closes it.
+                () = activity.idle_for(head_timeout) => {
+                    tracing::debug!("connection from {peer}: idle, closed");
+                }
             }
+            drop(conn_permit);
         });
     }
     tokio::select! {

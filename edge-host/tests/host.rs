@@ -2156,3 +2156,40 @@ fn configuration_errors_exit_before_listening() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SPIN_VARIABLE_UPSTREAM"));
 }
+
+/// A host restarted at once after a crash finds its port still held for a
+/// moment: it retries binding instead of exiting, and serves on that port.
+#[test]
+fn a_port_in_use_is_retried_until_it_frees() {
+    let app = AppDir::new();
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let mut cmd = Host::Edge.command();
+    cmd.current_dir(app.path())
+        .arg("--from")
+        .arg(app.path().join("spin.toml"))
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--state-dir")
+        .arg(app.path().join("state"))
+        .arg("--runtime-config-file")
+        .arg(app.path().join("runtime-config.toml"))
+        .env("SPIN_VARIABLE_UPSTREAM", NO_UPSTREAM)
+        .env_remove("SPIN_HTTP_LISTEN_ADDR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Let go of the port a while after the host starts (a warm start binds
+    // within well under a second).
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        drop(held);
+    });
+    let host = Running::spawn(cmd);
+    release.join().unwrap();
+    assert_eq!(host.base.trim_end_matches('/'), format!("http://{addr}"));
+    assert!(
+        host.stderr.lock().unwrap().contains("is in use; retrying"),
+        "the host never found the port busy"
+    );
+    assert_eq!(host.ok("/probe/kv/get?key=none"), "<none>");
+}

@@ -135,9 +135,9 @@ impl Host {
         }
     }
 
-    /// `<host> up`-style command serving `spin.toml` on a free port with
+    /// `<host> up`-style command serving `spin.toml` on `listen` with
     /// `state_dir`; both hosts print `Serving http://…` once they listen.
-    fn command(&self, state_dir: &Path) -> Command {
+    fn command(&self, state_dir: &Path, listen: &str) -> Command {
         let mut cmd = match self {
             Host::EdgeHost => {
                 let bin = release_binary("edge-host", "IHOME_EDGE_HOST");
@@ -159,7 +159,7 @@ impl Host {
         cmd.arg("--from")
             .arg(workspace_root().join("spin.toml"))
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--state-dir")
             .arg(state_dir)
             // Its own process group, which `kill_group` ends whole.
@@ -211,6 +211,9 @@ pub fn group_rss_kib(pgid: u32) -> u64 {
         .sum()
 }
 
+/// `--listen` for a host on a free loopback port.
+const FREE_PORT: &str = "127.0.0.1:0";
+
 /// Options for [`spawn_app_with`].
 #[derive(Clone)]
 pub struct AppOptions {
@@ -239,6 +242,9 @@ pub struct AppOptions {
     /// How many instances of the app to run on the same stores (default 1;
     /// more only make sense on servers).
     pub instances: usize,
+    /// Extra edge-host flags (e.g. `--body-idle-timeout 1`); ignored under
+    /// real Spin, which has none of them.
+    pub host_args: Vec<String>,
 }
 
 /// The header tests put a client address in. All test traffic comes from
@@ -270,6 +276,7 @@ impl Default for AppOptions {
             redis: None,
             database: None,
             instances: 1,
+            host_args: Vec::new(),
         }
     }
 }
@@ -426,7 +433,12 @@ pub fn spawn_app_with(mut options: AppOptions) -> TestApp {
 
 impl TestApp {
     fn start_hosts(&mut self) {
-        for instance in 0..self.options.instances.max(1) {
+        self.start_hosts_at(vec![FREE_PORT.to_string(); self.options.instances.max(1)]);
+    }
+
+    /// Starts one host per entry of `listens`, on that address.
+    fn start_hosts_at(&mut self, listens: Vec<String>) {
+        for (instance, listen) in listens.iter().enumerate() {
             // The first host of a run compiles every component into the
             // shared cache; the others wait for it instead of all compiling
             // at once.
@@ -434,9 +446,9 @@ impl TestApp {
                 let mut warmed = CACHE_WARMED.lock().unwrap_or_else(|e| e.into_inner());
                 if *warmed {
                     drop(warmed);
-                    self.start_host(instance)
+                    self.start_host(instance, listen)
                 } else {
-                    let host = self.start_host(instance);
+                    let host = self.start_host(instance, listen);
                     *warmed = true;
                     host
                 }
@@ -449,13 +461,13 @@ impl TestApp {
     /// Starts instance `instance` (each gets its own state dir under the
     /// app's, so two hosts never share a file: on servers they share
     /// nothing but the servers).
-    fn start_host(&self, instance: usize) -> (Child, String) {
+    fn start_host(&self, instance: usize, listen: &str) -> (Child, String) {
         let state_dir = match instance {
             0 => self.state_dir.path().to_path_buf(),
             n => self.state_dir.path().join(format!("instance-{n}")),
         };
         let host = Host::from_env();
-        let mut cmd = host.command(&state_dir);
+        let mut cmd = host.command(&state_dir, listen);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -467,6 +479,9 @@ impl TestApp {
         }
         for (k, v) in &self.options.env {
             cmd.env(k, v);
+        }
+        if matches!(host, Host::EdgeHost) {
+            cmd.args(&self.options.host_args);
         }
         let mut child = cmd
             .spawn()
@@ -488,11 +503,24 @@ impl TestApp {
 
     /// Kills every instance (like a crash: no graceful shutdown) and starts
     /// them again on the same state.
+    ///
+    /// edge-host comes back at once on the same address, as a supervisor
+    /// restarting it would (it retries binding while the killed process
+    /// still holds the port); real Spin, which doesn't retry, on a fresh one.
     pub fn restart(&mut self) {
+        let same_port = matches!(Host::from_env(), Host::EdgeHost);
+        let listens = self
+            .hosts
+            .iter()
+            .map(|(_, base)| match base.strip_prefix("http://") {
+                Some(addr) if same_port => addr.to_string(),
+                _ => FREE_PORT.to_string(),
+            })
+            .collect();
         for (mut child, _) in self.hosts.drain(..) {
             kill_group(&mut child);
         }
-        self.start_hosts();
+        self.start_hosts_at(listens);
     }
 
     /// The host's process id (to read its memory use).

@@ -17,4 +17,5 @@ mod orders;
 mod outage;
 mod search;
 mod servers;
+mod slow_clients;
 mod upgrade;
