@@ -36,10 +36,13 @@ pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
 /// Largest request body an upload endpoint reads.
 pub const MAX_UPLOAD_BODY: usize = MAX_IMAGE_BYTES + MULTIPART_OVERHEAD;
-/// A body larger than [`MAX_UPLOAD_BODY`] is still read (and thrown away) up to
-/// this size, so an ordinary client sees the 413 instead of a reset
-/// connection; beyond it we stop reading.
-pub const MAX_DRAINED_BODY: usize = 4 * MAX_UPLOAD_BODY;
+/// Most of a body read before a refusal is answered (no session, not the
+/// owner, a declared length over [`MAX_UPLOAD_BODY`], another method): a
+/// refused body this small is read whole, so the connection stays clean
+/// for the client's next request; a larger one is left unread and the host
+/// lets the connection go after the answer. One read chunk: a refusal
+/// costs no more than a JSON request, whatever the client sends.
+pub const MAX_REFUSED_BODY_READ: usize = 64 * 1024;
 /// RFC 2046: a boundary is 1 to 70 characters.
 pub const MAX_BOUNDARY_LEN: usize = 70;
 /// Largest header block of one part.
@@ -340,17 +343,16 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Serves an upload endpoint (POST) without buffering what it will refuse
-/// anyway.
+/// Serves an upload endpoint (POST) without reading what it will refuse.
 ///
 /// Another method is 405. Otherwise `precheck` sees the request's headers
 /// (the body still unread) and does the cheap checks: session, path ids,
-/// ownership. If either fails, the body is read and thrown away (up to
-/// [`MAX_DRAINED_BODY`], so the client sees the answer rather than a reset
-/// connection) and never kept. Otherwise the body is read with a cap — over
-/// [`MAX_UPLOAD_BODY`] (declared by `Content-Length` or found while reading)
-/// is a 4302/413 before anything is parsed — and `handler` gets the full
-/// request and the precheck's result.
+/// ownership; a `Content-Length` over [`MAX_UPLOAD_BODY`] is 4302/413. Any
+/// of these refusals is answered after at most [`MAX_REFUSED_BODY_READ`]
+/// bytes of the body have been read, and nothing is kept. Otherwise the
+/// body is read with a cap (a body found longer than [`MAX_UPLOAD_BODY`]
+/// while reading is 413 at that point, before anything is parsed) and
+/// `handler` gets the full request and the precheck's result.
 pub async fn serve_upload<P, C, F, Fut>(req: IncomingRequest, precheck: C, handler: F) -> Response
 where
     C: FnOnce(&ApiRequest) -> ApiResult<P>,
@@ -359,26 +361,35 @@ where
 {
     let mut req = ApiRequest::new(req);
     let checked = if *req.method() == Method::Post {
-        precheck(&req)
+        precheck(&req).and_then(|checked| {
+            if req
+                .declared_length()
+                .is_some_and(|n| n > MAX_UPLOAD_BODY as u64)
+            {
+                Err(too_large())
+            } else {
+                Ok(checked)
+            }
+        })
     } else {
         Err(ApiError::method_not_allowed(&[Method::Post]))
     };
-    let declared_too_large = req
-        .declared_length()
-        .is_some_and(|n| n > MAX_UPLOAD_BODY as u64);
-    let keep = if checked.is_ok() && !declared_too_large {
-        MAX_UPLOAD_BODY
-    } else {
-        0
-    };
-    let body = req.read_body(keep, MAX_DRAINED_BODY);
-    let result = match (checked, body) {
-        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-        (Ok(_), Ok(None)) => Err(too_large()),
-        (Ok(checked), Ok(Some(body))) => {
-            req.set_body(body);
-            handler(req, checked).await
+    let result = match checked {
+        Err(refused) => {
+            // Read a small body to its end (a clean connection); the answer
+            // is the refusal whatever the read finds.
+            let _ = req.read_body(0, MAX_REFUSED_BODY_READ);
+            Err(refused)
         }
+        // One byte past the cap is what tells a body over it.
+        Ok(checked) => match req.read_body(MAX_UPLOAD_BODY, MAX_UPLOAD_BODY + 1) {
+            Err(e) => Err(e),
+            Ok(None) => Err(too_large()),
+            Ok(Some(body)) => {
+                req.set_body(body);
+                handler(req, checked).await
+            }
+        },
     };
     result.unwrap_or_else(|e| http::error_response(&e))
 }

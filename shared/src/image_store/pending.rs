@@ -118,6 +118,7 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
+    use crate::image_store::UploadToken;
     use crate::image_store::memory::MemoryStore;
     use crate::store::native::NativeSqlite;
     use crate::upload::ImageKind;
@@ -141,7 +142,7 @@ mod tests {
 
     fn stored(files: &MemoryStore, n: usize) -> Vec<String> {
         (0..n)
-            .map(|_| block_on(files.upload(b"x", ImageKind::Png)).unwrap())
+            .map(|_| block_on(files.upload(b"x", ImageKind::Png, &UploadToken::random())).unwrap())
             .collect()
     }
 

@@ -16,3 +16,4 @@ mod orders;
 mod search;
 mod servers;
 mod upgrade;
+mod upload_guard;
