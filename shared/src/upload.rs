@@ -24,7 +24,7 @@
 
 use std::future::Future;
 
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Method, OutgoingResponse, Response, ResponseOutparam};
 
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::http::{self, ApiRequest};
@@ -36,13 +36,12 @@ pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
 /// Largest request body an upload endpoint reads.
 pub const MAX_UPLOAD_BODY: usize = MAX_IMAGE_BYTES + MULTIPART_OVERHEAD;
-/// Most of a body read before a refusal is answered (no session, not the
-/// owner, a declared length over [`MAX_UPLOAD_BODY`], another method): a
-/// refused body this small is read whole, so the connection stays clean
-/// for the client's next request; a larger one is left unread and the host
-/// lets the connection go after the answer. One read chunk: a refusal
-/// costs no more than a JSON request, whatever the client sends.
-pub const MAX_REFUSED_BODY_READ: usize = 64 * 1024;
+/// After a refusal has been answered, or once a body is found to be over
+/// [`MAX_UPLOAD_BODY`], the body is still read and thrown away up to this
+/// size, so an ordinary client (one that sends the whole body before it
+/// reads) hears the answer instead of a reset connection; beyond it we stop
+/// reading and the host lets the connection go.
+pub const MAX_DRAINED_BODY: usize = 4 * MAX_UPLOAD_BODY;
 /// RFC 2046: a boundary is 1 to 70 characters.
 pub const MAX_BOUNDARY_LEN: usize = 70;
 /// Largest header block of one part.
@@ -348,13 +347,19 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// Another method is 405. Otherwise `precheck` sees the request's headers
 /// (the body still unread) and does the cheap checks: session, path ids,
 /// ownership; a `Content-Length` over [`MAX_UPLOAD_BODY`] is 4302/413. Any
-/// of these refusals is answered after at most [`MAX_REFUSED_BODY_READ`]
-/// bytes of the body have been read, and nothing is kept. Otherwise the
-/// body is read with a cap (a body found longer than [`MAX_UPLOAD_BODY`]
-/// while reading is 413 at that point, before anything is parsed) and
-/// `handler` gets the full request and the precheck's result.
-pub async fn serve_upload<P, C, F, Fut>(req: IncomingRequest, precheck: C, handler: F) -> Response
-where
+/// of these refusals is answered before a byte of the body is read; only
+/// then is the body read and dropped (up to [`MAX_DRAINED_BODY`]), so a
+/// client that sends everything before it reads still hears the answer, and
+/// a small body leaves the connection clean for the next request. Otherwise
+/// the body is read with a cap (a body found longer than [`MAX_UPLOAD_BODY`]
+/// while reading is 413, before anything is parsed) and `handler` gets the
+/// full request and the precheck's result.
+pub async fn serve_upload<P, C, F, Fut>(
+    req: IncomingRequest,
+    response_out: ResponseOutparam,
+    precheck: C,
+    handler: F,
+) where
     C: FnOnce(&ApiRequest) -> ApiResult<P>,
     F: FnOnce(ApiRequest, P) -> Fut,
     Fut: Future<Output = ApiResult<Response>>,
@@ -376,13 +381,12 @@ where
     };
     let result = match checked {
         Err(refused) => {
-            // Read a small body to its end (a clean connection); the answer
-            // is the refusal whatever the read finds.
-            let _ = req.read_body(0, MAX_REFUSED_BODY_READ);
-            Err(refused)
+            respond(response_out, http::error_response(&refused)).await;
+            // The answer is out; what the client still sends is dropped.
+            let _ = req.read_body(0, MAX_DRAINED_BODY);
+            return;
         }
-        // One byte past the cap is what tells a body over it.
-        Ok(checked) => match req.read_body(MAX_UPLOAD_BODY, MAX_UPLOAD_BODY + 1) {
+        Ok(checked) => match req.read_body(MAX_UPLOAD_BODY, MAX_DRAINED_BODY) {
             Err(e) => Err(e),
             Ok(None) => Err(too_large()),
             Ok(Some(body)) => {
@@ -391,7 +395,26 @@ where
             }
         },
     };
-    result.unwrap_or_else(|e| http::error_response(&e))
+    respond(
+        response_out,
+        result.unwrap_or_else(|e| http::error_response(&e)),
+    )
+    .await;
+}
+
+/// Sends `response` through the host now (what `#[http_component]` does
+/// with a returned response), so the component can go on reading the
+/// request body afterwards.
+async fn respond(response_out: ResponseOutparam, mut response: Response) {
+    let body = std::mem::take(response.body_mut());
+    match OutgoingResponse::try_from(response) {
+        Ok(outgoing) => {
+            if let Err(e) = response_out.set_with_body(outgoing, body).await {
+                eprintln!("upload: answer not sent: {e}");
+            }
+        }
+        Err(e) => eprintln!("upload: answer not built: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -917,7 +917,9 @@ impl FlakyProxy {
                                 format!(r#"{{"file_id":"{id}","size":{}}}"#, request.body.len()),
                             )
                         }
-                        "DELETE" => {
+                        // File deletions only (an upload's token release
+                        // is a DELETE /tokens/…, answered 404 below).
+                        "DELETE" if request.path.starts_with("/files/") => {
                             let id = request.path.trim_start_matches("/files/").to_owned();
                             d.lock().unwrap().push(id);
                             if f.load(Ordering::SeqCst) {
