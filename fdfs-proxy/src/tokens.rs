@@ -218,7 +218,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tokens = Tokens::open(dir.path()).unwrap();
         let (a, b) = (token("aaaaaaaaaaaaaaaa"), token("bbbbbbbbbbbbbbbb"));
-        let id = FileId::parse("group1/M00/00/00/x.jpg").unwrap();
+        let id = FileId::parse("group1/M00/00/00/wKgBBWsE8ryAbhL0AAGGoBoeNGU123.jpg").unwrap();
         assert_eq!(tokens.get(&a).await.unwrap(), None);
         assert_eq!(
             tokens.create(&a, Record::Stored(id.clone())).await.unwrap(),

@@ -141,6 +141,7 @@ fn sweep_all_intents(app: &TestApp, uploader: &TestUser) {
     let left =
         |db: &mut ihome_tests::Db| db.count("SELECT count(*) AS n FROM image_upload_intents", &[]);
     let before = left(&mut db);
+    eprintln!("{before} upload intents left by the kills, now stale");
     let base = RwLock::new(app.base.clone());
     // Each upload sweeps up to SWEEP_BATCH and leaves no intent of its own.
     for _ in 0..=before / SWEEP_BATCH {
