@@ -42,6 +42,12 @@ pub const MAX_UPLOAD_BODY: usize = MAX_IMAGE_BYTES + MULTIPART_OVERHEAD;
 /// reads) hears the answer instead of a reset connection; beyond it we stop
 /// reading and the host lets the connection go.
 pub const MAX_DRAINED_BODY: usize = 4 * MAX_UPLOAD_BODY;
+/// A refused body is read and thrown away after the answer up to this
+/// size, so a browser that sends a file somewhat over the cap before it
+/// reads still hears the answer; beyond it the host lets the connection go.
+/// Less than [`MAX_DRAINED_BODY`]: the draining instance is held for a
+/// request already answered.
+pub const MAX_DRAINED_AFTER_REFUSAL: usize = MAX_UPLOAD_BODY + MAX_UPLOAD_BODY / 2;
 /// RFC 2046: a boundary is 1 to 70 characters.
 pub const MAX_BOUNDARY_LEN: usize = 70;
 /// Largest header block of one part.
@@ -348,7 +354,7 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 /// (the body still unread) and does the cheap checks: session, path ids,
 /// ownership; a `Content-Length` over [`MAX_UPLOAD_BODY`] is 4302/413. Any
 /// of these refusals is answered before a byte of the body is read; only
-/// then is the body read and dropped (up to [`MAX_DRAINED_BODY`]), so a
+/// then is the body read and dropped (up to [`MAX_DRAINED_AFTER_REFUSAL`]), so a
 /// client that sends everything before it reads still hears the answer, and
 /// a small body leaves the connection clean for the next request. Otherwise
 /// the body is read with a cap (a body found longer than [`MAX_UPLOAD_BODY`]
@@ -383,7 +389,7 @@ pub async fn serve_upload<P, C, F, Fut>(
         Err(refused) => {
             respond(response_out, http::error_response(&refused)).await;
             // The answer is out; what the client still sends is dropped.
-            let _ = req.read_body(0, MAX_DRAINED_BODY);
+            let _ = req.read_body(0, MAX_DRAINED_AFTER_REFUSAL);
             return;
         }
         Ok(checked) => match req.read_body(MAX_UPLOAD_BODY, MAX_DRAINED_BODY) {
