@@ -42,11 +42,14 @@ pub const MAX_UPLOAD_BODY: usize = MAX_IMAGE_BYTES + MULTIPART_OVERHEAD;
 /// reads) hears the answer instead of a reset connection; beyond it we stop
 /// reading and the host lets the connection go.
 pub const MAX_DRAINED_BODY: usize = 4 * MAX_UPLOAD_BODY;
-/// A refused body is read and thrown away after the answer up to this
-/// size, so a browser that sends a file somewhat over the cap before it
-/// reads still hears the answer; beyond it the host lets the connection go.
-/// Less than [`MAX_DRAINED_BODY`]: the draining instance is held for a
-/// request already answered.
+/// After a refusal has been answered, a body whose declared
+/// `Content-Length` is at most this is read and thrown away, so a browser
+/// that sends a file somewhat over the cap before it reads still hears the
+/// answer; a longer or undeclared (chunked) body is not read at all and the
+/// host lets the connection go. Less than [`MAX_DRAINED_BODY`]: the draining
+/// instance is held for a request already answered. (Real Spin 4.0.2 also
+/// grows its memory by more than it drains when a guest reads a body after
+/// answering, so an endless chunked body must never be drained.)
 pub const MAX_DRAINED_AFTER_REFUSAL: usize = MAX_UPLOAD_BODY + MAX_UPLOAD_BODY / 2;
 /// RFC 2046: a boundary is 1 to 70 characters.
 pub const MAX_BOUNDARY_LEN: usize = 70;
@@ -388,8 +391,18 @@ pub async fn serve_upload<P, C, F, Fut>(
     let result = match checked {
         Err(refused) => {
             respond(response_out, http::error_response(&refused)).await;
-            // The answer is out; what the client still sends is dropped.
-            let _ = req.read_body(0, MAX_DRAINED_AFTER_REFUSAL);
+            // The answer is out. A body the client declared, and not far
+            // over the cap, is read and dropped so that a client that sends
+            // everything before it reads still hears the answer (a lingering
+            // close). An undeclared (chunked) or larger body is not read at
+            // all: the host lets the connection go, and no instance is held
+            // by a client streaming without end.
+            if req
+                .declared_length()
+                .is_some_and(|n| n <= MAX_DRAINED_AFTER_REFUSAL as u64)
+            {
+                let _ = req.read_body(0, MAX_DRAINED_AFTER_REFUSAL);
+            }
             return;
         }
         Ok(checked) => match req.read_body(MAX_UPLOAD_BODY, MAX_DRAINED_BODY) {
