@@ -10,6 +10,9 @@
 //! | `GET /files/<file_id>` (`Range`, `If-None-Match`, `If-Range`) | 200 / 206 / 304, streamed bytes | 400, 404, 416, 502, 503 |
 //! | `HEAD /files/<file_id>` | as GET, no body | as GET |
 //! | `DELETE /files/<file_id>` | 204 | 400, 404, 502, 503 |
+//! | `POST /files?token=<token>` (as above) | 200, the token → file id record on disk first | also 409: the token was used or abandoned |
+//! | `POST /tokens/<token>/abandon` | 204: the token's file deleted, the token refused from then on | 400, 500, 502, 503 |
+//! | `DELETE /tokens/<token>` | 204: the record forgotten | 400, 404, 500 |
 //! | `GET /health` | 200 `{"status":"ok","backend":"local"\|"fastdfs",…}` | 503 same shape |
 //!
 //! Every error body is `{"error":"…"}`.
@@ -29,6 +32,8 @@
 //!   failover and one method per operation ([`client::FdfsClient`]).
 //! * [`store`]: the back ends behind one interface: FastDFS
 //!   ([`store::fastdfs`]) and the local disk ([`store::local`]).
+//! * [`tokens`]: durable upload-token records, so a client that crashed
+//!   after an upload can still find and delete its file.
 //! * [`body`]: size-limited byte streams between HTTP and the stores.
 //! * [`http`]: the hyper server, one dispatcher, one module per route.
 //! * [`config`]: flags and their validation; `main.rs` wires it together.
@@ -41,6 +46,7 @@ pub mod http;
 pub mod name;
 pub mod proto;
 pub mod store;
+pub mod tokens;
 
 use std::io;
 use std::sync::Arc;
@@ -75,11 +81,13 @@ pub fn open_store(cfg: &Config) -> io::Result<Store> {
     }
 }
 
-/// The shared application state for [`http::serve`].
-pub fn app(cfg: &Config, store: Store) -> Arc<http::App> {
-    Arc::new(http::App {
+/// The shared application state for [`http::serve`]; opens the token
+/// records under the state directory.
+pub fn app(cfg: &Config, store: Store) -> io::Result<Arc<http::App>> {
+    Ok(Arc::new(http::App {
         store,
+        tokens: tokens::Tokens::open(&cfg.state_dir)?,
         max_file_size: cfg.max_file_size,
         answer_timeout: cfg.answer_timeout,
-    })
+    }))
 }

@@ -49,6 +49,14 @@ async fn run(cfg: Config) -> Result<(), String> {
         )
     })?;
     let kind = store.kind();
+    // Opened before the listener, like the store: a bad state directory
+    // fails the start, not the first upload.
+    let app = fdfs_proxy::app(&cfg, store).map_err(|e| {
+        format!(
+            "cannot keep upload tokens in {}: {e}",
+            cfg.state_dir.display()
+        )
+    })?;
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -60,7 +68,6 @@ async fn run(cfg: Config) -> Result<(), String> {
         out.flush().map_err(|e| e.to_string())?;
     }
     tracing::info!(%addr, backend = kind, trackers = ?cfg.trackers.iter().map(ToString::to_string).collect::<Vec<_>>(), "serving");
-    let app = fdfs_proxy::app(&cfg, store);
     tokio::select! {
         () = fdfs_proxy::http::serve(listener, app) => Ok(()),
         () = shutdown_signal() => {

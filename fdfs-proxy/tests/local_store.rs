@@ -502,3 +502,77 @@ fn memory_stays_bounded_for_large_files() {
         peak >> 20
     );
 }
+
+#[test]
+fn upload_tokens_find_abandon_and_forget_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Proxy::local(dir.path(), &[]);
+    let (kept, lost) = ("kkkkkkkkkkkkkkkk", "llllllllllllllll");
+    let kept_id = upload_ok(
+        &p,
+        &format!("?ext=jpg&token={kept}"),
+        None,
+        jpeg_bytes(2_000),
+    );
+    let lost_id = upload_ok(
+        &p,
+        &format!("?ext=jpg&token={lost}"),
+        None,
+        jpeg_bytes(2_000),
+    );
+    let status = |method: reqwest::Method, path: &str| {
+        client()
+            .request(method, p.url(path))
+            .send()
+            .unwrap()
+            .status()
+    };
+    // A used token stores nothing more, before reading the body.
+    let (again, _) = upload(&p, &format!("?token={kept}"), None, jpeg_bytes(2_000));
+    assert_eq!(again, StatusCode::CONFLICT);
+    let (bad, _) = upload(&p, "?token=../../etc/passwd", None, jpeg_bytes(2_000));
+    assert_eq!(bad, StatusCode::BAD_REQUEST);
+
+    // Abandoning deletes the token's file only, and is idempotent; a token
+    // abandoned before any upload refuses the upload.
+    let abandon = |t: &str| status(reqwest::Method::POST, &format!("/tokens/{t}/abandon"));
+    assert_eq!(abandon(lost), StatusCode::NO_CONTENT);
+    assert_eq!(abandon(lost), StatusCode::NO_CONTENT);
+    assert_eq!(
+        status(reqwest::Method::GET, &format!("/files/{lost_id}")),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(reqwest::Method::GET, &format!("/files/{kept_id}")),
+        StatusCode::OK
+    );
+    let early = "eeeeeeeeeeeeeeee";
+    assert_eq!(abandon(early), StatusCode::NO_CONTENT);
+    let (late, _) = upload(&p, &format!("?token={early}"), None, jpeg_bytes(2_000));
+    assert_eq!(late, StatusCode::CONFLICT);
+    assert_eq!(
+        files_under(&dir.path().join("data")).len(),
+        1,
+        "only the kept file is stored"
+    );
+
+    // Forgetting drops the record and keeps the file; records survive a restart.
+    drop(p);
+    let p = Proxy::local(dir.path(), &[]);
+    let forget = |t: &str| {
+        client()
+            .delete(p.url(&format!("/tokens/{t}")))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(forget(kept), StatusCode::NO_CONTENT);
+    assert_eq!(forget(kept), StatusCode::NOT_FOUND);
+    let get = client()
+        .get(p.url(&format!("/files/{kept_id}")))
+        .send()
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::OK);
+    let (after_restart, _) = upload(&p, &format!("?token={lost}"), None, jpeg_bytes(2_000));
+    assert_eq!(after_restart, StatusCode::CONFLICT);
+}

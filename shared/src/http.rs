@@ -29,7 +29,7 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 pub const MAX_DRAINED_JSON_BODY: usize = 1024 * 1024;
 /// Bytes asked of the body stream per read (the host hands out what it has,
 /// at most this).
-const READ_CHUNK: u64 = 64 * 1024;
+const READ_CHUNK: usize = 64 * 1024;
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -273,8 +273,10 @@ fn json_too_large() -> ApiError {
 
 /// Reads `req`'s body: the bytes when there are at most `keep`; `None` when
 /// there are more, after reading and dropping them up to `drain` bytes in
-/// all (never holding more than `keep` plus one chunk). Blocking reads: a
-/// component instance serves one request, so there is nothing else to run.
+/// all (never more: a body still going after `drain` bytes counts as longer
+/// and is left unread; never holding more than `keep` plus one chunk).
+/// Blocking reads: a component instance serves one request, so there is
+/// nothing else to run.
 fn read_capped(req: IncomingRequest, keep: usize, drain: usize) -> ApiResult<Option<Vec<u8>>> {
     let read_error = |what: String| ApiError::msg(Errno::IoErr, format!("读取请求体失败: {what}"));
     let body = req
@@ -288,26 +290,24 @@ fn read_capped(req: IncomingRequest, keep: usize, drain: usize) -> ApiResult<Opt
     // while reserved and unwritten pages cost the host nothing.
     let mut kept = Vec::with_capacity(keep);
     let mut read = 0usize;
-    loop {
-        match stream.blocking_read(READ_CHUNK) {
+    while read < drain {
+        let want = (drain - read).min(READ_CHUNK);
+        match stream.blocking_read(want as u64) {
             Ok(chunk) => {
                 read += chunk.len();
                 if read <= keep {
                     kept.extend_from_slice(&chunk);
                 } else {
                     kept = Vec::new();
-                    if read > drain {
-                        return Ok(None);
-                    }
                 }
             }
-            Err(StreamError::Closed) => break,
+            Err(StreamError::Closed) => return Ok((read <= keep).then_some(kept)),
             Err(StreamError::LastOperationFailed(e)) => {
                 return Err(read_error(e.to_debug_string()));
             }
         }
     }
-    Ok((read <= keep).then_some(kept))
+    Ok(None)
 }
 
 /// A positive decimal id with no sign and no spaces, up to `i64::MAX` (the

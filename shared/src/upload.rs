@@ -28,7 +28,7 @@
 
 use std::future::Future;
 
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Method, OutgoingResponse, Response, ResponseOutparam};
 
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::http::{self, ApiRequest};
@@ -46,10 +46,21 @@ pub const MAX_STORED_BYTES: usize = MAX_IMAGE_BYTES;
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
 /// Largest request body an upload endpoint reads.
 pub const MAX_UPLOAD_BODY: usize = MAX_IMAGE_BYTES + MULTIPART_OVERHEAD;
-/// A body larger than [`MAX_UPLOAD_BODY`] is still read (and thrown away) up to
-/// this size, so an ordinary client sees the 413 instead of a reset
-/// connection; beyond it we stop reading.
+/// After a refusal has been answered, or once a body is found to be over
+/// [`MAX_UPLOAD_BODY`], the body is still read and thrown away up to this
+/// size, so an ordinary client (one that sends the whole body before it
+/// reads) hears the answer instead of a reset connection; beyond it we stop
+/// reading and the host lets the connection go.
 pub const MAX_DRAINED_BODY: usize = 4 * MAX_UPLOAD_BODY;
+/// After a refusal has been answered, a body whose declared
+/// `Content-Length` is at most this is read and thrown away, so a browser
+/// that sends a file somewhat over the cap before it reads still hears the
+/// answer; a longer or undeclared (chunked) body is not read at all and the
+/// host lets the connection go. Less than [`MAX_DRAINED_BODY`]: the draining
+/// instance is held for a request already answered. (Real Spin 4.0.2 also
+/// grows its memory by more than it drains when a guest reads a body after
+/// answering, so an endless chunked body must never be drained.)
+pub const MAX_DRAINED_AFTER_REFUSAL: usize = MAX_UPLOAD_BODY + MAX_UPLOAD_BODY / 2;
 /// RFC 2046: a boundary is 1 to 70 characters.
 pub const MAX_BOUNDARY_LEN: usize = 70;
 /// Largest header block of one part.
@@ -359,47 +370,89 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Serves an upload endpoint (POST) without buffering what it will refuse
-/// anyway.
+/// Serves an upload endpoint (POST) without reading what it will refuse.
 ///
 /// Another method is 405. Otherwise `precheck` sees the request's headers
 /// (the body still unread) and does the cheap checks: session, path ids,
-/// ownership. If either fails, the body is read and thrown away (up to
-/// [`MAX_DRAINED_BODY`], so the client sees the answer rather than a reset
-/// connection) and never kept. Otherwise the body is read with a cap — over
-/// [`MAX_UPLOAD_BODY`] (declared by `Content-Length` or found while reading)
-/// is a 4302/413 before anything is parsed — and `handler` gets the full
-/// request and the precheck's result.
-pub async fn serve_upload<P, C, F, Fut>(req: IncomingRequest, precheck: C, handler: F) -> Response
-where
+/// ownership; a `Content-Length` over [`MAX_UPLOAD_BODY`] is 4302/413. Any
+/// of these refusals is answered before a byte of the body is read; only
+/// then is the body read and dropped (up to [`MAX_DRAINED_AFTER_REFUSAL`]), so a
+/// client that sends everything before it reads still hears the answer, and
+/// a small body leaves the connection clean for the next request. Otherwise
+/// the body is read with a cap (a body found longer than [`MAX_UPLOAD_BODY`]
+/// while reading is 413, before anything is parsed) and `handler` gets the
+/// full request and the precheck's result.
+pub async fn serve_upload<P, C, F, Fut>(
+    req: IncomingRequest,
+    response_out: ResponseOutparam,
+    precheck: C,
+    handler: F,
+) where
     C: FnOnce(&ApiRequest) -> ApiResult<P>,
     F: FnOnce(ApiRequest, P) -> Fut,
     Fut: Future<Output = ApiResult<Response>>,
 {
     let mut req = ApiRequest::new(req);
     let checked = if *req.method() == Method::Post {
-        precheck(&req)
+        precheck(&req).and_then(|checked| {
+            if req
+                .declared_length()
+                .is_some_and(|n| n > MAX_UPLOAD_BODY as u64)
+            {
+                Err(too_large())
+            } else {
+                Ok(checked)
+            }
+        })
     } else {
         Err(ApiError::method_not_allowed(&[Method::Post]))
     };
-    let declared_too_large = req
-        .declared_length()
-        .is_some_and(|n| n > MAX_UPLOAD_BODY as u64);
-    let keep = if checked.is_ok() && !declared_too_large {
-        MAX_UPLOAD_BODY
-    } else {
-        0
-    };
-    let body = req.read_body(keep, MAX_DRAINED_BODY);
-    let result = match (checked, body) {
-        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-        (Ok(_), Ok(None)) => Err(too_large()),
-        (Ok(checked), Ok(Some(body))) => {
-            req.set_body(body);
-            handler(req, checked).await
+    let result = match checked {
+        Err(refused) => {
+            respond(response_out, http::error_response(&refused)).await;
+            // The answer is out. A body the client declared, and not far
+            // over the cap, is read and dropped so that a client that sends
+            // everything before it reads still hears the answer (a lingering
+            // close). An undeclared (chunked) or larger body is not read at
+            // all: the host lets the connection go, and no instance is held
+            // by a client streaming without end.
+            if req
+                .declared_length()
+                .is_some_and(|n| n <= MAX_DRAINED_AFTER_REFUSAL as u64)
+            {
+                let _ = req.read_body(0, MAX_DRAINED_AFTER_REFUSAL);
+            }
+            return;
         }
+        Ok(checked) => match req.read_body(MAX_UPLOAD_BODY, MAX_DRAINED_BODY) {
+            Err(e) => Err(e),
+            Ok(None) => Err(too_large()),
+            Ok(Some(body)) => {
+                req.set_body(body);
+                handler(req, checked).await
+            }
+        },
     };
-    result.unwrap_or_else(|e| http::error_response(&e))
+    respond(
+        response_out,
+        result.unwrap_or_else(|e| http::error_response(&e)),
+    )
+    .await;
+}
+
+/// Sends `response` through the host now (what `#[http_component]` does
+/// with a returned response), so the component can go on reading the
+/// request body afterwards.
+async fn respond(response_out: ResponseOutparam, mut response: Response) {
+    let body = std::mem::take(response.body_mut());
+    match OutgoingResponse::try_from(response) {
+        Ok(outgoing) => {
+            if let Err(e) = response_out.set_with_body(outgoing, body).await {
+                crate::log_line!("upload: answer not sent: {e}");
+            }
+        }
+        Err(e) => crate::log_line!("upload: answer not built: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! | `POST /files` | [`upload`] |
 //! | `GET`/`HEAD /files/<file_id>` | [`download`] |
 //! | `DELETE /files/<file_id>` | [`delete`] |
+//! | `POST /tokens/<token>/abandon` | [`token::abandon`] |
+//! | `DELETE /tokens/<token>` | [`token::forget`] |
 //! | `GET`/`HEAD /health` | [`health`] |
 
 pub mod delete;
@@ -14,6 +16,7 @@ pub mod error;
 pub mod health;
 pub mod mime;
 pub mod range;
+pub mod token;
 pub mod upload;
 
 use std::convert::Infallible;
@@ -36,6 +39,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::store::{Store, StoreError};
+use crate::tokens::Tokens;
 use error::ApiError;
 
 /// Response bodies: in-memory JSON or a streamed file.
@@ -51,6 +55,8 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// Shared state of all requests.
 pub struct App {
     pub store: Store,
+    /// Upload tokens' records ([`crate::tokens`]).
+    pub tokens: Tokens,
     pub max_file_size: u64,
     /// Longest time from a read, delete or health request to the start of
     /// its answer (`--answer-timeout-ms`); see [`App::by`].
@@ -135,15 +141,25 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> Response<Body> {
             Method::POST => upload::handle(app, req).await,
             _ => Err(ApiError::method_not_allowed("POST")),
         },
-        _ => match path.strip_prefix("/files/") {
-            Some(raw_id) => match method {
-                Method::GET => download::handle(app, &req, raw_id, false).await,
-                Method::HEAD => download::handle(app, &req, raw_id, true).await,
-                Method::DELETE => delete::handle(app, raw_id).await,
-                _ => Err(ApiError::method_not_allowed("GET, HEAD, DELETE")),
-            },
-            None => Err(ApiError::new(StatusCode::NOT_FOUND, "no such route")),
-        },
+        _ => {
+            if let Some(raw_id) = path.strip_prefix("/files/") {
+                match method {
+                    Method::GET => download::handle(app, &req, raw_id, false).await,
+                    Method::HEAD => download::handle(app, &req, raw_id, true).await,
+                    Method::DELETE => delete::handle(app, raw_id).await,
+                    _ => Err(ApiError::method_not_allowed("GET, HEAD, DELETE")),
+                }
+            } else if let Some(rest) = path.strip_prefix("/tokens/") {
+                match (rest.strip_suffix("/abandon"), method) {
+                    (Some(raw), Method::POST) => token::abandon(app, raw).await,
+                    (Some(_), _) => Err(ApiError::method_not_allowed("POST")),
+                    (None, Method::DELETE) => token::forget(app, rest).await,
+                    (None, _) => Err(ApiError::method_not_allowed("DELETE")),
+                }
+            } else {
+                Err(ApiError::new(StatusCode::NOT_FOUND, "no such route"))
+            }
+        }
     };
     result.unwrap_or_else(ApiError::into_response)
 }

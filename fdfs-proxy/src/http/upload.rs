@@ -10,6 +10,11 @@
 //! The body streams straight into the store; the size limit is enforced as
 //! bytes arrive (and up front from `Content-Length`), so a huge body costs
 //! one chunk of memory and is refused with 413.
+//!
+//! With `?token=<token>` ([`crate::tokens`]) the token → file id record is
+//! on disk before the answer; a token that has a record (used, or
+//! abandoned) is 409, before the body is read, or after storing (an abandon
+//! that came in meanwhile wins: the new file is deleted again).
 
 use std::time::Duration;
 
@@ -22,9 +27,11 @@ use multer::{Constraints, Multipart, SizeLimit};
 use serde_json::json;
 
 use super::error::ApiError;
+use super::token::{self, record_error};
 use super::{App, Body, json_response, mime};
 use crate::body::{BodyError, UploadStream, idle_timeout, limit, peek_prefix};
 use crate::name;
+use crate::tokens::{Record, Token};
 
 /// Room for multipart boundaries, part headers and small text fields on top
 /// of the file itself when checking a multipart body's total size.
@@ -36,6 +43,14 @@ const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let max = app.max_file_size;
     let explicit_ext = query_ext(req.uri().query())?;
+    let token = query_value(req.uri().query(), "token")
+        .map(token::parse)
+        .transpose()?;
+    if let Some(token) = &token
+        && app.tokens.get(token).await.map_err(record_error)?.is_some()
+    {
+        return Err(token_used(token));
+    }
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -89,7 +104,8 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
                 .as_deref()
                 .and_then(mime::ext_for_content_type)
                 .map(str::to_owned);
-            store(app, explicit_ext, hinted, content_length, limit(body, max)).await
+            let body = limit(body, max);
+            store(app, token, explicit_ext, hinted, content_length, body).await
         }
         Some(boundary) => {
             let constraints = Constraints::new().size_limit(
@@ -121,14 +137,16 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>,
                 });
             let stream: UploadStream =
                 Box::pin(field.map(move |r| r.map_err(|e| body_error(e, max))));
-            store(app, explicit_ext, hinted, None, stream).await
+            store(app, token, explicit_ext, hinted, None, stream).await
         }
     }
 }
 
-/// Common tail: pick the extension, refuse empty bodies, store, answer.
+/// Common tail: pick the extension, refuse empty bodies, store, record the
+/// token, answer.
 async fn store(
     app: &App,
+    token: Option<Token>,
     explicit_ext: Option<String>,
     hinted_ext: Option<String>,
     len: Option<u64>,
@@ -143,6 +161,22 @@ async fn store(
         .or_else(|| mime::sniff(&prefix).map(|(e, _)| e.to_owned()))
         .unwrap_or_default();
     let up = app.store.upload(&ext, len, body).await?;
+    if let Some(token) = token {
+        let recorded = app
+            .tokens
+            .create(&token, Record::Stored(up.file_id.clone()))
+            .await;
+        if !matches!(recorded, Ok(None)) {
+            // Not recorded, so not answered: the file must not stay.
+            if let Err(e) = app.store.delete(&up.file_id).await {
+                tracing::warn!(file_id = %up.file_id, error = %e, "unrecorded upload not deleted");
+            }
+            return Err(match recorded {
+                Err(e) => record_error(e),
+                _ => token_used(&token),
+            });
+        }
+    }
     tracing::info!(file_id = %up.file_id, size = up.size, "stored");
     Ok(json_response(
         StatusCode::OK,
@@ -168,6 +202,21 @@ fn query_ext(query: Option<&str>) -> Result<Option<String>, ApiError> {
         }
     }
     Ok(None)
+}
+
+fn token_used(token: &Token) -> ApiError {
+    ApiError::new(
+        hyper::StatusCode::CONFLICT,
+        format!("token {token} was used or abandoned"),
+    )
+}
+
+/// The raw value of `name` in a query string (tokens need no decoding).
+fn query_value<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
 }
 
 fn body_error(e: multer::Error, max: u64) -> BodyError {

@@ -12,7 +12,7 @@ use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::image_store::ImageStore;
 use ihome_shared::{ApiResult, clock, config, images, photos, session, store, upload};
 use serde::Serialize;
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 /// The form field carrying the file.
@@ -24,8 +24,8 @@ struct ImageUrl {
 }
 
 #[http_component]
-async fn handle(req: IncomingRequest) -> Response {
-    upload::serve_upload(req, precheck, add_photo).await
+async fn handle(req: IncomingRequest, response_out: ResponseOutparam) {
+    upload::serve_upload(req, response_out, precheck, add_photo).await
 }
 
 /// Everything but the file, before the body is read: the house id.

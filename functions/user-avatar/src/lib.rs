@@ -10,7 +10,7 @@ use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::image_store::ImageStore;
 use ihome_shared::{ApiResult, clock, config, images, photos, session, store, upload};
 use serde::Serialize;
-use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http::{IncomingRequest, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 /// The form field carrying the file.
@@ -22,8 +22,8 @@ struct AvatarUrl {
 }
 
 #[http_component]
-async fn handle(req: IncomingRequest) -> Response {
-    upload::serve_upload(req, precheck, set_avatar).await
+async fn handle(req: IncomingRequest, response_out: ResponseOutparam) {
+    upload::serve_upload(req, response_out, precheck, set_avatar).await
 }
 
 /// The session, before the body is read: the user id.

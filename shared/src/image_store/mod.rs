@@ -11,14 +11,21 @@
 //!   route.
 //! - [`pending`]: files to delete, kept in `pending_image_deletes` until
 //!   the store confirms ([`queue_delete`], [`delete_queued`],
-//!   [`delete_or_queue`], [`retry_pending`]).
+//!   [`retry_pending`]).
+//! - [`intent`]: uploads in flight, kept in `image_upload_intents` from
+//!   before the file is stored until it is recorded, so a crash in between
+//!   never forgets the file ([`intent::begin`], [`intent::finish`],
+//!   [`intent::abandon`], [`intent::sweep`]; [`intent::upload_and_record`]
+//!   runs one upload through them).
 //! - [`valid_file_id`]: the FastDFS file id grammar; ids that fail it never
 //!   reach the store.
 
+pub mod intent;
 pub mod pending;
 pub mod proxy;
 
-pub use pending::{delete_or_queue, delete_queued, queue_delete, retry_pending};
+pub use intent::UploadToken;
+pub use pending::{delete_queued, queue_delete, retry_pending};
 pub use proxy::ImageStore;
 
 use crate::errno::{ApiError, Errno};
@@ -35,8 +42,24 @@ pub const MAX_REMOTE_NAME_LEN: usize = 127;
 /// runs one request on one thread.
 #[allow(async_fn_in_trait)]
 pub trait FileStore {
-    /// Stores an image; returns its file id (a [`valid_file_id`]).
-    async fn upload(&self, bytes: &[u8], kind: ImageKind) -> Result<String, StoreError>;
+    /// Stores an image under `token` (see [`intent`]): the store keeps a
+    /// durable record of the file id the token got before it answers, and
+    /// refuses a token that was used or abandoned. Returns the file id (a
+    /// [`valid_file_id`]).
+    async fn upload(
+        &self,
+        bytes: &[u8],
+        kind: ImageKind,
+        token: &UploadToken,
+    ) -> Result<String, StoreError>;
+
+    /// Gives `token` up: deletes the file it stored, if any, and refuses
+    /// the token from then on. Done when `Ok`; an error means the store
+    /// could not tell.
+    async fn abandon(&self, token: &UploadToken) -> Result<(), StoreError>;
+
+    /// Forgets `token`'s record: its file is recorded by the app now.
+    async fn forget_token(&self, token: &UploadToken) -> Result<(), StoreError>;
 
     /// Deletes a file; `Ok(false)` when it was already gone. An error means
     /// the store could not tell (down, timed out): the file may still be
@@ -123,9 +146,9 @@ pub fn valid_file_id(id: &str) -> bool {
 #[cfg(test)]
 pub(crate) mod memory {
     use std::cell::{Cell, RefCell};
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeMap, BTreeSet};
 
-    use super::{FileStore, StoreError};
+    use super::{FileStore, StoreError, UploadToken};
     use crate::upload::ImageKind;
 
     #[derive(Default)]
@@ -134,21 +157,50 @@ pub(crate) mod memory {
         pub deletes: RefCell<Vec<String>>,
         /// Uploads fail while set.
         pub uploads_fail: Cell<bool>,
-        /// Deletes fail (the store cannot tell) while set.
+        /// Deletes (and abandons) fail (the store cannot tell) while set.
         pub deletes_fail: Cell<bool>,
+        /// Token records: the file id a token stored, `None` once abandoned.
+        pub tokens: RefCell<BTreeMap<String, Option<String>>>,
         next: Cell<u32>,
     }
 
     impl FileStore for MemoryStore {
-        async fn upload(&self, _bytes: &[u8], kind: ImageKind) -> Result<String, StoreError> {
+        async fn upload(
+            &self,
+            _bytes: &[u8],
+            kind: ImageKind,
+            token: &UploadToken,
+        ) -> Result<String, StoreError> {
             if self.uploads_fail.get() {
                 return Err(StoreError::Unavailable("test: store down".into()));
+            }
+            if self.tokens.borrow().contains_key(token.as_str()) {
+                return Err(StoreError::Status(409, "test: token used".into()));
             }
             let n = self.next.get();
             self.next.set(n + 1);
             let id = format!("group1/M00/00/00/test{n:04}.{}", kind.ext());
             self.files.borrow_mut().insert(id.clone());
+            self.tokens
+                .borrow_mut()
+                .insert(token.to_string(), Some(id.clone()));
             Ok(id)
+        }
+
+        async fn abandon(&self, token: &UploadToken) -> Result<(), StoreError> {
+            if self.deletes_fail.get() {
+                return Err(StoreError::Status(503, "test: storage down".into()));
+            }
+            let stored = self.tokens.borrow_mut().insert(token.to_string(), None);
+            if let Some(Some(id)) = stored {
+                self.files.borrow_mut().remove(&id);
+            }
+            Ok(())
+        }
+
+        async fn forget_token(&self, token: &UploadToken) -> Result<(), StoreError> {
+            self.tokens.borrow_mut().remove(token.as_str());
+            Ok(())
         }
 
         async fn delete(&self, file_id: &str) -> Result<bool, StoreError> {

@@ -65,32 +65,6 @@ pub async fn delete_queued(db: &impl Sql, files: &impl FileStore, file_id: &str)
     }
 }
 
-/// A clean-up outside any transaction (a file uploaded for a write that
-/// then failed): queue it, then try to delete it. If even the queue cannot
-/// be written (the database is what failed) the deletion is still tried,
-/// and a failure of both is logged.
-pub async fn delete_or_queue(
-    db: &impl Sql,
-    files: &impl FileStore,
-    file_id: &str,
-    why: &str,
-    now: i64,
-) {
-    match queue_delete(db, file_id, why, now) {
-        Ok(()) => {
-            delete_queued(db, files, file_id).await;
-        }
-        Err(queue_error) => {
-            if let Err(e) = files.delete(file_id).await {
-                crate::log_line!(
-                    "image store: orphan {file_id} ({why}): not deleted ({e}) and not queued ({queue_error}: {})",
-                    queue_error.cause().unwrap_or("")
-                );
-            }
-        }
-    }
-}
-
 /// Retries up to [`RETRY_BATCH`] queued deletions, oldest first, and stops
 /// at the first the store cannot confirm (it is probably still down; the
 /// rest wait for a later request). Called after an upload has done its own
@@ -118,6 +92,7 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
+    use crate::image_store::UploadToken;
     use crate::image_store::memory::MemoryStore;
     use crate::store::native::NativeSqlite;
     use crate::upload::ImageKind;
@@ -141,7 +116,7 @@ mod tests {
 
     fn stored(files: &MemoryStore, n: usize) -> Vec<String> {
         (0..n)
-            .map(|_| block_on(files.upload(b"x", ImageKind::Png)).unwrap())
+            .map(|_| block_on(files.upload(b"x", ImageKind::Png, &UploadToken::random())).unwrap())
             .collect()
     }
 
@@ -200,18 +175,5 @@ mod tests {
         block_on(retry_pending(&db, &files));
         assert!(queued(&db).is_empty());
         assert!(files.files.borrow().is_empty());
-    }
-
-    #[test]
-    fn a_clean_up_is_queued_and_deleted_or_kept() {
-        let db = NativeSqlite::in_memory().unwrap();
-        let files = MemoryStore::default();
-        let [a, b] = stored(&files, 2).try_into().unwrap();
-        block_on(delete_or_queue(&db, &files, &a, "not saved", 1));
-        assert!(queued(&db).is_empty());
-        files.deletes_fail.set(true);
-        block_on(delete_or_queue(&db, &files, &b, "not saved", 2));
-        assert_eq!(queued(&db), vec![(b, "not saved".into(), 2, 1)]);
-        assert!(!files.files.borrow().contains(&a));
     }
 }

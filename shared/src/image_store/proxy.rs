@@ -1,6 +1,10 @@
 //! [`ImageStore`]: `fdfs-proxy`, the FastDFS sidecar, over HTTP.
 //!
-//! - `POST /files?ext=jpg` raw body → `{"file_id","size"}`
+//! - `POST /files?ext=jpg&token=<token>` raw body → `{"file_id","size"}`,
+//!   the token → file id record kept durably before the answer
+//! - `POST /tokens/<token>/abandon` → 204: the token's file deleted, the
+//!   token refused from then on
+//! - `DELETE /tokens/<token>` → 204, or 404 when there is no record
 //! - `GET /files/<file_id>` → the bytes (ETag, `If-None-Match` → 304, `Range` → 206)
 //! - `DELETE /files/<file_id>` → 204, or 404 when missing
 //!
@@ -16,7 +20,7 @@ use spin_sdk::http::{Fields, IncomingResponse, Method, OutgoingRequest, Scheme};
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
 use spin_sdk::wit::wasi::http0_2_0::types::RequestOptions;
 
-use super::{FileStore, StoreError, valid_file_id};
+use super::{FileStore, StoreError, UploadToken, valid_file_id};
 use crate::config::{self, Origin};
 use crate::errno::ApiResult;
 use crate::upload::ImageKind;
@@ -138,8 +142,13 @@ impl ImageStore {
 }
 
 impl FileStore for ImageStore {
-    async fn upload(&self, bytes: &[u8], kind: ImageKind) -> Result<String, StoreError> {
-        let path = format!("/files?ext={}", kind.ext());
+    async fn upload(
+        &self,
+        bytes: &[u8],
+        kind: ImageKind,
+        token: &UploadToken,
+    ) -> Result<String, StoreError> {
+        let path = format!("/files?ext={}&token={token}", kind.ext());
         let headers = [
             ("content-type", kind.content_type().to_string()),
             ("content-length", bytes.len().to_string()),
@@ -173,6 +182,26 @@ impl FileStore for ImageStore {
         Ok(stored.file_id)
     }
 
+    async fn abandon(&self, token: &UploadToken) -> Result<(), StoreError> {
+        match self
+            .small_call(Method::Post, &format!("/tokens/{token}/abandon"))
+            .await?
+        {
+            (200 | 204, _) => Ok(()),
+            (status, body) => Err(StoreError::Status(status, error_message(&body))),
+        }
+    }
+
+    async fn forget_token(&self, token: &UploadToken) -> Result<(), StoreError> {
+        match self
+            .small_call(Method::Delete, &format!("/tokens/{token}"))
+            .await?
+        {
+            (200 | 204 | 404, _) => Ok(()),
+            (status, body) => Err(StoreError::Status(status, error_message(&body))),
+        }
+    }
+
     async fn delete(&self, file_id: &str) -> Result<bool, StoreError> {
         if !valid_file_id(file_id) {
             return Err(StoreError::BadAnswer(format!(
@@ -195,6 +224,17 @@ impl FileStore for ImageStore {
             404 => Ok(false),
             _ => Err(StoreError::Status(status, error_message(&body))),
         }
+    }
+}
+
+impl ImageStore {
+    /// A bodiless request; its status and short answer.
+    async fn small_call(&self, method: Method, path: &str) -> Result<(u16, Vec<u8>), StoreError> {
+        let resp = self
+            .send(method, path, &[], None, RESPONSE_TIMEOUT_MS)
+            .await?;
+        let status = resp.status();
+        Ok((status, read_small(resp).await?))
     }
 }
 

@@ -12,7 +12,9 @@
 
 use crate::cache;
 use crate::errno::{ApiError, ApiResult};
-use crate::image_store::{FileStore, delete_or_queue, delete_queued, queue_delete, retry_pending};
+use crate::image_store::{
+    FileStore, UploadToken, delete_queued, intent, queue_delete, retry_pending,
+};
 use crate::params;
 use crate::row_lock;
 use crate::store::{Kv, Sql};
@@ -24,7 +26,6 @@ const OWNED_HOUSES: &str = "SELECT id AS house_id FROM houses WHERE user_id = ?1
 
 /// Why a replaced file is queued (`pending_image_deletes.reason`).
 const REPLACED: &str = "replaced avatar";
-const NOT_SAVED: &str = "avatar not saved";
 
 /// Makes `image` the avatar of `user_id`; returns its file id. A user who
 /// no longer exists (a stale session) is 4101.
@@ -36,14 +37,11 @@ pub async fn set_avatar(
     image: Image,
     now: i64,
 ) -> ApiResult<String> {
-    let file_id = files.upload(&image.bytes, image.kind).await?;
-    let replaced = match replace(db, user_id, &file_id, now) {
-        Ok(replaced) => replaced,
-        Err(e) => {
-            delete_or_queue(db, files, &file_id, NOT_SAVED, now).await;
-            return Err(e);
-        }
-    };
+    let (file_id, replaced) =
+        intent::upload_and_record(db, files, &image, now, |file_id, token| {
+            replace(db, user_id, file_id, token, now)
+        })
+        .await?;
     invalidate_pages_showing(db, kv, user_id);
     // Older queued deletions are retried only while the store answers: a
     // failed delete of the replaced file says it is down right now.
@@ -53,14 +51,23 @@ pub async fn set_avatar(
     };
     if store_answers {
         retry_pending(db, files).await;
+        intent::sweep(db, files, now).await;
     }
     Ok(file_id)
 }
 
-/// Stores the new file id and queues the replaced one for deletion, in one
-/// transaction; returns the replaced id, if there was one.
-fn replace(db: &impl Sql, user_id: i64, file_id: &str, now: i64) -> ApiResult<Option<String>> {
+/// Stores the new file id, queues the replaced one for deletion and drops
+/// the upload's intent, in one transaction; returns the replaced id, if
+/// there was one.
+fn replace(
+    db: &impl Sql,
+    user_id: i64,
+    file_id: &str,
+    token: &UploadToken,
+    now: i64,
+) -> ApiResult<Option<String>> {
     db.write_tx(|db| {
+        intent::finish(db, token)?;
         // The replaced avatar is the one the last writer stored, never one
         // a concurrent upload read too (its file would be left behind).
         row_lock::user(db, user_id)?;
@@ -183,5 +190,7 @@ mod tests {
         assert_eq!(err.errno, Errno::SessionErr);
         assert!(files.files.borrow().is_empty());
         assert!(queued(&db).is_empty());
+        let intents = db.query_i64("SELECT count(*) FROM image_upload_intents", &[]);
+        assert_eq!(intents.unwrap(), Some(0));
     }
 }

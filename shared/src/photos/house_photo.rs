@@ -6,7 +6,7 @@
 
 use crate::cache;
 use crate::errno::{ApiError, ApiResult};
-use crate::image_store::{FileStore, delete_or_queue, retry_pending};
+use crate::image_store::{FileStore, UploadToken, intent, retry_pending};
 use crate::params;
 use crate::row_lock;
 use crate::store::{Kv, Sql};
@@ -33,8 +33,6 @@ pub(super) const COVER_IS_FIRST_PHOTO: &str = "UPDATE houses SET index_image = c
         (SELECT file_id FROM house_images WHERE house_id = ?1 ORDER BY position, id LIMIT 1),
         '')
     WHERE id = ?1";
-
-const NOT_SAVED: &str = "house image not saved";
 
 fn too_many() -> ApiError {
     ApiError::conflict(format!("每套房屋最多 {MAX_PHOTOS_PER_HOUSE} 张照片"))
@@ -67,20 +65,27 @@ pub async fn add_house_photo(
     image: Image,
     now: i64,
 ) -> ApiResult<String> {
-    let file_id = files.upload(&image.bytes, image.kind).await?;
-    if let Err(e) = record(db, house_id, &file_id, now) {
-        delete_or_queue(db, files, &file_id, NOT_SAVED, now).await;
-        return Err(e);
-    }
+    let (file_id, ()) = intent::upload_and_record(db, files, &image, now, |file_id, token| {
+        record(db, house_id, file_id, token, now)
+    })
+    .await?;
     cache::invalidate_house(kv, house_id);
     retry_pending(db, files).await;
+    intent::sweep(db, files, now).await;
     Ok(file_id)
 }
 
-/// Inserts the photo and makes it the cover if the house has none, in one
-/// transaction.
-fn record(db: &impl Sql, house_id: i64, file_id: &str, now: i64) -> ApiResult<()> {
+/// Inserts the photo, makes it the cover if the house has none and drops
+/// the upload's intent, in one transaction.
+fn record(
+    db: &impl Sql,
+    house_id: i64,
+    file_id: &str,
+    token: &UploadToken,
+    now: i64,
+) -> ApiResult<()> {
     db.write_tx(|db| {
+        intent::finish(db, token)?;
         // Counted again under the house's lock: concurrent uploads cannot
         // overshoot the limit the precheck saw, nor share a position.
         row_lock::house(db, house_id)?;
@@ -151,6 +156,8 @@ mod tests {
         assert_eq!((err.errno, err.status), (Errno::DataErr, 409));
         assert_eq!(photos(&db).len(), MAX_PHOTOS_PER_HOUSE as usize);
         assert!(files.files.borrow().is_empty(), "no orphan in the store");
+        let intents = db.query_i64("SELECT count(*) FROM image_upload_intents", &[]);
+        assert_eq!(intents.unwrap(), Some(0));
         assert_eq!(cover(&db), "");
     }
 }

@@ -12,17 +12,27 @@
 //!   first is the cover.
 //!
 //! # Order of effects
-//! So that no failure leaves a half state, both uploads go:
-//! 1. the file goes to the image store (down or failing: 4301, nothing
-//!    written);
-//! 2. one transaction records it; if that fails, the uploaded file is
-//!    deleted from the store again (or queued for deletion, see
-//!    [`crate::image_store::pending`]);
-//! 3. after the commit, the cached pages that show it are invalidated, a
-//!    replaced file is deleted, and a few queued deletions are retried.
-//!    None of these fails the request: the database already says what is
-//!    true, a stale cache expires by itself, and a queued file is retried
-//!    later.
+//! So that no failure and no crash at any point leaves a half state or a
+//! forgotten file, both uploads go:
+//! 1. an intent with a fresh token is committed
+//!    ([`crate::image_store::intent::begin`]);
+//! 2. the file goes to the image store under that token; the store keeps a
+//!    durable token → file id record before it answers (down or failing:
+//!    4301, and the token is abandoned: whatever it stored is deleted);
+//! 3. one transaction records the file and drops the intent; if that fails,
+//!    the token is abandoned (and if the store cannot confirm, the intent
+//!    stays for a sweep);
+//! 4. after the commit the store forgets the token, the cached pages that
+//!    show the image are invalidated, a replaced file is deleted, a few
+//!    queued deletions are retried and a few stale intents (older than
+//!    [`crate::image_store::intent::INTENT_TIMEOUT_SECS`]: a crash between
+//!    2 and 3) are swept, their files deleted. None of these fails the
+//!    request: the database already says what is true, a stale cache
+//!    expires by itself, and a queued file or stale intent is retried later.
+//!
+//! A crash before 1 stores nothing; between 1 and 3 it leaves an intent,
+//! which a later upload's sweep finds, and through its token the file; after
+//! 3 the file is recorded.
 //!
 //! A deletion goes the other way round: one transaction drops the row,
 //! queues its file for deletion and moves the cover; after the commit the

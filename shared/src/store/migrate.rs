@@ -192,6 +192,19 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE INDEX IF NOT EXISTS houses_by_area_rating ON houses(area_id, rating_avg)",
         "CREATE INDEX IF NOT EXISTS houses_by_rating ON houses(rating_avg)",
     ],
+    // 8: uploads in flight (issue 22). An upload records its token here, in
+    // a transaction of its own, before the file goes to the image store
+    // under that token; the transaction that records the file drops the
+    // row. A row left older than a bound is an upload that crashed or
+    // failed between the two: a later upload asks the store to delete
+    // whatever the token stored (shared/src/image_store/intent.rs).
+    // `abandoned_at` is set by the sweep that claims the row, so a late
+    // commit of that upload fails instead of recording a deleted file.
+    &["CREATE TABLE IF NOT EXISTS image_upload_intents (
+            token        TEXT PRIMARY KEY,
+            started_at   INTEGER NOT NULL,    -- Unix seconds
+            abandoned_at INTEGER              -- NULL: the upload may still commit
+        ) WITHOUT ROWID"],
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

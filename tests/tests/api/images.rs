@@ -37,7 +37,7 @@ fn noise(len: usize) -> Vec<u8> {
 /// A valid 16×16 JPEG of random pixels, padded with comment segments to
 /// exactly `len` bytes (or its natural size when that is larger), so no two
 /// are alike and sizes can sit exactly at the limit.
-fn jpeg(len: usize) -> Vec<u8> {
+pub(crate) fn jpeg(len: usize) -> Vec<u8> {
     let mut base = Vec::new();
     jpeg_encoder::Encoder::new(&mut base, 90)
         .encode(&noise(16 * 16 * 3), 16, 16, jpeg_encoder::ColorType::Rgb)
@@ -692,7 +692,8 @@ fn a_hung_image_store_times_out_as_502() {
     );
 }
 
-/// Files in the embedded store of fdfs-proxy (under `<state>/fdfs`, minus its spool).
+/// Files in the embedded store of fdfs-proxy (under `<state>/fdfs/data`:
+/// not its spool, nor its upload-token records).
 fn stored_files(app: &TestApp) -> usize {
     fn walk(dir: &std::path::Path) -> usize {
         std::fs::read_dir(dir).map_or(0, |entries| {
@@ -713,7 +714,7 @@ fn stored_files(app: &TestApp) -> usize {
                 .sum()
         })
     }
-    walk(&app.state_dir.path().join("fdfs"))
+    walk(&app.state_dir.path().join("fdfs/data"))
 }
 
 #[test]
@@ -725,8 +726,9 @@ fn a_failed_database_write_deletes_the_uploaded_file() {
     let files = stored_files(&app);
     assert!(files >= 1, "the store keeps its files under <state>/fdfs");
 
-    // Hold off the database's writes while uploading: the upload reaches
-    // the store, then the transaction cannot write.
+    // Hold off the database's writes while uploading: the upload cannot
+    // even record its intent, so nothing reaches the store (a transaction
+    // failing after the store is covered by the photos unit tests).
     let mut db = app.db();
     db.block_writes();
     let resp = owner.client.post_multipart(
@@ -913,7 +915,9 @@ impl FlakyProxy {
                                 format!(r#"{{"file_id":"{id}","size":{}}}"#, request.body.len()),
                             )
                         }
-                        "DELETE" => {
+                        // File deletions only (an upload's token release
+                        // is a DELETE /tokens/…, answered 404 below).
+                        "DELETE" if request.path.starts_with("/files/") => {
                             let id = request.path.trim_start_matches("/files/").to_owned();
                             d.lock().unwrap().push(id);
                             if f.load(Ordering::SeqCst) {

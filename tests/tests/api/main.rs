@@ -19,3 +19,4 @@ mod search;
 mod servers;
 mod slow_clients;
 mod upgrade;
+mod upload_guard;

@@ -142,7 +142,14 @@ pub const BASELINE: &[&str] = &[
 
 /// SQLite migrations after [`BASELINE_VERSION`], each in this dialect
 /// (append here whenever `MIGRATIONS` grows).
-pub const AFTER_BASELINE: &[&[&str]] = &[];
+pub const AFTER_BASELINE: &[&[&str]] = &[
+    // 8: uploads in flight.
+    &["CREATE TABLE IF NOT EXISTS image_upload_intents (
+        token        TEXT PRIMARY KEY,
+        started_at   BIGINT NOT NULL,
+        abandoned_at BIGINT
+    )"],
+];
 
 /// The version table, as on SQLite.
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
@@ -212,7 +219,13 @@ mod tests {
     /// and none of SQLite's own syntax.
     #[test]
     fn the_baseline_is_the_sqlite_schema_in_postgresql_dialect() {
-        let baseline = BASELINE.join("\n");
+        // The baseline and what came after it: the whole schema.
+        let baseline = BASELINE
+            .iter()
+            .chain(AFTER_BASELINE.iter().flat_map(|m| m.iter()))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n");
         let sqlite = super::super::MIGRATIONS
             .iter()
             .flat_map(|m| m.iter())
