@@ -21,12 +21,10 @@ pub mod upload;
 
 use std::convert::Infallible;
 use std::io;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -104,10 +102,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
             let service = service_fn(move |req| {
                 let app = Arc::clone(&app);
                 async move {
-                    // A bug must cost one request a 500, not the connection
-                    // task (the process survives either way).
-                    let resp = AssertUnwindSafe(dispatch(&app, req))
-                        .catch_unwind()
+                    // Each request runs in a task of its own, so that a
+                    // client going away never cancels it halfway: an upload
+                    // whose file is stored must also write its token record
+                    // (else the file would be orphaned), and a delete must
+                    // finish. A bug costs one request a 500 (the task's
+                    // panic), not the connection task.
+                    let resp = tokio::spawn(async move { dispatch(&app, req).await })
                         .await
                         .unwrap_or_else(|_| {
                             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
