@@ -8,7 +8,7 @@
 //! built for async byte streams and would add a stream adapter and its
 //! dependencies to every upload component for no gain here.
 //!
-//! Errors (see ../../shared/API.md, "Images"):
+//! Errors (openapi.yaml, "Images" in the API description):
 //! - not `multipart/form-data`, or no boundary: 4103 (the request is malformed,
 //!   whatever file it carries);
 //! - body or file too large: 4302 with HTTP 413;
@@ -33,7 +33,7 @@ use spin_sdk::http::{IncomingRequest, Method, OutgoingResponse, Response, Respon
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::http::{self, ApiRequest};
 
-/// Largest image accepted (API.md: "at most 10 MiB").
+/// Largest image accepted: 10 MiB (openapi.yaml, "Images").
 pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
 /// Largest re-encoded image stored: what the image store takes
 /// (fdfs-proxy's default `--max-file-size`). A lossless re-encoding can

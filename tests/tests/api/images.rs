@@ -16,7 +16,7 @@ pub(crate) fn spawn_app_on_fastdfs() -> TestApp {
     })
 }
 
-/// The API's image size limit (API.md, "Images").
+/// The API's image size limit (openapi.yaml, "Images").
 const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
 
 /// `len` bytes starting with `magic`, the rest random (so no two are alike).

@@ -24,7 +24,7 @@ const DECLARED_BODY: u64 = 50 << 20;
 /// about 6 s, far beyond [`ANSWER_WITHIN`].
 const SEND_CHUNK: usize = 64 * 1024;
 const SEND_PAUSE: Duration = Duration::from_millis(10);
-/// The brief's bound for hearing a refusal.
+/// How soon a refused upload must be answered, whatever the client still sends.
 const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
 /// The answer to a refused upload: status, errno, when it came and how
