@@ -99,8 +99,8 @@ pub fn store(kv: &impl Kv, id: &CaptchaId, code: &str) -> ApiResult<()> {
 pub fn check(kv: &impl Kv, id: &CaptchaId, answer: &str) -> ApiResult<()> {
     match kv::take_json::<Entry>(kv, &id.key())? {
         Some(e) if matches(&e.code, answer) => Ok(()),
-        Some(_) => Err(ApiError::msg(Errno::DataErr, "图片验证码错误")),
-        None => Err(ApiError::msg(Errno::DataErr, "图片验证码已过期，请刷新")),
+        Some(_) => Err(ApiError::msg(Errno::Conflict, "图片验证码错误")),
+        None => Err(ApiError::msg(Errno::Conflict, "图片验证码已过期，请刷新")),
     }
 }
 
@@ -137,7 +137,7 @@ mod tests {
             "3f2504e0-4f89-41d3-9a0c-0305e82c330:",
         ] {
             let err = CaptchaId::parse(bad).unwrap_err();
-            assert_eq!(err.errno, Errno::ParamErr, "{bad}");
+            assert_eq!(err.errno, Errno::InvalidParam, "{bad}");
         }
     }
 
@@ -157,7 +157,7 @@ mod tests {
         let wrong = check(&kv, &id, "AC3X").unwrap_err();
         assert_eq!(
             (wrong.errno, wrong.message.as_str()),
-            (Errno::DataErr, "图片验证码错误")
+            (Errno::Conflict, "图片验证码错误")
         );
         assert!(check(&kv, &id, "AC3K").is_err());
     }
@@ -175,7 +175,7 @@ mod tests {
                 .unwrap();
         }
         let err = issue(&kv, &id, &client, now, || panic!("drawn")).unwrap_err();
-        assert_eq!(err.errno, Errno::ReqErr);
+        assert_eq!(err.errno, Errno::RateLimited);
         assert!(kv.get(&id.key()).unwrap().is_none());
     }
 

@@ -613,7 +613,7 @@ mod tests {
         let err = UTC_OFFSET
             .parse(Some("+25:00"), parse_utc_offset)
             .unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::ServerErr, 500));
+        assert_eq!((err.errno, err.status), (Errno::Internal, 500));
         let cause = err.cause().unwrap();
         assert!(
             cause.contains("utc_offset") && cause.contains("+25:00"),

@@ -20,7 +20,7 @@ impl Mobile {
         if ok {
             Ok(Mobile(raw.to_string()))
         } else {
-            Err(ApiError::new(Errno::MobileErr))
+            Err(ApiError::new(Errno::InvalidMobile))
         }
     }
 
@@ -230,7 +230,7 @@ mod tests {
         ] {
             assert_eq!(
                 Mobile::parse(bad).unwrap_err().errno,
-                Errno::MobileErr,
+                Errno::InvalidMobile,
                 "{bad}"
             );
         }

@@ -5,49 +5,73 @@
 use std::fmt;
 
 /// One row of the errno table. The wire form is a string (`"4103"`).
+///
+/// Variants are named by what they mean; the wire numbers are the classic
+/// iHome's, so its clients keep working. The classic Go code's constant
+/// names (`RECODE_DATAERR`, …) are given for whoever ports from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Errno {
+    /// 0, success (`RECODE_OK`).
     Ok,
-    DbErr,
-    NoData,
-    DataExist,
-    DataErr,
-    SessionErr,
-    LoginErr,
-    ParamErr,
-    UserErr,
-    RoleErr,
-    PwdErr,
-    SmsErr,
-    MobileErr,
-    ReqErr,
-    ThirdErr,
-    IoErr,
-    ServerErr,
-    UnknownErr,
+    /// 4001: the database failed (500, or 503 in an outage); also a taken
+    /// user name (409), as the classic app answered it (`RECODE_DBERR`).
+    Database,
+    /// 4002: no such thing, or one the caller may not know exists (`RECODE_NODATA`).
+    NotFound,
+    /// 4003: already exists (`RECODE_DATAEXIST`).
+    AlreadyExists,
+    /// 4004: a conflict: nights taken, a state changed meanwhile, a cap
+    /// reached (`RECODE_DATAERR`).
+    Conflict,
+    /// 4101: not logged in (`RECODE_SESSIONERR`).
+    NotLoggedIn,
+    /// 4102: wrong mobile or password, or locked out (`RECODE_LOGINERR`).
+    LoginFailed,
+    /// 4103: a malformed or out-of-range parameter (`RECODE_PARAMERR`).
+    InvalidParam,
+    /// 4104: the mobile is registered already (`RECODE_USERERR`).
+    MobileTaken,
+    /// 4105: logged in, but not the one allowed (`RECODE_ROLEERR`).
+    Forbidden,
+    /// 4106: wrong password or code (`RECODE_PWDERR`).
+    WrongPassword,
+    /// 4108: the SMS could not be sent (`RECODE_SMSERR`).
+    SmsFailed,
+    /// 4109: not a mobile number (`RECODE_MOBILEERR`).
+    InvalidMobile,
+    /// 4201: too many requests; `Retry-After` says when (`RECODE_REQERR`).
+    RateLimited,
+    /// 4301: an upstream service (image store, SMS gateway) failed (`RECODE_THIRDERR`).
+    UpstreamDown,
+    /// 4302: an upload that is not an acceptable image (`RECODE_IOERR`).
+    InvalidImage,
+    /// 4500: an internal fault or bad configuration (`RECODE_SERVERERR`).
+    Internal,
+    /// 4501: unknown (`RECODE_UNKNOWERR`).
+    Unknown,
 }
 
 impl Errno {
     pub const fn code(self) -> &'static str {
         match self {
             Errno::Ok => "0",
-            Errno::DbErr => "4001",
-            Errno::NoData => "4002",
-            Errno::DataExist => "4003",
-            Errno::DataErr => "4004",
-            Errno::SessionErr => "4101",
-            Errno::LoginErr => "4102",
-            Errno::ParamErr => "4103",
-            Errno::UserErr => "4104",
-            Errno::RoleErr => "4105",
-            Errno::PwdErr => "4106",
-            Errno::SmsErr => "4108",
-            Errno::MobileErr => "4109",
-            Errno::ReqErr => "4201",
-            Errno::ThirdErr => "4301",
-            Errno::IoErr => "4302",
-            Errno::ServerErr => "4500",
-            Errno::UnknownErr => "4501",
+            Errno::Database => "4001",
+            Errno::NotFound => "4002",
+            Errno::AlreadyExists => "4003",
+            Errno::Conflict => "4004",
+            Errno::NotLoggedIn => "4101",
+            Errno::LoginFailed => "4102",
+            Errno::InvalidParam => "4103",
+            Errno::MobileTaken => "4104",
+            Errno::Forbidden => "4105",
+            Errno::WrongPassword => "4106",
+            Errno::SmsFailed => "4108",
+            Errno::InvalidMobile => "4109",
+            Errno::RateLimited => "4201",
+            Errno::UpstreamDown => "4301",
+            Errno::InvalidImage => "4302",
+            Errno::Internal => "4500",
+            Errno::Unknown => "4501",
         }
     }
 
@@ -55,23 +79,23 @@ impl Errno {
     pub const fn message(self) -> &'static str {
         match self {
             Errno::Ok => "成功",
-            Errno::DbErr => "数据库查询错误",
-            Errno::NoData => "无数据",
-            Errno::DataExist => "数据已存在",
-            Errno::DataErr => "数据错误",
-            Errno::SessionErr => "用户未登录",
-            Errno::LoginErr => "用户登录失败",
-            Errno::ParamErr => "参数错误",
-            Errno::UserErr => "手机号已注册",
-            Errno::RoleErr => "用户身份错误",
-            Errno::PwdErr => "密码错误",
-            Errno::SmsErr => "短信发送失败",
-            Errno::MobileErr => "手机号格式错误",
-            Errno::ReqErr => "请求过于频繁",
-            Errno::ThirdErr => "第三方系统错误",
-            Errno::IoErr => "文件读写错误",
-            Errno::ServerErr => "内部错误",
-            Errno::UnknownErr => "未知错误",
+            Errno::Database => "数据库查询错误",
+            Errno::NotFound => "无数据",
+            Errno::AlreadyExists => "数据已存在",
+            Errno::Conflict => "数据错误",
+            Errno::NotLoggedIn => "用户未登录",
+            Errno::LoginFailed => "用户登录失败",
+            Errno::InvalidParam => "参数错误",
+            Errno::MobileTaken => "手机号已注册",
+            Errno::Forbidden => "用户身份错误",
+            Errno::WrongPassword => "密码错误",
+            Errno::SmsFailed => "短信发送失败",
+            Errno::InvalidMobile => "手机号格式错误",
+            Errno::RateLimited => "请求过于频繁",
+            Errno::UpstreamDown => "第三方系统错误",
+            Errno::InvalidImage => "文件读写错误",
+            Errno::Internal => "内部错误",
+            Errno::Unknown => "未知错误",
         }
     }
 
@@ -79,23 +103,23 @@ impl Errno {
     pub const fn status(self) -> u16 {
         match self {
             Errno::Ok => 200,
-            Errno::DbErr => 500,
-            Errno::NoData => 404,
-            Errno::DataExist => 409,
-            Errno::DataErr => 400,
-            Errno::SessionErr => 401,
-            Errno::LoginErr => 401,
-            Errno::ParamErr => 400,
-            Errno::UserErr => 409,
-            Errno::RoleErr => 403,
-            Errno::PwdErr => 401,
-            Errno::SmsErr => 502,
-            Errno::MobileErr => 400,
-            Errno::ReqErr => 429,
-            Errno::ThirdErr => 502,
-            Errno::IoErr => 400,
-            Errno::ServerErr => 500,
-            Errno::UnknownErr => 500,
+            Errno::Database => 500,
+            Errno::NotFound => 404,
+            Errno::AlreadyExists => 409,
+            Errno::Conflict => 400,
+            Errno::NotLoggedIn => 401,
+            Errno::LoginFailed => 401,
+            Errno::InvalidParam => 400,
+            Errno::MobileTaken => 409,
+            Errno::Forbidden => 403,
+            Errno::WrongPassword => 401,
+            Errno::SmsFailed => 502,
+            Errno::InvalidMobile => 400,
+            Errno::RateLimited => 429,
+            Errno::UpstreamDown => 502,
+            Errno::InvalidImage => 400,
+            Errno::Internal => 500,
+            Errno::Unknown => 500,
         }
     }
 }
@@ -151,35 +175,35 @@ impl ApiError {
     }
 
     pub fn param(message: impl Into<String>) -> Self {
-        Self::msg(Errno::ParamErr, message)
+        Self::msg(Errno::InvalidParam, message)
     }
 
     pub fn not_logged_in() -> Self {
-        Self::new(Errno::SessionErr)
+        Self::new(Errno::NotLoggedIn)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::msg(Errno::NoData, message)
+        Self::msg(Errno::NotFound, message)
     }
 
     pub fn role(message: impl Into<String>) -> Self {
-        Self::msg(Errno::RoleErr, message)
+        Self::msg(Errno::Forbidden, message)
     }
 
     /// A conflict (booking clash, illegal state change): 4004 with HTTP 409.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::msg(Errno::DataErr, message).with_status(409)
+        Self::msg(Errno::Conflict, message).with_status(409)
     }
 
     /// A storage fault (4001). The cause is kept for the log; the client
     /// only learns that the database failed.
     pub fn db(cause: impl fmt::Display) -> Self {
-        Self::new(Errno::DbErr).caused_by(cause)
+        Self::new(Errno::Database).caused_by(cause)
     }
 
     /// Any other internal fault (4500), its cause kept likewise.
     pub fn internal(cause: impl fmt::Display) -> Self {
-        Self::new(Errno::ServerErr).caused_by(cause)
+        Self::new(Errno::Internal).caused_by(cause)
     }
 
     /// Records what led to this error (for the log).
@@ -210,7 +234,7 @@ impl ApiError {
     pub fn too_many(message: impl Into<String>, retry_after: i64) -> Self {
         ApiError {
             retry_after: Some(retry_after.max(1)),
-            ..Self::msg(Errno::ReqErr, message)
+            ..Self::msg(Errno::RateLimited, message)
         }
     }
 
@@ -261,10 +285,10 @@ mod tests {
 
     #[test]
     fn codes_are_the_documented_strings() {
-        assert_eq!(Errno::ParamErr.code(), "4103");
-        assert_eq!(Errno::ReqErr.code(), "4201");
-        assert_eq!(Errno::IoErr.code(), "4302");
+        assert_eq!(Errno::InvalidParam.code(), "4103");
+        assert_eq!(Errno::RateLimited.code(), "4201");
+        assert_eq!(Errno::InvalidImage.code(), "4302");
         assert_eq!(ApiError::conflict("x").status, 409);
-        assert_eq!(ApiError::new(Errno::DataErr).status, 400);
+        assert_eq!(ApiError::new(Errno::Conflict).status, 400);
     }
 }

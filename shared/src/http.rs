@@ -278,7 +278,8 @@ fn json_too_large() -> ApiError {
 /// Blocking reads: a component instance serves one request, so there is
 /// nothing else to run.
 fn read_capped(req: IncomingRequest, keep: usize, drain: usize) -> ApiResult<Option<Vec<u8>>> {
-    let read_error = |what: String| ApiError::msg(Errno::IoErr, format!("读取请求体失败: {what}"));
+    let read_error =
+        |what: String| ApiError::msg(Errno::InvalidImage, format!("读取请求体失败: {what}"));
     let body = req
         .consume()
         .map_err(|()| read_error("body already taken".into()))?;

@@ -120,7 +120,7 @@ pub struct Image {
 }
 
 fn file_error(message: impl Into<String>) -> ApiError {
-    ApiError::msg(Errno::IoErr, message)
+    ApiError::msg(Errno::InvalidImage, message)
 }
 
 fn too_large() -> ApiError {
@@ -509,15 +509,15 @@ mod tests {
         use crate::image_clean::test_images::{padded_png, png_of};
         assert_eq!(check_image(&png_of(8, 8)).unwrap().kind, ImageKind::Png);
         let bare = check_image(PNG).unwrap_err();
-        assert_eq!((bare.errno, bare.status), (Errno::IoErr, 400));
+        assert_eq!((bare.errno, bare.status), (Errno::InvalidImage, 400));
         let empty = check_image(b"").unwrap_err();
-        assert_eq!((empty.errno, empty.status), (Errno::IoErr, 400));
+        assert_eq!((empty.errno, empty.status), (Errno::InvalidImage, 400));
         let gif = check_image(b"GIF89a....").unwrap_err();
-        assert_eq!((gif.errno, gif.status), (Errno::IoErr, 400));
+        assert_eq!((gif.errno, gif.status), (Errno::InvalidImage, 400));
         let big = padded_png(MAX_IMAGE_BYTES);
         assert!(check_image(&big).is_ok());
         let e = check_image(&padded_png(MAX_IMAGE_BYTES + 1)).unwrap_err();
-        assert_eq!((e.errno, e.status), (Errno::IoErr, 413));
+        assert_eq!((e.errno, e.status), (Errno::InvalidImage, 413));
     }
 
     /// A 16-colour palette PNG of noise (4 bits a pixel, 8 MiB) is stored
@@ -546,7 +546,12 @@ mod tests {
         writer.finish().unwrap();
         assert!(png.len() <= MAX_IMAGE_BYTES, "{} bytes", png.len());
         let e = check_image(&png).unwrap_err();
-        assert_eq!((e.errno, e.status), (Errno::IoErr, 413), "{}", e.message);
+        assert_eq!(
+            (e.errno, e.status),
+            (Errno::InvalidImage, 413),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -568,7 +573,11 @@ mod tests {
             "multipart/form-data; boundary=\"\"",
             "multipart/form-data; boundary=a\u{0}b",
         ] {
-            assert_eq!(boundary(bad).unwrap_err().errno, Errno::ParamErr, "{bad}");
+            assert_eq!(
+                boundary(bad).unwrap_err().errno,
+                Errno::InvalidParam,
+                "{bad}"
+            );
         }
         let long = format!("multipart/form-data; boundary={}", "x".repeat(71));
         assert!(boundary(&long).is_err());

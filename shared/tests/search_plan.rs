@@ -201,7 +201,7 @@ impl App {
         };
         match orders::book(db, &self.kv, guest, &booking, 1) {
             Ok(id) => Some(id),
-            Err(e) if e.errno == Errno::DataErr => None,
+            Err(e) if e.errno == Errno::Conflict => None,
             Err(e) => panic!("booking {start}..{end}: {e:?}"),
         }
     }
@@ -337,19 +337,19 @@ fn booking_and_transitions_decide_conflicts_in_sql() {
     let house = app.add_house(1, 3, 12_345, 1, 0);
     assert_eq!(
         errno(app.publish(2, &new_house(3, 1, 1, 0, &[]))),
-        Errno::RoleErr,
+        Errno::Forbidden,
         "unverified"
     );
     // Unknown area: no row, so 4103 and nothing inserted.
     assert_eq!(
         errno(app.publish(1, &new_house(99, 1, 1, 0, &[]))),
-        Errno::ParamErr
+        Errno::InvalidParam
     );
     // Only existing facilities are linked, so an unknown id is 4103 and the
     // whole house is rolled back.
     assert_eq!(
         errno(app.publish(1, &new_house(3, 1, 1, 0, &[1, 2, 999]))),
-        Errno::ParamErr
+        Errno::InvalidParam
     );
     assert_eq!(app.count("SELECT count(*) FROM houses"), 1);
     assert_eq!(app.count("SELECT count(*) FROM house_facilities"), 0);
@@ -397,7 +397,7 @@ fn booking_and_transitions_decide_conflicts_in_sql() {
             },
             1
         )),
-        Errno::RoleErr,
+        Errno::Forbidden,
         "the landlord's own house"
     );
 
@@ -406,11 +406,11 @@ fn booking_and_transitions_decide_conflicts_in_sql() {
     let reject = || StatusChange::Reject {
         reason: "满了".into(),
     };
-    assert_eq!(errno(app.change(2, first, reject())), Errno::RoleErr);
+    assert_eq!(errno(app.change(2, first, reject())), Errno::Forbidden);
     app.change(1, first, reject()).unwrap();
     assert_eq!(
         errno(app.change(1, first, reject())),
-        Errno::DataErr,
+        Errno::Conflict,
         "second transition must not apply"
     );
     assert!(app.book(2, house, "2030-01-10", "2030-01-13").is_some());
@@ -426,19 +426,19 @@ fn booking_and_transitions_decide_conflicts_in_sql() {
         |today: &str| orders::comment(&app.db, &app.kv, 2, accepted, &review, date(today), 3);
     assert_eq!(
         errno(complete("2030-02-03")),
-        Errno::DataErr,
+        Errno::Conflict,
         "not accepted"
     );
     app.change(1, accepted, StatusChange::Accept).unwrap();
     assert_eq!(
         errno(complete("2030-02-02")),
-        Errno::DataErr,
+        Errno::Conflict,
         "stay not over"
     );
     complete("2030-02-03").unwrap();
     assert_eq!(
         errno(complete("2030-02-04")),
-        Errno::DataErr,
+        Errno::Conflict,
         "already complete"
     );
     assert_eq!(
@@ -496,7 +496,7 @@ fn search_semantics_on_a_small_set() {
     let unknown = query(Some("99"), None, None, None, None);
     assert_eq!(
         errno(houses::search_fresh(&app.db, &app.view, &unknown, today)),
-        Errno::ParamErr
+        Errno::InvalidParam
     );
     let past_the_end = query(None, None, None, None, Some("2"));
     let page = houses::search_fresh(&app.db, &app.view, &past_the_end, today).unwrap();

@@ -111,7 +111,7 @@ async fn stream_back(resp: IncomingResponse, out: ResponseOutparam, head_only: b
     let outgoing = match Fields::from_list(&headers) {
         Ok(fields) => OutgoingResponse::new(fields),
         Err(e) => {
-            let err = ApiError::msg(Errno::ThirdErr, "图片存储服务返回了无效的响应头")
+            let err = ApiError::msg(Errno::UpstreamDown, "图片存储服务返回了无效的响应头")
                 .caused_by(format!("upstream headers: {e:?}"));
             return send_whole(out, http::error_response(&err)).await;
         }

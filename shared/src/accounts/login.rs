@@ -69,7 +69,7 @@ pub fn login(
     };
     attempt.admit(kv)?;
     let Some(user) = authenticate(db, &login.mobile, &login.password)? else {
-        return Err(ApiError::new(Errno::LoginErr));
+        return Err(ApiError::new(Errno::LoginFailed));
     };
     attempt.succeeded(kv)?;
     session::start(kv, user, previous)
@@ -172,7 +172,7 @@ mod tests {
             attempt("13800138000", "short"),
         ] {
             let err = login(&w.db, &w.kv, &tried, &c, None, T0).err().unwrap();
-            assert_eq!((err.errno, err.status), (Errno::LoginErr, 401));
+            assert_eq!((err.errno, err.status), (Errno::LoginFailed, 401));
         }
         let failures = |id: &str| {
             w.kv.count(&LOGIN_FAILURES_PER_PAIR.key(id), 0, 600)
@@ -199,11 +199,11 @@ mod tests {
             )
             .err()
             .unwrap();
-            assert_eq!(err.errno, Errno::LoginErr);
+            assert_eq!(err.errno, Errno::LoginFailed);
         }
         let right = attempt("13800138000", "s3cret-passw0rd");
         let err = login(&w.db, &w.kv, &right, &c, None, T0).err().unwrap();
-        assert_eq!((err.errno, err.status), (Errno::ReqErr, 429));
+        assert_eq!((err.errno, err.status), (Errno::RateLimited, 429));
         assert!(err.message.contains("分钟"), "{}", err.message);
         // From another client, the owner gets in.
         login(&w.db, &w.kv, &right, &client("198.51.100.2"), None, T0).unwrap();

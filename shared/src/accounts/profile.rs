@@ -110,7 +110,7 @@ mod tests {
         let session = w.register("13800138000", "s3cret-passw0rd");
         w.db.execute("DELETE FROM users", &[]).unwrap();
         let err = profile(&w.db, &w.kv, &session, "/images/").unwrap_err();
-        assert_eq!(err.errno, crate::Errno::SessionErr);
+        assert_eq!(err.errno, crate::Errno::NotLoggedIn);
         assert!(
             w.kv.get(&format!("session:{}", session.id))
                 .unwrap()

@@ -59,7 +59,10 @@ pub fn verify_real_name(
         return Ok(());
     }
     if db.query_i64(EXISTS, params![user_id])?.is_some() {
-        Err(ApiError::msg(Errno::DataExist, "已完成实名认证，不能修改"))
+        Err(ApiError::msg(
+            Errno::AlreadyExists,
+            "已完成实名认证，不能修改",
+        ))
     } else {
         Err(ApiError::not_logged_in())
     }
@@ -85,9 +88,9 @@ mod tests {
         verify_real_name(&w.db, user, &first).unwrap();
         let again = verification("李四", "11010519491231002X").unwrap();
         let err = verify_real_name(&w.db, user, &again).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::DataExist, 409));
+        assert_eq!((err.errno, err.status), (Errno::AlreadyExists, 409));
         let err = verify_real_name(&w.db, user + 1, &again).unwrap_err();
-        assert_eq!(err.errno, Errno::SessionErr);
+        assert_eq!(err.errno, Errno::NotLoggedIn);
     }
 
     #[test]
@@ -99,7 +102,7 @@ mod tests {
             ("张三", "1101051949123100"),
         ] {
             let err = verification(name, id).err().unwrap();
-            assert_eq!(err.errno, Errno::ParamErr, "{name} {id}");
+            assert_eq!(err.errno, Errno::InvalidParam, "{name} {id}");
         }
         let form: Result<RealNameForm, _> =
             serde_json::from_value(serde_json::json!({"real_name": "张三"}));

@@ -68,7 +68,7 @@ pub fn register(
     let hash = hash_password(&registration.password)?;
     let user_id = match db.query_i64(INSERT_USER, params![mobile.as_str(), hash, now]) {
         Ok(id) => id.ok_or_else(|| ApiError::db("INSERT … RETURNING gave no row"))?,
-        Err(e) if e.is_unique_violation() => return Err(ApiError::new(Errno::UserErr)),
+        Err(e) if e.is_unique_violation() => return Err(ApiError::new(Errno::MobileTaken)),
         Err(e) => return Err(e.into()),
     };
     let user = SessionUser {
@@ -125,11 +125,11 @@ mod tests {
                 .err()
                 .unwrap()
                 .errno,
-            Errno::MobileErr
+            Errno::InvalidMobile
         );
         for bad in ["short", &"x".repeat(65)] {
             let json = format!(r#"{{"mobile":"13800138000","password":"{bad}","sms_code":"1"}}"#);
-            assert_eq!(form(&json).err().unwrap().errno, Errno::ParamErr);
+            assert_eq!(form(&json).err().unwrap().errno, Errno::InvalidParam);
         }
         let ok = form(r#"{"mobile":13800138000,"password":"12345678","sms_code":12345}"#).unwrap();
         assert_eq!(ok.sms_code, "012345");
@@ -150,12 +150,12 @@ mod tests {
         let err = register(&w.db, &w.kv, &registration("111111"), None, T0)
             .err()
             .unwrap();
-        assert_eq!(err.errno, Errno::DataErr);
+        assert_eq!(err.errno, Errno::Conflict);
         // Another code for a mobile that got registered meanwhile.
         issue(&w.kv, &mobile, "222222");
         let err = register(&w.db, &w.kv, &registration("222222"), None, T0)
             .err()
             .unwrap();
-        assert_eq!((err.errno, err.status), (Errno::UserErr, 409));
+        assert_eq!((err.errno, err.status), (Errno::MobileTaken, 409));
     }
 }

@@ -28,7 +28,7 @@ const PAGES_SHOWING_USER: &str = "SELECT id AS house_id FROM houses WHERE user_i
      UNION SELECT house_id FROM orders WHERE user_id = ?1 AND status = 'COMPLETE'";
 
 fn taken() -> ApiError {
-    ApiError::msg(Errno::DbErr, "该用户名已被占用").with_status(409)
+    ApiError::msg(Errno::Database, "该用户名已被占用").with_status(409)
 }
 
 /// Renames `session`'s user to `name`, and the session with them.
@@ -81,9 +81,9 @@ mod tests {
         let bob = w.register("13900139000", "password-2");
         rename(&w.db, &w.kv, &alice, &name("Alice")).unwrap();
         let taken = rename(&w.db, &w.kv, &bob, &name("Alice")).unwrap_err();
-        assert_eq!((taken.errno, taken.status), (Errno::DbErr, 409));
+        assert_eq!((taken.errno, taken.status), (Errno::Database, 409));
         let err = rename(&w.db, &w.kv, &bob, &name("13800138000")).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::DbErr, 409));
+        assert_eq!((err.errno, err.status), (Errno::Database, 409));
         // One's own mobile is fine (back to the default), and so is the
         // current name.
         rename(&w.db, &w.kv, &bob, &name("13900139000")).unwrap();

@@ -112,7 +112,7 @@ mod tests {
             let err = parse(&start, &end, today).unwrap_err();
             assert_eq!(
                 (err.errno, err.status),
-                (crate::Errno::ParamErr, 400),
+                (crate::Errno::InvalidParam, 400),
                 "{start}..{end}"
             );
         }

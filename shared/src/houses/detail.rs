@@ -351,7 +351,7 @@ mod tests {
         assert!(DetailPage::for_viewer(Some(1), house.clone()).is_ok());
         for stranger in [None, Some(2)] {
             let err = DetailPage::for_viewer(stranger, house.clone()).unwrap_err();
-            assert_eq!((err.errno, err.status), (crate::Errno::NoData, 404));
+            assert_eq!((err.errno, err.status), (crate::Errno::NotFound, 404));
             assert_eq!(err.message, not_found(1).message, "as if it did not exist");
         }
     }

@@ -117,7 +117,7 @@ mod tests {
         let before = listing(&db);
         for bad in [form("new", 99, vec![1]), form("new", 3, vec![1, 999])] {
             let err = edit(&db, &kv, &house, &bad).unwrap_err();
-            assert_eq!((err.errno, err.status), (crate::Errno::ParamErr, 400));
+            assert_eq!((err.errno, err.status), (crate::Errno::InvalidParam, 400));
             assert_eq!(listing(&db), before);
         }
     }

@@ -66,7 +66,7 @@ mod tests {
         let db = db_with_house();
         assert_eq!(OwnedHouse::check(&db, 1, 1).unwrap().id(), 1);
         let errno = |user, house| OwnedHouse::check(&db, user, house).unwrap_err().errno;
-        assert_eq!(errno(2, 1), Errno::RoleErr);
-        assert_eq!(errno(1, 2), Errno::NoData);
+        assert_eq!(errno(2, 1), Errno::Forbidden);
+        assert_eq!(errno(1, 2), Errno::NotFound);
     }
 }

@@ -90,7 +90,7 @@ pub fn begin(db: &impl Sql, now: i64) -> ApiResult<UploadToken> {
 /// transaction rolls back.
 pub fn finish(db: &impl Sql, token: &UploadToken) -> ApiResult<()> {
     if db.query(FINISH, params![token.as_str()])?.is_empty() {
-        return Err(ApiError::msg(Errno::ThirdErr, "上传超时，请重新上传")
+        return Err(ApiError::msg(Errno::UpstreamDown, "上传超时，请重新上传")
             .caused_by(format!("upload {token} was swept before it was recorded")));
     }
     Ok(())
@@ -227,7 +227,7 @@ mod tests {
         );
         // A claimed upload can no longer be recorded.
         let late = db.write_tx(|db| finish(db, &lost_token)).unwrap_err();
-        assert_eq!(late.errno, Errno::ThirdErr);
+        assert_eq!(late.errno, Errno::UpstreamDown);
         // The store is back: the file goes, and only it.
         files.deletes_fail.set(false);
         block_on(sweep(&db, &files, 102 + INTENT_TIMEOUT_SECS));

@@ -96,7 +96,7 @@ pub const UNAVAILABLE_MESSAGE: &str = "图片存储服务暂不可用，请稍�
 impl From<StoreError> for ApiError {
     /// 4301 (HTTP 502); the cause is kept for the log.
     fn from(e: StoreError) -> Self {
-        ApiError::msg(Errno::ThirdErr, UNAVAILABLE_MESSAGE).caused_by(e)
+        ApiError::msg(Errno::UpstreamDown, UNAVAILABLE_MESSAGE).caused_by(e)
     }
 }
 
@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn store_errors_are_4301_with_their_cause() {
         let e = ApiError::from(StoreError::Status(503, "storage down".into()));
-        assert_eq!((e.errno, e.status), (Errno::ThirdErr, 502));
+        assert_eq!((e.errno, e.status), (Errno::UpstreamDown, 502));
         assert_eq!(e.message, UNAVAILABLE_MESSAGE);
         assert_eq!(e.cause(), Some("image store answered 503: storage down"));
     }

@@ -234,7 +234,7 @@ mod tests {
         let after = last.add_days(1);
         assert!(booking(&last.to_string(), &after.to_string(), today).is_ok());
         let err = booking(&after.to_string(), &after.add_days(1).to_string(), today).unwrap_err();
-        assert_eq!((err.errno, err.status), (crate::Errno::ParamErr, 400));
+        assert_eq!((err.errno, err.status), (crate::Errno::InvalidParam, 400));
         assert!(booking("9999-12-30", "9999-12-31", today).is_err());
         // max_days = 0 means up to LONGEST_STAY_NIGHTS, an explicit maximum its own value.
         let stay = |nights: i64| {

@@ -152,7 +152,7 @@ mod tests {
             let err = review("好", serde_json::from_str(bad).unwrap()).unwrap_err();
             assert_eq!(
                 (err.errno, err.status),
-                (crate::Errno::ParamErr, 400),
+                (crate::Errno::InvalidParam, 400),
                 "{bad}"
             );
         }

@@ -181,13 +181,13 @@ mod tests {
         let image = check_image(&png).unwrap();
         files.uploads_fail.set(true);
         let err = block_on(set_avatar(&db, &kv, &files, 1, image.clone(), 10)).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::ThirdErr, 502));
+        assert_eq!((err.errno, err.status), (Errno::UpstreamDown, 502));
         assert_eq!(avatar_of(&db, 1), "");
 
         // A session whose user is gone: 4101, and the upload is deleted again.
         files.uploads_fail.set(false);
         let err = block_on(set_avatar(&db, &kv, &files, 99, image, 10)).unwrap_err();
-        assert_eq!(err.errno, Errno::SessionErr);
+        assert_eq!(err.errno, Errno::NotLoggedIn);
         assert!(files.files.borrow().is_empty());
         assert!(queued(&db).is_empty());
         let intents = db.query_i64("SELECT count(*) FROM image_upload_intents", &[]);

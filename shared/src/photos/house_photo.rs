@@ -115,14 +115,14 @@ mod tests {
         let db = db_with_house();
         assert_eq!(photo_upload_allowed(&db, 1, 1), Ok(()));
         let errno = |user, house| photo_upload_allowed(&db, user, house).unwrap_err().errno;
-        assert_eq!(errno(1, 2), Errno::NoData);
-        assert_eq!(errno(2, 1), Errno::RoleErr);
+        assert_eq!(errno(1, 2), Errno::NotFound);
+        assert_eq!(errno(2, 1), Errno::Forbidden);
         for _ in 0..MAX_PHOTOS_PER_HOUSE {
             db.execute(ADD, params![1, "group1/M00/00/00/x.jpg", 0])
                 .unwrap();
         }
         let full = photo_upload_allowed(&db, 1, 1).unwrap_err();
-        assert_eq!((full.errno, full.status), (Errno::DataErr, 409));
+        assert_eq!((full.errno, full.status), (Errno::Conflict, 409));
     }
 
     #[test]
@@ -153,7 +153,7 @@ mod tests {
         let png = png_of(4, 4);
         let image = check_image(&png).unwrap();
         let err = block_on(add_house_photo(&db, &kv, &files, 1, image, 0)).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::DataErr, 409));
+        assert_eq!((err.errno, err.status), (Errno::Conflict, 409));
         assert_eq!(photos(&db).len(), MAX_PHOTOS_PER_HOUSE as usize);
         assert!(files.files.borrow().is_empty(), "no orphan in the store");
         let intents = db.query_i64("SELECT count(*) FROM image_upload_intents", &[]);

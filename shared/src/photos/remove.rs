@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(kv.get(&cache::house_detail(1)).unwrap(), None);
         // Another house's photo id, or one already gone, is 4002.
         let err = block_on(delete_house_photo(&db, &kv, &files, &house, ids[0], 11));
-        assert_eq!(err.unwrap_err().errno, Errno::NoData);
+        assert_eq!(err.unwrap_err().errno, Errno::NotFound);
         for id in &ids[1..] {
             block_on(delete_house_photo(&db, &kv, &files, &house, *id, 12)).unwrap();
         }

@@ -109,7 +109,11 @@ mod tests {
             &[3, 2, 1, 4],
         ] {
             let err = reorder_house_photos(&db, &kv, &house, bad).unwrap_err();
-            assert_eq!((err.errno, err.status), (Errno::ParamErr, 400), "{bad:?}");
+            assert_eq!(
+                (err.errno, err.status),
+                (Errno::InvalidParam, 400),
+                "{bad:?}"
+            );
         }
         assert_eq!(photos(&db), ["a", "b", "c"]);
         assert_eq!(cover(&db), "a");

@@ -193,7 +193,7 @@ mod tests {
         }
         let fifth = T0 + 4 * 60;
         let err = fail(&kv, &m, &c, fifth + 1).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::ReqErr, 429));
+        assert_eq!((err.errno, err.status), (Errno::RateLimited, 429));
         assert_eq!(err.retry_after, Some(599));
         assert!(err.message.contains("10 分钟"), "{}", err.message);
         // Refused attempts are not counted, not even as attempts.

@@ -293,7 +293,7 @@ pub(crate) mod tests {
         let fifth = T0 + 4 * 60;
         kv.set_now(fifth + 1);
         let err = LOCKING.hit(&kv, "a", fifth + 1).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::ReqErr, 429));
+        assert_eq!((err.errno, err.status), (Errno::RateLimited, 429));
         assert_eq!(err.retry_after, Some(599));
         assert_eq!(err.message, "失败次数过多，请 10 分钟 后再试");
         assert_eq!(

@@ -114,7 +114,7 @@ mod tests {
         assert_eq!(count(&kv, &SMS_PER_MOBILE, m.as_str()), 1);
         kv.set_now(T0 + 59);
         let err = admit_sms(&kv, &m, &c, T0 + 59).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::ReqErr, 429));
+        assert_eq!((err.errno, err.status), (Errno::RateLimited, 429));
         assert_eq!(err.retry_after, Some(1));
         assert!(err.message.contains("1 秒"), "{}", err.message);
         assert_eq!(count(&kv, &SMS_PER_MOBILE, m.as_str()), 1, "not counted");
@@ -128,7 +128,7 @@ mod tests {
         assert_eq!(count(&kv, &SMS_PER_MOBILE, m.as_str()), SMS_PER_MOBILE.max);
         kv.set_now(now + 3600);
         let capped = admit_sms(&kv, &m, &c, now + 3600).unwrap_err();
-        assert_eq!(capped.errno, Errno::ReqErr);
+        assert_eq!(capped.errno, Errno::RateLimited);
         assert_eq!(capped.message, "今日短信验证码发送次数已达上限");
         assert_eq!(capped.retry_after, Some(T0 + 24 * 3600 - now - 3600));
         // Refused by the cap, the interval did not start either.

@@ -53,11 +53,11 @@ pub(super) fn issue(kv: &impl Kv, mobile: &Mobile, code: &str) -> ApiResult<()> 
 }
 
 fn expired() -> ApiError {
-    ApiError::msg(Errno::DataErr, "短信验证码已失效，请重新获取")
+    ApiError::msg(Errno::Conflict, "短信验证码已失效，请重新获取")
 }
 
 fn exhausted() -> ApiError {
-    ApiError::msg(Errno::DataErr, "短信验证码错误次数过多，请重新获取")
+    ApiError::msg(Errno::Conflict, "短信验证码错误次数过多，请重新获取")
 }
 
 /// Redeems `answer` for `mobile`: Ok once (the code is used up), else 4004
@@ -104,7 +104,7 @@ fn wrong_answer(kv: &impl Kv, mobile: &Mobile) -> ApiError {
         };
     }
     ApiError::msg(
-        Errno::DataErr,
+        Errno::Conflict,
         format!("短信验证码错误，还可尝试 {} 次", MAX_WRONG_TRIES - tries),
     )
 }
@@ -152,7 +152,7 @@ mod tests {
         let again = redeem(&kv, &mobile(), "012345").unwrap_err();
         assert_eq!(
             (again.errno, again.message.as_str()),
-            (Errno::DataErr, "短信验证码已失效，请重新获取")
+            (Errno::Conflict, "短信验证码已失效，请重新获取")
         );
     }
 
@@ -161,7 +161,7 @@ mod tests {
         let kv = issued("012345");
         for tries in 1..MAX_WRONG_TRIES {
             let err = redeem(&kv, &mobile(), "999999").unwrap_err();
-            assert_eq!(err.errno, Errno::DataErr);
+            assert_eq!(err.errno, Errno::Conflict);
             assert_eq!(
                 err.message,
                 format!("短信验证码错误，还可尝试 {} 次", MAX_WRONG_TRIES - tries)

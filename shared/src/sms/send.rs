@@ -62,13 +62,13 @@ pub async fn send_code(
     let mobile = &request.mobile;
     captcha::check(kv, &request.captcha, &request.answer)?;
     if accounts::is_registered(db, mobile)? {
-        return Err(ApiError::new(Errno::UserErr));
+        return Err(ApiError::new(Errno::MobileTaken));
     }
     ratelimit::admit_sms(kv, mobile, client, now)?;
     let code = new_code();
     if let Err(cause) = gateway.deliver(mobile, &code).await {
         ratelimit::sms_not_sent(kv, mobile, client)?;
-        return Err(ApiError::new(Errno::SmsErr)
+        return Err(ApiError::new(Errno::SmsFailed)
             .caused_by(format!("SMS to {} failed: {cause}", mobile.as_str())));
     }
     issue(kv, mobile, &code)
@@ -178,9 +178,9 @@ mod tests {
         let phone = Phone::default();
         // The mobile's format before anything else.
         let err = CodeRequest::parse("12345678901", Some("nope"), None).unwrap_err();
-        assert_eq!(err.errno, Errno::MobileErr);
+        assert_eq!(err.errno, Errno::InvalidMobile);
         let err = CodeRequest::parse("13800138000", None, Some("AC3K".into())).unwrap_err();
-        assert_eq!(err.errno, Errno::ParamErr);
+        assert_eq!(err.errno, Errno::InvalidParam);
         // A wrong captcha burns it, before registration is looked at.
         w.db.execute(
             "INSERT INTO users (name, mobile, password_hash, created_at)
@@ -191,15 +191,15 @@ mod tests {
         let request = CodeRequest::parse("13900139000", Some(CAPTCHA), None).unwrap();
         captcha::store(&w.kv, &request.captcha, "AC3K").unwrap();
         let err = run(send_code(&w.db, &w.kv, &request, &w.client, &phone, T0)).unwrap_err();
-        assert_eq!(err.errno, Errno::DataErr);
+        assert_eq!(err.errno, Errno::Conflict);
         // Registered: 4104, within the interval or not.
         assert_eq!(
             w.ask("13900139000", &phone).unwrap_err().errno,
-            Errno::UserErr
+            Errno::MobileTaken
         );
         assert_eq!(
             w.ask("13900139000", &phone).unwrap_err().errno,
-            Errno::UserErr
+            Errno::MobileTaken
         );
         assert!(phone.received.borrow().is_empty());
     }
@@ -217,7 +217,7 @@ mod tests {
             ..Phone::default()
         };
         let err = w.ask("13800138000", &down).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::SmsErr, 502));
+        assert_eq!((err.errno, err.status), (Errno::SmsFailed, 502));
         assert!(err.cause().unwrap().contains("13800138000"), "{err:?}");
         let mobile = Mobile::parse("13800138000").unwrap();
         assert!(w.kv.get(&interval_key(&mobile)).unwrap().is_none());
@@ -248,7 +248,7 @@ mod tests {
         };
         assert_eq!(
             w.ask("13800138000", &down).unwrap_err().errno,
-            Errno::SmsErr
+            Errno::SmsFailed
         );
         let mobile = Mobile::parse("13800138000").unwrap();
         assert!(w.kv.get(&code_key(&mobile)).unwrap().is_none());
@@ -261,7 +261,7 @@ mod tests {
         let phone = Phone::default();
         w.ask("13800138000", &phone).unwrap();
         let err = w.ask("13800138000", &phone).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::ReqErr, 429));
+        assert_eq!((err.errno, err.status), (Errno::RateLimited, 429));
         assert!(err.message.contains("秒"), "{}", err.message);
         assert_eq!(phone.received.borrow().len(), 1);
         // Another mobile is not affected.

@@ -60,7 +60,9 @@ impl std::error::Error for KvError {}
 impl From<KvError> for ApiError {
     fn from(e: KvError) -> ApiError {
         match e {
-            KvError::Unavailable(_) => ApiError::new(Errno::ThirdErr).caused_by(e).with_status(503),
+            KvError::Unavailable(_) => ApiError::new(Errno::UpstreamDown)
+                .caused_by(e)
+                .with_status(503),
             other => ApiError::internal(other),
         }
     }
