@@ -6,8 +6,10 @@
 //! row mapping (columns read by name), its cache keys and invalidation, and
 //! its errors; no SQL string, column number or business rule leaves it.
 //! Operations run over two small traits ([`store::Sql`], [`store::Kv`]), so
-//! the same code runs on Spin SQLite + Spin key-value in the components and
-//! on rusqlite + an in-memory map in tests and the bench (feature `native`).
+//! the same code runs in the components on Spin SQLite + Spin key-value (the
+//! embedded default) or on PostgreSQL + Redis (when `database_url` and
+//! `redis_url` are set: many instances sharing them), and on rusqlite + an
+//! in-memory map in tests and the bench (feature `native`).
 //!
 //! ```text
 //! fn book(req: &ApiRequest) -> ApiResult<Response> {          // functions/orders

@@ -20,7 +20,8 @@ pub mod pg;
 use super::sql::{Sql, SqlError};
 use crate::errno::ApiResult;
 
-/// Migration N (1-based) brings `user_version` from N-1 to N.
+/// Migration N (1-based) brings the database from version N-1 to N (the
+/// `schema_version` row, written in the migration's transaction).
 pub const MIGRATIONS: &[&[&str]] = &[
     // 1: the schema and the seed data: areas 1–15 and facilities 1–23.
     &[
