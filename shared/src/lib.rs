@@ -47,7 +47,7 @@
 //!   calendar and date search.
 //! - [`orders`]: book, accept/reject/cancel, comment with a rating, lists.
 //! - [`photos`]: avatars and house photos (upload, delete, reorder) over the
-//!   image store ([`image_store`], [`upload`], [`image_clean`], [`images`]).
+//!   image store ([`images`]: formats, uploads, cleaning, the store, URLs).
 
 pub mod accounts;
 pub mod cache;
@@ -60,8 +60,6 @@ pub mod domain;
 pub mod errno;
 pub mod houses;
 pub mod http;
-pub mod image_clean;
-pub mod image_store;
 pub mod images;
 pub mod log;
 pub mod nights;
@@ -72,6 +70,5 @@ pub mod row_lock;
 pub mod session;
 pub mod sms;
 pub mod store;
-pub mod upload;
 
 pub use errno::{ApiError, ApiResult, Errno};

@@ -12,7 +12,7 @@
 
 use ihome_shared::houses::OwnedHouse;
 use ihome_shared::http::{self, ApiRequest, AsyncHandler};
-use ihome_shared::image_store::ImageStore;
+use ihome_shared::images::store::ImageStore;
 use ihome_shared::photos::{self, PhotoOrderRequest};
 use ihome_shared::{ApiResult, clock, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};

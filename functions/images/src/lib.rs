@@ -18,7 +18,7 @@
 //!   send that many bytes, under Spin and edge-host alike).
 
 use futures::{SinkExt, StreamExt};
-use ihome_shared::image_store::{ImageStore, StoreError, valid_file_id};
+use ihome_shared::images::store::{ImageStore, StoreError, valid_file_id};
 use ihome_shared::{ApiError, Errno, http};
 use spin_sdk::http::{
     Fields, IncomingRequest, IncomingResponse, Method, OutgoingResponse, Response, ResponseOutparam,

@@ -7,8 +7,9 @@
 //! `ihome_shared::photos`).
 
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::image_store::ImageStore;
-use ihome_shared::{ApiResult, clock, config, images, photos, session, store, upload};
+use ihome_shared::images::store::ImageStore;
+use ihome_shared::images::{self, upload};
+use ihome_shared::{ApiResult, clock, config, photos, session, store};
 use serde::Serialize;
 use spin_sdk::http::{IncomingRequest, Response, ResponseOutparam};
 use spin_sdk::http_component;

@@ -12,13 +12,13 @@
 
 use crate::cache;
 use crate::errno::{ApiError, ApiResult};
-use crate::image_store::{
+use crate::images::Image;
+use crate::images::store::{
     FileStore, UploadToken, delete_queued, intent, queue_delete, retry_pending,
 };
 use crate::params;
 use crate::row_lock;
 use crate::store::{Kv, Sql};
-use crate::upload::Image;
 
 const CURRENT: &str = "SELECT avatar FROM users WHERE id = ?1";
 const SET: &str = "UPDATE users SET avatar = ?1 WHERE id = ?2";
@@ -112,11 +112,11 @@ mod tests {
 
     use super::*;
     use crate::Errno;
-    use crate::image_clean::test_images::png_of;
-    use crate::image_store::memory::MemoryStore;
+    use crate::images::clean::test_images::png_of;
+    use crate::images::store::memory::MemoryStore;
+    use crate::images::upload::check_image;
     use crate::photos::test_support::db_with_house;
     use crate::store::native::MemoryKv;
-    use crate::upload::check_image;
 
     fn avatar_of(db: &impl Sql, user_id: i64) -> String {
         db.query(CURRENT, params![user_id])

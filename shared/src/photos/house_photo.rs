@@ -6,11 +6,11 @@
 
 use crate::cache;
 use crate::errno::{ApiError, ApiResult};
-use crate::image_store::{FileStore, UploadToken, intent, retry_pending};
+use crate::images::Image;
+use crate::images::store::{FileStore, UploadToken, intent, retry_pending};
 use crate::params;
 use crate::row_lock;
 use crate::store::{Kv, Sql};
-use crate::upload::Image;
 
 /// Most photos one house may have: a gallery, not a file store.
 pub const MAX_PHOTOS_PER_HOUSE: i64 = 30;
@@ -104,11 +104,11 @@ mod tests {
 
     use super::*;
     use crate::Errno;
-    use crate::image_clean::test_images::png_of;
-    use crate::image_store::memory::MemoryStore;
+    use crate::images::clean::test_images::png_of;
+    use crate::images::store::memory::MemoryStore;
+    use crate::images::upload::check_image;
     use crate::photos::test_support::{cover, db_with_house, photos};
     use crate::store::native::MemoryKv;
-    use crate::upload::check_image;
 
     #[test]
     fn only_the_owner_of_an_existing_house_with_room_may_upload() {

@@ -15,7 +15,7 @@
 //! So that no failure and no crash at any point leaves a half state or a
 //! forgotten file, both uploads go:
 //! 1. an intent with a fresh token is committed
-//!    ([`crate::image_store::intent::begin`]);
+//!    ([`crate::images::store::intent::begin`]);
 //! 2. the file goes to the image store under that token; the store keeps a
 //!    durable token → file id record before it answers (down or failing:
 //!    4301, and the token is abandoned: whatever it stored is deleted);
@@ -25,7 +25,7 @@
 //! 4. after the commit the store forgets the token, the cached pages that
 //!    show the image are invalidated, a replaced file is deleted, a few
 //!    queued deletions are retried and a few stale intents (older than
-//!    [`crate::image_store::intent::INTENT_TIMEOUT_SECS`]: a crash between
+//!    [`crate::images::store::intent::INTENT_TIMEOUT_SECS`]: a crash between
 //!    2 and 3) are swept, their files deleted. None of these fails the
 //!    request: the database already says what is true, a stale cache
 //!    expires by itself, and a queued file or stale intent is retried later.
@@ -37,7 +37,7 @@
 //! A deletion goes the other way round: one transaction drops the row,
 //! queues its file for deletion and moves the cover; after the commit the
 //! file is deleted from the store, and if the store cannot confirm, the
-//! queue keeps it for a later retry ([`crate::image_store::pending`]).
+//! queue keeps it for a later retry ([`crate::images::store::pending`]).
 
 pub mod avatar;
 pub mod house_photo;

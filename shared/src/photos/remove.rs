@@ -11,7 +11,7 @@
 use crate::cache;
 use crate::errno::{ApiError, ApiResult};
 use crate::houses::OwnedHouse;
-use crate::image_store::{FileStore, delete_queued, queue_delete, retry_pending};
+use crate::images::store::{FileStore, delete_queued, queue_delete, retry_pending};
 use crate::params;
 use crate::row_lock;
 use crate::store::{Kv, Sql};
@@ -63,12 +63,12 @@ mod tests {
 
     use super::*;
     use crate::Errno;
-    use crate::image_clean::test_images::png_of;
-    use crate::image_store::memory::MemoryStore;
+    use crate::images::clean::test_images::png_of;
+    use crate::images::store::memory::MemoryStore;
+    use crate::images::upload::check_image;
     use crate::photos::add_house_photo;
     use crate::photos::test_support::{cover, db_with_house, photos};
     use crate::store::native::MemoryKv;
-    use crate::upload::check_image;
 
     fn queued(db: &impl Sql) -> Vec<String> {
         db.query("SELECT file_id FROM pending_image_deletes", &[])

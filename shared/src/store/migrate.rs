@@ -144,7 +144,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // deletion the store has not confirmed yet (it was down or timed out).
     // A replaced file is queued in the same transaction that stops
     // referencing it, so neither an outage nor a crash forgets it; later
-    // image requests retry the oldest (shared/src/image_store.rs).
+    // image requests retry the oldest (shared/src/images/store/pending.rs).
     &["CREATE TABLE IF NOT EXISTS pending_image_deletes (
             file_id   TEXT PRIMARY KEY,
             reason    TEXT NOT NULL,
@@ -198,7 +198,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     // under that token; the transaction that records the file drops the
     // row. A row left older than a bound is an upload that crashed or
     // failed between the two: a later upload asks the store to delete
-    // whatever the token stored (shared/src/image_store/intent.rs).
+    // whatever the token stored (shared/src/images/store/intent.rs).
     // `abandoned_at` is set by the sweep that claims the row, so a late
     // commit of that upload fails instead of recording a deleted file.
     &["CREATE TABLE IF NOT EXISTS image_upload_intents (

@@ -18,7 +18,7 @@ use std::time::Duration;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use ihome_shared::image_store::intent::{INTENT_TIMEOUT_SECS, SWEEP_BATCH};
+use ihome_shared::images::store::intent::{INTENT_TIMEOUT_SECS, SWEEP_BATCH};
 use ihome_shared::orders::OrderStatus;
 use ihome_tests::{TestApp, TestUser, date_from_today as d, json, spawn_app, unix_now};
 use rand::Rng;

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use ihome_shared::http::MAX_JSON_BODY;
-use ihome_shared::upload::MAX_UPLOAD_BODY;
+use ihome_shared::images::upload::MAX_UPLOAD_BODY;
 use ihome_tests::{TestApp, new_uuid, spawn_app};
 
 #[test]

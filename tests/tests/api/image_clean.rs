@@ -12,7 +12,7 @@ use crate::images::{file_id, publish_house, upload_avatar, upload_house_image};
 
 /// The corpus `shared`'s unit tests clean too.
 #[allow(dead_code)]
-#[path = "../../../shared/src/image_clean/corpus.rs"]
+#[path = "../../../shared/src/images/clean/corpus.rs"]
 mod corpus;
 
 /// The served bytes and content type of an image URL.
@@ -85,7 +85,7 @@ fn rgb(bytes: &[u8], content_type: &str) -> Vec<u8> {
 /// again, so not bit-exact) must decode whole with the app's own decoder.
 #[track_caller]
 pub(crate) fn assert_same_picture(url: &str, served: &[u8], uploaded: &[u8], content_type: &str) {
-    let kind = ihome_shared::upload::ImageKind::sniff(served);
+    let kind = ihome_shared::images::ImageKind::sniff(served);
     assert_eq!(kind.map(|k| k.content_type()), Some(content_type), "{url}");
     assert_eq!(
         dimensions(served, content_type),
@@ -93,7 +93,10 @@ pub(crate) fn assert_same_picture(url: &str, served: &[u8], uploaded: &[u8], con
         "{url}"
     );
     if content_type == "image/jpeg" {
-        assert!(ihome_shared::upload::check_image(served).is_ok(), "{url}");
+        assert!(
+            ihome_shared::images::upload::check_image(served).is_ok(),
+            "{url}"
+        );
     } else {
         assert!(
             rgb(served, content_type) == rgb(uploaded, content_type),
@@ -143,7 +146,7 @@ fn every_corpus_file_is_accepted_and_stored_without_its_metadata() {
             corpus::carries_corpus(file),
             "{carrier}: the corpus is in the upload"
         );
-        let expected_type = match ihome_shared::upload::ImageKind::sniff(file) {
+        let expected_type = match ihome_shared::images::ImageKind::sniff(file) {
             Some(kind) => kind.content_type(),
             None => panic!("{carrier}: not an image"),
         };

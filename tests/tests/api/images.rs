@@ -154,14 +154,14 @@ pub(crate) fn publish_house(app: &TestApp, owner: &TestUser) -> i64 {
 }
 
 /// Reads an image back and checks it is `uploaded`'s picture as the app
-/// stores it (re-encoded from its pixels: `image_clean.rs`), served whole
+/// stores it (re-encoded from its pixels: `shared/src/images/clean.rs`), served whole
 /// with caching headers.
 #[track_caller]
 fn assert_serves(app: &TestApp, url: &str, uploaded: &[u8], content_type: &str) {
     let resp = app.client().get(&app.url(url));
     assert_eq!(resp.status, 200, "GET {url}: {}", resp.status);
     let expected = &resp.body;
-    crate::image_clean::assert_same_picture(url, expected, uploaded, content_type);
+    crate::images::clean::assert_same_picture(url, expected, uploaded, content_type);
     assert_eq!(resp.header("content-type"), Some(content_type), "{url}");
     assert_eq!(
         resp.header("content-length"),
@@ -414,7 +414,7 @@ fn bad_files_are_refused_and_nothing_is_written() {
 /// Bare signatures, truncated files, a JPEG with bytes after its end and
 /// absurd dimensions are 4302, on both upload routes, and nothing is
 /// stored. (Markup inside or after a PNG or WebP is cleaned away, not
-/// refused: `image_clean.rs`.)
+/// refused: `shared/src/images/clean.rs`.)
 #[test]
 fn only_whole_images_are_accepted() {
     let app = spawn_app_on_fastdfs();

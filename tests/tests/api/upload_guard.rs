@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ihome_shared::upload::MAX_UPLOAD_BODY;
+use ihome_shared::images::upload::MAX_UPLOAD_BODY;
 use ihome_tests::{TestApp, TestUser, json, spawn_app};
 use serde_json::Value;
 

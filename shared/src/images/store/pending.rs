@@ -92,10 +92,10 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
-    use crate::image_store::UploadToken;
-    use crate::image_store::memory::MemoryStore;
+    use crate::images::ImageKind;
+    use crate::images::store::UploadToken;
+    use crate::images::store::memory::MemoryStore;
     use crate::store::native::NativeSqlite;
-    use crate::upload::ImageKind;
 
     fn queued(db: &NativeSqlite) -> Vec<(String, String, i64, i64)> {
         db.query(

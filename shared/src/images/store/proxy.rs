@@ -23,7 +23,7 @@ use spin_sdk::wit::wasi::http0_2_0::types::RequestOptions;
 use super::{FileStore, StoreError, UploadToken, valid_file_id};
 use crate::config::{self, Origin};
 use crate::errno::ApiResult;
-use crate::upload::ImageKind;
+use crate::images::ImageKind;
 
 const NANOS_PER_MILLI: u64 = 1_000_000;
 /// Connecting to the proxy (a local sidecar: should take well under a second).

@@ -13,10 +13,10 @@
 //!   whatever file it carries);
 //! - body or file too large: 4302 with HTTP 413;
 //! - unreadable form, missing or empty field, not JPEG/PNG/WebP, or not a
-//!   whole image of that format (see [`crate::image_clean`]): 4302 with HTTP 400.
+//!   whole image of that format (see [`crate::images::clean`]): 4302 with HTTP 400.
 //!
 //! An accepted image is never stored as sent: [`check_image`] re-encodes it
-//! from its pixels ([`crate::image_clean`]), so no metadata a client sent
+//! from its pixels ([`crate::images::clean`]), so no metadata a client sent
 //! reaches the image store.
 //!
 //! # Layout
@@ -24,7 +24,6 @@
 //!   before the body, the capped body.
 //! - [`image_field`], [`check_image`]: the form's file as a cleaned [`Image`].
 //! - [`parse_multipart`], [`boundary`]: the form itself.
-//! - [`ImageKind`]: the accepted formats, named by their magic bytes.
 
 use std::future::Future;
 
@@ -32,6 +31,8 @@ use spin_sdk::http::{IncomingRequest, Method, OutgoingResponse, Response, Respon
 
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::http::{self, ApiRequest};
+
+use super::{Image, ImageKind};
 
 /// Largest image accepted: 10 MiB (openapi.yaml, "Images").
 pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
@@ -68,57 +69,6 @@ pub const MAX_PART_HEADER_BYTES: usize = 8 * 1024;
 /// Most parts a form may have (the upload forms have one).
 pub const MAX_PARTS: usize = 16;
 
-/// The image formats we accept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImageKind {
-    Jpeg,
-    Png,
-    Webp,
-}
-
-const JPEG_MAGIC: &[u8] = &[0xFF, 0xD8, 0xFF];
-const PNG_MAGIC: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
-
-impl ImageKind {
-    /// The format named by the file's first bytes, whatever its name says.
-    pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
-        if bytes.starts_with(JPEG_MAGIC) {
-            Some(ImageKind::Jpeg)
-        } else if bytes.starts_with(PNG_MAGIC) {
-            Some(ImageKind::Png)
-        } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-            Some(ImageKind::Webp)
-        } else {
-            None
-        }
-    }
-
-    /// The extension the image store files it under.
-    pub const fn ext(self) -> &'static str {
-        match self {
-            ImageKind::Jpeg => "jpg",
-            ImageKind::Png => "png",
-            ImageKind::Webp => "webp",
-        }
-    }
-
-    pub const fn content_type(self) -> &'static str {
-        match self {
-            ImageKind::Jpeg => "image/jpeg",
-            ImageKind::Png => "image/png",
-            ImageKind::Webp => "image/webp",
-        }
-    }
-}
-
-/// An uploaded image, cleaned: re-encoded from its pixels as `kind`, the
-/// bytes to store (none of the upload's own bytes survive).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Image {
-    pub kind: ImageKind,
-    pub bytes: Vec<u8>,
-}
-
 fn file_error(message: impl Into<String>) -> ApiError {
     ApiError::msg(Errno::InvalidImage, message)
 }
@@ -150,7 +100,7 @@ pub fn image_field(req: &ApiRequest, field: &str) -> ApiResult<Image> {
 
 /// Size and type checks of an uploaded file, and its cleaning: the magic
 /// bytes name the format, the whole file must decode as that format within
-/// [`crate::image_clean`]'s bounds, and what is stored is its pixels
+/// [`crate::images::clean`]'s bounds, and what is stored is its pixels
 /// encoded again in that format.
 pub fn check_image(bytes: &[u8]) -> ApiResult<Image> {
     if bytes.is_empty() {
@@ -161,7 +111,7 @@ pub fn check_image(bytes: &[u8]) -> ApiResult<Image> {
     }
     let kind =
         ImageKind::sniff(bytes).ok_or_else(|| file_error("只支持 JPEG、PNG 或 WebP 格式的图片"))?;
-    let bytes = crate::image_clean::clean(kind, bytes).map_err(|e| file_error(e.to_string()))?;
+    let bytes = crate::images::clean::clean(kind, bytes).map_err(|e| file_error(e.to_string()))?;
     if bytes.len() > MAX_STORED_BYTES {
         return Err(file_error(format!(
             "图片重新编码后超过 {} MiB（PNG 和 WebP 按无损保存），请上传 JPEG 或较小的图片",
@@ -506,7 +456,7 @@ mod tests {
 
     #[test]
     fn image_checks() {
-        use crate::image_clean::test_images::{padded_png, png_of};
+        use crate::images::clean::test_images::{padded_png, png_of};
         assert_eq!(check_image(&png_of(8, 8)).unwrap().kind, ImageKind::Png);
         let bare = check_image(PNG).unwrap_err();
         assert_eq!((bare.errno, bare.status), (Errno::InvalidImage, 400));

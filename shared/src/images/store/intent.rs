@@ -24,9 +24,9 @@ use rand::RngCore;
 
 use super::FileStore;
 use crate::errno::{ApiError, ApiResult, Errno};
+use crate::images::Image;
 use crate::params;
 use crate::store::Sql;
-use crate::upload::Image;
 
 /// How old an intent must be before a sweep abandons it. An upload's life
 /// from [`begin`] to its commit is the store's answer (at most 30 s, see
@@ -186,9 +186,9 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
-    use crate::image_store::memory::MemoryStore;
+    use crate::images::ImageKind;
+    use crate::images::store::memory::MemoryStore;
     use crate::store::native::NativeSqlite;
-    use crate::upload::ImageKind;
 
     fn intents(db: &NativeSqlite) -> Vec<(String, Option<i64>)> {
         db.query(

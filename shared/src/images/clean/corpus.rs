@@ -1,7 +1,7 @@
 //! What a client may hide in an image, and every place each format has to
 //! hide it: markup variants, and the private values of a camera's EXIF (GPS
 //! position, serial number), embedded in tiny valid images. Built in code,
-//! no binary blobs. Shared by `image_clean`'s unit tests and the API suite
+//! no binary blobs. Shared by `images::clean`'s unit tests and the API suite
 //! (`tests/tests/api/image_clean.rs` includes this file), so both check the
 //! same corpus.
 //!

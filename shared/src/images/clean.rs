@@ -2,7 +2,7 @@
 //! **re-encoded from its pixels**, so nothing a client sent but the picture
 //! itself is ever stored or served.
 //!
-//! The magic bytes name the format ([`crate::upload::ImageKind::sniff`]);
+//! The magic bytes name the format ([`crate::images::ImageKind::sniff`]);
 //! the file is decoded with that format's decoder (the crates image-rs
 //! itself uses: `png`, `zune-jpeg`, `image-webp`), its EXIF orientation is
 //! applied to the pixels, and the pixels are written out again in the same
@@ -59,7 +59,7 @@ use std::io::{Cursor, Write};
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
 
-use crate::upload::ImageKind;
+use super::ImageKind;
 
 /// Longest side accepted, in pixels (WebP's own limit is 16,383).
 pub const MAX_SIDE: u32 = 16_384;

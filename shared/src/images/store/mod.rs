@@ -28,8 +28,8 @@ pub use intent::UploadToken;
 pub use pending::{delete_queued, queue_delete, retry_pending};
 pub use proxy::ImageStore;
 
+use super::ImageKind;
 use crate::errno::{ApiError, Errno};
-use crate::upload::ImageKind;
 
 /// FastDFS limits: group names are at most 16 characters, remote file names
 /// shorter than 128.
@@ -149,7 +149,7 @@ pub(crate) mod memory {
     use std::collections::{BTreeMap, BTreeSet};
 
     use super::{FileStore, StoreError, UploadToken};
-    use crate::upload::ImageKind;
+    use crate::images::ImageKind;
 
     #[derive(Default)]
     pub struct MemoryStore {
