@@ -1,12 +1,12 @@
 //! GET /api/v1.0/smscode/:mobile?text=&id=: sends a 6-digit code
-//! (`ihome_shared::sms::send_code`, whose docs give the checks and their
+//! (`ihome_shared::accounts::send_code`, whose docs give the checks and their
 //! order) through the SMS gateway of `gateway.rs`.
 
 mod gateway;
 
+use ihome_shared::accounts::{self, CodeRequest};
 use ihome_shared::client::ClientId;
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::sms::{self, CodeRequest};
 use ihome_shared::{ApiResult, clock, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -30,7 +30,7 @@ async fn send_code(req: &ApiRequest) -> ApiResult<Response> {
     )?;
     let gateway = gateway::Configured::from_config()?;
     let kv = store::kv()?;
-    sms::send_code(
+    accounts::send_code(
         &store::db()?,
         &kv,
         &request,

@@ -1,6 +1,8 @@
 //! User accounts: one operation per use case, each owning its SQL.
 //!
 //! # Layout
+//! - [`send_code`](mod@send_code): GET /smscode, a registration code sent to
+//!   a mobile no account has (the codes are [`crate::sms`]'s).
 //! - [`register`](mod@register): POST /users, an SMS code redeemed for a new account.
 //! - [`login`](mod@login): POST /sessions, the limits of `ratelimit` around
 //!   one Argon2id verification.
@@ -19,12 +21,14 @@ pub mod profile;
 pub mod real_name;
 pub mod register;
 pub mod rename;
+pub mod send_code;
 
 pub use login::{Login, LoginForm, login};
 pub use profile::{Profile, get_profile, profile};
 pub use real_name::{RealNameForm, RealNameVerification, verify_real_name};
 pub use register::{Registration, RegistrationForm, is_registered, register};
 pub use rename::{RenameForm, rename};
+pub use send_code::{CodeRequest, send_code};
 
 use std::fmt;
 

@@ -44,7 +44,7 @@ pub fn new_code() -> String {
 
 /// Makes `code` the one `mobile` holds, replacing any earlier code, with no
 /// wrong answers yet.
-pub(super) fn issue(kv: &impl Kv, mobile: &Mobile, code: &str) -> ApiResult<()> {
+pub fn issue(kv: &impl Kv, mobile: &Mobile, code: &str) -> ApiResult<()> {
     kv.delete(&tries_key(mobile))?;
     let entry = CodeEntry {
         code: code.to_string(),

@@ -1,8 +1,7 @@
-//! SMS verification codes: sent by `smscode`, redeemed by registration.
+//! SMS verification codes: issued by [`crate::accounts::send_code`] (the
+//! `smscode` route), redeemed by registration.
 //!
 //! # Layout
-//! - [`send`]: the use case of GET /smscode ([`send_code`]): captcha, "not
-//!   registered yet", the send limits, delivery through a [`Gateway`].
 //! - [`code`]: the code a mobile holds, and redeeming it ([`redeem`]).
 //! - [`gateway`]: where codes go ([`GatewayTarget`], from configuration),
 //!   what the gateway receives, and the [`Gateway`] a component implements.
@@ -13,11 +12,9 @@
 
 pub mod code;
 pub mod gateway;
-pub mod send;
 
-pub use code::{CODE_DIGITS, CODE_TTL_SECS, MAX_WRONG_TRIES, code_key, new_code, redeem};
+pub use code::{CODE_DIGITS, CODE_TTL_SECS, MAX_WRONG_TRIES, code_key, issue, new_code, redeem};
 pub use gateway::{Gateway, GatewayMessage, GatewayTarget};
-pub use send::{CodeRequest, send_code};
 
 /// Codes issued directly, for the tests of the use cases that redeem them.
 #[cfg(test)]

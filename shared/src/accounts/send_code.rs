@@ -1,4 +1,8 @@
-//! GET /smscode/:mobile?id=&text=: sending a code.
+//! GET /smscode/:mobile?id=&text=: sending a registration code.
+//!
+//! Part of registering an account: a code goes only to a mobile no account
+//! has yet. The codes themselves (issuing, redeeming, the gateway) are
+//! [`crate::sms`]'s.
 //!
 //! Checks, in the order openapi.yaml gives (`/smscode`): the mobile's format (4109, when the
 //! request is parsed), the image captcha (4004, burned right or wrong), that
@@ -11,16 +15,15 @@
 //! code is stored only once it was delivered. (The price: a delivered code
 //! whose storing then fails is a code that does not work, answered 4500.)
 //!
-//! [`CODE_TTL_SECS`]: super::CODE_TTL_SECS
+//! [`CODE_TTL_SECS`]: crate::sms::CODE_TTL_SECS
 
-use super::Gateway;
-use super::code::{issue, new_code};
-use crate::accounts;
+use super::register::is_registered;
 use crate::captcha::{self, CaptchaId};
 use crate::client::ClientId;
 use crate::domain::Mobile;
 use crate::errno::{ApiError, ApiResult, Errno};
 use crate::ratelimit;
+use crate::sms::{Gateway, issue, new_code};
 use crate::store::{Kv, Sql};
 
 /// What GET /smscode asks for.
@@ -61,7 +64,7 @@ pub async fn send_code(
 ) -> ApiResult<()> {
     let mobile = &request.mobile;
     captcha::check(kv, &request.captcha, &request.answer)?;
-    if accounts::is_registered(db, mobile)? {
+    if is_registered(db, mobile)? {
         return Err(ApiError::new(Errno::MobileTaken));
     }
     ratelimit::admit_sms(kv, mobile, client, now)?;
