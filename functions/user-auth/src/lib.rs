@@ -4,16 +4,21 @@
 
 use ihome_shared::accounts::{self, RealNameVerification};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::{ApiResult, session, store};
+use ihome_shared::{ApiResult, config, session, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    http::serve(
-        req,
-        &[(Method::Get, accounts::get_profile), (Method::Post, verify)],
-    )
+    http::serve(req, &[(Method::Get, get_profile), (Method::Post, verify)])
+}
+
+/// The profile, as GET /user answers it.
+fn get_profile(req: &ApiRequest) -> ApiResult<Response> {
+    let kv = store::kv()?;
+    let session = session::require(&kv, req)?;
+    let profile = accounts::profile(&store::db()?, &kv, &session, &config::image_base_url()?)?;
+    Ok(http::ok(profile))
 }
 
 fn verify(req: &ApiRequest) -> ApiResult<Response> {

@@ -24,7 +24,7 @@ pub mod rename;
 pub mod send_code;
 
 pub use login::{Login, LoginForm, login};
-pub use profile::{Profile, get_profile, profile};
+pub use profile::{Profile, profile};
 pub use real_name::{RealNameForm, RealNameVerification, verify_real_name};
 pub use register::{Registration, RegistrationForm, is_registered, register};
 pub use rename::{RenameForm, rename};

@@ -3,16 +3,13 @@
 //! (id card masked; never any password material).
 
 use serde::{Deserialize, Serialize};
-use spin_sdk::http::Response;
 
-use crate::config;
 use crate::domain::mask_id_card;
 use crate::errno::{ApiError, ApiResult};
-use crate::http::{self, ApiRequest};
 use crate::images;
 use crate::params;
 use crate::session::{self, Session};
-use crate::store::{self, Kv, Sql};
+use crate::store::{Kv, Sql};
 
 /// GET /user and GET /user/auth. Never carries password material.
 #[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
@@ -53,14 +50,6 @@ pub fn profile(
         id_card: mask_id_card(&row.text_or_empty("id_card")?),
         avatar_url: images::url_with(image_base, &row.text_or_empty("avatar")?),
     })
-}
-
-/// The GET handler of both routes that answer with the profile.
-pub fn get_profile(req: &ApiRequest) -> ApiResult<Response> {
-    let kv = store::kv()?;
-    let session = session::require(&kv, req)?;
-    let profile = profile(&store::db()?, &kv, &session, &config::image_base_url()?)?;
-    Ok(http::ok(profile))
 }
 
 #[cfg(test)]
