@@ -24,7 +24,7 @@ use crate::params;
 use crate::row_lock;
 use crate::store::{Kv, Sql};
 
-/// How far ahead a stay may start: a year, the calendar hosts keep open.
+/// How far ahead a stay may start: a year, the calendar landlords keep open.
 /// Beyond it a booking would hold nights hosts haven't planned for yet.
 pub const BOOKING_HORIZON_DAYS: i64 = 365;
 /// The longest stay on a house with `max_days = 0` ("no maximum"): 90

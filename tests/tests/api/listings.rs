@@ -1,5 +1,5 @@
-//! End-to-end tests of API v1.1 for hosts and guests (issue 17; the routes
-//! and fields in openapi.yaml, README "Hosts manage their listings"): a landlord edits a listing,
+//! End-to-end tests of API v1.1 for landlords and guests (issue 17; the routes
+//! and fields in openapi.yaml, README "Landlords manage their listings"): a landlord edits a listing,
 //! unpublishes and republishes it, closes nights on the calendar, deletes
 //! and reorders photos; guests rate stays. Every change shows at once in
 //! the detail, search and the index (their caches are filled first, so the
