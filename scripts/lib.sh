@@ -22,6 +22,18 @@ component_packages() {
   done
 }
 
+# cargo-machete (crates.io, pinned), installed into target/tools when missing:
+# CI fails on a dependency no crate uses. Prints the binary's path.
+CARGO_MACHETE_VERSION=0.9.2
+ensure_cargo_machete() {
+  local bin="$ROOT/target/tools/bin/cargo-machete"
+  if [ ! -x "$bin" ] || ! "$bin" --version 2>/dev/null | grep -q "$CARGO_MACHETE_VERSION"; then
+    log "installing cargo-machete $CARGO_MACHETE_VERSION into target/tools"
+    cargo install -q cargo-machete --version "$CARGO_MACHETE_VERSION" --locked --root "$ROOT/target/tools" >&2
+  fi
+  printf '%s\n' "$bin"
+}
+
 # Debian packages, installed when missing (CI runs as root on a fresh machine).
 apt_install() {
   if [ "$(id -u)" != 0 ]; then
