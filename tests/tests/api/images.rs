@@ -161,7 +161,7 @@ fn assert_serves(app: &TestApp, url: &str, uploaded: &[u8], content_type: &str) 
     let resp = app.client().get(&app.url(url));
     assert_eq!(resp.status, 200, "GET {url}: {}", resp.status);
     let expected = &resp.body;
-    crate::images::clean::assert_same_picture(url, expected, uploaded, content_type);
+    crate::image_clean::assert_same_picture(url, expected, uploaded, content_type);
     assert_eq!(resp.header("content-type"), Some(content_type), "{url}");
     assert_eq!(
         resp.header("content-length"),
