@@ -9,11 +9,10 @@
 
 use std::time::Duration;
 
-use ihome_tests::{
-    AppOptions, TestApp, TestUser, date_from_today as d, json, spawn_app, spawn_app_with,
-    unix_now,
-};
 use ihome_tests::db::DbRow;
+use ihome_tests::{
+    AppOptions, TestApp, TestUser, date_from_today as d, json, spawn_app, spawn_app_with, unix_now,
+};
 use serde_json::Value;
 
 use crate::houses::{detail, form_with, house_form, ids, publish, search};
@@ -51,7 +50,10 @@ fn order_row(app: &TestApp, order_id: i64) -> DbRow {
 fn move_deadline(app: &TestApp, order_id: i64, at: i64) {
     let mut db = app.db();
     let house_id = db
-        .row("SELECT house_id FROM orders WHERE id = ?1", &[order_id.into()])
+        .row(
+            "SELECT house_id FROM orders WHERE id = ?1",
+            &[order_id.into()],
+        )
         .int("house_id");
     db.execute("BEGIN", &[]);
     db.execute(
@@ -117,7 +119,10 @@ fn a_request_holds_its_nights_until_its_deadline_then_anyone_may_book_them() {
     assert_eq!(shown.len(), "2030-01-01 00:00:00".len(), "{shown}");
     // Today: it ends with the check-in day (24:00 local), sooner than a day.
     let tonight = booked(&app, &other, house_id, &d(0), &d(1));
-    assert_eq!(order_row(&app, tonight).int("expires_at"), local_midnight(1));
+    assert_eq!(
+        order_row(&app, tonight).int("expires_at"),
+        local_midnight(1)
+    );
     let sd_ed = format!("sd={}&ed={}", d(7), d(9));
     assert!(!ids(&search(&app, &sd_ed)).contains(&house_id));
 
@@ -127,7 +132,12 @@ fn a_request_holds_its_nights_until_its_deadline_then_anyone_may_book_them() {
     assert_eq!(order_row(&app, order_id).text("status"), "WAIT_ACCEPT");
     for role_user in [(&guest, "custom"), (&owner, "landlord")] {
         let list = orders_of(&app, role_user.0, role_user.1);
-        assert_eq!(item(&list, order_id)["status"], "EXPIRED", "{}", role_user.1);
+        assert_eq!(
+            item(&list, order_id)["status"],
+            "EXPIRED",
+            "{}",
+            role_user.1
+        );
     }
     assert!(ids(&search(&app, &sd_ed)).contains(&house_id));
     let calendar = detail(&app, &app.client(), house_id).data()["house"]["booked"].clone();
@@ -163,7 +173,13 @@ fn expired_requests_are_swept_and_the_pending_cap_counts_only_live_ones() {
     let house_id = publish(&app, &owner, &house_form());
     let mut requests = Vec::new();
     for i in 0..PENDING {
-        requests.push(booked(&app, &guest, house_id, &d(10 + 2 * i), &d(11 + 2 * i)));
+        requests.push(booked(
+            &app,
+            &guest,
+            house_id,
+            &d(10 + 2 * i),
+            &d(11 + 2 * i),
+        ));
     }
     book(&app, &guest, house_id, &d(100), &d(101)).assert_error("4004", 409);
     // One passes its deadline: there is room again, with no sweep yet.
@@ -183,10 +199,9 @@ fn expired_requests_are_swept_and_the_pending_cap_counts_only_live_ones() {
 #[test]
 fn request_ttl_minutes_sets_the_deadline_and_a_malformed_one_is_a_logged_4500() {
     let mut options = AppOptions::default();
-    options.env.push((
-        "SPIN_VARIABLE_REQUEST_TTL_MINUTES".into(),
-        "90".into(),
-    ));
+    options
+        .env
+        .push(("SPIN_VARIABLE_REQUEST_TTL_MINUTES".into(), "90".into()));
     let app = spawn_app_with(options);
     let owner = app.register_verified();
     let guest = app.register();
@@ -197,10 +212,9 @@ fn request_ttl_minutes_sets_the_deadline_and_a_malformed_one_is_a_logged_4500() 
     drop(app);
 
     let mut options = AppOptions::default();
-    options.env.push((
-        "SPIN_VARIABLE_REQUEST_TTL_MINUTES".into(),
-        "a day".into(),
-    ));
+    options
+        .env
+        .push(("SPIN_VARIABLE_REQUEST_TTL_MINUTES".into(), "a day".into()));
     let app = spawn_app_with(options);
     let owner = app.register_verified();
     let guest = app.register();
@@ -219,7 +233,10 @@ fn instant_book_accepts_at_once_and_the_house_keeps_its_options_until_changed() 
     let form = form_with(json!({"instant_book": true, "cancel_policy": "strict"}));
     let house_id = publish(&app, &owner, &form);
     let h = detail(&app, &app.client(), house_id).data()["house"].clone();
-    assert_eq!((h["instant_book"].clone(), h["cancel_policy"].clone()), (json!(true), json!("strict")));
+    assert_eq!(
+        (h["instant_book"].clone(), h["cancel_policy"].clone()),
+        (json!(true), json!("strict"))
+    );
     let found = search(&app, "aid=3");
     let card = found.data()["houses"]
         .as_array()
@@ -231,7 +248,10 @@ fn instant_book_accepts_at_once_and_the_house_keeps_its_options_until_changed() 
     assert_eq!(card["instant_book"], true);
     let plain = publish(&app, &owner, &house_form());
     let h = detail(&app, &app.client(), plain).data()["house"].clone();
-    assert_eq!((h["instant_book"].clone(), h["cancel_policy"].clone()), (json!(false), json!("flexible")));
+    assert_eq!(
+        (h["instant_book"].clone(), h["cancel_policy"].clone()),
+        (json!(false), json!("flexible"))
+    );
 
     let resp = book(&app, &guest, house_id, &d(3), &d(5));
     ok(&resp);
@@ -240,28 +260,44 @@ fn instant_book_accepts_at_once_and_the_house_keeps_its_options_until_changed() 
     let o = item(&orders_of(&app, &guest, "custom"), order_id).clone();
     assert_eq!(o["status"], "WAIT_COMMENT");
     assert_eq!(o["expires_at"], "");
-    assert_eq!((o["instant_book"].clone(), o["cancel_policy"].clone()), (json!(true), json!("strict")));
+    assert_eq!(
+        (o["instant_book"].clone(), o["cancel_policy"].clone()),
+        (json!(true), json!("strict"))
+    );
     let nights = app.db().count(
         "SELECT count(*) AS n FROM house_nights WHERE order_id = ?1 AND expires_at IS NULL",
         &[order_id.into()],
     );
     assert_eq!(nights, 2, "an instant booking's nights have no deadline");
     set_status(&app, &owner, order_id, json!({"action": "accept"})).assert_error("4004", 409);
-    assert_eq!(book(&app, &guest, plain, &d(3), &d(4)).data()["status"], "WAIT_ACCEPT");
+    assert_eq!(
+        book(&app, &guest, plain, &d(3), &d(4)).data()["status"],
+        "WAIT_ACCEPT"
+    );
 
     // An edit without the options keeps them; with them, changes them; an
     // order keeps the policy it was made under.
     let url = app.api(&format!("/houses/{house_id}"));
     ok(&owner.client.put_json(&url, &house_form()));
     let h = detail(&app, &app.client(), house_id).data()["house"].clone();
-    assert_eq!((h["instant_book"].clone(), h["cancel_policy"].clone()), (json!(true), json!("strict")));
-    ok(&owner
-        .client
-        .put_json(&url, &form_with(json!({"instant_book": false, "cancel_policy": "moderate"}))));
+    assert_eq!(
+        (h["instant_book"].clone(), h["cancel_policy"].clone()),
+        (json!(true), json!("strict"))
+    );
+    ok(&owner.client.put_json(
+        &url,
+        &form_with(json!({"instant_book": false, "cancel_policy": "moderate"})),
+    ));
     let h = detail(&app, &app.client(), house_id).data()["house"].clone();
-    assert_eq!((h["instant_book"].clone(), h["cancel_policy"].clone()), (json!(false), json!("moderate")));
+    assert_eq!(
+        (h["instant_book"].clone(), h["cancel_policy"].clone()),
+        (json!(false), json!("moderate"))
+    );
     assert_eq!(order_row(&app, order_id).text("cancel_policy"), "strict");
-    assert_eq!(book(&app, &guest, house_id, &d(8), &d(9)).data()["status"], "WAIT_ACCEPT");
+    assert_eq!(
+        book(&app, &guest, house_id, &d(8), &d(9)).data()["status"],
+        "WAIT_ACCEPT"
+    );
 
     // Bad options are 4103 and change nothing.
     for bad in [
@@ -290,7 +326,11 @@ fn cancellations_refund_by_the_policy_free_the_nights_and_stop_at_check_in() {
     let owner = app.register_verified();
     let (guest, other) = (app.register(), app.register());
     let flexible = publish(&app, &owner, &house_form());
-    let moderate = publish(&app, &owner, &form_with(json!({"cancel_policy": "moderate"})));
+    let moderate = publish(
+        &app,
+        &owner,
+        &form_with(json!({"cancel_policy": "moderate"})),
+    );
     let strict = publish(&app, &owner, &form_with(json!({"cancel_policy": "strict"})));
     let accepted = |house: i64, start: i64, nights: i64| {
         let id = booked(&app, &guest, house, &d(start), &d(start + nights));
@@ -312,12 +352,26 @@ fn cancellations_refund_by_the_policy_free_the_nights_and_stop_at_check_in() {
     refund_preview(&app, &owner, request).assert_error("4105", 403);
     refund_preview(&app, &other, request).assert_error("4105", 403);
     refund_preview(&app, &guest, 999_999).assert_error("4002", 404);
-    set_status(&app, &owner, request, json!({"action": "host_cancel", "reason": "x"}))
-        .assert_error("4004", 409);
-    ok(&set_status(&app, &guest, request, json!({"action": "cancel"})));
+    set_status(
+        &app,
+        &owner,
+        request,
+        json!({"action": "host_cancel", "reason": "x"}),
+    )
+    .assert_error("4004", 409);
+    ok(&set_status(
+        &app,
+        &guest,
+        request,
+        json!({"action": "cancel"}),
+    ));
     let row = order_row(&app, request);
     assert_eq!(
-        (row.text("status"), row.int("refund"), row.text("canceled_by")),
+        (
+            row.text("status"),
+            row.int("refund"),
+            row.text("canceled_by")
+        ),
         ("CANCELED".into(), 0, "guest".into())
     );
 
@@ -349,32 +403,79 @@ fn cancellations_refund_by_the_policy_free_the_nights_and_stop_at_check_in() {
     assert_eq!(preview(s_near).1, 0);
 
     // The guest cancels: the refund the preview showed, and the nights are
-    // free at once.
-    ok(&set_status(&app, &guest, s, json!({"action": "cancel"})));
+    // free at once. Confirming a refund that is no longer the one is 4004.
+    set_status(
+        &app,
+        &guest,
+        s,
+        json!({"action": "cancel", "refund": 2 * PRICE}),
+    )
+    .assert_error("4004", 409);
+    ok(&set_status(
+        &app,
+        &guest,
+        s,
+        json!({"action": "cancel", "refund": PRICE}),
+    ));
     let row = order_row(&app, s);
     assert_eq!(
-        (row.text("status"), row.int("refund"), row.text("canceled_by")),
+        (
+            row.text("status"),
+            row.int("refund"),
+            row.text("canceled_by")
+        ),
         ("CANCELED".into(), PRICE, "guest".into())
     );
     let o = item(&orders_of(&app, &guest, "custom"), s).clone();
-    assert_eq!((o["refund"].clone(), o["canceled_by"].clone()), (json!(PRICE), json!("guest")));
+    assert_eq!(
+        (o["refund"].clone(), o["canceled_by"].clone()),
+        (json!(PRICE), json!("guest"))
+    );
     booked(&app, &other, strict, &d(20), &d(22));
 
     // The landlord cancels with a reason (the note rules of a rejection):
     // the whole amount back; only the landlord; only once.
-    for bad in [json!({"action": "host_cancel"}), json!({"action": "host_cancel", "reason": " "})] {
+    for bad in [
+        json!({"action": "host_cancel"}),
+        json!({"action": "host_cancel", "reason": " "}),
+    ] {
         set_status(&app, &owner, far, bad).assert_error("4103", 400);
     }
-    set_status(&app, &guest, far, json!({"action": "host_cancel", "reason": "x"}))
-        .assert_error("4105", 403);
-    ok(&set_status(&app, &owner, far, json!({"action": "host_cancel", "reason": "房屋漏水"})));
+    set_status(
+        &app,
+        &guest,
+        far,
+        json!({"action": "host_cancel", "reason": "x"}),
+    )
+    .assert_error("4105", 403);
+    ok(&set_status(
+        &app,
+        &owner,
+        far,
+        json!({"action": "host_cancel", "reason": "房屋漏水"}),
+    ));
     let o = item(&orders_of(&app, &guest, "custom"), far).clone();
     assert_eq!(
-        (o["status"].clone(), o["refund"].clone(), o["canceled_by"].clone(), o["comment"].clone()),
-        (json!("CANCELED"), json!(3 * PRICE), json!("landlord"), json!("房屋漏水"))
+        (
+            o["status"].clone(),
+            o["refund"].clone(),
+            o["canceled_by"].clone(),
+            o["comment"].clone()
+        ),
+        (
+            json!("CANCELED"),
+            json!(3 * PRICE),
+            json!("landlord"),
+            json!("房屋漏水")
+        )
     );
-    set_status(&app, &owner, far, json!({"action": "host_cancel", "reason": "x"}))
-        .assert_error("4004", 409);
+    set_status(
+        &app,
+        &owner,
+        far,
+        json!({"action": "host_cancel", "reason": "x"}),
+    )
+    .assert_error("4004", 409);
     set_status(&app, &guest, far, json!({"action": "cancel"})).assert_error("4004", 409);
     booked(&app, &other, flexible, &d(20), &d(23));
 
@@ -382,8 +483,13 @@ fn cancellations_refund_by_the_policy_free_the_nights_and_stop_at_check_in() {
     move_start(&app, m, -1);
     refund_preview(&app, &guest, m).assert_error("4004", 409);
     set_status(&app, &guest, m, json!({"action": "cancel"})).assert_error("4004", 409);
-    set_status(&app, &owner, m, json!({"action": "host_cancel", "reason": "x"}))
-        .assert_error("4004", 409);
+    set_status(
+        &app,
+        &owner,
+        m,
+        json!({"action": "host_cancel", "reason": "x"}),
+    )
+    .assert_error("4004", 409);
     assert_eq!(order_row(&app, m).text("status"), "WAIT_COMMENT");
 }
 
@@ -403,14 +509,20 @@ fn racing_decisions_and_cancellations_apply_once() {
     let guest = app.register();
     let house_id = publish(&app, &owner, &house_form());
     for round in 0..4 {
-        // A request: the landlord accepts while the guest cancels.
+        // A request: the landlord accepts while the guest confirms the
+        // cancellation the preview showed (nothing back: nothing charged).
         let start = 10 + 10 * round;
         let order_id = booked(&app, &guest, house_id, &d(start), &d(start + 2));
         let results = race(2, |i| {
             if i == 0 {
                 set_status(&app, &owner, order_id, json!({"action": "accept"}))
             } else {
-                set_status(&app, &guest, order_id, json!({"action": "cancel"}))
+                set_status(
+                    &app,
+                    &guest,
+                    order_id,
+                    json!({"action": "cancel", "refund": 0}),
+                )
             }
         });
         let winners: Vec<usize> = (0..2).filter(|&i| results[i].errno() == "0").collect();
@@ -426,7 +538,12 @@ fn racing_decisions_and_cancellations_apply_once() {
             // Accepted: now the guest's cancel and the landlord's race.
             let results = race(2, |i| {
                 if i == 0 {
-                    set_status(&app, &owner, order_id, json!({"action": "host_cancel", "reason": "x"}))
+                    set_status(
+                        &app,
+                        &owner,
+                        order_id,
+                        json!({"action": "host_cancel", "reason": "x"}),
+                    )
                 } else {
                     set_status(&app, &guest, order_id, json!({"action": "cancel"}))
                 }
@@ -435,13 +552,22 @@ fn racing_decisions_and_cancellations_apply_once() {
             assert_eq!(winners.len(), 1, "{results:#?}");
             let row = order_row(&app, order_id);
             let by = if winners[0] == 0 { "landlord" } else { "guest" };
-            assert_eq!((row.text("status"), row.text("canceled_by")), ("CANCELED".into(), by.into()));
-            assert_eq!(row.int("refund"), 2 * PRICE, "weeks ahead, flexible: all, either way");
+            assert_eq!(
+                (row.text("status"), row.text("canceled_by")),
+                ("CANCELED".into(), by.into())
+            );
+            assert_eq!(
+                row.int("refund"),
+                2 * PRICE,
+                "weeks ahead, flexible: all, either way"
+            );
         } else {
             assert_eq!((status.as_str(), held), ("CANCELED", 0));
         }
         assert!(
-            !holders(&app, house_id).iter().any(|(_, o)| *o == Some(order_id)),
+            !holders(&app, house_id)
+                .iter()
+                .any(|(_, o)| *o == Some(order_id)),
             "a cancelled order holds nothing"
         );
     }
