@@ -8,7 +8,7 @@ import { t } from './i18n.js';
 import { api } from './api.js';
 import {
   initPage, html, render, $, $$, imgOr, money, dateText, loadingHtml, errorHtml, emptyHtml, statusBadge, confirmDialog,
-  textDialog, reviewDialog, toast, todayStr, busy, timeText, timeLeftText, timestampDate, beforeCheckIn, policyName, policyRule,
+  textDialog, reviewDialog, toast, todayStr, busy, timeText, timeLeftText, beforeCheckIn, policyName, policyRule,
 } from './ui.js';
 
 /** How often the request countdowns are redrawn. */

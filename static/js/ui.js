@@ -302,7 +302,7 @@ export function dateText(s) {
  * A server timestamp ("2026-12-08 16:10:00", the app's zone) as a Date. The
  * pages read the app's zone as the visitor's own, as they do for "today".
  */
-export function timestampDate(s) {
+function timestampDate(s) {
   const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?/.exec(s || '');
   return m ? new Date(+m[1], m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) : null;
 }
