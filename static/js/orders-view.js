@@ -55,6 +55,7 @@ export async function showOrders(role) {
 
   function noteOf(o) {
     const refund = money(o.refund);
+    const reason = String(o.comment || '').replace(/[\s。．.！!]+$/u, ''); // the sentence adds its own full stop
     switch (o.status) {
       case 'REJECTED':
         return o.comment ? t('orders.rejectReason', { v: o.comment }) : '';
@@ -64,8 +65,7 @@ export async function showOrders(role) {
         return o.expires_at ? t(guest ? 'orders.expiredNote' : 'lorders.expiredNote', { v: timeText(o.expires_at) }) : '';
       case 'CANCELED':
         if (o.canceled_by === 'landlord') {
-          return guest ? t('orders.canceledByHost', { reason: o.comment || '', v: refund })
-            : t('lorders.canceledByMe', { reason: o.comment || '', v: refund });
+          return t(guest ? 'orders.canceledByHost' : 'lorders.canceledByMe', { reason, v: refund });
         }
         if (o.canceled_by === 'guest') {
           // Nothing was charged for a request, so nothing is refunded; say so rather than "¥0".
