@@ -2,7 +2,7 @@
 // /houses/:id (editing, API v1.1), with the same checks on both, and the
 // booking rules (instant book, cancellation policy).
 import { t, FACILITY_IDS } from './i18n.js';
-import { html, $, $$, showError, hideAlert, yuan, CANCEL_POLICIES, policyName, policyRule } from './ui.js';
+import { html, $, $$, showError, hideAlert, yuan, CANCEL_POLICIES, policyRule } from './ui.js';
 
 const field = (id, key, input, hint) => html`<div class="field">
   <label for="${id}">${t(key)}</label>${input}${hint ? html`<p class="hint">${hint}</p>` : ''}</div>`;
@@ -45,7 +45,7 @@ export function houseFormHtml({ submitLabel }) {
     <div class="field" style="margin-top:1rem">
       <label for="cancel_policy">${t('newhouse.cancelPolicy')}</label>
       <select id="cancel_policy" name="cancel_policy" required aria-describedby="cancel_policy-hint">
-        ${CANCEL_POLICIES.map((p) => html`<option value="${p}">${policyName(p)}</option>`)}
+        ${CANCEL_POLICIES.map((p) => html`<option value="${p}">${t('policyOption.' + p)}</option>`)}
       </select>
       <p class="hint policy-hint" id="cancel_policy-hint" aria-live="polite">${policyRule(CANCEL_POLICIES[0])}</p>
     </div>

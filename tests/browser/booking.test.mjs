@@ -73,7 +73,7 @@ test('instant book and a policy: publish and edit, card, detail, confirmed at on
   assert.equal(await form.getByLabel('取消政策').inputValue(), 'flexible', 'flexible by default');
   await form.locator('#cancel_policy-hint', { hasText: RULE.flexible }).waitFor();
   await instant.check();
-  await form.getByLabel('取消政策').selectOption({ label: '严格' });
+  await form.getByLabel('取消政策').selectOption({ label: '严格：仅预订后 48 小时内且距入住 14 天以上取消全额退款' });
   await form.locator('#cancel_policy-hint', { hasText: RULE.strict }).waitFor();
   await shot(landlord, 'booking-01-newhouse-rules');
   const [published] = await Promise.all([

@@ -35,10 +35,9 @@ test('every i18n key used by the pages exists', () => {
   assert.deepEqual(missing, [], 'keys missing from i18n.js');
   for (let i = 1; i <= 23; i++) assert.ok(keys.has(`facility.${i}`), `facility ${i}`);
   for (const st of ['WAIT_ACCEPT', 'WAIT_COMMENT', 'COMPLETE', 'REJECTED', 'CANCELED', 'EXPIRED']) assert.ok(keys.has(`status.${st}`), st);
-  // 'policy.' + p and 'policyRule.' + p (ui.js) for each cancellation policy.
+  // 'policy.' + p, 'policyRule.' + p (ui.js) and 'policyOption.' + p (house-form.js) for each cancellation policy.
   for (const p of ['flexible', 'moderate', 'strict']) {
-    assert.ok(keys.has(`policy.${p}`), `policy.${p}`);
-    assert.ok(keys.has(`policyRule.${p}`), `policyRule.${p}`);
+    for (const k of ['policy', 'policyRule', 'policyOption']) assert.ok(keys.has(`${k}.${p}`), `${k}.${p}`);
   }
 });
 
