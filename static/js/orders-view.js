@@ -55,7 +55,8 @@ export async function showOrders(role) {
 
   function noteOf(o) {
     const refund = money(o.refund);
-    const reason = String(o.comment || '').replace(/[\s。．.！!]+$/u, ''); // the sentence adds its own full stop
+    // The sentence adds its own full stop: a reason's own (ideographic, full-width or ASCII) goes.
+    const reason = String(o.comment || '').replace(/[\s\u3002\uff0e\uff01.!]+$/u, '');
     switch (o.status) {
       case 'REJECTED':
         return o.comment ? t('orders.rejectReason', { v: o.comment }) : '';
