@@ -69,8 +69,9 @@ export async function showOrders(role) {
           return t(guest ? 'orders.canceledByHost' : 'lorders.canceledByMe', { reason, v: refund });
         }
         if (o.canceled_by === 'guest') {
-          // Nothing was charged for a request, so nothing is refunded; say so rather than "¥0".
-          if (!Number(o.refund) && wasRequest(o)) return t(guest ? 'orders.withdrawn' : 'lorders.withdrawn');
+          // No refund: a withdrawn request (nothing was charged) or a late cancel. The list
+          // can't tell them apart, so it names no amount rather than a misleading "¥0".
+          if (!Number(o.refund)) return t(guest ? 'orders.canceledNoRefund' : 'lorders.canceledNoRefund');
           return t(guest ? 'orders.canceledByMe' : 'lorders.canceledByGuest', { v: refund });
         }
         return '';
@@ -118,20 +119,20 @@ export async function showOrders(role) {
 
   const setStatus = (id, body) => api(`/orders/${id}/status`, { method: 'PUT', body });
 
-  /** The guest's cancel: a request goes at no cost; an accepted stay after the refund preview. */
+  /**
+   * The guest's cancel, after the server's preview (which also refuses an
+   * order that can no longer be cancelled, e.g. a request just expired): a
+   * request goes at no cost; an accepted stay shows its refund first.
+   */
   async function guestCancel(o, btn) {
-    if (o.status === 'WAIT_ACCEPT') {
-      if (!await confirmDialog(t('orders.cancelConfirm'), t('orders.cancel'), { cancelText: t('orders.keep') })) return false;
-      await busy(btn, () => setStatus(o.order_id, { action: 'cancel' }));
-      toast(t('orders.canceled'));
-      return true;
-    }
     const preview = await busy(btn, () => api(`/orders/${o.order_id}/refund`));
     const policy = preview.policy || o.cancel_policy;
-    const message = html`<strong id="refund-preview">${t('orders.refundPreview', { policy: policyName(policy), refund: money(preview.refund), amount: money(o.amount) })}</strong><br><span class="muted">${policyRule(policy)}</span>`;
+    const message = o.status === 'WAIT_ACCEPT'
+      ? t('orders.cancelConfirm')
+      : html`<strong id="refund-preview">${t('orders.refundPreview', { policy: policyName(policy), refund: money(preview.refund), amount: money(o.amount) })}</strong><br><span class="muted">${policyRule(policy)}</span>`;
     if (!await confirmDialog(message, t('orders.cancel'), { cancelText: t('orders.keep') })) return false;
     await busy(btn, () => setStatus(o.order_id, { action: 'cancel' }));
-    toast(t('orders.canceledRefund', { v: money(preview.refund) }));
+    toast(o.status === 'WAIT_ACCEPT' ? t('orders.canceled') : t('orders.canceledRefund', { v: money(preview.refund) }));
     return true;
   }
 
@@ -193,12 +194,4 @@ export async function showOrders(role) {
   }, TICK_MS);
 
   await load();
-}
-
-/**
- * Whether a guest's cancellation withdrew a request (nothing was charged):
- * an accepted order carries no deadline, a request keeps the one it had.
- */
-function wasRequest(o) {
-  return Boolean(o.expires_at) && !o.instant_book;
 }

@@ -4,7 +4,8 @@
 // confirmed at once and the guest cancels it after the refund preview; a
 // request shows its deadline, the landlord accepts and then cancels it with a
 // reason; an unanswered request expires (time moved in the database) and its
-// nights go to the next guest; the order lists in English.
+// nights go to the next guest, who withdraws his request; the order lists in
+// English.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startApp, launch, shot, newMobile, idCard, dateAfter, makePng, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
@@ -268,7 +269,21 @@ test('a request: its deadline, accepted then cancelled by the landlord with a re
   assert.equal(await ben.locator('#booking-alert').isHidden(), true);
   await ben.getByRole('button', { name: '提交订单' }).click();
   await ben.waitForURL(/orders\.html$/);
-  await ben.locator('.order .badge', { hasText: '待接单' }).waitFor();
+  const bens = ben.locator('.order').first();
+  await bens.locator('.badge', { hasText: '待接单' }).waitFor();
+
+  // Ben withdraws his request: the preview says nothing was charged.
+  const [benPreview] = await Promise.all([
+    ben.waitForResponse((r) => /\/api\/v1\.0\/orders\/\d+\/refund$/.test(r.url())),
+    bens.getByRole('button', { name: '取消订单' }).click(),
+  ]);
+  assert.deepEqual((await benPreview.json()).data, { policy: 'flexible', refund: 0 });
+  await ben.locator('dialog').getByText('确定撤回这个预订请求吗？房东尚未接单，不收取任何费用。').waitFor();
+  await ben.locator('dialog').getByRole('button', { name: '取消订单' }).click();
+  await bens.locator('.badge', { hasText: '已取消' }).waitFor();
+  await bens.getByText('你取消了这笔订单。').waitFor();
+  await landlord.reload();
+  await landlord.locator('.order', { hasText: '房客取消了这笔订单。' }).waitFor();
 
   // ---- the same lists in English
   const en = await chrome.visitor(app.base, { viewport: DESKTOP, name: 'guest-en' });
