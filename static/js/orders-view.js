@@ -161,7 +161,7 @@ export async function showOrders(role) {
         changed = await textDialog({
           title: t('lorders.hostCancelTitle'), message: t('lorders.hostCancelNote', { v: money(o.amount) }),
           label: t('lorders.hostCancelLabel'), placeholder: t('lorders.hostCancelPlaceholder'),
-          maxlength: 200, emptyMsg: t('lorders.hostCancelEmpty'), okText: t('lorders.hostCancel'),
+          maxlength: 200, emptyMsg: t('lorders.hostCancelEmpty'), okText: t('lorders.hostCancel'), cancelText: t('orders.keep'),
           submit: (reason) => setStatus(id, { action: 'host_cancel', reason }),
         });
         if (changed) toast(t('lorders.hostCanceled'));

@@ -187,7 +187,7 @@ export function confirmDialog(message, okText = t('common.confirm'), { cancelTex
  * `message`. `submit(text)` runs while the
  * dialog is open; its errors are shown inside it. Resolves true when done.
  */
-export function textDialog({ title, message = '', label, placeholder = '', maxlength = 500, emptyMsg, okText = t('common.submit'), submit }) {
+export function textDialog({ title, message = '', label, placeholder = '', maxlength = 500, emptyMsg, okText = t('common.submit'), cancelText = t('common.cancel'), submit }) {
   return new Promise((resolve) => {
     const id = 'dlg-text-' + Math.random().toString(36).slice(2);
     const dlg = dialogShell(html`<form class="dialog-body" novalidate>
@@ -197,7 +197,7 @@ export function textDialog({ title, message = '', label, placeholder = '', maxle
       <textarea id="${id}" name="text" rows="4" maxlength="${maxlength}" placeholder="${placeholder}" required></textarea>
       <div class="alert" role="alert" hidden></div>
       <div class="dialog-actions">
-        <button type="button" class="btn btn-ghost" data-act="cancel">${t('common.cancel')}</button>
+        <button type="button" class="btn btn-ghost" data-act="cancel">${cancelText}</button>
         <button type="submit" class="btn">${okText}</button>
       </div></form>`);
     let done = false;

@@ -223,6 +223,7 @@ test('a request: its deadline, accepted then cancelled by the landlord with a re
   await theirs.getByRole('button', { name: '取消预订' }).click();
   const dlg = landlord.locator('dialog');
   await dlg.getByText('房客将获得全额退款 ¥300，这些夜晚重新开放预订。').waitFor();
+  await dlg.getByRole('button', { name: '保留订单' }).waitFor(); // the way back says what it keeps
   await dlg.getByRole('button', { name: '取消预订' }).click();
   await dlg.getByText('请填写取消原因').waitFor();
   const reason = '水管爆裂，需要维修，非常抱歉';
