@@ -1,7 +1,8 @@
 // The house form: every field of POST /houses (publishing) and PUT
-// /houses/:id (editing, API v1.1), with the same checks on both.
+// /houses/:id (editing, API v1.1), with the same checks on both, and the
+// booking rules (instant book, cancellation policy).
 import { t, FACILITY_IDS } from './i18n.js';
-import { html, $, $$, showError, hideAlert, yuan } from './ui.js';
+import { html, $, $$, showError, hideAlert, yuan, CANCEL_POLICIES, policyRule } from './ui.js';
 
 const field = (id, key, input, hint) => html`<div class="field">
   <label for="${id}">${t(key)}</label>${input}${hint ? html`<p class="hint">${hint}</p>` : ''}</div>`;
@@ -35,6 +36,18 @@ export function houseFormHtml({ submitLabel }) {
     <legend>${t('newhouse.facilities')}</legend>
     <div class="checks">
       ${FACILITY_IDS.map((id) => html`<label class="check"><input type="checkbox" name="facility" value="${id}"> ${t('facility.' + id)}</label>`)}
+    </div>
+  </fieldset>
+  <fieldset class="card">
+    <legend>${t('newhouse.bookingRules')}</legend>
+    <label class="check"><input type="checkbox" id="instant_book" name="instant_book" aria-describedby="instant_book-hint"> ${t('newhouse.instantBook')}</label>
+    <p class="hint" id="instant_book-hint">${t('newhouse.instantBookHint')}</p>
+    <div class="field" style="margin-top:1rem">
+      <label for="cancel_policy">${t('newhouse.cancelPolicy')}</label>
+      <select id="cancel_policy" name="cancel_policy" required aria-describedby="cancel_policy-hint">
+        ${CANCEL_POLICIES.map((p) => html`<option value="${p}">${t('policyOption.' + p)}</option>`)}
+      </select>
+      <p class="hint policy-hint" id="cancel_policy-hint" aria-live="polite">${policyRule(CANCEL_POLICIES[0])}</p>
     </div>
   </fieldset>
   <div class="alert" role="alert" id="house-alert" hidden></div>
@@ -72,6 +85,8 @@ export function readHouseForm(form, box) {
     min_days: int('min_days'),
     max_days: int('max_days'),
     facility: $$('input[name=facility]:checked', form).map((c) => Number(c.value)),
+    instant_book: form.instant_book.checked,
+    cancel_policy: form.cancel_policy.value,
   };
 }
 
@@ -85,9 +100,18 @@ export function fillHouseForm(form, h, areaId) {
   for (const k of ['address', 'room_count', 'acreage', 'unit', 'capacity', 'beds', 'min_days', 'max_days']) set(k, h[k]);
   const on = new Set((h.facilities || []).map(Number));
   for (const c of $$('input[name=facility]', form)) c.checked = on.has(Number(c.value));
+  form.instant_book.checked = Boolean(h.instant_book);
+  if (CANCEL_POLICIES.includes(h.cancel_policy)) set('cancel_policy', h.cancel_policy);
+  showPolicyRule(form);
+}
+
+/** The chosen policy's rule in words, under the select. */
+function showPolicyRule(form) {
+  $('#cancel_policy-hint', form).textContent = policyRule(form.cancel_policy.value);
 }
 
 /** Clears a field's error mark as soon as it is edited. */
 export function wireHouseForm(form) {
   form.addEventListener('input', (e) => e.target.removeAttribute('aria-invalid'));
+  form.cancel_policy.addEventListener('change', () => showPolicyRule(form));
 }

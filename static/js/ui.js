@@ -169,12 +169,13 @@ function dialogShell(inner) {
   return dlg;
 }
 
-export function confirmDialog(message, okText = t('common.confirm')) {
+/** Asks to confirm `message` (text or html``); `cancelText` names the way back. */
+export function confirmDialog(message, okText = t('common.confirm'), { cancelText = t('common.cancel') } = {}) {
   return new Promise((resolve) => {
     const dlg = dialogShell(html`<form method="dialog" class="dialog-body">
       <p class="dialog-message">${message}</p>
       <div class="dialog-actions">
-        <button type="submit" value="cancel" class="btn btn-ghost">${t('common.cancel')}</button>
+        <button type="submit" value="cancel" class="btn btn-ghost">${cancelText}</button>
         <button type="submit" value="ok" class="btn" autofocus>${okText}</button>
       </div></form>`);
     dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'));
@@ -182,19 +183,21 @@ export function confirmDialog(message, okText = t('common.confirm')) {
 }
 
 /**
- * Asks for a text (comment, reject reason). `submit(text)` runs while the
+ * Asks for a text (comment, reject or cancel reason), under an optional
+ * `message`. `submit(text)` runs while the
  * dialog is open; its errors are shown inside it. Resolves true when done.
  */
-export function textDialog({ title, label, placeholder = '', maxlength = 500, emptyMsg, okText = t('common.submit'), submit }) {
+export function textDialog({ title, message = '', label, placeholder = '', maxlength = 500, emptyMsg, okText = t('common.submit'), cancelText = t('common.cancel'), submit }) {
   return new Promise((resolve) => {
     const id = 'dlg-text-' + Math.random().toString(36).slice(2);
     const dlg = dialogShell(html`<form class="dialog-body" novalidate>
       <h2 class="dialog-title">${title}</h2>
+      ${message ? html`<p class="dialog-message">${message}</p>` : ''}
       <label for="${id}">${label}</label>
       <textarea id="${id}" name="text" rows="4" maxlength="${maxlength}" placeholder="${placeholder}" required></textarea>
       <div class="alert" role="alert" hidden></div>
       <div class="dialog-actions">
-        <button type="button" class="btn btn-ghost" data-act="cancel">${t('common.cancel')}</button>
+        <button type="button" class="btn btn-ghost" data-act="cancel">${cancelText}</button>
         <button type="submit" class="btn">${okText}</button>
       </div></form>`);
     let done = false;
@@ -293,6 +296,51 @@ export function dateText(s) {
   if (!isDate(s)) return s || '';
   const [y, m, d] = s.split('-').map(Number);
   return y === new Date().getFullYear() ? t('date.md', { m, d }) : t('date.ymd', { y, m, d });
+}
+
+/**
+ * A server timestamp ("2026-12-08 16:10:00", the app's zone) as a Date. The
+ * pages read the app's zone as the visitor's own, as they do for "today".
+ */
+function timestampDate(s) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?/.exec(s || '');
+  return m ? new Date(+m[1], m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0)) : null;
+}
+
+/** "2026-12-08 16:10:00" → "12月8日 16:10". */
+export function timeText(s) {
+  const d = timestampDate(s);
+  return d ? `${dateText(s.slice(0, 10))} ${s.slice(11, 16)}` : s || '';
+}
+
+/** "3 h 20 min left" until `s`, or '' once it has passed. */
+export function timeLeftText(s, now = Date.now()) {
+  const d = timestampDate(s);
+  if (!d || d.getTime() <= now) return '';
+  const mins = Math.max(1, Math.floor((d.getTime() - now) / 60000));
+  const h = Math.floor(mins / 60);
+  return h ? t('orders.timeLeft', { h, m: mins % 60 }) : t('orders.timeLeftMin', { m: mins });
+}
+
+/** Check-in is 14:00 on the first day of a stay. */
+export const CHECK_IN_HOUR = 14;
+export function beforeCheckIn(startDate, now = Date.now()) {
+  const d = timestampDate(`${startDate} ${pad(CHECK_IN_HOUR)}:00`);
+  return Boolean(d) && now < d.getTime();
+}
+
+/* ---------- booking rules: instant book and the cancellation policy ---------- */
+
+export const CANCEL_POLICIES = ['flexible', 'moderate', 'strict'];
+const policyOf = (p) => (CANCEL_POLICIES.includes(p) ? p : 'flexible');
+/** "Flexible", "Moderate", "Strict". */
+export const policyName = (p) => t('policy.' + policyOf(p));
+/** The policy's refund rule in one sentence. */
+export const policyRule = (p) => t('policyRule.' + policyOf(p));
+
+/** The "instant book" badge of cards and the detail page. */
+export function instantBadge(cls = '') {
+  return html`<span class="instant-badge ${cls}"><span aria-hidden="true">⚡</span>${t('house.instant')}</span>`;
 }
 
 /* ---------- dates (calendar dates as YYYY-MM-DD, computed in UTC) ---------- */
@@ -421,6 +469,7 @@ export function houseCard(h, extra = '', actions = '') {
         <img src="${imgOr(h.img_url)}" alt="${h.img_url ? t('house.cover', { title: h.title }) : t('house.noCover')}" loading="lazy">
         <span class="house-price"><strong>${money(h.price)}</strong>${t('common.perNight')}</span>
         ${unpublished ? html`<span class="house-flag">${t('house.unpublished')}</span>` : ''}
+        ${h.instant_book ? instantBadge('house-instant') : ''}
       </div>
       <div class="house-body">
         <img class="avatar avatar-sm" src="${imgOr(h.user_avatar, 'avatar')}" alt="" loading="lazy">

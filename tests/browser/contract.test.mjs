@@ -255,6 +255,7 @@ test('v1.1 contract: the landlord edits, reorders and deletes photos, blocks nig
   assert.deepEqual(callsTo(fake, 'PUT', `/houses/${id}`).map((c) => c.body), [{
     title: '望京 三居 新装修', price: '199.5', area_id: 3, address: '北京市海淀区中关村大街 1 号', room_count: 1, acreage: 40,
     unit: '一室一厅', capacity: 5, beds: '双人床 1 张', deposit: '200', min_days: 1, max_days: 0, facility: [1, 2, 3, 15],
+    instant_book: false, cancel_policy: 'flexible',
   }]);
   await landlord.getByRole('heading', { name: '管理房源：望京 三居 新装修' }).waitFor();
 

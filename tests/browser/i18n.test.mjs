@@ -34,5 +34,33 @@ test('every i18n key used by the pages exists', () => {
   const missing = [...used].filter((k) => !keys.has(k));
   assert.deepEqual(missing, [], 'keys missing from i18n.js');
   for (let i = 1; i <= 23; i++) assert.ok(keys.has(`facility.${i}`), `facility ${i}`);
-  for (const st of ['WAIT_ACCEPT', 'WAIT_COMMENT', 'COMPLETE', 'REJECTED', 'CANCELED']) assert.ok(keys.has(`status.${st}`), st);
+  for (const st of ['WAIT_ACCEPT', 'WAIT_COMMENT', 'COMPLETE', 'REJECTED', 'CANCELED', 'EXPIRED']) assert.ok(keys.has(`status.${st}`), st);
+  // 'policy.' + p, 'policyRule.' + p (ui.js) and 'policyOption.' + p (house-form.js) for each cancellation policy.
+  for (const p of ['flexible', 'moderate', 'strict']) {
+    for (const k of ['policy', 'policyRule', 'policyOption']) assert.ok(keys.has(`${k}.${p}`), `${k}.${p}`);
+  }
+});
+
+test('both languages have every key', async () => {
+  // The module reads the visitor's choice from location/localStorage; neither exists here.
+  const { messages } = await import(path.join(STATIC, 'js/i18n.js'));
+  const zh = Object.keys(messages['zh-CN']);
+  const en = Object.keys(messages.en);
+  // Facility names are the server's seed names (like area names): Chinese in both languages.
+  const notInEn = zh.filter((k) => !(k in messages.en) && !k.startsWith('facility.'));
+  const notInZh = en.filter((k) => !(k in messages['zh-CN']));
+  assert.deepEqual(notInEn, [], 'keys missing from the English table');
+  assert.deepEqual(notInZh, [], 'keys missing from the Chinese table');
+  for (const k of [...zh, ...en]) {
+    for (const table of [messages['zh-CN'], messages.en]) {
+      if (!(k in table)) continue;
+      assert.equal(typeof table[k], 'string', k);
+      assert.ok(table[k].trim(), `${k} is empty`);
+    }
+    // The same {placeholders} in both, so a translation never drops a value.
+    if (k in messages.en && k in messages['zh-CN']) {
+      const ph = (v) => [...v.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+      assert.deepEqual(ph(messages.en[k]), ph(messages['zh-CN'][k]), `${k}: placeholders differ`);
+    }
+  }
 });

@@ -1,6 +1,6 @@
 import { t } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, $, imgOr, money, yuan, loadingHtml, errorHtml, emptyHtml, showError, hideAlert, busy, createCalendar, todayStr, addDays, nightsBetween, isDate } from '../ui.js';
+import { initPage, html, render, $, imgOr, money, yuan, loadingHtml, errorHtml, emptyHtml, showError, hideAlert, busy, createCalendar, todayStr, addDays, nightsBetween, isDate, dateText, instantBadge, policyName, policyRule } from '../ui.js';
 
 await initPage({ requireLogin: true });
 const body = $('#booking-body');
@@ -47,6 +47,10 @@ function show(h, viewer) {
         <div><div class="muted" id="nights">${t('booking.pickDates')}</div><div class="muted" id="formula"></div></div>
         <div><span class="muted">${t('booking.total')} </span><strong id="total">—</strong></div>
       </div>
+      <ul class="rules booking-rules" id="booking-rules" style="margin-top:1rem">
+        <li id="booking-mode">${h.instant_book ? html`<strong>${instantBadge()}</strong>${t('booking.instantNote')}` : html`<strong>${t('detail.request')}</strong>${t('booking.requestNote')} <span id="request-latest"></span>`}</li>
+        <li id="booking-policy"><strong>${t('detail.policy', { name: policyName(h.cancel_policy) })}</strong>${policyRule(h.cancel_policy)}</li>
+      </ul>
       <div class="alert" role="alert" id="booking-alert" hidden style="margin-top:1rem"></div>
       <button type="submit" class="btn btn-block" style="margin-top:1rem">${t('booking.submit')}</button>
     </form>`);
@@ -82,6 +86,9 @@ function show(h, viewer) {
     if (isDate(sd)) form.ed.min = addDays(sd, 1);
     if (fromInputs) cal.setRange(sd, ed);
     hideAlert(box);
+    // A request can't outlive its check-in day (the server sets the exact deadline).
+    const latest = $('#request-latest');
+    if (latest) latest.textContent = isDate(sd) ? t('booking.requestLatest', { d: dateText(sd) }) : '';
     if (isDate(sd) && isDate(ed) && ed > sd) {
       const n = nightsBetween(sd, ed);
       $('#nights').textContent = t('booking.nights', { n });
@@ -113,9 +120,10 @@ function show(h, viewer) {
     const p = problem(sd, ed);
     if (p) return showError(box, p);
     try {
-      await busy($('button[type=submit]', form), () =>
+      const made = await busy($('button[type=submit]', form), () =>
         api('/orders', { method: 'POST', body: { house_id: Number(h.hid), start_date: sd, end_date: ed } }));
-      location.assign('orders.html?booked=1');
+      // The orders page says whether it is confirmed or a request, and its deadline.
+      location.assign(`orders.html?booked=${encodeURIComponent((made && made.order_id) || '')}`);
     } catch (err) {
       showError(box, err);
       if (err.errno === '4004') {

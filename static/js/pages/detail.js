@@ -1,6 +1,6 @@
 import { t, FACILITY_IDS } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, createCalendar, isDate, ratingHtml, commentStars } from '../ui.js';
+import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, createCalendar, isDate, ratingHtml, commentStars, instantBadge, policyName, policyRule } from '../ui.js';
 
 await initPage();
 const body = $('#detail-body');
@@ -56,6 +56,7 @@ function show(h, viewer) {
       <div>
         <section class="card">
           <h1 class="detail-title" id="house-title">${h.title}</h1>
+          ${h.instant_book ? html`<p class="detail-badges">${instantBadge()}</p>` : ''}
           ${ratingLine}
           <p class="price-line"><strong>${money(h.price)}</strong>${t('common.perNight')}</p>
           <div class="owner">
@@ -75,6 +76,13 @@ function show(h, viewer) {
             <li><span class="label">${t('detail.deposit')}</span>${money(h.deposit)}</li>
             <li><span class="label">${t('detail.minDays')}</span>${t('common.nights', { n: h.min_days })}</li>
             <li><span class="label">${t('detail.maxDays')}</span>${Number(h.max_days) ? t('common.nights', { n: h.max_days }) : t('common.unlimited')}</li>
+          </ul>
+        </section>
+        <section class="card" aria-labelledby="rules-title" id="rules">
+          <h2 id="rules-title">${t('detail.rules')}</h2>
+          <ul class="rules">
+            <li id="rule-booking"><strong>${t(h.instant_book ? 'house.instant' : 'detail.request')}</strong>${t(h.instant_book ? 'detail.instantText' : 'detail.requestText')}</li>
+            <li id="rule-policy"><strong>${t('detail.policy', { name: policyName(h.cancel_policy) })}</strong>${policyRule(h.cancel_policy)}</li>
           </ul>
         </section>
         <section class="card" aria-labelledby="fac-title">
