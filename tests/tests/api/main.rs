@@ -4,6 +4,7 @@
 //! Each module owns one area of the API.
 
 mod accounts;
+mod classic;
 mod config;
 mod crash;
 mod foundation;
