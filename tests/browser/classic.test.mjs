@@ -56,13 +56,26 @@ async function classicVisitor(app, name) {
 /**
  * Runs `action` and returns the API answer it caused (a request to a path
  * containing `route` with `method`): its status, body and what was sent.
+ * The answer passes through a route, so its body is read before the page
+ * can navigate away on it.
  */
 async function answerTo(page, method, route, action) {
-  const [resp] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === method && new URL(r.url()).pathname.includes(route)),
-    action(),
-  ]);
-  return { status: resp.status(), body: await resp.json(), sent: resp.request() };
+  let answered;
+  const answer = new Promise((resolve) => { answered = resolve; });
+  const matches = (url) => url.pathname.includes(route);
+  const handler = async (r) => {
+    if (r.request().method() !== method) return r.fallback();
+    const resp = await r.fetch();
+    answered({ status: resp.status(), body: JSON.parse((await resp.body()).toString('utf8')), sent: r.request() });
+    return r.fulfill({ response: resp });
+  };
+  await page.route(matches, handler);
+  try {
+    await action();
+    return await answer;
+  } finally {
+    await page.unroute(matches, handler);
+  }
 }
 
 /** The error the page shows: the server's errmsg, from an HTTP 200. */
