@@ -1,9 +1,9 @@
 //! PUT /api/v1.0/orders/:id/comment `{"comment","rating"}`: the guest
 //! reviews a finished stay with a text and 1-5 stars ([`Review::parse`],
-//! 4103 without both; with `legacy_clients` on, classic clients' comments
-//! without a rating are unrated), then [`orders::comment`]: only the order's guest,
-//! only from WAIT_COMMENT and once the check-out day has come; the house's
-//! rating changes with it.
+//! 4103 without both; with `legacy_clients` on, a classic client's comment
+//! without a rating is unrated), then [`orders::comment`]: only the order's
+//! guest, only from WAIT_COMMENT and once the check-out day has come; the
+//! house's rating changes with it.
 
 use ihome_shared::clock;
 use ihome_shared::http::{self, ApiRequest};
