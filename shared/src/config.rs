@@ -8,7 +8,8 @@
 //! - One accessor per variable, named like it: [`utc_offset`],
 //!   [`image_base_url`], [`fdfs_proxy_origin`], [`sms_gateway_origin`],
 //!   [`sms_gateway_path`], [`client_ip_header`], [`database_url`],
-//!   [`request_ttl_minutes`], [`database_host`], [`redis_url`], [`redis_host`]. Each returns the parsed
+//!   [`request_ttl_minutes`], [`database_host`], [`redis_url`], [`redis_host`],
+//!   [`legacy_clients`]. Each returns the parsed
 //!   value; unset or empty is the default; a malformed value is a 4500 whose
 //!   cause names the variable and the value (logged once by
 //!   [`crate::http::serve`]), never a silent fall-back to the default.
@@ -147,6 +148,17 @@ pub const REDIS_HOST: Variable = Variable {
     secret: false,
 };
 
+/// The compatibility mode for classic iHome clients (jQuery pages and apps
+/// that read `errno` only from HTTP 200 replies): `true` sends every error
+/// envelope with status 200 (but a 405 or a 413), and takes a comment
+/// without a rating as unrated. Off by default: statuses tell the truth.
+pub const LEGACY_CLIENTS: Variable = Variable {
+    name: "legacy_clients",
+    default: "false",
+    outbound: None,
+    secret: false,
+};
+
 /// Every variable of the app.
 pub const VARIABLES: &[Variable] = &[
     UTC_OFFSET,
@@ -160,6 +172,7 @@ pub const VARIABLES: &[Variable] = &[
     DATABASE_HOST,
     REDIS_URL,
     REDIS_HOST,
+    LEGACY_CLIENTS,
 ];
 
 /// Largest offset from UTC a zone has (Kiribati, UTC+14).
@@ -274,6 +287,14 @@ pub fn redis_host() -> ApiResult<String> {
         .clone()
 }
 
+/// Whether the classic-clients mode is on ([`LEGACY_CLIENTS`]).
+pub fn legacy_clients() -> ApiResult<bool> {
+    static VALUE: OnceLock<ApiResult<bool>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| LEGACY_CLIENTS.read(parse_switch))
+        .clone()
+}
+
 impl Variable {
     /// This variable's `allowed_outbound_hosts` entry, when it names a
     /// destination: `{{ fdfs_proxy_origin }}`, `postgres://{{ database_host }}`.
@@ -322,6 +343,16 @@ fn raw(name: &str) -> ApiResult<Option<String>> {
         Ok(value) => Ok(Some(value)),
         Err(Error::Undefined(_)) => Ok(None),
         Err(e) => Err(ApiError::internal(format!("Spin variable {name}: {e:?}"))),
+    }
+}
+
+/// An on/off switch: `true`/`false`, `on`/`off`, `1`/`0`, any case. Anything
+/// else (`yes`, `enabled`) is refused rather than guessed.
+pub fn parse_switch(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "on" | "1" => Ok(true),
+        "false" | "off" | "0" => Ok(false),
+        _ => Err("expected true or false".into()),
     }
 }
 
@@ -586,6 +617,7 @@ mod tests {
             REDIS_HOST.parse(None, parse_redis_host).as_deref(),
             Ok("redis.invalid:6379")
         );
+        assert_eq!(LEGACY_CLIENTS.parse(None, parse_switch), Ok(false));
         let names: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
         let mut unique = names.clone();
         unique.sort();
@@ -730,6 +762,21 @@ mod tests {
         ] {
             assert!(parse_base_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn switches_are_true_or_false_and_nothing_else() {
+        for on in ["true", "TRUE", "on", "1"] {
+            assert_eq!(parse_switch(on), Ok(true), "{on}");
+        }
+        for off in ["false", "False", "off", "0"] {
+            assert_eq!(parse_switch(off), Ok(false), "{off}");
+        }
+        for bad in ["yes", "no", "enabled", "2", "t", "tru e"] {
+            assert!(parse_switch(bad).is_err(), "{bad}");
+        }
+        let err = LEGACY_CLIENTS.parse(Some("yes"), parse_switch).unwrap_err();
+        assert!(err.cause().unwrap().contains("legacy_clients"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use wasi::io::streams::StreamError;
 
+use crate::config;
 use crate::errno::{ApiError, ApiResult, Errno};
 
 /// Largest JSON request body we read. The biggest legitimate body (a house
@@ -68,13 +69,45 @@ pub fn ok_empty() -> Response {
     envelope::<()>(200, Errno::Ok, Errno::Ok.message(), None)
 }
 
-/// The error as an envelope with its HTTP status. The cause of a fault
-/// goes to the log here, once per request.
+/// Error statuses kept in the classic-clients mode, because any client
+/// depends on them: a 405's method is wrong whatever the body says (`Allow`
+/// names the right ones), and after a 413 the server has stopped reading
+/// the body, so the client may see the connection close before any reply.
+const KEPT_FOR_CLASSIC_CLIENTS: &[u16] = &[405, 413];
+
+/// The status an error envelope is sent with: its own, or, with
+/// `legacy_clients` on, 200 (classic clients read `errno` only from a 200:
+/// jQuery's success callback), but for [`KEPT_FOR_CLASSIC_CLIENTS`]. A
+/// 429 becomes a 200 too, still with its `Retry-After`: a classic
+/// register page re-enables its "send SMS code" link only on a 200.
+fn sent_status(err: &ApiError, legacy_clients: bool) -> u16 {
+    if legacy_clients && !KEPT_FOR_CLASSIC_CLIENTS.contains(&err.status) {
+        200
+    } else {
+        err.status
+    }
+}
+
+/// Reads the `legacy_clients` mode before anything else runs, so that a
+/// malformed value is a 4500 on every request (with its true status), not
+/// only on the ones that end in an error. Every entry point of a
+/// component calls this first; [`error_response`] then reads the value
+/// again from the request's cache.
+pub fn read_client_mode() -> ApiResult<()> {
+    config::legacy_clients().map(drop)
+}
+
+/// The error as an envelope with its HTTP status ([`sent_status`]). The
+/// cause of a fault goes to the log here, once per request.
 pub fn error_response(err: &ApiError) -> Response {
     if let Some(cause) = err.cause() {
         crate::log_line!("{} ({}): {cause}", err.errno.code(), err.status);
     }
-    let mut resp = envelope::<()>(err.status, err.errno, &err.message, None);
+    // A malformed value is the 4500 `read_client_mode` answers, sent with
+    // its true status: the mode is unknown.
+    let legacy_clients = config::legacy_clients().unwrap_or(false);
+    let status = sent_status(err, legacy_clients);
+    let mut resp = envelope::<()>(status, err.errno, &err.message, None);
     if let Some(allow) = &err.allow {
         resp.set_header("allow", allow.clone());
     }
@@ -110,7 +143,8 @@ fn route<H: Copy>(table: &[(Method, H)], method: &Method) -> ApiResult<H> {
 /// envelope: `serve(req, &[(Method::Get, detail), (Method::Put, edit)])`.
 pub fn serve(req: IncomingRequest, table: &[(Method, Handler)]) -> Response {
     let req = ApiRequest::new(req);
-    let resp = route(table, req.method())
+    let resp = read_client_mode()
+        .and_then(|()| route(table, req.method()))
         .and_then(|handler| handler(&req))
         .unwrap_or_else(|e| error_response(&e));
     answer(req.is_head, resp)
@@ -120,7 +154,7 @@ pub fn serve(req: IncomingRequest, table: &[(Method, Handler)]) -> Response {
 pub async fn serve_async(req: IncomingRequest, table: &[(Method, AsyncHandler)]) -> Response {
     let req = ApiRequest::new(req);
     let is_head = req.is_head;
-    let resp = match route(table, req.method()) {
+    let resp = match read_client_mode().and_then(|()| route(table, req.method())) {
         Ok(handler) => handler(req).await,
         Err(e) => Err(e),
     };
@@ -371,6 +405,28 @@ mod tests {
         assert_eq!(query_value("x=%zz%4", "x").as_deref(), Some("%zz%4"));
         assert_eq!(query_value("flag", "flag").as_deref(), Some(""));
         assert_eq!(query_value("a=1", "b"), None);
+    }
+
+    #[test]
+    fn classic_clients_get_errors_as_200_but_a_405_or_a_413() {
+        let cases = [
+            (ApiError::not_logged_in(), 401),
+            (ApiError::conflict("taken"), 409),
+            (ApiError::too_many("slow down", 30), 429),
+            (ApiError::internal("boom"), 500),
+            (ApiError::msg(Errno::SmsErr, "gateway"), 502),
+            (json_too_large(), 413),
+            (ApiError::method_not_allowed(&[Method::Get]), 405),
+        ];
+        for (err, status) in cases {
+            assert_eq!(sent_status(&err, false), status, "{err}");
+            let classic = if matches!(status, 405 | 413) {
+                status
+            } else {
+                200
+            };
+            assert_eq!(sent_status(&err, true), classic, "{err}");
+        }
     }
 
     #[test]

@@ -286,10 +286,13 @@ fn every_operation_runs() {
         .unwrap();
     let order = app.book(2, house, "2030-01-10", "2030-01-12").unwrap();
     app.change(1, order, StatusChange::Accept).unwrap();
-    let review = Review::parse(&CommentRequest {
-        comment: "好".into(),
-        rating: Some(5.into()),
-    })
+    let review = Review::parse(
+        &CommentRequest {
+            comment: "好".into(),
+            rating: Some(5.into()),
+        },
+        false,
+    )
     .unwrap();
     orders::comment(&app.db, &app.kv, 2, order, &review, date("2030-01-12"), 3).unwrap();
 
@@ -428,10 +431,13 @@ fn booking_and_transitions_decide_conflicts_in_sql() {
 
     // Comments only from WAIT_COMMENT and once the stay is over.
     let accepted = app.book(2, house, "2030-02-01", "2030-02-03").unwrap();
-    let review = Review::parse(&CommentRequest {
-        comment: "好".into(),
-        rating: Some(5.into()),
-    })
+    let review = Review::parse(
+        &CommentRequest {
+            comment: "好".into(),
+            rating: Some(5.into()),
+        },
+        false,
+    )
     .unwrap();
     let complete =
         |today: &str| orders::comment(&app.db, &app.kv, 2, accepted, &review, date(today), 3);

@@ -68,6 +68,7 @@ fn header(req: &IncomingRequest, name: &str) -> Option<String> {
 /// Validates the request and asks the proxy; only a passed-through status
 /// comes back as `Ok`.
 async fn fetch(req: &IncomingRequest) -> Result<IncomingResponse, ApiError> {
+    http::read_client_mode()?;
     if !matches!(req.method(), Method::Get | Method::Head) {
         return Err(ApiError::method_not_allowed(&[Method::Get]));
     }

@@ -343,20 +343,19 @@ pub async fn serve_upload<P, C, F, Fut>(
     Fut: Future<Output = ApiResult<Response>>,
 {
     let mut req = ApiRequest::new(req);
-    let checked = if *req.method() == Method::Post {
-        precheck(&req).and_then(|checked| {
-            if req
-                .declared_length()
-                .is_some_and(|n| n > MAX_UPLOAD_BODY as u64)
-            {
-                Err(too_large())
-            } else {
-                Ok(checked)
-            }
-        })
-    } else {
-        Err(ApiError::method_not_allowed(&[Method::Post]))
-    };
+    let checked = http::read_client_mode().and_then(|()| {
+        if *req.method() != Method::Post {
+            return Err(ApiError::method_not_allowed(&[Method::Post]));
+        }
+        let checked = precheck(&req)?;
+        if req
+            .declared_length()
+            .is_some_and(|n| n > MAX_UPLOAD_BODY as u64)
+        {
+            return Err(too_large());
+        }
+        Ok(checked)
+    });
     let result = match checked {
         Err(refused) => {
             respond(response_out, http::error_response(&refused)).await;

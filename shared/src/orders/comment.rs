@@ -1,5 +1,7 @@
 //! `PUT /orders/:id/comment`: the guest reviews a finished stay ([`Review`],
-//! [`comment`]): a text and a rating of 1-5 stars, both required. Only the
+//! [`comment`]): a text and a rating of 1-5 stars, both required (but for
+//! classic clients, which never send a rating: with `legacy_clients` on, a
+//! review without one is unrated and left out of the average). Only the
 //! order's guest (else 4105), only from WAIT_COMMENT and only once the
 //! check-out day has come in the app's time zone (else 4004, HTTP 409): a
 //! review of a stay that has not happened yet would be worthless. The order
@@ -28,7 +30,8 @@ pub const STARS: RangeInclusive<i64> = 1..=5;
 /// `PUT /orders/:id/comment` as it arrives. `rating` is kept as raw JSON so
 /// that [`Review::parse`] can say what is wrong with it: only a JSON integer
 /// counts (not `"5"`, not `4.5`), unlike the form fields that old clients
-/// send as strings, because no old client sends a rating.
+/// send as strings, because no old client sends a rating. Other fields
+/// (classic clients send `order_id` too) are ignored.
 #[derive(Deserialize)]
 pub struct CommentRequest {
     pub comment: String,
@@ -36,23 +39,34 @@ pub struct CommentRequest {
     pub rating: Option<serde_json::Value>,
 }
 
-/// A guest's review of a finished stay: the text and 1-5 stars.
+/// A guest's review of a finished stay: the text and 1-5 stars (`None`:
+/// unrated, from a classic client).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Review {
     text: String,
-    stars: i64,
+    stars: Option<i64>,
 }
 
 impl Review {
-    pub fn parse(req: &CommentRequest) -> ApiResult<Review> {
-        let stars = req
-            .rating
-            .as_ref()
-            .and_then(serde_json::Value::as_i64)
-            .filter(|n| STARS.contains(n))
-            .ok_or_else(|| {
-                ApiError::param(format!("评分须为 {}-{} 的整数", STARS.start(), STARS.end()))
-            })?;
+    /// The review in `req`. Its rating is required unless `unrated_allowed`
+    /// (the `legacy_clients` mode), and then absent or `null` is unrated; a
+    /// rating that is given must be an integer from 1 to 5 either way.
+    pub fn parse(req: &CommentRequest, unrated_allowed: bool) -> ApiResult<Review> {
+        let stars = match req.rating.as_ref() {
+            None | Some(serde_json::Value::Null) if unrated_allowed => None,
+            rating => Some(
+                rating
+                    .and_then(serde_json::Value::as_i64)
+                    .filter(|n| STARS.contains(n))
+                    .ok_or_else(|| {
+                        ApiError::param(format!(
+                            "评分须为 {}-{} 的整数",
+                            STARS.start(),
+                            STARS.end()
+                        ))
+                    })?,
+            ),
+        };
         Ok(Review {
             text: note(&req.comment, COMMENT_MAX_CHARS, "评价")?,
             stars,
@@ -63,14 +77,15 @@ impl Review {
         &self.text
     }
 
-    pub fn stars(&self) -> i64 {
+    /// 1-5, or `None` when unrated.
+    pub fn stars(&self) -> Option<i64> {
         self.stars
     }
 }
 
 /// WAIT_COMMENT → COMPLETE once the stay is over (`?4`, today), with the
-/// review. Parameters: comment, now, order id, today, stars. Returns the
-/// house id.
+/// review. Parameters: comment, now, order id, today, stars (NULL:
+/// unrated). Returns the house id.
 const COMPLETE: &str = "UPDATE orders SET status = 'COMPLETE', comment = ?1, rating = ?5,
         updated_at = ?2
     WHERE id = ?3 AND status = 'WAIT_COMMENT' AND end_date <= ?4
@@ -83,6 +98,9 @@ const COUNT_REVIEW: &str = "UPDATE houses SET order_count = order_count + 1,
         rating_count = rating_count + 1, rating_sum = rating_sum + ?2,
         rating_avg = CAST(rating_sum + ?2 AS DOUBLE PRECISION) / (rating_count + 1)
     WHERE id = ?1";
+
+/// One more completed order, unrated: the average is left as it is.
+const COUNT_UNRATED: &str = "UPDATE houses SET order_count = order_count + 1 WHERE id = ?1";
 
 /// Completes the order with `review` (see the module docs for who and when).
 pub fn comment(
@@ -111,7 +129,10 @@ pub fn comment(
                 params![review.as_str(), now, order_id, today, review.stars()],
             )?
             .ok_or_else(|| ApiError::conflict("订单不在待评价状态，或入住尚未结束"))?;
-        db.execute(COUNT_REVIEW, params![house_id, review.stars()])?;
+        match review.stars() {
+            Some(stars) => db.execute(COUNT_REVIEW, params![house_id, stars])?,
+            None => db.execute(COUNT_UNRATED, params![house_id])?,
+        };
         Ok(house_id)
     })?;
     // The detail page lists comments and the rating; the carousel ranks by
@@ -127,10 +148,13 @@ mod tests {
     use crate::store::native::MemoryKv;
 
     fn review(comment: &str, rating: serde_json::Value) -> ApiResult<Review> {
-        Review::parse(&CommentRequest {
-            comment: comment.into(),
-            rating: Some(rating),
-        })
+        Review::parse(
+            &CommentRequest {
+                comment: comment.into(),
+                rating: Some(rating),
+            },
+            false,
+        )
     }
 
     #[test]
@@ -146,7 +170,7 @@ mod tests {
     #[test]
     fn the_rating_is_a_required_integer_from_one_to_five() {
         for stars in STARS {
-            assert_eq!(review("好", stars.into()).unwrap().stars(), stars);
+            assert_eq!(review("好", stars.into()).unwrap().stars(), Some(stars));
         }
         for bad in ["0", "6", "2.5", "5.0", "\"5\"", "null", "true", "[5]", "-1"] {
             let err = review("好", serde_json::from_str(bad).unwrap()).unwrap_err();
@@ -157,14 +181,37 @@ mod tests {
             );
         }
         let missing: CommentRequest = serde_json::from_str(r#"{"comment":"好"}"#).unwrap();
-        assert!(Review::parse(&missing).is_err());
+        assert!(Review::parse(&missing, false).is_err());
+    }
+
+    #[test]
+    fn classic_clients_may_leave_the_rating_out_but_not_send_a_bad_one() {
+        let parse = |body: &str| {
+            let req: CommentRequest = serde_json::from_str(body).unwrap();
+            Review::parse(&req, true)
+        };
+        let classic = parse(r#"{"order_id":"7","comment":"好"}"#).unwrap();
+        assert_eq!((classic.as_str(), classic.stars()), ("好", None));
+        assert_eq!(
+            parse(r#"{"comment":"好","rating":null}"#).unwrap().stars(),
+            None
+        );
+        assert_eq!(
+            parse(r#"{"comment":"好","rating":4}"#).unwrap().stars(),
+            Some(4)
+        );
+        for bad in ["0", "6", "\"5\"", "4.5", "true"] {
+            let err = parse(&format!(r#"{{"comment":"好","rating":{bad}}}"#)).unwrap_err();
+            assert_eq!(err.errno, crate::Errno::ParamErr, "{bad}");
+        }
+        assert!(parse(r#"{"comment":""}"#).is_err());
     }
 
     #[test]
     fn a_review_completes_the_order_and_updates_the_average() {
         let (db, kv) = (db_with_house(), MemoryKv::new());
         let today = Date::parse("2030-01-10").unwrap();
-        for id in 1..=3 {
+        for id in 1..=4 {
             db.execute(
                 "INSERT INTO orders (id, user_id, house_id, start_date, end_date, days,
                      house_price, amount, status, created_at, updated_at)
@@ -212,5 +259,23 @@ mod tests {
         );
         assert_eq!(again.unwrap_err().status, 409);
         assert_eq!(house().2, 13);
+        // A classic client's unrated review completes its order and counts
+        // as a stay, not as a rating.
+        let unrated: CommentRequest = serde_json::from_str(r#"{"comment":"不错"}"#).unwrap();
+        let unrated = Review::parse(&unrated, true).unwrap();
+        comment(&db, &kv, 2, 4, &unrated, today, 100).unwrap();
+        let (orders, count, sum, avg) = house();
+        assert_eq!((orders, count, sum), (4, 3, 13));
+        assert!((avg.unwrap() - 13.0 / 3.0).abs() < 1e-9, "{avg:?}");
+        let order = db
+            .query(
+                "SELECT status, rating, comment FROM orders WHERE id = 4",
+                &[],
+            )
+            .unwrap();
+        let order = order.first().unwrap();
+        assert_eq!(order.text("status").unwrap(), "COMPLETE");
+        assert_eq!(order.opt_int("rating").unwrap(), None);
+        assert_eq!(order.text("comment").unwrap(), "不错");
     }
 }

@@ -94,7 +94,8 @@ function hostCommand() {
   return { name: 'edge-host', bin, args: [], env: { EDGE_HOST_CACHE_DIR: path.join(ROOT, 'target/edge-host-cache') } };
 }
 
-export async function startApp() {
+/** Starts the app; `env` adds to the host's environment (e.g. `SPIN_VARIABLE_*`). */
+export async function startApp({ env = {} } = {}) {
   const hostCmd = hostCommand();
   const fdfsBin = process.env.IHOME_FDFS_PROXY || path.join(ROOT, 'target/release/fdfs-proxy');
   if (!fs.existsSync(fdfsBin)) throw new Error(`${fdfsBin} is missing: build it (cargo build --release -p fdfs-proxy)`);
@@ -113,6 +114,7 @@ export async function startApp() {
         ...hostCmd.env,
         SPIN_VARIABLE_SMS_GATEWAY_ORIGIN: sms.origin,
         SPIN_VARIABLE_FDFS_PROXY_ORIGIN: fdfs.url,
+        ...env,
       }, /Serving (http:\/\/127\.0\.0\.1:\d+)/, hostCmd.name, log);
   } catch (e) {
     killGroup(fdfs.child);

@@ -10,10 +10,13 @@ export const SHOTS = path.join(ROOT, 'test-output/browser');
 export const MOBILE = { width: 390, height: 844 };
 export const DESKTOP = { width: 1280, height: 860 };
 
-/** The app to test: the real one (lib/app.mjs) unless IHOME_BROWSER_APP names another module. */
-export async function startApp() {
+/**
+ * The app to test: the real one (lib/app.mjs) unless IHOME_BROWSER_APP names
+ * another module. `options.env` adds to the host's environment.
+ */
+export async function startApp(options) {
   const mod = await import(process.env.IHOME_BROWSER_APP || './app.mjs');
-  return mod.startApp();
+  return mod.startApp(options);
 }
 
 export async function launch() {

@@ -42,3 +42,14 @@ fn a_malformed_utc_offset_is_a_logged_4500() {
     let areas = app.client().get(&app.api("/areas"));
     assert_eq!(areas.errno(), "0", "{}", areas.text());
 }
+
+#[test]
+fn a_malformed_legacy_clients_is_a_logged_4500_on_every_route() {
+    // Every component reads the mode before anything else: a typo fails
+    // loudly everywhere, never half the app in one mode and half in the other.
+    let app = app_with("legacy_clients", "yes");
+    for path in ["/areas", "/session", "/houses?aid=1"] {
+        app.client().get(&app.api(path)).assert_error("4500", 500);
+    }
+    assert_logged(&app, "legacy_clients", "yes");
+}

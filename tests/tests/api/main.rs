@@ -5,6 +5,7 @@
 
 mod accounts;
 mod booking_rules;
+mod classic;
 mod config;
 mod crash;
 mod foundation;

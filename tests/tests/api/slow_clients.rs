@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ihome_tests::{AppOptions, Host, TestApp, json, spawn_app_with};
+use ihome_tests::{AppOptions, Host, TestApp, json, spawn_app_with, wait_until};
 
 /// Requests the attacker stalls of each kind (JSON, upload): issue #22's
 /// figure, the size of the instance pool.
@@ -503,7 +503,14 @@ fn with_the_caps_off_a_full_instance_pool_answers_503() {
         "expected 503, got {answer:?}; the host's last lines (newest first):\n{tail}"
     );
     assert_busy(&answer);
-    assert!(log.contains("no instance available"), "{tail}");
+    // The host logs before it answers, but its stderr reaches the test's
+    // log through a pipe and a reader thread, which may not have caught up.
+    assert!(
+        wait_until(Duration::from_secs(5), || app
+            .log()
+            .contains("no instance available")),
+        "{tail}"
+    );
     let busy = held
         .iter_mut()
         .map(|s| outcome(s, Duration::ZERO))
