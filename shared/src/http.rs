@@ -414,7 +414,7 @@ mod tests {
             (ApiError::conflict("taken"), 409),
             (ApiError::too_many("slow down", 30), 429),
             (ApiError::internal("boom"), 500),
-            (ApiError::msg(Errno::SmsErr, "gateway"), 502),
+            (ApiError::msg(Errno::SmsFailed, "gateway"), 502),
             (json_too_large(), 413),
             (ApiError::method_not_allowed(&[Method::Get]), 405),
         ];

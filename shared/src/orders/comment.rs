@@ -202,7 +202,7 @@ mod tests {
         );
         for bad in ["0", "6", "\"5\"", "4.5", "true"] {
             let err = parse(&format!(r#"{{"comment":"好","rating":{bad}}}"#)).unwrap_err();
-            assert_eq!(err.errno, crate::Errno::ParamErr, "{bad}");
+            assert_eq!(err.errno, crate::Errno::InvalidParam, "{bad}");
         }
         assert!(parse(r#"{"comment":""}"#).is_err());
     }

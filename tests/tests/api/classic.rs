@@ -7,7 +7,7 @@
 //! statuses tell the truth and a rating is required
 //! (`orders::bad_order_requests_get_clear_errors`).
 
-use ihome_shared::upload::MAX_UPLOAD_BODY;
+use ihome_shared::images::upload::MAX_UPLOAD_BODY;
 use ihome_tests::{ApiResponse, AppOptions, TestApp, json, spawn_app_with, unique_mobile};
 
 use crate::houses::{detail, house_form, publish};
