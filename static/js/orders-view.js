@@ -131,7 +131,10 @@ export async function showOrders(role) {
       ? t('orders.cancelConfirm')
       : html`<strong id="refund-preview">${t('orders.refundPreview', { policy: policyName(policy), refund: money(preview.refund), amount: money(o.amount) })}</strong><br><span class="muted">${policyRule(policy)}</span>`;
     if (!await confirmDialog(message, t('orders.cancel'), { cancelText: t('orders.keep') })) return false;
-    await busy(btn, () => setStatus(o.order_id, { action: 'cancel' }));
+    // The refund shown goes with the cancel: if the order changed meanwhile
+    // (the landlord accepted, a policy boundary passed) the server refuses
+    // it (4004) instead of cancelling on other terms than the guest saw.
+    await busy(btn, () => setStatus(o.order_id, { action: 'cancel', refund: preview.refund }));
     toast(o.status === 'WAIT_ACCEPT' ? t('orders.canceled') : t('orders.canceledRefund', { v: money(preview.refund) }));
     return true;
   }
