@@ -10,7 +10,9 @@
 //! fewer than [`MAX_PENDING_ORDERS_PER_GUEST`] pending orders, and its nights
 //! are held ([`crate::nights`]): a night held already is a unique violation
 //! of `house_nights`, decided by the database, and rolls the order back.
-//! Taken nights or the pending cap are 4004 (HTTP 409).
+//! Taken nights or the pending cap are 4004 (HTTP 409). The same
+//! transaction opens (or reuses) the guest's conversation about the house
+//! and writes the landlord's notification ([`crate::notify`]).
 
 use serde::Deserialize;
 
@@ -19,7 +21,9 @@ use crate::clock::Date;
 use crate::de::flex_i64;
 use crate::domain::DateRange;
 use crate::errno::{ApiError, ApiResult};
+use crate::messages;
 use crate::nights;
+use crate::notify::{self, OrderEvent};
 use crate::params;
 use crate::row_lock;
 use crate::store::{Kv, Sql};
@@ -166,6 +170,10 @@ pub fn book(
             return Err(booking_refused(pending.unwrap_or(0)));
         };
         nights::hold_for_order(db, booking.house_id, order_id, stay)?;
+        // The guest and the landlord talk about it in their conversation
+        // about the house (opened now if the guest never inquired).
+        messages::for_booking(db, booking.house_id, guest, now)?;
+        notify::order_event(db, order_id, &OrderEvent::Requested, now)?;
         Ok(order_id)
     })?;
     // The detail page's calendar shows booked nights.

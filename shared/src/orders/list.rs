@@ -51,6 +51,8 @@ pub struct OrderItem {
     pub status: String,
     /// The guest's comment, or the landlord's reject reason.
     pub comment: String,
+    /// The guest's conversation with the landlord about the house.
+    pub conversation_id: Option<i64>,
 }
 
 /// The columns [`OrderItem::from_row`] reads; statements append the filter.
@@ -59,8 +61,9 @@ macro_rules! order_item_select {
         "SELECT o.id AS order_id, o.house_id AS house_id, h.title AS title,
                 h.index_image AS cover, o.start_date AS start_date, o.end_date AS end_date,
                 o.created_at AS created_at, o.days AS days, o.amount AS amount,
-                o.status AS status, o.comment AS comment
-         FROM orders o JOIN houses h ON h.id = o.house_id"
+                o.status AS status, o.comment AS comment, c.id AS conversation_id
+         FROM orders o JOIN houses h ON h.id = o.house_id
+         LEFT JOIN conversations c ON c.house_id = o.house_id AND c.guest_id = o.user_id"
     };
 }
 
@@ -89,6 +92,7 @@ impl OrderItem {
             amount: row.int("amount")?,
             status: row.text("status")?,
             comment: row.text_or_empty("comment")?,
+            conversation_id: row.opt_int("conversation_id")?,
         })
     }
 }

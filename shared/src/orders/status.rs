@@ -2,13 +2,15 @@
 //! cancels ([`StatusChange`], [`change_status`]). Each moves the order out of
 //! WAIT_ACCEPT with one conditional UPDATE, so a repeated or concurrent
 //! request applies at most once (the others get 4004, HTTP 409); a reject or
-//! cancel frees the order's nights in the same transaction.
+//! cancel frees the order's nights in the same transaction, which also
+//! writes the other party's notification ([`crate::notify`]).
 
 use serde::Deserialize;
 
 use crate::cache;
 use crate::errno::{ApiError, ApiResult};
 use crate::nights;
+use crate::notify::{self, OrderEvent};
 use crate::params;
 use crate::store::{Kv, Sql};
 
@@ -73,6 +75,21 @@ impl StatusChange {
         !OrderStatus::ACTIVE.contains(&self.target())
     }
 
+    /// What the other party is told.
+    pub fn event(&self) -> OrderEvent {
+        match self {
+            StatusChange::Accept => OrderEvent::Accepted,
+            StatusChange::Reject { reason } => OrderEvent::Rejected {
+                reason: reason.clone(),
+            },
+            // Before acceptance nothing was paid: nothing to refund.
+            StatusChange::Cancel => OrderEvent::Canceled {
+                by: Party::Guest,
+                refund: 0,
+            },
+        }
+    }
+
     /// What the order's `comment` column carries afterwards.
     pub fn note(&self) -> &str {
         match self {
@@ -116,6 +133,7 @@ pub fn change_status(
         if change.frees_nights() {
             nights::release_order(db, order_id)?;
         }
+        notify::order_event(db, order_id, &change.event(), now)?;
         Ok(())
     })?;
     // Rejected and canceled orders free their nights on the detail calendar.
