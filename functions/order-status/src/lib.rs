@@ -2,18 +2,25 @@
 //! `{"action":"reject","reason"}` by the house's landlord, `{"action":"cancel"}`
 //! by the guest ([`StatusChange::parse`], then [`orders::change_status`]:
 //! applied at most once, 4004/409 for the others; wrong person 4105;
-//! unknown order 4002).
+//! unknown order 4002). Once answered, due notifications (the other
+//! party's among them) are delivered ([`notify::after_commit`]).
 
 use ihome_shared::clock;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{self, StatusChange, StatusRequest};
-use ihome_shared::{ApiResult, session, store};
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use ihome_shared::{ApiResult, notify, session, store};
+use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, &[(Method::Put, change_status)])
+async fn handle(req: IncomingRequest, response_out: ResponseOutparam) {
+    http::serve_then(
+        req,
+        response_out,
+        &[(Method::Put, change_status)],
+        notify::after_commit,
+    )
+    .await
 }
 
 fn change_status(req: &ApiRequest) -> ApiResult<Response> {

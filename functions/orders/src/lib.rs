@@ -6,14 +6,20 @@
 use ihome_shared::clock;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{self, Booking, BookingRequest};
-use ihome_shared::{ApiResult, session, store};
+use ihome_shared::{ApiResult, notify, session, store};
 use serde_json::json;
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, &[(Method::Post, book)])
+async fn handle(req: IncomingRequest, response_out: ResponseOutparam) {
+    http::serve_then(
+        req,
+        response_out,
+        &[(Method::Post, book)],
+        notify::after_commit,
+    )
+    .await
 }
 
 fn book(req: &ApiRequest) -> ApiResult<Response> {

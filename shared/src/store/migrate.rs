@@ -239,7 +239,9 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "CREATE TABLE IF NOT EXISTS messages (
             id              INTEGER PRIMARY KEY AUTOINCREMENT,
             conversation_id INTEGER NOT NULL REFERENCES conversations(id),
-            sender_id       INTEGER NOT NULL REFERENCES users(id),
+            sender_id       INTEGER NOT NULL, -- one of the two parties (no foreign key:
+                                              -- row_lock's UPDATE of a user would scan
+                                              -- messages to check it)
             text            TEXT NOT NULL,   -- as sent
             created_at      INTEGER NOT NULL,
             read_at         INTEGER          -- NULL: its recipient has not seen it

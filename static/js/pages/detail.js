@@ -1,6 +1,6 @@
 import { t, FACILITY_IDS } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, createCalendar, isDate, ratingHtml, commentStars } from '../ui.js';
+import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, createCalendar, isDate, ratingHtml, commentStars, busy, toast } from '../ui.js';
 
 await initPage();
 const body = $('#detail-body');
@@ -100,10 +100,12 @@ function show(h, viewer) {
         <p class="price-line"><strong>${money(h.price)}</strong>${t('common.perNight')}</p>
         <p class="muted">${t('detail.minDays')} ${t('common.nights', { n: h.min_days })} · ${t('detail.deposit')} ${money(h.deposit)}</p>
         ${bookAction}
+        ${own ? '' : askForm()}
       </aside>
     </div>
     ${own ? '' : html`<div class="book-bar"><span><strong>${money(h.price)}</strong>${t('common.perNight')}</span>
       <a class="btn" href="${bookHref()}">${t('detail.book')}</a></div>`}`);
+  if (!own) $('#ask-form').addEventListener('submit', ask);
   // Guests see landlord-blocked nights as unavailable, like booked ones; the owner sees which is which.
   createCalendar($('#calendar'), { booked: h.booked || [], blocked: h.blocked || [], showBlocked: own });
   const track = $('.gallery-track');
@@ -117,5 +119,27 @@ function show(h, viewer) {
       const i = (at() + Number(b.dataset.go) + imgs.length) % imgs.length;
       track.scrollTo({ left: i * track.clientWidth });
     });
+  }
+}
+
+// "Contact the host": opens (or adds to) the guest's conversation about the
+// house, then shows it. Anonymous visitors are sent to log in first.
+function askForm() {
+  return html`<form id="ask-form" class="ask-form" novalidate>
+    <label for="ask-text">${t('detail.askLabel')}</label>
+    <textarea id="ask-text" rows="3" maxlength="1000" placeholder="${t('detail.askPlaceholder')}"></textarea>
+    <button type="submit" class="btn btn-ghost btn-block" id="ask-btn">${t('detail.ask')}</button>
+  </form>`;
+}
+
+async function ask(e) {
+  e.preventDefault();
+  const text = $('#ask-text').value;
+  if (!text.trim()) return toast(t('conversation.emptyText'), 'error');
+  try {
+    const posted = await busy($('#ask-btn'), () => api(`/houses/${id}/inquiries`, { method: 'POST', body: { text } }));
+    location.assign(`conversation.html?id=${posted.conversation_id}`);
+  } catch (err) {
+    if (!err.redirecting) toast(err.message, 'error');
   }
 }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod config;
+mod conversations;
 mod crash;
 mod foundation;
 mod host;
@@ -13,6 +14,7 @@ mod houses;
 mod image_clean;
 mod images;
 mod limits;
+mod notifications;
 mod orders;
 mod outage;
 mod search;
