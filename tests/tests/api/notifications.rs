@@ -35,7 +35,7 @@ fn make_all_due(app: &TestApp) {
 
 fn undelivered(app: &TestApp) -> i64 {
     app.db()
-        .count("SELECT count(*) FROM notifications WHERE delivered_at IS NULL", &[])
+        .count("SELECT count(*) AS n FROM notifications WHERE delivered_at IS NULL", &[])
 }
 
 /// The scheduled call: delivers what is due now.
@@ -169,7 +169,7 @@ fn a_failing_or_hanging_gateway_never_fails_or_slows_a_change() {
     // The hung attempts end at their deadline and are rescheduled.
     assert!(wait_until(Duration::from_secs(30), || {
         app.db()
-            .count("SELECT count(*) FROM notifications WHERE claim IS NOT NULL", &[])
+            .count("SELECT count(*) AS n FROM notifications WHERE claim IS NOT NULL", &[])
             == 0
     }));
     assert_eq!(notices(&app).len(), 0);
@@ -215,7 +215,7 @@ fn racing_deliveries_never_deliver_one_notification_twice() {
         .collect();
     wait_until(Duration::from_secs(30), || {
         app.db()
-            .count("SELECT count(*) FROM notifications WHERE claim IS NOT NULL", &[])
+            .count("SELECT count(*) AS n FROM notifications WHERE claim IS NOT NULL", &[])
             == 0
     });
     gateway.set_failing(false);
