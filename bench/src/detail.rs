@@ -28,7 +28,8 @@ pub fn areas(db: &NativeSqlite) -> ApiResult<Cached<Vec<Area>>> {
 /// does not exist).
 pub fn house_detail(db: &NativeSqlite, id: i64, view: &View) -> ApiResult<DetailPage> {
     let today = dates::today(view.utc_offset);
-    let house = houses::detail(|| Ok(db), &MemoryKv::new(), view, id, today)?;
+    let now = ihome_shared::clock::now();
+    let house = houses::detail(|| Ok(db), &MemoryKv::new(), view, id, today, now)?;
     Ok(DetailPage::new(None, house))
 }
 

@@ -70,14 +70,38 @@ pub fn fill<T: Serialize>(
     key: &str,
     build: impl FnOnce() -> ApiResult<T>,
 ) -> ApiResult<T> {
+    fill_until(kv, key, 0, || Ok((build()?, None)))
+}
+
+/// [`fill`] for a read that stops being true by itself at an instant
+/// `build` returns with it (a request's deadline frees the nights a
+/// calendar shows), read at `now`: kept until then at most ([`lifetime`]).
+pub fn fill_until<T: Serialize>(
+    kv: &impl Kv,
+    key: &str,
+    now: i64,
+    build: impl FnOnce() -> ApiResult<(T, Option<i64>)>,
+) -> ApiResult<T> {
     let before = generation(kv)?;
-    let value = build()?;
+    let (value, true_until) = build()?;
+    let Some(ttl) = lifetime(TTL_SECS, true_until, now) else {
+        return Ok(value);
+    };
     let bytes = serde_json::to_vec(&value).map_err(ApiError::internal)?;
-    kv.put(key, &bytes, TTL_SECS)?;
+    kv.put(key, &bytes, ttl)?;
     if generation(kv)? != before {
         kv.delete(key)?;
     }
     Ok(value)
+}
+
+/// How long to keep, at `now`, a read that stays true until `true_until`
+/// (None: until a write changes it): `max` seconds at most, and ending a
+/// second before that instant, since the store may count its seconds from
+/// a little after `now`; None when that leaves nothing (don't store it).
+pub fn lifetime(max: i64, true_until: Option<i64>, now: i64) -> Option<i64> {
+    let ttl = true_until.map_or(max, |t| max.min(t - now - 1));
+    (ttl >= 1).then_some(ttl)
 }
 
 /// The current cache generation: a token that changes with every
@@ -146,6 +170,33 @@ mod tests {
             assert!(!seen.contains(&now), "{now} came back");
             seen.push(now);
         }
+    }
+
+    #[test]
+    fn a_read_true_until_an_instant_is_kept_until_just_before_it() {
+        assert_eq!(lifetime(3600, None, 100), Some(3600));
+        assert_eq!(lifetime(3600, Some(100 + 5000), 100), Some(3600));
+        assert_eq!(lifetime(3600, Some(100 + 60), 100), Some(59));
+        assert_eq!(lifetime(3600, Some(102), 100), Some(1));
+        assert_eq!(lifetime(3600, Some(101), 100), None);
+        assert_eq!(lifetime(3600, Some(50), 100), None);
+        let kv = MemoryKv::new();
+        kv.set_now(1_000);
+        fill_until(&kv, "cache:x", 1_000, || Ok((4, Some(1_060)))).unwrap();
+        kv.set_now(1_058);
+        assert_eq!(get::<i64>(&kv, "cache:x").unwrap(), Some(4));
+        kv.set_now(1_059);
+        assert_eq!(
+            get::<i64>(&kv, "cache:x").unwrap(),
+            None,
+            "gone before 1_060"
+        );
+        fill_until(&kv, "cache:x", 1_059, || Ok((5, Some(1_060)))).unwrap();
+        assert_eq!(
+            get::<i64>(&kv, "cache:x").unwrap(),
+            None,
+            "not worth storing"
+        );
     }
 
     #[test]

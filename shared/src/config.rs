@@ -8,7 +8,7 @@
 //! - One accessor per variable, named like it: [`utc_offset`],
 //!   [`image_base_url`], [`fdfs_proxy_origin`], [`sms_gateway_origin`],
 //!   [`sms_gateway_path`], [`client_ip_header`], [`database_url`],
-//!   [`database_host`], [`redis_url`], [`redis_host`]. Each returns the parsed
+//!   [`request_ttl_minutes`], [`database_host`], [`redis_url`], [`redis_host`]. Each returns the parsed
 //!   value; unset or empty is the default; a malformed value is a 4500 whose
 //!   cause names the variable and the value (logged once by
 //!   [`crate::http::serve`]), never a silent fall-back to the default.
@@ -101,6 +101,15 @@ pub const CLIENT_IP_HEADER: Variable = Variable {
     secret: false,
 };
 
+/// How long a booking request waits for the landlord, in minutes (it also
+/// ends with the check-in day: `orders::RequestDeadline`).
+pub const REQUEST_TTL_MINUTES: Variable = Variable {
+    name: "request_ttl_minutes",
+    default: "1440",
+    outbound: None,
+    secret: false,
+};
+
 /// The PostgreSQL server of users, houses and orders
 /// (`postgres://user:password@host:port/db`); empty: the embedded Spin
 /// SQLite database.
@@ -146,6 +155,7 @@ pub const VARIABLES: &[Variable] = &[
     SMS_GATEWAY_ORIGIN,
     SMS_GATEWAY_PATH,
     CLIENT_IP_HEADER,
+    REQUEST_TTL_MINUTES,
     DATABASE_URL,
     DATABASE_HOST,
     REDIS_URL,
@@ -202,6 +212,34 @@ pub fn client_ip_header() -> ApiResult<Option<String>> {
     VALUE
         .get_or_init(|| CLIENT_IP_HEADER.read(parse_header_name))
         .clone()
+}
+
+/// How long a booking request waits for the landlord, in minutes.
+pub fn request_ttl_minutes() -> ApiResult<i64> {
+    static VALUE: OnceLock<ApiResult<i64>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| REQUEST_TTL_MINUTES.read(parse_request_ttl_minutes))
+        .clone()
+}
+
+/// A request's lifetime bound: from a minute to a year (a longer wait
+/// would be no deadline at all; 0 would refuse every request at once).
+const REQUEST_TTL_MINUTES_RANGE: std::ops::RangeInclusive<i64> = 1..=525_600;
+
+/// Whole minutes, 1 to 525,600 (a year).
+pub fn parse_request_ttl_minutes(s: &str) -> Result<i64, String> {
+    let minutes: i64 = s
+        .parse()
+        .map_err(|_| "expected a whole number of minutes".to_string())?;
+    if REQUEST_TTL_MINUTES_RANGE.contains(&minutes) {
+        Ok(minutes)
+    } else {
+        Err(format!(
+            "expected {} to {} minutes",
+            REQUEST_TTL_MINUTES_RANGE.start(),
+            REQUEST_TTL_MINUTES_RANGE.end()
+        ))
+    }
 }
 
 /// The PostgreSQL server, `None` for the embedded database.
@@ -621,6 +659,19 @@ mod tests {
         );
         // The client learns nothing of it.
         assert!(!err.message.contains("utc_offset"));
+    }
+
+    #[test]
+    fn request_ttls() {
+        assert_eq!(parse_request_ttl_minutes("1440"), Ok(1440));
+        assert_eq!(parse_request_ttl_minutes("1"), Ok(1));
+        for bad in ["0", "-5", "1.5", "abc", "525601", "99999999999999999999"] {
+            assert!(parse_request_ttl_minutes(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            REQUEST_TTL_MINUTES.parse(None, parse_request_ttl_minutes),
+            Ok(1440)
+        );
     }
 
     #[test]

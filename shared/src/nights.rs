@@ -5,20 +5,29 @@
 //! either by an order (WAIT_ACCEPT, WAIT_COMMENT or COMPLETE) or by the
 //! landlord (a blocked night, `order_id` NULL). Because the key is the
 //! table's primary key, the database itself refuses to hold a night twice,
-//! on SQLite and PostgreSQL alike, whatever the application does:
+//! on SQLite and PostgreSQL alike, whatever the application does.
+//!
+//! A request's nights carry its deadline (`expires_at`, Unix seconds);
+//! accepted orders' and the landlord's carry NULL. Every read counts a
+//! night as held only while `expires_at IS NULL OR expires_at > now`
+//! ([`held_at`]), so from the deadline on the night is free with nothing
+//! running; a write meeting such a night takes it over first
+//! ([`crate::orders::expire::take_over`]).
 //! - a booking inserts its nights in the transaction that inserts the
 //!   order; a night already held is a unique violation, the transaction
 //!   rolls back, and the guest gets 4004 ([`hold_for_order`]);
-//! - rejecting or cancelling an order deletes its nights in the transaction
-//!   that changes its status ([`release_order`]);
+//! - accepting confirms them (no deadline any more, [`confirm_order`]);
+//!   rejecting, cancelling or expiring an order deletes them, in the
+//!   transaction that changes its status ([`release_order`]);
 //! - blocking inserts landlord rows, refused with 4004 when an order holds
 //!   any of the nights; unblocking deletes landlord rows only ([`block`],
 //!   [`unblock`]);
 //! - date search keeps a house when no night of the stay is held: one seek
 //!   of the primary key per house, bounded by the stay's length however
 //!   long the house's history ([`free_during`]);
-//! - the detail calendar shows the landlord's nights from today on, as
-//!   ranges ([`blocked_from`]).
+//! - the detail calendar shows the nights held by orders and the
+//!   landlord's, from today on, as ranges ([`booked_from`],
+//!   [`blocked_from`]).
 //!
 //! Nights are stored as `YYYY-MM-DD` text, whose order is date order.
 
@@ -32,25 +41,37 @@ pub fn of(stay: DateRange) -> impl Iterator<Item = Date> {
     (stay.start.0..stay.end.0).map(Date)
 }
 
+/// The condition "night row `n` is held at `?{now}`": no deadline, or one
+/// still ahead. Every read of held nights uses it.
+pub fn held_at(now: usize) -> String {
+    format!("(n.expires_at IS NULL OR n.expires_at > ?{now})")
+}
+
 /// Inserts one row per night of `stay` for `holder` (an order id, or NULL
-/// for the landlord). Parameters: ?1 house, ?2 holder, ?3… the nights.
+/// for the landlord) held until `expires_at` (NULL: no deadline).
+/// Parameters: ?1 house, ?2 holder, ?3 deadline, ?4… the nights.
 fn insert_nights(
     db: &impl Sql,
     house_id: i64,
     holder: Option<i64>,
+    expires_at: Option<i64>,
     nights: &[Date],
 ) -> Result<(), SqlError> {
     if nights.is_empty() {
         return Ok(());
     }
     let rows: Vec<String> = (0..nights.len())
-        .map(|i| format!("(?1, ?{}, ?2)", i + 3))
+        .map(|i| format!("(?1, ?{}, ?2, ?3)", i + 4))
         .collect();
     let sql = format!(
-        "INSERT INTO house_nights (house_id, night, order_id) VALUES {}",
+        "INSERT INTO house_nights (house_id, night, order_id, expires_at) VALUES {}",
         rows.join(", ")
     );
-    let mut params = vec![Value::Int(house_id), Value::from(holder)];
+    let mut params = vec![
+        Value::Int(house_id),
+        Value::from(holder),
+        Value::from(expires_at),
+    ];
     params.extend(nights.iter().map(|&n| Value::from(n)));
     db.execute(&sql, &params)
 }
@@ -60,24 +81,36 @@ fn taken() -> ApiError {
     ApiError::conflict("所选日期已被预订")
 }
 
-/// Holds the nights of `stay` for order `order_id`; 4004 (409) if any is
-/// held already. Call inside the transaction that inserts the order, so a
-/// refusal rolls the order back too.
+/// Holds the nights of `stay` for order `order_id` until `expires_at`
+/// (None: no deadline); 4004 (409) if any is held already. Call inside the
+/// transaction that inserts the order, after taking over expired holds
+/// ([`crate::orders::expire::take_over`]), so a refusal rolls the order
+/// back too.
 pub fn hold_for_order(
     db: &impl Sql,
     house_id: i64,
     order_id: i64,
     stay: DateRange,
+    expires_at: Option<i64>,
 ) -> ApiResult<()> {
     let nights: Vec<Date> = of(stay).collect();
-    match insert_nights(db, house_id, Some(order_id), &nights) {
+    match insert_nights(db, house_id, Some(order_id), expires_at, &nights) {
         Err(e) if e.is_unique_violation() => Err(taken()),
         other => Ok(other?),
     }
 }
 
-/// Frees the nights an order held (it was rejected or cancelled). Call
-/// inside the transaction that changes its status.
+/// The order's nights lose their deadline (it was accepted). Call inside
+/// the transaction that changes its status.
+pub fn confirm_order(db: &impl Sql, order_id: i64) -> ApiResult<()> {
+    Ok(db.execute(
+        "UPDATE house_nights SET expires_at = NULL WHERE order_id = ?1",
+        crate::params![order_id],
+    )?)
+}
+
+/// Frees the nights an order held (it was rejected, cancelled or expired).
+/// Call inside the transaction that changes its status.
 pub fn release_order(db: &impl Sql, order_id: i64) -> ApiResult<()> {
     Ok(db.execute(
         "DELETE FROM house_nights WHERE order_id = ?1",
@@ -85,11 +118,13 @@ pub fn release_order(db: &impl Sql, order_id: i64) -> ApiResult<()> {
     )?)
 }
 
-/// Blocks the nights of `range` on the landlord's calendar, in one write
-/// transaction: 4004 (409) when an order holds any of them (nothing is
-/// blocked then); nights already blocked stay blocked.
-pub fn block(db: &impl Sql, house_id: i64, range: DateRange) -> ApiResult<()> {
+/// Blocks the nights of `range` on the landlord's calendar at `now`, in
+/// one write transaction: 4004 (409) when an order holds any of them
+/// (nothing is blocked then); nights already blocked stay blocked; a
+/// request's nights past its deadline are taken over.
+pub fn block(db: &impl Sql, house_id: i64, range: DateRange, now: i64) -> ApiResult<()> {
     db.write_tx(|db| {
+        crate::orders::expire::take_over(db, house_id, range, now)?;
         let held = db.query(
             "SELECT night, order_id FROM house_nights
              WHERE house_id = ?1 AND night >= ?2 AND night < ?3",
@@ -106,7 +141,7 @@ pub fn block(db: &impl Sql, house_id: i64, range: DateRange) -> ApiResult<()> {
         // A booking that commits between the read and this insert holds its
         // night first: the primary key refuses the block then (on servers
         // whose transactions don't serialise writers like SQLite's do).
-        match insert_nights(db, house_id, None, &new) {
+        match insert_nights(db, house_id, None, None, &new) {
             Err(e) if e.is_unique_violation() => Err(taken()),
             other => Ok(other?),
         }
@@ -135,6 +170,35 @@ pub fn blocked_from(db: &impl Sql, house_id: i64, today: Date) -> ApiResult<Vec<
     Ok(ranges(&nights))
 }
 
+/// The nights orders hold at `now` from `today` on, as `[start, end)`
+/// ranges of consecutive nights, earliest first, and the earliest deadline
+/// among them (when the answer changes by itself; None: it doesn't).
+pub fn booked_from(
+    db: &impl Sql,
+    house_id: i64,
+    today: Date,
+    now: i64,
+) -> ApiResult<(Vec<DateRange>, Option<i64>)> {
+    let rows = db.query(
+        &format!(
+            "SELECT n.night AS night, n.expires_at AS expires_at FROM house_nights n
+             WHERE n.house_id = ?1 AND n.night >= ?2 AND n.order_id IS NOT NULL AND {}
+             ORDER BY n.night",
+            held_at(3)
+        ),
+        crate::params![house_id, today, now],
+    )?;
+    let mut next_change: Option<i64> = None;
+    let mut nights = Vec::with_capacity(rows.len());
+    for row in rows.iter() {
+        nights.push(row.date("night")?);
+        if let Some(deadline) = row.opt_int("expires_at")? {
+            next_change = Some(next_change.map_or(deadline, |t| t.min(deadline)));
+        }
+    }
+    Ok((ranges(&nights), next_change))
+}
+
 /// Consecutive nights joined into `[start, end)` ranges.
 pub fn ranges(sorted_nights: &[Date]) -> Vec<DateRange> {
     let mut out: Vec<DateRange> = Vec::new();
@@ -150,14 +214,15 @@ pub fn ranges(sorted_nights: &[Date]) -> Vec<DateRange> {
     out
 }
 
-/// The condition "house `h` holds no night in `[from, until)`" for a
-/// search's WHERE clause, with `from`/`until` the numbers of the statement
-/// parameters carrying those dates (`until` None: no end).
-pub fn free_during(from: usize, until: Option<usize>) -> String {
+/// The condition "house `h` holds no night in `[from, until)` at `now`"
+/// for a search's WHERE clause, with `from`/`until`/`now` the numbers of
+/// the statement parameters carrying those values (`until` None: no end).
+pub fn free_during(from: usize, until: Option<usize>, now: usize) -> String {
     let until = until.map_or(String::new(), |u| format!(" AND n.night < ?{u}"));
     format!(
         "NOT EXISTS (SELECT 1 FROM house_nights n \
-         WHERE n.house_id = h.id AND n.night >= ?{from}{until})"
+         WHERE n.house_id = h.id AND n.night >= ?{from}{until} AND {})",
+        held_at(now)
     )
 }
 
@@ -212,26 +277,77 @@ mod tests {
         let db = NativeSqlite::in_memory().unwrap();
         let h = house(&db);
         orders(&db, h);
-        hold_for_order(&db, h, 1, stay(0, 3)).unwrap();
-        let clash = hold_for_order(&db, h, 2, stay(2, 4)).unwrap_err();
+        hold_for_order(&db, h, 1, stay(0, 3), None).unwrap();
+        let clash = hold_for_order(&db, h, 2, stay(2, 4), None).unwrap_err();
         assert_eq!((clash.errno.code(), clash.status), ("4004", 409));
-        hold_for_order(&db, h, 3, stay(3, 5)).unwrap();
+        hold_for_order(&db, h, 3, stay(3, 5), None).unwrap();
         // Blocking a booked night is refused and blocks nothing.
-        assert_eq!(block(&db, h, stay(4, 7)).unwrap_err().status, 409);
+        assert_eq!(block(&db, h, stay(4, 7), 0).unwrap_err().status, 409);
         assert!(blocked_from(&db, h, d(0)).unwrap().is_empty());
-        block(&db, h, stay(5, 7)).unwrap();
-        block(&db, h, stay(6, 8)).unwrap();
+        block(&db, h, stay(5, 7), 0).unwrap();
+        block(&db, h, stay(6, 8), 0).unwrap();
         assert_eq!(blocked_from(&db, h, d(0)).unwrap(), vec![stay(5, 8)]);
         assert_eq!(
-            hold_for_order(&db, h, 4, stay(7, 9)).unwrap_err().status,
+            hold_for_order(&db, h, 4, stay(7, 9), None)
+                .unwrap_err()
+                .status,
             409
         );
         // Releasing an order frees its nights only.
         release_order(&db, 1).unwrap();
-        hold_for_order(&db, h, 5, stay(0, 3)).unwrap();
+        hold_for_order(&db, h, 5, stay(0, 3), None).unwrap();
         unblock(&db, h, stay(0, 7)).unwrap();
         assert_eq!(blocked_from(&db, h, d(0)).unwrap(), vec![stay(7, 8)]);
         assert_eq!(blocked_from(&db, h, d(8)).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_request_holds_its_nights_until_its_deadline_and_no_longer() {
+        let db = NativeSqlite::in_memory().unwrap();
+        let h = house(&db);
+        orders(&db, h);
+        db.execute("UPDATE orders SET expires_at = 1000 WHERE id = 1", &[])
+            .unwrap();
+        hold_for_order(&db, h, 1, stay(0, 3), Some(1000)).unwrap();
+        let free = |now: i64| {
+            db.query_i64(
+                &format!(
+                    "SELECT count(*) FROM houses h WHERE {}",
+                    free_during(1, Some(2), 3)
+                ),
+                crate::params![d(1), d(2), now],
+            )
+            .unwrap()
+                == Some(1)
+        };
+        assert!(!free(999), "held a second before the deadline");
+        assert!(free(1000), "free from the deadline on");
+        assert_eq!(
+            booked_from(&db, h, d(0), 999).unwrap(),
+            (vec![stay(0, 3)], Some(1000))
+        );
+        assert_eq!(booked_from(&db, h, d(0), 1000).unwrap(), (vec![], None));
+        // Before the deadline the nights are taken; from it, a booking (here
+        // a block) takes them over and the request is EXPIRED.
+        assert_eq!(block(&db, h, stay(1, 2), 999).unwrap_err().status, 409);
+        block(&db, h, stay(1, 2), 1000).unwrap();
+        let status = db
+            .query("SELECT status FROM orders WHERE id = 1", &[])
+            .unwrap()
+            .first()
+            .unwrap()
+            .text("status")
+            .unwrap();
+        assert_eq!(status, "EXPIRED");
+        // All of the request's nights are free, not only the blocked one.
+        hold_for_order(&db, h, 2, stay(0, 1), None).unwrap();
+        hold_for_order(&db, h, 3, stay(2, 3), None).unwrap();
+        // A confirmed hold has no deadline.
+        db.execute("UPDATE orders SET expires_at = 5 WHERE id = 4", &[])
+            .unwrap();
+        hold_for_order(&db, h, 4, stay(5, 6), Some(5)).unwrap();
+        confirm_order(&db, 4).unwrap();
+        assert_eq!(booked_from(&db, h, d(5), 10).unwrap().0, vec![stay(5, 6)]);
     }
 
     #[test]

@@ -144,7 +144,7 @@ fn seed(db: &NativeSqlite, rng: &mut StdRng) -> Vec<House> {
             .unwrap();
         let active = ["WAIT_ACCEPT", "WAIT_COMMENT", "COMPLETE"].contains(&status);
         if active && nights::of(stay).all(|n| !houses[h].held.contains(&n)) {
-            nights::hold_for_order(db, houses[h].id, order, stay).unwrap();
+            nights::hold_for_order(db, houses[h].id, order, stay, None).unwrap();
             houses[h].held.extend(nights::of(stay));
         }
     }
@@ -155,7 +155,7 @@ fn seed(db: &NativeSqlite, rng: &mut StdRng) -> Vec<House> {
             start,
             end: start.add_days(rng.gen_range(1..4)),
         };
-        if nights::block(db, houses[h].id, range).is_ok() {
+        if nights::block(db, houses[h].id, range, 1).is_ok() {
             houses[h].held.extend(nights::of(range));
         }
     }
@@ -266,7 +266,7 @@ fn every_query_answers_what_brute_force_computes() {
         // in order, without overlap.
         let mut listed = Vec::new();
         for page in 1..=total_page + 1 {
-            let got = houses::search_fresh(&db, &view(), &parse(&q, page), today()).unwrap();
+            let got = houses::search_fresh(&db, &view(), &parse(&q, page), today(), 1).unwrap();
             assert_eq!(got.total_page, total_page, "{q:?}");
             assert_eq!(got.current_page, page);
             assert!(got.houses.len() <= PAGE);
@@ -297,7 +297,7 @@ fn cached_pages_never_outlive_a_write() {
     ];
     let search = |expect_hit: bool| -> Vec<i64> {
         let query = parse(&q, 1);
-        match houses::search(|| Ok(&db), &kv, &view(), &query, today()).unwrap() {
+        match houses::search(|| Ok(&db), &kv, &view(), &query, today(), 1).unwrap() {
             Cached::Hit(raw) => {
                 assert!(expect_hit, "a hit where a miss was due");
                 let page: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
@@ -318,7 +318,7 @@ fn cached_pages_never_outlive_a_write() {
     assert_eq!(search(true), first);
     assert_eq!(
         first,
-        houses::search_fresh(&db, &view(), &parse(&q, 1), today())
+        houses::search_fresh(&db, &view(), &parse(&q, 1), today(), 1)
             .unwrap()
             .houses
             .iter()
@@ -332,7 +332,7 @@ fn cached_pages_never_outlive_a_write() {
         start: today().add_days(70),
         end: today().add_days(73),
     };
-    nights::block(&db, gone, stay).unwrap();
+    nights::block(&db, gone, stay, 1).unwrap();
     cache::invalidate_house(&kv, gone);
     let after = search(false);
     assert!(!after.contains(&gone), "{after:?}");
@@ -357,7 +357,7 @@ fn cached_pages_stay_within_their_slots_and_answer_only_their_query() {
     let q = vec![("sk", "new".to_string())];
     let ask = |page: i64| -> i64 {
         let query = parse(&q, page);
-        match houses::search(|| Ok(&db), &kv, &view(), &query, today()).unwrap() {
+        match houses::search(|| Ok(&db), &kv, &view(), &query, today(), 1).unwrap() {
             Cached::Hit(raw) => {
                 let page: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
                 page["current_page"].as_i64().unwrap()

@@ -14,13 +14,20 @@ use ihome_shared::clock::Date;
 use ihome_shared::domain::{DateRange, PriceFen};
 use ihome_shared::houses::{self, NewHouse, Publisher, SearchParams, SearchQuery, View};
 use ihome_shared::orders::{
-    self, Booking, CommentRequest, OrderRole, OrderStatus, Review, StatusChange,
+    self, Booking, CommentRequest, OrderRole, OrderStatus, RequestDeadline, Review, StatusChange,
 };
 use ihome_shared::store::native::{MemoryKv, NativeSqlite};
 use ihome_shared::store::{Rows, Sql, SqlError, Value};
 use ihome_shared::{ApiResult, Errno, params};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+/// Requests made here wait a day (in UTC); every operation runs at time 1
+/// or 2, long before any deadline.
+const DEADLINE: RequestDeadline = RequestDeadline {
+    utc_offset: 0,
+    ttl_secs: 86_400,
+};
 
 const HOUSES: i64 = 10_000;
 const ORDERS: i64 = 100_000;
@@ -29,11 +36,9 @@ const USERS: i64 = 500;
 /// indexed plans take a few milliseconds (a full sort or an orders scan
 /// per house would take far longer).
 const MAX_QUERY_TIME: Duration = Duration::from_millis(250);
-/// How the calendar reaches a house's orders: by check-out day, so stays
-/// that are over (a house's whole history) are never visited.
-const OVERLAP_SEEK: &str = "orders_by_house_stay (house_id=? AND end_date>?)";
-/// How a date search reaches a house's held nights: a range of the nights
-/// table's primary key, from the first asked night on.
+/// How a date search and the calendar reach a house's held nights: a range
+/// of the nights table's primary key, from the first asked night on (so
+/// nights that are over, a house's whole history, are never visited).
 const NIGHTS_SEEK: &str = "USING PRIMARY KEY (house_id=? AND night>?";
 
 /// A search query from its query-string values.
@@ -171,6 +176,8 @@ fn new_house(area: i64, price: i64, min: i64, max: i64, facilities: &[i64]) -> N
         min_days: min,
         max_days: max,
         facilities: facilities.to_vec(),
+        instant_book: None,
+        cancel_policy: None,
     }
 }
 
@@ -199,8 +206,8 @@ impl App {
             house_id: house,
             stay: DateRange::parse(start, end).unwrap(),
         };
-        match orders::book(db, &self.kv, guest, &booking, 1) {
-            Ok(id) => Some(id),
+        match orders::book(db, &self.kv, guest, &booking, 1, &DEADLINE) {
+            Ok(booked) => Some(booked.order_id),
             Err(e) if e.errno == Errno::DataErr => None,
             Err(e) => panic!("booking {start}..{end}: {e:?}"),
         }
@@ -211,11 +218,11 @@ impl App {
     }
 
     fn change(&self, user: i64, order: i64, change: StatusChange) -> ApiResult<()> {
-        orders::change_status(&self.db, &self.kv, user, order, &change, 2)
+        orders::change_status(&self.db, &self.kv, user, order, &change, 2, 0)
     }
 
     fn search_ids(&self, q: &SearchQuery, today: Date) -> Vec<i64> {
-        houses::search_fresh(&self.db, &self.view, q, today)
+        houses::search_fresh(&self.db, &self.view, q, today, 1)
             .unwrap()
             .houses
             .iter()
@@ -286,8 +293,8 @@ fn every_operation_runs() {
     .unwrap();
     orders::comment(&app.db, &app.kv, 2, order, &review, date("2030-01-12"), 3).unwrap();
 
-    let detail = houses::detail(|| Ok(&app.db), &app.kv, &app.view, house, today).unwrap();
-    let cached = houses::detail(unopened, &app.kv, &app.view, house, today).unwrap();
+    let detail = houses::detail(|| Ok(&app.db), &app.kv, &app.view, house, today, 1).unwrap();
+    let cached = houses::detail(unopened, &app.kv, &app.view, house, today, 1).unwrap();
     assert_eq!(cached, detail);
     assert_eq!(
         (detail.hid, detail.user_id, detail.price),
@@ -310,7 +317,7 @@ fn every_operation_runs() {
     assert_eq!(mine[0].order_count, 1);
     for role in [OrderRole::Custom, OrderRole::Landlord] {
         let user = if role == OrderRole::Custom { 2 } else { 1 };
-        let list = orders::list(&app.db, &app.view, user, role).unwrap();
+        let list = orders::list(&app.db, &app.view, user, role, 1).unwrap();
         assert_eq!(list.len(), 1, "{role:?}");
         assert_eq!(
             (list[0].status.as_str(), list[0].amount),
@@ -387,16 +394,20 @@ fn booking_and_transitions_decide_conflicts_in_sql() {
         "ends at check-in"
     );
     assert_eq!(
-        errno(orders::book(
-            &app.db,
-            &app.kv,
-            1,
-            &Booking {
-                house_id: house,
-                stay: DateRange::parse("2030-03-01", "2030-03-02").unwrap(),
-            },
-            1
-        )),
+        errno(
+            orders::book(
+                &app.db,
+                &app.kv,
+                1,
+                &Booking {
+                    house_id: house,
+                    stay: DateRange::parse("2030-03-01", "2030-03-02").unwrap(),
+                },
+                1,
+                &DEADLINE
+            )
+            .map(|b| b.order_id)
+        ),
         Errno::RoleErr,
         "the landlord's own house"
     );
@@ -495,11 +506,11 @@ fn search_semantics_on_a_small_set() {
     // An unknown area is refused; a page past the last is empty.
     let unknown = query(Some("99"), None, None, None, None);
     assert_eq!(
-        errno(houses::search_fresh(&app.db, &app.view, &unknown, today)),
+        errno(houses::search_fresh(&app.db, &app.view, &unknown, today, 1)),
         Errno::ParamErr
     );
     let past_the_end = query(None, None, None, None, Some("2"));
-    let page = houses::search_fresh(&app.db, &app.view, &past_the_end, today).unwrap();
+    let page = houses::search_fresh(&app.db, &app.view, &past_the_end, today, 1).unwrap();
     assert_eq!(
         (page.houses.len(), page.total_page, page.current_page),
         (0, 1, 2)
@@ -583,7 +594,7 @@ fn search_uses_indexes_at_scale() {
                     let q = query(aid, sd, ed, Some(sk), Some(p));
                     let mut total_page = 0;
                     let ran = recorded(db, |db| {
-                        total_page = houses::search_fresh(db, &app.view, &q, today)
+                        total_page = houses::search_fresh(db, &app.view, &q, today, 1)
                             .unwrap()
                             .total_page;
                     });
@@ -663,7 +674,7 @@ fn search_uses_indexes_at_scale() {
         (
             "guest orders",
             recorded(db, |db| {
-                orders::list(db, view, 7, OrderRole::Custom).unwrap();
+                orders::list(db, view, 7, OrderRole::Custom, 1).unwrap();
             }),
             "o.user_id = ?1",
             "orders_by_guest",
@@ -671,7 +682,7 @@ fn search_uses_indexes_at_scale() {
         (
             "landlord orders",
             recorded(db, |db| {
-                orders::list(db, view, 7, OrderRole::Landlord).unwrap();
+                orders::list(db, view, 7, OrderRole::Landlord, 1).unwrap();
             }),
             "h.user_id = ?1",
             // Any orders index that leads with the house will do.
@@ -680,15 +691,15 @@ fn search_uses_indexes_at_scale() {
         (
             "calendar",
             recorded(db, |db| {
-                houses::detail(|| Ok(db), &MemoryKv::new(), view, 7, base).unwrap();
+                houses::detail(|| Ok(db), &MemoryKv::new(), view, 7, base, 1).unwrap();
             }),
-            "end_date > ?2",
-            OVERLAP_SEEK,
+            "n.order_id IS NOT NULL",
+            NIGHTS_SEEK,
         ),
         (
             "comments",
             recorded(db, |db| {
-                houses::detail(|| Ok(db), &MemoryKv::new(), view, 7, base).unwrap();
+                houses::detail(|| Ok(db), &MemoryKv::new(), view, 7, base, 1).unwrap();
             }),
             "o.comment",
             "(house_id=?)",
@@ -755,7 +766,7 @@ fn overlap_checks_do_not_grow_with_a_houses_history() {
         None,
     );
     let searched = recorded(db, |db| {
-        houses::search_fresh(db, &app.view, &search, today).unwrap();
+        houses::search_fresh(db, &app.view, &search, today, 1).unwrap();
     });
     // A booking that collides is refused by the nights table's key: each of
     // its statements seeks (re-running them here would book or fail, so
@@ -772,11 +783,11 @@ fn overlap_checks_do_not_grow_with_a_houses_history() {
     }
     statement(&booked, "INSERT INTO house_nights");
     let shown = recorded(db, |db| {
-        houses::detail(|| Ok(db), &MemoryKv::new(), &app.view, house, today).unwrap();
+        houses::detail(|| Ok(db), &MemoryKv::new(), &app.view, house, today, 1).unwrap();
     });
     let cases = [
         ("search count", statement(&searched, "count(*) AS houses")),
-        ("calendar", statement(&shown, "end_date > ?2")),
+        ("calendar", statement(&shown, "n.order_id IS NOT NULL")),
     ];
     let steps = || -> Vec<i32> { cases.iter().map(|(_, ran)| vm_steps(db, ran)).collect() };
     let new_house = steps();

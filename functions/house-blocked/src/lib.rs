@@ -22,7 +22,9 @@ fn handle(req: IncomingRequest) -> Response {
 }
 
 fn block(req: &ApiRequest) -> ApiResult<Response> {
-    change(req, houses::block)
+    change(req, |db, kv, house, nights| {
+        houses::block(db, kv, house, nights, clock::now())
+    })
 }
 
 fn unblock(req: &ApiRequest) -> ApiResult<Response> {
@@ -32,7 +34,7 @@ fn unblock(req: &ApiRequest) -> ApiResult<Response> {
 /// The request as both methods read it, then `operation`.
 fn change(
     req: &ApiRequest,
-    operation: fn(&AppDb, &AppKv, &OwnedHouse, BlockedNights) -> ApiResult<()>,
+    operation: impl FnOnce(&AppDb, &AppKv, &OwnedHouse, BlockedNights) -> ApiResult<()>,
 ) -> ApiResult<Response> {
     let kv = store::kv()?;
     let (db, house) = OwnedHouse::from_request(req, &kv, store::db)?;

@@ -31,6 +31,7 @@ fn detail(req: &ApiRequest) -> ApiResult<Response> {
         house_id,
         viewer,
         clock::today()?,
+        clock::now(),
     )?;
     Ok(http::ok(page))
 }

@@ -58,6 +58,7 @@ fn search(req: &ApiRequest) -> ApiResult<Response> {
         &View::from_config()?,
         &query,
         clock::today()?,
+        clock::now(),
     )?;
     Ok(http::ok(page))
 }

@@ -1,14 +1,16 @@
-//! PUT /api/v1.0/orders/:id/status: `{"action":"accept"}` or
-//! `{"action":"reject","reason"}` by the house's landlord, `{"action":"cancel"}`
-//! by the guest ([`StatusChange::parse`], then [`orders::change_status`]:
-//! applied at most once, 4004/409 for the others; wrong person 4105;
-//! unknown order 4002). Once answered, due notifications (the other
-//! party's among them) are delivered ([`notify::after_commit`]).
+//! PUT /api/v1.0/orders/:id/status: `{"action":"accept"}`,
+//! `{"action":"reject","reason"}` or `{"action":"host_cancel","reason"}` by
+//! the house's landlord, `{"action":"cancel"}` by the guest
+//! ([`StatusChange::parse`], then [`orders::change_status`]: applied at most
+//! once, 4004/409 for the others; wrong person 4105; unknown order 4002).
+//! Once answered: a bounded sweep of requests past their deadline and the
+//! delivery of due notifications, the other party's among them
+//! ([`notify::after_commit`]).
 
 use ihome_shared::clock;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{self, StatusChange, StatusRequest};
-use ihome_shared::{ApiResult, notify, session, store};
+use ihome_shared::{ApiResult, config, notify, session, store};
 use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -35,6 +37,7 @@ fn change_status(req: &ApiRequest) -> ApiResult<Response> {
         order_id,
         &change,
         clock::now(),
+        config::utc_offset()?,
     )?;
     Ok(http::ok_empty())
 }

@@ -2,6 +2,7 @@
 //! placed as a guest (`custom`), or the orders for the user's houses
 //! (`landlord`), newest first → `{"orders":[OrderItem...]}` ([`orders::list`]).
 
+use ihome_shared::clock;
 use ihome_shared::houses::View;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{self, OrderRole};
@@ -18,6 +19,12 @@ fn handle(req: IncomingRequest) -> Response {
 fn my_orders(req: &ApiRequest) -> ApiResult<Response> {
     let user = session::require(&store::kv()?, req)?.user;
     let role = OrderRole::parse(req.query("role").as_deref())?;
-    let orders = orders::list(&store::db()?, &View::from_config()?, user.user_id, role)?;
+    let orders = orders::list(
+        &store::db()?,
+        &View::from_config()?,
+        user.user_id,
+        role,
+        clock::now(),
+    )?;
     Ok(http::ok(json!({ "orders": orders })))
 }

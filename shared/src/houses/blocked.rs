@@ -51,15 +51,17 @@ impl BlockedNights {
     }
 }
 
-/// Closes the nights; 4004 (409) when an order holds any of them, and then
-/// none is blocked. Nights blocked already stay blocked.
+/// Closes the nights at `now`; 4004 (409) when an order holds any of them
+/// (a request only until its deadline), and then none is blocked. Nights
+/// blocked already stay blocked.
 pub fn block(
     db: &impl Sql,
     kv: &impl Kv,
     house: &OwnedHouse,
     nights: BlockedNights,
+    now: i64,
 ) -> ApiResult<()> {
-    nights::block(db, house.id(), nights.0)?;
+    nights::block(db, house.id(), nights.0, now)?;
     // The detail's calendar shows them; date searches exclude the house.
     cache::invalidate_house(kv, house.id());
     Ok(())
@@ -125,7 +127,7 @@ mod tests {
         let today = Date::parse("2030-01-10").unwrap();
         let nights = parse("2030-01-12", "2030-01-15", today).unwrap();
         kv.put(&cache::house_detail(1), b"{}", 60).unwrap();
-        block(&db, &kv, &house, nights).unwrap();
+        block(&db, &kv, &house, nights, 0).unwrap();
         assert_eq!(kv.get(&cache::house_detail(1)).unwrap(), None);
         assert_eq!(nights::blocked_from(&db, 1, today).unwrap(), vec![nights.0]);
         kv.put(&cache::house_detail(1), b"{}", 60).unwrap();

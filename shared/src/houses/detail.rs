@@ -16,7 +16,7 @@ use crate::clock::Date;
 use crate::domain::DateRange;
 use crate::errno::{ApiError, ApiResult};
 use crate::nights;
-use crate::orders::active_statuses;
+use crate::orders::CancelPolicy;
 use crate::params;
 use crate::store::{Kv, Sql};
 
@@ -91,6 +91,12 @@ pub struct HouseDetail {
     /// The average of the guests' ratings, `None` (null) before the first.
     pub rating: Option<Rating>,
     pub rating_count: i64,
+    /// Bookings are accepted at once. (Defaults: entries cached before
+    /// these fields existed.)
+    #[serde(default)]
+    pub instant_book: bool,
+    #[serde(default)]
+    pub cancel_policy: CancelPolicy,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -131,8 +137,8 @@ fn not_found(house_id: i64) -> ApiError {
 }
 
 /// `GET /houses/:id`: the house as `viewer` may see it (see
-/// [`DetailPage::for_viewer`]), or 4002; `open_db` is called only when the
-/// cache does not hold it.
+/// [`DetailPage::for_viewer`]) on `today` at `now`, or 4002; `open_db` is
+/// called only when the cache does not hold it.
 pub fn detail_page<D: Sql>(
     open_db: impl FnOnce() -> ApiResult<D>,
     kv: &impl Kv,
@@ -140,23 +146,29 @@ pub fn detail_page<D: Sql>(
     house_id: i64,
     viewer: Option<i64>,
     today: Date,
+    now: i64,
 ) -> ApiResult<DetailPage> {
-    DetailPage::for_viewer(viewer, detail(open_db, kv, view, house_id, today)?)
+    DetailPage::for_viewer(viewer, detail(open_db, kv, view, house_id, today, now)?)
 }
 
 /// The house as anyone sees it, published or not, or 4002; `open_db` is
-/// called only when the cache does not hold it.
+/// called only when the cache does not hold it. A cached copy whose
+/// calendar shows a request's nights is kept only until that request's
+/// deadline ([`cache::fill_until`]).
 pub fn detail<D: Sql>(
     open_db: impl FnOnce() -> ApiResult<D>,
     kv: &impl Kv,
     view: &View,
     house_id: i64,
     today: Date,
+    now: i64,
 ) -> ApiResult<HouseDetail> {
     let key = cache::house_detail(house_id);
     let mut house = match cache::get::<HouseDetail>(kv, &key)? {
         Some(house) => house,
-        None => cache::fill(kv, &key, || load(&open_db()?, view, house_id, today))?,
+        None => cache::fill_until(kv, &key, now, || {
+            load(&open_db()?, view, house_id, today, now)
+        })?,
     };
     // A cached calendar may have been built days ago: nights that have
     // passed since are dropped on every read, not only when it is rebuilt.
@@ -171,7 +183,8 @@ const HOUSE: &str = "SELECT h.id AS hid, h.user_id AS owner_id, u.name AS owner_
         h.room_count AS room_count, h.acreage AS acreage, h.unit AS unit,
         h.capacity AS capacity, h.beds AS beds, h.deposit AS deposit,
         h.min_days AS min_days, h.max_days AS max_days, h.area_id AS area_id,
-        h.published AS published, h.rating_sum AS rating_sum, h.rating_count AS rating_count
+        h.published AS published, h.rating_sum AS rating_sum, h.rating_count AS rating_count,
+        h.instant_book AS instant_book, h.cancel_policy AS cancel_policy
     FROM houses h JOIN users u ON u.id = h.user_id WHERE h.id = ?1";
 
 /// In the landlord's order (upload order until they reorder); the first is
@@ -190,16 +203,15 @@ const COMMENTS: &str = "SELECT u.name AS guest_name, o.comment AS comment,
     WHERE o.house_id = ?1 AND o.status = 'COMPLETE'
     ORDER BY o.updated_at DESC, o.id DESC LIMIT ?2";
 
-/// The calendar: stays not over by today (`?2`), earliest first.
-const BOOKED_NIGHTS: &str = concat!(
-    "SELECT start_date, end_date FROM orders
-     WHERE house_id = ?1 AND status IN (",
-    active_statuses!(),
-    ") AND end_date > ?2
-     ORDER BY start_date"
-);
-
-fn load(db: &impl Sql, view: &View, house_id: i64, today: Date) -> ApiResult<HouseDetail> {
+/// The house at `now`, and until when its calendar stays true by itself
+/// (the earliest deadline of a request it shows).
+fn load(
+    db: &impl Sql,
+    view: &View,
+    house_id: i64,
+    today: Date,
+    now: i64,
+) -> ApiResult<(HouseDetail, Option<i64>)> {
     let house = db.query(HOUSE, params![house_id])?;
     let h = house.first().ok_or_else(|| not_found(house_id))?;
     let images = db.query(PHOTOS, params![house_id])?.map(|r| {
@@ -221,20 +233,16 @@ fn load(db: &impl Sql, view: &View, house_id: i64, today: Date) -> ApiResult<Hou
                 rating: r.opt_int("rating")?,
             })
         })?;
-    let booked = db
-        .query(BOOKED_NIGHTS, params![house_id, today])?
-        .map(|r| {
-            Ok(DateSpan {
-                start_date: r.text("start_date")?,
-                end_date: r.text("end_date")?,
-            })
-        })?;
+    // From the nights, like search and booking: a request's nights only
+    // until its deadline.
+    let (booked, true_until) = nights::booked_from(db, house_id, today, now)?;
+    let booked = booked.into_iter().map(DateSpan::from).collect();
     let blocked = nights::blocked_from(db, house_id, today)?
         .into_iter()
         .map(DateSpan::from)
         .collect();
     let rating_count = h.int("rating_count")?;
-    Ok(HouseDetail {
+    let house = HouseDetail {
         hid: h.int("hid")?,
         user_id: h.int("owner_id")?,
         user_name: h.text("owner_name")?,
@@ -260,7 +268,11 @@ fn load(db: &impl Sql, view: &View, house_id: i64, today: Date) -> ApiResult<Hou
         blocked,
         rating: Rating::average(h.int("rating_sum")?, rating_count),
         rating_count,
-    })
+        instant_book: h.int("instant_book")? != 0,
+        cancel_policy: CancelPolicy::parse(&h.text("cancel_policy")?)
+            .map_err(|e| crate::store::SqlError::Column(e.message))?,
+    };
+    Ok((house, true_until))
 }
 
 #[cfg(test)]
@@ -295,14 +307,14 @@ mod tests {
             start: day(a),
             end: day(b),
         };
-        nights::block(&db, 1, range(-3, -1)).unwrap();
-        nights::block(&db, 1, range(2, 4)).unwrap();
+        nights::block(&db, 1, range(-3, -1), 0).unwrap();
+        nights::block(&db, 1, range(2, 4), 0).unwrap();
         db.execute(
             "UPDATE houses SET rating_count = 3, rating_sum = 13, published = 0 WHERE id = 1",
             &[],
         )
         .unwrap();
-        let house = detail(|| Ok(&db), &kv, &view(), 1, day(0)).unwrap();
+        let house = detail(|| Ok(&db), &kv, &view(), 1, day(0), 0).unwrap();
         assert_eq!(
             house.images,
             vec![
@@ -333,6 +345,7 @@ mod tests {
             &view(),
             1,
             day(4),
+            0,
         )
         .unwrap();
         assert!(cached.blocked.is_empty());
@@ -342,7 +355,7 @@ mod tests {
     fn an_unpublished_house_is_shown_to_its_owner_only() {
         let db = db_with_house();
         let kv = MemoryKv::new();
-        let mut house = detail(|| Ok(&db), &kv, &view(), 1, day(0)).unwrap();
+        let mut house = detail(|| Ok(&db), &kv, &view(), 1, day(0), 0).unwrap();
         for viewer in [None, Some(1), Some(2)] {
             let page = DetailPage::for_viewer(viewer, house.clone()).unwrap();
             assert_eq!(page.user_id, viewer.unwrap_or(-1));

@@ -16,12 +16,13 @@ use crate::store::{Kv, Sql};
 use super::OwnedHouse;
 use super::publish::{NewHouse, form_params, link_facilities, unknown_area};
 
-/// Every field of the form; only when the area exists (no row back: an
-/// unknown area). Parameters: the house, then the form as in
-/// [`form_params`].
+/// Every field of the form (a booking option not given keeps its value);
+/// only when the area exists (no row back: an unknown area). Parameters:
+/// the house, then the form as in [`form_params`].
 const UPDATE_HOUSE: &str = "UPDATE houses SET area_id = ?2, title = ?3, price = ?4,
         address = ?5, room_count = ?6, acreage = ?7, unit = ?8, capacity = ?9, beds = ?10,
-        deposit = ?11, min_days = ?12, max_days = ?13
+        deposit = ?11, min_days = ?12, max_days = ?13,
+        instant_book = coalesce(?14, instant_book), cancel_policy = coalesce(?15, cancel_policy)
     WHERE id = ?1 AND EXISTS (SELECT 1 FROM areas a WHERE a.id = ?2)
     RETURNING id AS house_id";
 
@@ -65,6 +66,8 @@ mod tests {
             min_days: 2,
             max_days: 30,
             facilities,
+            instant_book: None,
+            cancel_policy: None,
         }
     }
 

@@ -61,7 +61,7 @@ macro_rules! house_item_select {
                 h.order_count AS order_count, h.address AS address,
                 u.avatar AS owner_avatar, h.created_at AS created_at,
                 h.rating_sum AS rating_sum, h.rating_count AS rating_count,
-                h.published AS published
+                h.published AS published, h.instant_book AS instant_book
          FROM houses h
          JOIN areas a ON a.id = h.area_id
          JOIN users u ON u.id = h.user_id"
@@ -188,6 +188,10 @@ pub struct HouseItem {
     /// houses only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<bool>,
+    /// Bookings are accepted at once. (Default: pages cached before the
+    /// field existed.)
+    #[serde(default)]
+    pub instant_book: bool,
 }
 
 impl HouseItem {
@@ -207,6 +211,7 @@ impl HouseItem {
             rating: Rating::average(row.int("rating_sum")?, row.int("rating_count")?),
             rating_count: row.int("rating_count")?,
             published: None,
+            instant_book: row.int("instant_book")? != 0,
         })
     }
 }

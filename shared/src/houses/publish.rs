@@ -11,6 +11,7 @@ use crate::cache;
 use crate::de::{Decimal, flex_i64, flex_i64_vec};
 use crate::domain::{PriceFen, bounded_text};
 use crate::errno::{ApiError, ApiResult};
+use crate::orders::CancelPolicy;
 use crate::params;
 use crate::store::{Kv, Sql, Value};
 
@@ -58,6 +59,12 @@ pub struct NewHouseRequest {
     pub max_days: i64,
     #[serde(default, deserialize_with = "flex_i64_vec")]
     pub facility: Vec<i64>,
+    /// Optional: publishing defaults to false, editing keeps the house's.
+    #[serde(default)]
+    pub instant_book: Option<bool>,
+    /// Optional: publishing defaults to flexible, editing keeps the house's.
+    #[serde(default)]
+    pub cancel_policy: Option<String>,
 }
 
 /// A validated house. Whether `area_id` and `facilities` exist is checked
@@ -79,6 +86,10 @@ pub struct NewHouse {
     pub max_days: i64,
     /// Sorted, without duplicates.
     pub facilities: Vec<i64>,
+    /// None: not given (publishing: false; editing: unchanged).
+    pub instant_book: Option<bool>,
+    /// None: not given (publishing: flexible; editing: unchanged).
+    pub cancel_policy: Option<CancelPolicy>,
 }
 
 fn text_field(raw: &str, chars: &RangeInclusive<usize>, what: &str) -> ApiResult<String> {
@@ -122,6 +133,11 @@ impl NewHouse {
         if req.area_id <= 0 {
             return Err(ApiError::param("无效的城区编号"));
         }
+        let cancel_policy = req
+            .cancel_policy
+            .as_deref()
+            .map(CancelPolicy::parse)
+            .transpose()?;
         Ok(NewHouse {
             title: text_field(&req.title, &TITLE_CHARS, "标题")?,
             price: PriceFen::from_yuan(&req.price, *PRICE_YUAN.start(), *PRICE_YUAN.end(), "价格")?,
@@ -141,6 +157,8 @@ impl NewHouse {
             min_days,
             max_days,
             facilities,
+            instant_book: req.instant_book,
+            cancel_policy,
         })
     }
 }
@@ -170,16 +188,21 @@ impl Publisher {
 }
 
 /// Inserts only when the area exists (no row, no id: an unknown area).
-/// Parameters: the publisher, then [`form_params`] (`?2`…`?13`), then now.
+/// Parameters: the publisher, then [`form_params`] (`?2`…`?15`), then now.
+/// A booking option not given is NULL here: the column's default.
 const INSERT_HOUSE: &str = "INSERT INTO houses (user_id, area_id, title, price, address,
-        room_count, acreage, unit, capacity, beds, deposit, min_days, max_days, created_at)
-    SELECT ?1, a.id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+        room_count, acreage, unit, capacity, beds, deposit, min_days, max_days, created_at,
+        instant_book, cancel_policy)
+    SELECT ?1, a.id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?16,
+        coalesce(?14, 0), coalesce(?15, 'flexible')
     FROM areas a WHERE a.id = ?2
     RETURNING id AS house_id";
 
 /// `first` (`?1`: the publisher, or the house being edited), then every
-/// field of the form as `?2` (the area) to `?13`, in the column order of
-/// [`INSERT_HOUSE`]; publishing and editing bind the form the same way.
+/// field of the form as `?2` (the area) to `?13` in the column order of
+/// [`INSERT_HOUSE`], then the booking options `?14` (instant book, 0/1)
+/// and `?15` (the policy), NULL when not given; publishing and editing
+/// bind the form the same way.
 pub(super) fn form_params(first: i64, house: &NewHouse) -> Vec<Value> {
     vec![
         Value::from(first),
@@ -195,6 +218,8 @@ pub(super) fn form_params(first: i64, house: &NewHouse) -> Vec<Value> {
         Value::from(house.deposit.0),
         Value::from(house.min_days),
         Value::from(house.max_days),
+        Value::from(house.instant_book.map(i64::from)),
+        Value::from(house.cancel_policy.map(CancelPolicy::as_str)),
     ]
 }
 

@@ -3,7 +3,8 @@
 //! order asked for.
 //!
 //! Availability rests on [`crate::nights`]: a house is free for `[sd, ed)`
-//! when `house_nights` holds none of those nights (booked or blocked), one
+//! when `house_nights` holds none of those nights at the moment of the
+//! search (booked, blocked, or a request before its deadline), one
 //! seek of its primary key per house, bounded by the stay's length however
 //! long the house's history. Two statements share one filter, so they see
 //! the same houses: the count behind `total_page` and the page itself. Each
@@ -16,8 +17,11 @@
 //! comment, a publish, an edit, blocked nights, an avatar) invalidates
 //! through [`cache::invalidate`], which changes the generation, so the next
 //! search, on any instance sharing the store, builds its page afresh: no
-//! stale page, without tracking which queries a write touched. A hit costs
-//! two key-value reads; a miss the two statements.
+//! stale page, without tracking which queries a write touched. A page of a
+//! date search is also kept no longer than the next request deadline
+//! ([`expire::next_deadline`], [`cache::lifetime`]): from that instant
+//! the request's nights are free without any write. A hit costs two
+//! key-value reads; a miss the two statements (and the deadline seek).
 
 use serde::Serialize;
 
@@ -28,6 +32,7 @@ use crate::domain::{DateRange, PriceFen};
 use crate::errno::{ApiError, ApiResult};
 use crate::http::parse_id;
 use crate::nights;
+use crate::orders::expire;
 use crate::params;
 use crate::store::{Kv, Sql, Value};
 
@@ -157,15 +162,16 @@ const PAGE_TTL_SECS: i64 = 300;
 /// turns; a slot never answers for a query other than its own.
 pub const PAGE_SLOTS: u64 = 4096;
 
-/// The page of `query` on `today`, from the cache or built with the database
-/// `open_db` opens (only on a miss). An unknown area is 4103; a page past
-/// the last is empty, with the true `total_page`.
+/// The page of `query` on `today` at `now`, from the cache or built with
+/// the database `open_db` opens (only on a miss). An unknown area is 4103;
+/// a page past the last is empty, with the true `total_page`.
 pub fn search<D: Sql>(
     open_db: impl FnOnce() -> ApiResult<D>,
     kv: &impl Kv,
     view: &View,
     query: &SearchQuery,
     today: Date,
+    now: i64,
 ) -> ApiResult<Cached<SearchPage>> {
     let key = format!("{}:{today}:{}", cache::generation(kv)?, query.cache_key());
     let slot = format!("cache:search:{}", cache::slot(&key, PAGE_SLOTS));
@@ -177,32 +183,40 @@ pub fn search<D: Sql>(
         let hit = serde_json::from_slice(json).map_err(ApiError::internal)?;
         return Ok(Cached::Hit(hit));
     }
-    let page = search_fresh(&open_db()?, view, query, today)?;
-    let mut stored = key.into_bytes();
-    stored.push(b'\n');
-    serde_json::to_writer(&mut stored, &page).map_err(ApiError::internal)?;
-    kv.put(&slot, &stored, PAGE_TTL_SECS)?;
+    let db = open_db()?;
+    let page = search_fresh(&db, view, query, today, now)?;
+    let true_until = match query.window {
+        StayWindow::Any => None,
+        _ => expire::next_deadline(&db, now)?,
+    };
+    if let Some(ttl) = cache::lifetime(PAGE_TTL_SECS, true_until, now) {
+        let mut stored = key.into_bytes();
+        stored.push(b'\n');
+        serde_json::to_writer(&mut stored, &page).map_err(ApiError::internal)?;
+        kv.put(&slot, &stored, ttl)?;
+    }
     Ok(Cached::Built(page))
 }
 
-/// The page of `query`, straight from the database.
+/// The page of `query` at `now`, straight from the database.
 pub fn search_fresh(
     db: &impl Sql,
     view: &View,
     query: &SearchQuery,
     today: Date,
+    now: i64,
 ) -> ApiResult<SearchPage> {
     if let Some(area) = query.area_id
         && db.query_i64(AREA_EXISTS, params![area])? != Some(1)
     {
         return Err(ApiError::param(format!("不存在的城区: {area}")));
     }
-    let (count_sql, params) = query.count_statement(today);
+    let (count_sql, params) = query.count_statement(today, now);
     let total_page = total_pages(db.query_i64(&count_sql, &params)?.unwrap_or(0));
     let houses = if query.page > total_page {
         Vec::new()
     } else {
-        let (page_sql, params) = query.page_statement(today);
+        let (page_sql, params) = query.page_statement(today, now);
         house_items(db, &page_sql, &params, view)?
     };
     Ok(SearchPage {
@@ -305,7 +319,7 @@ impl SearchQuery {
 
     /// ` WHERE …` (or nothing) with its parameters in `params`, shared by
     /// the count and the page statement so both see the same houses.
-    fn filter(&self, today: Date, params: &mut Vec<Value>) -> String {
+    fn filter(&self, today: Date, now: i64, params: &mut Vec<Value>) -> String {
         // Unpublished houses are never found.
         let mut clauses: Vec<String> = vec!["h.published = 1".into()];
         if let Some(area) = self.area_id {
@@ -320,15 +334,23 @@ impl SearchQuery {
         if let Some(guests) = self.guests {
             clauses.push(format!("h.capacity >= {}", bind(params, guests)));
         }
-        // A held night (booked or blocked) among the asked ones excludes
-        // the house; with one end open, every night from `sd` on, or from
-        // today up to `ed`.
+        // A held night (booked, blocked, or a request's before its
+        // deadline) among the asked ones excludes the house; with one end
+        // open, every night from `sd` on, or from today up to `ed`.
         let free = match self.window {
             StayWindow::Any => None,
-            StayWindow::From(sd) => Some(nights::free_during(bind_mark(params, sd), None)),
+            StayWindow::From(sd) => {
+                let from = bind_mark(params, sd);
+                Some(nights::free_during(from, None, bind_mark(params, now)))
+            }
             StayWindow::Until(ed) => {
                 let from = bind_mark(params, today);
-                Some(nights::free_during(from, Some(bind_mark(params, ed))))
+                let until = bind_mark(params, ed);
+                Some(nights::free_during(
+                    from,
+                    Some(until),
+                    bind_mark(params, now),
+                ))
             }
             StayWindow::Between(range) => {
                 let nights = bind(params, range.nights());
@@ -336,9 +358,11 @@ impl SearchQuery {
                     "h.min_days <= {nights} AND (h.max_days = 0 OR h.max_days >= {nights})"
                 ));
                 let from = bind_mark(params, range.start);
+                let until = bind_mark(params, range.end);
                 Some(nights::free_during(
                     from,
-                    Some(bind_mark(params, range.end)),
+                    Some(until),
+                    bind_mark(params, now),
                 ))
             }
         };
@@ -347,9 +371,9 @@ impl SearchQuery {
     }
 
     /// `SELECT count(*)` of every matching house.
-    fn count_statement(&self, today: Date) -> (String, Vec<Value>) {
+    fn count_statement(&self, today: Date, now: i64) -> (String, Vec<Value>) {
         let mut params = Vec::new();
-        let filter = self.filter(today, &mut params);
+        let filter = self.filter(today, now, &mut params);
         (
             format!("SELECT count(*) AS houses FROM houses h{filter}"),
             params,
@@ -357,9 +381,9 @@ impl SearchQuery {
     }
 
     /// The requested page of [`HouseItem`] rows.
-    fn page_statement(&self, today: Date) -> (String, Vec<Value>) {
+    fn page_statement(&self, today: Date, now: i64) -> (String, Vec<Value>) {
         let mut params = Vec::new();
-        let filter = self.filter(today, &mut params);
+        let filter = self.filter(today, now, &mut params);
         let limit = bind(&mut params, PAGE_SIZE);
         let offset = bind(&mut params, (self.page - 1).saturating_mul(PAGE_SIZE));
         (
@@ -574,23 +598,26 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let (count, count_params) = query.count_statement(today);
-        let (page, page_params) = query.page_statement(today);
-        // Area, nights (used twice), start, end; then the page's limit and offset.
+        let (count, count_params) = query.count_statement(today, 1_000);
+        let (page, page_params) = query.page_statement(today, 1_000);
+        // Area, nights (used twice), start, end, now; then the page's limit
+        // and offset.
         assert_eq!(
             count_params,
             vec![
                 Value::Int(2),
                 Value::Int(3),
                 Value::from("2026-03-05"),
-                Value::from("2026-03-08")
+                Value::from("2026-03-08"),
+                Value::Int(1_000)
             ]
         );
-        assert_eq!(page_params[..4], count_params[..]);
-        assert_eq!(page_params[4..], [Value::Int(PAGE_SIZE), Value::Int(20)]);
+        assert_eq!(page_params[..5], count_params[..]);
+        assert_eq!(page_params[5..], [Value::Int(PAGE_SIZE), Value::Int(20)]);
         assert!(count.contains("h.published = 1"));
         assert!(count.contains("h.min_days <= ?2 AND (h.max_days = 0 OR h.max_days >= ?2)"));
         assert!(count.contains("n.night >= ?3 AND n.night < ?4"), "{count}");
-        assert!(page.ends_with("LIMIT ?5 OFFSET ?6"), "{page}");
+        assert!(count.contains("n.expires_at > ?5"), "{count}");
+        assert!(page.ends_with("LIMIT ?6 OFFSET ?7"), "{page}");
     }
 }

@@ -141,7 +141,8 @@ mod tests {
     use std::task::{Context, Poll, Waker};
 
     use super::*;
-    use crate::notify::{OrderEvent, order_event};
+    use crate::notify::order_event;
+    use crate::orders::OrderEvent;
     use crate::store::native::NativeSqlite;
 
     /// Records what it is given; fails while `failing`.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::deliver::{Outgoing, Sender, deliver_due};
 use crate::errno::ApiResult;
 use crate::sms::GatewayTarget;
-use crate::{clock, config, outbound, store};
+use crate::{clock, config, orders, outbound, store};
 
 /// One attempt's deadline: a gateway slower than this is treated as down
 /// (the notification is retried later). It runs after the client has its
@@ -77,7 +77,9 @@ impl Sender for ConfiguredGateway {
     }
 }
 
-/// What a write request does once its answer has been sent: delivers up to
+/// What a write request does once its answer has been sent: a bounded
+/// sweep of requests past their deadline (so that a request nobody
+/// touched still expires, and its guest is notified), then up to
 /// [`PER_REQUEST`] due notifications (its own first, being due at once).
 /// Failures only go to the log: the request's change is done.
 pub async fn after_commit() {
@@ -86,9 +88,11 @@ pub async fn after_commit() {
     }
 }
 
-/// Delivers up to `limit` due notifications now.
+/// The sweep, then up to `limit` due notifications now.
 pub async fn deliver_some(limit: usize) -> ApiResult<super::Delivery> {
     let db = store::db()?;
     let gateway = ConfiguredGateway::from_config()?;
-    deliver_due(&db, &gateway, clock::now(), limit).await
+    let now = clock::now();
+    orders::expire::sweep_after(&db, now);
+    deliver_due(&db, &gateway, now, limit).await
 }

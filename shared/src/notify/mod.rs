@@ -3,8 +3,8 @@
 //! SMS gateway after that transaction commits.
 //!
 //! # Layout
-//! - this file: [`OrderEvent`] and [`order_event`] (the seam every order
-//!   transition calls inside its transaction), [`new_message`] (a message
+//! - this file: [`order_event`] (what [`crate::orders::event::record`],
+//!   which every order transition calls inside its transaction, writes), [`new_message`] (a message
 //!   to the other party of a conversation, at most one per
 //!   [`MESSAGE_SMS_INTERVAL_SECS`]), and [`enqueue`], the one insert.
 //! - [`deliver`]: claiming due notifications with a lease, sending them
@@ -33,6 +33,7 @@ pub mod gateway;
 use serde::Serialize;
 
 use crate::errno::ApiResult;
+use crate::orders::{OrderEvent, Party};
 use crate::params;
 use crate::store::Sql;
 
@@ -43,27 +44,6 @@ pub use gateway::after_commit;
 /// lively exchange would otherwise text a phone for every line of it.
 pub const MESSAGE_SMS_INTERVAL_SECS: i64 = 10 * 60;
 
-/// What happened to an order, for the party it concerns.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OrderEvent {
-    /// A guest asked to book (to the landlord).
-    Requested,
-    /// A guest booked a house that takes bookings at once (to the landlord).
-    InstantBooked,
-    /// The landlord accepted (to the guest).
-    Accepted,
-    /// The landlord declined, saying why (to the guest).
-    Rejected { reason: String },
-    /// Nobody answered the request in time (to the guest).
-    Expired,
-    /// Cancelled by one party, with what the guest gets back (fen); to the
-    /// other party.
-    Canceled {
-        by: crate::orders::Party,
-        refund: i64,
-    },
-}
-
 /// Who an event is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Recipient {
@@ -71,28 +51,26 @@ enum Recipient {
     Landlord,
 }
 
-impl OrderEvent {
-    /// The template name the gateway receives.
-    pub fn template(&self) -> &'static str {
-        match self {
-            OrderEvent::Requested => "order_requested",
-            OrderEvent::InstantBooked => "order_instant_booked",
-            OrderEvent::Accepted => "order_accepted",
-            OrderEvent::Rejected { .. } => "order_rejected",
-            OrderEvent::Expired => "order_expired",
-            OrderEvent::Canceled { .. } => "order_canceled",
-        }
+/// The template name the gateway receives for `event`.
+fn template(event: &OrderEvent) -> &'static str {
+    match event {
+        OrderEvent::Requested => "order_requested",
+        OrderEvent::InstantBooked => "order_instant_booked",
+        OrderEvent::Accepted => "order_accepted",
+        OrderEvent::Rejected { .. } => "order_rejected",
+        OrderEvent::Expired => "order_expired",
+        OrderEvent::Canceled { .. } => "order_canceled",
     }
+}
 
-    fn recipient(&self) -> Recipient {
-        use crate::orders::Party;
-        match self {
-            OrderEvent::Requested | OrderEvent::InstantBooked => Recipient::Landlord,
-            OrderEvent::Canceled {
-                by: Party::Guest, ..
-            } => Recipient::Landlord,
-            _ => Recipient::Guest,
-        }
+/// Who is told of `event`: the other party.
+fn recipient(event: &OrderEvent) -> Recipient {
+    match event {
+        OrderEvent::Requested | OrderEvent::InstantBooked => Recipient::Landlord,
+        OrderEvent::Canceled {
+            by: Party::Guest, ..
+        } => Recipient::Landlord,
+        _ => Recipient::Guest,
     }
 }
 
@@ -203,7 +181,7 @@ pub fn order_event(db: &impl Sql, order_id: i64, event: &OrderEvent, now: i64) -
         order.text("end_date")?,
         order.text("guest_name")?,
     );
-    let recipient = event.recipient();
+    let recipient = recipient(event);
     let recipient_id = match recipient {
         Recipient::Guest => order.int("guest_id")?,
         Recipient::Landlord => order.int("landlord_id")?,
@@ -227,9 +205,9 @@ pub fn order_event(db: &impl Sql, order_id: i64, event: &OrderEvent, now: i64) -
     enqueue(
         db,
         &Notification {
-            key: format!("order-{order_id}-{}", event.template()),
+            key: format!("order-{order_id}-{}", template(event)),
             recipient_id,
-            template: event.template(),
+            template: template(event),
             params,
             topic: format!("order:{order_id}"),
         },
@@ -282,15 +260,14 @@ pub fn new_message(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::orders::Party;
 
     #[test]
     fn events_go_to_the_other_party() {
-        assert_eq!(OrderEvent::Requested.recipient(), Recipient::Landlord);
-        assert_eq!(OrderEvent::InstantBooked.recipient(), Recipient::Landlord);
-        assert_eq!(OrderEvent::Accepted.recipient(), Recipient::Guest);
-        assert_eq!(OrderEvent::Expired.recipient(), Recipient::Guest);
-        let by = |by| OrderEvent::Canceled { by, refund: 0 }.recipient();
+        assert_eq!(recipient(&OrderEvent::Requested), Recipient::Landlord);
+        assert_eq!(recipient(&OrderEvent::InstantBooked), Recipient::Landlord);
+        assert_eq!(recipient(&OrderEvent::Accepted), Recipient::Guest);
+        assert_eq!(recipient(&OrderEvent::Expired), Recipient::Guest);
+        let by = |by| recipient(&OrderEvent::Canceled { by, refund: 0 });
         assert_eq!(by(Party::Guest), Recipient::Landlord);
         assert_eq!(by(Party::Landlord), Recipient::Guest);
         assert_eq!(yuan(12345), "123.45");

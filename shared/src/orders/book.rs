@@ -6,13 +6,21 @@
 //! (4002: an unpublished house cannot be booked, as if it did not exist); it
 //! is not the guest's own (4105); the stay length fits the house's min/max
 //! nights (4103).
-//! Then, in one write transaction, the order is inserted if the guest holds
-//! fewer than [`MAX_PENDING_ORDERS_PER_GUEST`] pending orders, and its nights
-//! are held ([`crate::nights`]): a night held already is a unique violation
-//! of `house_nights`, decided by the database, and rolls the order back.
-//! Taken nights or the pending cap are 4004 (HTTP 409). The same
+//! Then, in one write transaction, the order is inserted (copying the
+//! house's price, `instant_book` and `cancel_policy`) if the guest holds
+//! fewer than [`MAX_PENDING_ORDERS_PER_GUEST`] waiting requests (those past
+//! their deadline don't count; an instant booking waits for nobody and
+//! isn't capped), requests whose deadline has passed give up the stay's
+//! nights ([`expire::take_over`]), and its nights are held
+//! ([`crate::nights`]): a night held already is a unique violation of
+//! `house_nights`, decided by the database, and rolls the order back.
+//! Taken nights or the pending cap are 4004 (HTTP 409).
+//!
+//! On an instant-book house the order is WAIT_COMMENT at once and its
+//! nights have no deadline; otherwise it is a WAIT_ACCEPT request whose
+//! nights are held until its deadline ([`RequestDeadline`]). The same
 //! transaction opens (or reuses) the guest's conversation about the house
-//! and writes the landlord's notification ([`crate::notify`]).
+//! and records the event ([`super::event`]: the landlord's notification).
 
 use serde::Deserialize;
 
@@ -23,10 +31,14 @@ use crate::domain::DateRange;
 use crate::errno::{ApiError, ApiResult};
 use crate::messages;
 use crate::nights;
-use crate::notify::{self, OrderEvent};
 use crate::params;
 use crate::row_lock;
-use crate::store::{Kv, Sql};
+use crate::store::{Kv, Sql, SqlError};
+
+use super::OrderStatus;
+use super::event::{self, OrderEvent};
+use super::expire;
+use super::policy::RequestDeadline;
 
 /// How far ahead a stay may start: a year, the calendar hosts keep open.
 /// Beyond it a booking would hold nights hosts haven't planned for yet.
@@ -35,7 +47,7 @@ pub const BOOKING_HORIZON_DAYS: i64 = 365;
 /// nights, a season. Longer stays are tenancies; a landlord who wants them
 /// sets `max_days` explicitly (up to 365).
 pub const LONGEST_STAY_NIGHTS: i64 = 90;
-/// WAIT_ACCEPT orders one guest may hold at once. Each pending order hides
+/// Waiting requests (WAIT_ACCEPT, before their deadline) one guest may hold at once. Each pending order hides
 /// the house from date searches until its landlord acts, so an unbounded
 /// number would let one account take a city off the market; 10 covers
 /// anyone comparing a few places for a few trips.
@@ -99,23 +111,28 @@ impl Booking {
 const HOUSE_FOR_BOOKING: &str = "SELECT user_id AS owner_id, min_days, max_days, published
     FROM houses WHERE id = ?1";
 
-/// The guest's pending-order cap and the insert in one statement, so that
-/// parallel bookings by one guest can't overshoot the cap. The amount uses
-/// the price as of this statement. Parameters: guest, house, start, end,
-/// nights, now, the pending cap. No row back = the guest is at the cap, or
-/// the house was unpublished since it was read.
+/// The guest's pending-request cap and the insert in one statement, so
+/// that parallel bookings by one guest can't overshoot the cap. The amount,
+/// instant booking and cancellation policy are the house's as of this
+/// statement. Parameters: guest, house, start, end, nights, now, the
+/// pending cap, the request's deadline. No row back = the guest is at the
+/// cap, or the house was unpublished since it was read.
 const BOOK: &str = "INSERT INTO orders (user_id, house_id, start_date, end_date, days,
-                        house_price, amount, status, comment, created_at, updated_at)
-     SELECT ?1, h.id, ?3, ?4, ?5, h.price, ?5 * h.price, 'WAIT_ACCEPT', '', ?6, ?6
+                        house_price, amount, status, comment, created_at, updated_at,
+                        expires_at, instant_book, cancel_policy)
+     SELECT ?1, h.id, ?3, ?4, ?5, h.price, ?5 * h.price,
+            CASE WHEN h.instant_book = 1 THEN 'WAIT_COMMENT' ELSE 'WAIT_ACCEPT' END, '', ?6, ?6,
+            CASE WHEN h.instant_book = 1 THEN NULL ELSE ?8 END, h.instant_book, h.cancel_policy
      FROM houses h
      WHERE h.id = ?2 AND h.published = 1
-       AND (SELECT count(*) FROM orders p
-            WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT') < ?7
-     RETURNING id AS order_id";
+       AND (h.instant_book = 1
+            OR (SELECT count(*) FROM orders p
+                WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT' AND p.expires_at > ?6) < ?7)
+     RETURNING id AS order_id, status, expires_at";
 
-/// The guest's WAIT_ACCEPT orders. Parameter: guest.
+/// The guest's waiting requests at `?2`. Parameters: guest, now.
 const PENDING_ORDERS: &str = "SELECT count(*) AS pending FROM orders
-    WHERE user_id = ?1 AND status = 'WAIT_ACCEPT'";
+    WHERE user_id = ?1 AND status = 'WAIT_ACCEPT' AND expires_at > ?2";
 
 /// 1 when the house is published. Parameter: house.
 const IS_PUBLISHED: &str = "SELECT published FROM houses WHERE id = ?1";
@@ -125,14 +142,24 @@ fn no_such_house(house_id: i64) -> ApiError {
     ApiError::not_found(format!("房屋 {house_id} 不存在"))
 }
 
-/// Books `booking` for `guest` and returns the order id.
+/// A booking made: the order and where it stands (WAIT_ACCEPT, or
+/// WAIT_COMMENT when the house books instantly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Booked {
+    pub order_id: i64,
+    pub status: OrderStatus,
+}
+
+/// Books `booking` for `guest` at `now`; a request's deadline follows
+/// `deadline`.
 pub fn book(
     db: &impl Sql,
     kv: &impl Kv,
     guest: i64,
     booking: &Booking,
     now: i64,
-) -> ApiResult<i64> {
+    deadline: &RequestDeadline,
+) -> ApiResult<Booked> {
     let house = db.query(HOUSE_FOR_BOOKING, params![booking.house_id])?;
     let house = house
         .first()
@@ -145,11 +172,11 @@ pub fn book(
     }
     booking.check_length(house.int("min_days")?, house.int("max_days")?)?;
     let stay = booking.stay;
-    let order_id = db.write_tx(|db| {
+    let booked = db.write_tx(|db| {
         // The pending cap in BOOK counts every earlier booking of this
         // guest (see row_lock); nights need no lock: their key decides.
         row_lock::user(db, guest)?;
-        let order_id = db.query_i64(
+        let inserted = db.query(
             BOOK,
             params![
                 guest,
@@ -159,26 +186,37 @@ pub fn book(
                 stay.nights(),
                 now,
                 MAX_PENDING_ORDERS_PER_GUEST,
+                deadline.of(now, stay.start),
             ],
         )?;
-        let Some(order_id) = order_id else {
+        let Some(row) = inserted.first() else {
             // Unpublished between the read above and this transaction.
             if db.query_i64(IS_PUBLISHED, params![booking.house_id])? != Some(1) {
                 return Err(no_such_house(booking.house_id));
             }
-            let pending = db.query_i64(PENDING_ORDERS, params![guest])?;
+            let pending = db.query_i64(PENDING_ORDERS, params![guest, now])?;
             return Err(booking_refused(pending.unwrap_or(0)));
         };
-        nights::hold_for_order(db, booking.house_id, order_id, stay)?;
+        let order_id = row.int("order_id")?;
+        let expires_at = row.opt_int("expires_at")?;
+        let status = row.text("status")?;
+        let status = OrderStatus::parse(&status)
+            .ok_or_else(|| SqlError::Column(format!("unknown order status {status}")))?;
+        expire::take_over(db, booking.house_id, stay, now)?;
+        nights::hold_for_order(db, booking.house_id, order_id, stay, expires_at)?;
+        let happened = match status {
+            OrderStatus::WaitAccept => OrderEvent::Requested,
+            _ => OrderEvent::InstantBooked,
+        };
         // The guest and the landlord talk about it in their conversation
         // about the house (opened now if the guest never inquired).
         messages::for_booking(db, booking.house_id, guest, now)?;
-        notify::order_event(db, order_id, &OrderEvent::Requested, now)?;
-        Ok(order_id)
+        event::record(db, order_id, &happened, now)?;
+        Ok(Booked { order_id, status })
     })?;
     // The detail page's calendar shows booked nights.
     cache::invalidate(kv, &[&cache::house_detail(booking.house_id)]);
-    Ok(order_id)
+    Ok(booked)
 }
 
 /// Why [`BOOK`] inserted nothing: 4004 (409), with the reason.

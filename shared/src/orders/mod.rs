@@ -3,18 +3,25 @@
 //! [`crate::store::Kv`] for the caches its write invalidates, after the write
 //! commits) owning its statements, row mapping and errors.
 //!
-//! Every write is one conditional statement, so that the database itself
-//! decides races: a booking inserts only when no active order overlaps its
-//! nights, and a transition updates only from the state it expects. Whoever
-//! loses gets no row back and answers 4004 (HTTP 409).
+//! The database itself decides every race: a booking's nights are rows
+//! keyed by (house, night) ([`crate::nights`]), so of two bookings of one
+//! night its primary key lets one in; and every transition is one
+//! conditional update from the state it expects (`WHERE id = ? AND status
+//! = ?`, and for a request, before its deadline). Whoever loses gets no row
+//! back and answers 4004 (HTTP 409).
 //!
 //! # Layout
 //! - `mod.rs` (this file): [`OrderStatus`] and the active ones, [`Party`],
 //!   who is involved in an order (loaded by the status and comment
 //!   operations), the free-text rule of reasons and reviews.
-//! - [`book`](mod@book): [`Booking`] and [`book()`].
+//! - [`book`](mod@book): [`Booking`] and [`book()`] (a request, or accepted
+//!   at once on an instant-book house).
 //! - [`status`]: [`StatusChange`] and [`change_status()`]: accept, reject,
-//!   cancel.
+//!   cancel, host_cancel; [`refund_preview()`].
+//! - [`policy`]: deadlines, check-in, [`CancelPolicy`] and the refund table.
+//! - [`expire`]: requests past their deadline (take-over, sweep).
+//! - [`event`]: [`OrderEvent`], recorded inside each transition's
+//!   transaction.
 //! - [`comment`](mod@comment): [`Review`] and [`comment()`], which completes
 //!   the order.
 //! - [`list`](mod@list): [`OrderRole`], [`OrderItem`] and [`list()`].
@@ -24,28 +31,26 @@ use crate::errno::{ApiError, ApiResult};
 use crate::params;
 use crate::store::{Sql, SqlError};
 
-/// Statuses whose nights are taken: the calendar, search exclusion and the
-/// booking overlap check all use this one list (a macro so that constant SQL
-/// can `concat!` it). [`OrderStatus::ACTIVE`] is the same list, typed.
-macro_rules! active_statuses {
-    () => {
-        "'WAIT_ACCEPT','WAIT_COMMENT','COMPLETE'"
-    };
-}
-pub(crate) use active_statuses;
-
 pub mod book;
 pub mod comment;
+pub mod event;
+pub mod expire;
 pub mod list;
+pub mod policy;
 pub mod status;
 
 pub use book::{
-    BOOKING_HORIZON_DAYS, Booking, BookingRequest, LONGEST_STAY_NIGHTS,
+    BOOKING_HORIZON_DAYS, Booked, Booking, BookingRequest, LONGEST_STAY_NIGHTS,
     MAX_PENDING_ORDERS_PER_GUEST, book,
 };
 pub use comment::{COMMENT_MAX_CHARS, CommentRequest, Review, comment};
+pub use event::OrderEvent;
 pub use list::{OrderItem, OrderRole, list};
-pub use status::{REJECT_REASON_MAX_CHARS, StatusChange, StatusRequest, change_status};
+pub use policy::{CancelPolicy, RequestDeadline};
+pub use status::{
+    REJECT_REASON_MAX_CHARS, RefundPreview, StatusChange, StatusRequest, change_status,
+    refund_preview,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderStatus {
@@ -54,11 +59,13 @@ pub enum OrderStatus {
     Complete,
     Rejected,
     Canceled,
+    /// A request nobody answered before its deadline.
+    Expired,
 }
 
 impl OrderStatus {
-    /// The statuses whose nights are taken (rejected and canceled orders
-    /// free theirs).
+    /// The statuses whose nights are taken (rejected, canceled and expired
+    /// orders free theirs; a request only until its deadline).
     pub const ACTIVE: [OrderStatus; 3] = [
         OrderStatus::WaitAccept,
         OrderStatus::WaitComment,
@@ -66,12 +73,13 @@ impl OrderStatus {
     ];
 
     /// Every status.
-    pub const ALL: [OrderStatus; 5] = [
+    pub const ALL: [OrderStatus; 6] = [
         OrderStatus::WaitAccept,
         OrderStatus::WaitComment,
         OrderStatus::Complete,
         OrderStatus::Rejected,
         OrderStatus::Canceled,
+        OrderStatus::Expired,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -81,6 +89,7 @@ impl OrderStatus {
             OrderStatus::Complete => "COMPLETE",
             OrderStatus::Rejected => "REJECTED",
             OrderStatus::Canceled => "CANCELED",
+            OrderStatus::Expired => "EXPIRED",
         }
     }
 
@@ -97,6 +106,16 @@ pub enum Party {
     Guest,
 }
 
+impl Party {
+    /// As `canceled_by` stores it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Party::Landlord => "landlord",
+            Party::Guest => "guest",
+        }
+    }
+}
+
 /// Who is involved in an order, and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct OrderParties {
@@ -104,12 +123,25 @@ struct OrderParties {
     landlord_id: i64,
     house_id: i64,
     status: OrderStatus,
+    /// Check-in day.
+    start_date: Date,
     /// Check-out day.
     end_date: Date,
+    /// Fen.
+    amount: i64,
+    /// Fen per night, as booked.
+    house_price: i64,
+    cancel_policy: policy::CancelPolicy,
+    created_at: i64,
+    /// A request's deadline (None: none).
+    expires_at: Option<i64>,
 }
 
 const ORDER_PARTIES: &str = "SELECT o.user_id AS guest_id, h.user_id AS landlord_id,
-        o.house_id AS house_id, o.status AS status, o.end_date AS end_date
+        o.house_id AS house_id, o.status AS status, o.start_date AS start_date,
+        o.end_date AS end_date, o.amount AS amount, o.house_price AS house_price,
+        o.cancel_policy AS cancel_policy, o.created_at AS created_at,
+        o.expires_at AS expires_at
     FROM orders o JOIN houses h ON h.id = o.house_id WHERE o.id = ?1";
 
 impl OrderParties {
@@ -126,7 +158,14 @@ impl OrderParties {
             house_id: row.int("house_id")?,
             status: OrderStatus::parse(&status)
                 .ok_or_else(|| SqlError::Column(format!("unknown order status {status}")))?,
+            start_date: row.date("start_date")?,
             end_date: row.date("end_date")?,
+            amount: row.int("amount")?,
+            house_price: row.int("house_price")?,
+            cancel_policy: policy::CancelPolicy::parse(&row.text("cancel_policy")?)
+                .map_err(|e| SqlError::Column(e.message))?,
+            created_at: row.int("created_at")?,
+            expires_at: row.opt_int("expires_at")?,
         })
     }
 
@@ -163,12 +202,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_active_statuses_are_one_list() {
-        let quoted: Vec<String> = OrderStatus::ACTIVE
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
-        assert_eq!(active_statuses!(), quoted.join(","));
+    fn statuses_read_back_as_written() {
         for status in OrderStatus::ALL {
             assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
         }

@@ -205,9 +205,83 @@ pub const MIGRATIONS: &[&[&str]] = &[
             started_at   INTEGER NOT NULL,    -- Unix seconds
             abandoned_at INTEGER              -- NULL: the upload may still commit
         ) WITHOUT ROWID"],
-    // 9: reserved for issue 23 (request expiry, instant book, cancel
-    // policies: branch h23); empty until that branch is merged.
-    &[],
+    // 9: a booking people can rely on (issue 23). Houses say whether they
+    // book instantly and under which cancellation policy; each order copies
+    // both (like its price), and records its deadline (`expires_at`, Unix
+    // seconds, NULL when none), who cancelled it, the refund and the payment
+    // state. A held night carries its order's deadline: from that instant it
+    // is free to every read, and a write meeting it takes it over
+    // (shared/src/orders/expire.rs). `orders.status` gains EXPIRED and
+    // WAIT_PAYMENT (payments, a later migration), and a CHECK can't be
+    // altered in SQLite, so `orders` is rebuilt (SQLite's documented
+    // create-copy-drop-rename) and `house_nights` with it: the nights are
+    // copied into a table that references the new `orders`, so no foreign
+    // key ever points at a dropped table (foreign keys stay on: the
+    // migration runs inside a transaction, where they can't be switched
+    // off). Requests still waiting get the default 24 h from the upgrade.
+    &[
+        "CREATE TABLE orders_v9 (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id       INTEGER NOT NULL REFERENCES users(id),  -- the guest
+            house_id      INTEGER NOT NULL REFERENCES houses(id),
+            start_date    TEXT NOT NULL,   -- YYYY-MM-DD, text order = date order
+            end_date      TEXT NOT NULL,   -- check-out day, not charged
+            days          INTEGER NOT NULL,
+            house_price   INTEGER NOT NULL, -- fen per night at booking time
+            amount        INTEGER NOT NULL, -- fen
+            status        TEXT NOT NULL CHECK (status IN ('WAIT_PAYMENT','WAIT_ACCEPT',
+                            'WAIT_COMMENT','COMPLETE','REJECTED','CANCELED','EXPIRED')),
+            comment       TEXT NOT NULL DEFAULT '', -- guest comment, reject or cancel reason
+            created_at    INTEGER NOT NULL,
+            updated_at    INTEGER NOT NULL,
+            rating        INTEGER CHECK (rating BETWEEN 1 AND 5),
+            expires_at    INTEGER,                  -- Unix seconds; NULL: no deadline
+            instant_book  INTEGER NOT NULL DEFAULT 0,
+            cancel_policy TEXT NOT NULL DEFAULT 'flexible'
+                            CHECK (cancel_policy IN ('flexible','moderate','strict')),
+            refund        INTEGER NOT NULL DEFAULT 0, -- fen
+            canceled_by   TEXT NOT NULL DEFAULT '' CHECK (canceled_by IN ('','guest','landlord')),
+            payment       TEXT NOT NULL DEFAULT 'none',
+            CHECK (end_date > start_date)
+        )",
+        "INSERT INTO orders_v9 (id, user_id, house_id, start_date, end_date, days, house_price,
+                amount, status, comment, created_at, updated_at, rating, expires_at)
+         SELECT id, user_id, house_id, start_date, end_date, days, house_price,
+                amount, status, comment, created_at, updated_at, rating,
+                CASE WHEN status = 'WAIT_ACCEPT'
+                     THEN CAST(strftime('%s', 'now') AS INTEGER) + 86400 END
+         FROM orders",
+        "UPDATE sqlite_sequence SET seq = coalesce(
+             (SELECT seq FROM sqlite_sequence WHERE name = 'orders'), seq)
+         WHERE name = 'orders_v9'",
+        "CREATE TABLE house_nights_v9 (
+            house_id   INTEGER NOT NULL REFERENCES houses(id),
+            night      TEXT NOT NULL,                    -- YYYY-MM-DD
+            order_id   INTEGER REFERENCES orders_v9(id), -- NULL: blocked by the landlord
+            expires_at INTEGER,                          -- the order's deadline; NULL: none
+            PRIMARY KEY (house_id, night)
+        ) WITHOUT ROWID",
+        "INSERT INTO house_nights_v9 (house_id, night, order_id, expires_at)
+         SELECT n.house_id, n.night, n.order_id, o.expires_at
+         FROM house_nights n LEFT JOIN orders_v9 o ON o.id = n.order_id",
+        "DROP TABLE house_nights",
+        "DROP TABLE orders",
+        "ALTER TABLE orders_v9 RENAME TO orders",
+        "ALTER TABLE house_nights_v9 RENAME TO house_nights",
+        "CREATE INDEX IF NOT EXISTS orders_by_guest ON orders(user_id, id)",
+        "CREATE INDEX IF NOT EXISTS orders_by_house_stay
+            ON orders(house_id, end_date, start_date, status)",
+        "CREATE INDEX IF NOT EXISTS orders_pending_by_guest
+            ON orders(user_id) WHERE status = 'WAIT_ACCEPT'",
+        // The expiry sweep and the caches' next deadline: one seek.
+        "CREATE INDEX IF NOT EXISTS orders_by_deadline
+            ON orders(status, expires_at) WHERE expires_at IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS house_nights_by_order
+            ON house_nights(order_id) WHERE order_id IS NOT NULL",
+        "ALTER TABLE houses ADD COLUMN instant_book INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE houses ADD COLUMN cancel_policy TEXT NOT NULL DEFAULT 'flexible'
+            CHECK (cancel_policy IN ('flexible','moderate','strict'))",
+    ],
     // 10: conversations, messages and the notifications outbox (issue 25,
     // shared/src/messages and shared/src/notify). One conversation per
     // (house, guest); each party's unread count is kept on it (changed in

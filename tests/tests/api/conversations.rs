@@ -21,23 +21,32 @@ pub(crate) fn send(app: &TestApp, user: &TestUser, conversation: i64, text: &str
     )
 }
 
-pub(crate) fn read(app: &TestApp, user: &TestUser, conversation: i64, before: Option<i64>) -> ApiResponse {
+pub(crate) fn read(
+    app: &TestApp,
+    user: &TestUser,
+    conversation: i64,
+    before: Option<i64>,
+) -> ApiResponse {
     let query = before.map(|b| format!("?before={b}")).unwrap_or_default();
-    user.client.get(&app.api(&format!(
-        "/conversations/{conversation}/messages{query}"
-    )))
+    user.client
+        .get(&app.api(&format!("/conversations/{conversation}/messages{query}")))
 }
 
 pub(crate) fn conversations_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let resp = user.client.get(&app.api("/user/conversations"));
     assert_eq!(resp.errno(), "0", "{}", resp.text());
-    resp.data()["conversations"].as_array().expect("conversations").clone()
+    resp.data()["conversations"]
+        .as_array()
+        .expect("conversations")
+        .clone()
 }
 
 fn opened(app: &TestApp, user: &TestUser, house_id: i64, text: &str) -> i64 {
     let resp = inquire(app, user, house_id, text);
     assert_eq!(resp.errno(), "0", "inquire: {}", resp.text());
-    resp.data()["conversation_id"].as_i64().expect("conversation_id")
+    resp.data()["conversation_id"]
+        .as_i64()
+        .expect("conversation_id")
 }
 
 fn texts(page: &ApiResponse) -> Vec<String> {
@@ -56,7 +65,11 @@ fn an_inquiry_opens_the_conversation_a_booking_then_uses() {
     let guest = app.register();
     let house = publish(&app, &landlord, &house_form());
     let conversation = opened(&app, &guest, house, "Is parking included?");
-    assert_eq!(opened(&app, &guest, house, "And a cot?"), conversation, "the open one");
+    assert_eq!(
+        opened(&app, &guest, house, "And a cot?"),
+        conversation,
+        "the open one"
+    );
 
     let order = booked(&app, &guest, house, &d(10), &d(12));
     for (user, role) in [(&guest, "custom"), (&landlord, "landlord")] {
@@ -152,7 +165,10 @@ fn only_the_two_parties_may_read_or_write() {
         .get(&app.api("/user/conversations"))
         .assert_error("4101", 401);
     anonymous
-        .post_json(&app.api(&format!("/houses/{house}/inquiries")), &json!({"text": "hi"}))
+        .post_json(
+            &app.api(&format!("/houses/{house}/inquiries")),
+            &json!({"text": "hi"}),
+        )
         .assert_error("4101", 401);
     read(&app, &guest, 999_999, None).assert_error("4002", 404);
     inquire(&app, &landlord, house, "my own house").assert_error("4105", 403);
@@ -195,7 +211,10 @@ fn messages_are_limited_per_user() {
     let house = publish(&app, &landlord, &house_form());
     let conversation = opened(&app, &guest, house, "1");
     for i in 2..=30 {
-        assert_eq!(send(&app, &guest, conversation, &i.to_string()).errno(), "0");
+        assert_eq!(
+            send(&app, &guest, conversation, &i.to_string()).errno(),
+            "0"
+        );
     }
     let refused = send(&app, &guest, conversation, "31");
     refused.assert_error("4201", 429);

@@ -4,6 +4,7 @@
 //! Each module owns one area of the API.
 
 mod accounts;
+mod booking_rules;
 mod config;
 mod conversations;
 mod crash;

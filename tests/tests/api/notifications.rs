@@ -29,13 +29,17 @@ fn wait_for_notices(app: &TestApp, n: usize) -> Vec<Notice> {
 
 /// As if the backoff had passed: every undelivered notification is due.
 fn make_all_due(app: &TestApp) {
-    app.db()
-        .execute("UPDATE notifications SET next_attempt_at = 0 WHERE delivered_at IS NULL", &[]);
+    app.db().execute(
+        "UPDATE notifications SET next_attempt_at = 0 WHERE delivered_at IS NULL",
+        &[],
+    );
 }
 
 fn undelivered(app: &TestApp) -> i64 {
-    app.db()
-        .count("SELECT count(*) AS n FROM notifications WHERE delivered_at IS NULL", &[])
+    app.db().count(
+        "SELECT count(*) AS n FROM notifications WHERE delivered_at IS NULL",
+        &[],
+    )
 }
 
 /// The scheduled call: delivers what is due now.
@@ -70,10 +74,16 @@ fn every_booking_event_notifies_the_other_party_once() {
     let accepted = booked(&app, &guest, house, &d(10), &d(12));
     let rejected = booked(&app, &guest, house, &d(20), &d(21));
     let canceled = booked(&app, &guest, house, &d(30), &d(31));
-    assert_eq!(set_status(&app, &landlord, accepted, json!({"action": "accept"})).errno(), "0");
+    assert_eq!(
+        set_status(&app, &landlord, accepted, json!({"action": "accept"})).errno(),
+        "0"
+    );
     let reject = json!({"action": "reject", "reason": "维修中"});
     assert_eq!(set_status(&app, &landlord, rejected, reject).errno(), "0");
-    assert_eq!(set_status(&app, &guest, canceled, json!({"action": "cancel"})).errno(), "0");
+    assert_eq!(
+        set_status(&app, &guest, canceled, json!({"action": "cancel"})).errno(),
+        "0"
+    );
     // A refused change (taken nights, a repeated decision) notifies nobody.
     book(&app, &guest, house, &d(10), &d(11)).assert_error("4004", 409);
     set_status(&app, &landlord, accepted, json!({"action": "accept"})).assert_error("4004", 409);
@@ -81,23 +91,58 @@ fn every_booking_event_notifies_the_other_party_once() {
     let taken = wait_for_notices(&app, 6);
     let by_key: HashMap<&str, &Notice> = taken.iter().map(|n| (n.key.as_str(), n)).collect();
     let expect = [
-        (format!("order-{accepted}-order_requested"), &landlord, "order_requested"),
-        (format!("order-{rejected}-order_requested"), &landlord, "order_requested"),
-        (format!("order-{canceled}-order_requested"), &landlord, "order_requested"),
-        (format!("order-{accepted}-order_accepted"), &guest, "order_accepted"),
-        (format!("order-{rejected}-order_rejected"), &guest, "order_rejected"),
-        (format!("order-{canceled}-order_canceled"), &landlord, "order_canceled"),
+        (
+            format!("order-{accepted}-order_requested"),
+            &landlord,
+            "order_requested",
+        ),
+        (
+            format!("order-{rejected}-order_requested"),
+            &landlord,
+            "order_requested",
+        ),
+        (
+            format!("order-{canceled}-order_requested"),
+            &landlord,
+            "order_requested",
+        ),
+        (
+            format!("order-{accepted}-order_accepted"),
+            &guest,
+            "order_accepted",
+        ),
+        (
+            format!("order-{rejected}-order_rejected"),
+            &guest,
+            "order_rejected",
+        ),
+        (
+            format!("order-{canceled}-order_canceled"),
+            &landlord,
+            "order_canceled",
+        ),
     ];
     for (key, to, template) in &expect {
-        let n = by_key.get(key.as_str()).unwrap_or_else(|| panic!("{key} missing: {taken:?}"));
-        assert_eq!((n.mobile.as_str(), n.template.as_str()), (to.mobile.as_str(), *template));
+        let n = by_key
+            .get(key.as_str())
+            .unwrap_or_else(|| panic!("{key} missing: {taken:?}"));
+        assert_eq!(
+            (n.mobile.as_str(), n.template.as_str()),
+            (to.mobile.as_str(), *template)
+        );
         assert_eq!(n.params["house_title"], house_form()["title"]);
     }
     let rejected_notice = by_key[format!("order-{rejected}-order_rejected").as_str()];
     assert_eq!(rejected_notice.params["reason"], "维修中");
     assert_eq!(rejected_notice.params["start_date"], d(20).as_str());
-    assert_eq!(by_key[format!("order-{accepted}-order_requested").as_str()].params["name"], guest.name.as_str());
-    assert_eq!(by_key[format!("order-{canceled}-order_canceled").as_str()].params["refund"], "0.00");
+    assert_eq!(
+        by_key[format!("order-{accepted}-order_requested").as_str()].params["name"],
+        guest.name.as_str()
+    );
+    assert_eq!(
+        by_key[format!("order-{canceled}-order_canceled").as_str()].params["refund"],
+        "0.00"
+    );
     // Nothing more comes, nothing is left.
     deliver(&app);
     assert_eq!(notices(&app).len(), 6, "{:?}", notices(&app));
@@ -120,10 +165,16 @@ fn a_message_notifies_the_other_party_at_most_once_in_ten_minutes() {
     deliver(&app);
     let taken_now = notices(&app);
     assert_eq!(taken_now.len(), 2, "{taken_now:?}");
-    let to_landlord: Vec<_> = taken.iter().filter(|n| n.mobile == landlord.mobile).collect();
+    let to_landlord: Vec<_> = taken
+        .iter()
+        .filter(|n| n.mobile == landlord.mobile)
+        .collect();
     assert_eq!(to_landlord.len(), 1);
     assert_eq!(to_landlord[0].template, "new_message");
-    assert_eq!(to_landlord[0].params["conversation_id"], conversation.to_string());
+    assert_eq!(
+        to_landlord[0].params["conversation_id"],
+        conversation.to_string()
+    );
     assert_eq!(to_landlord[0].params["name"], guest.name.as_str());
     assert!(
         !to_landlord[0].params.to_string().contains("停车"),
@@ -143,7 +194,9 @@ fn a_failing_or_hanging_gateway_never_fails_or_slows_a_change() {
 
     gateway.set_failing(true);
     let first = booked(&app, &guest, house, &d(10), &d(12));
-    wait_until(Duration::from_secs(30), || undelivered(&app) == 1 && attempts(&app) >= 1);
+    wait_until(Duration::from_secs(30), || {
+        undelivered(&app) == 1 && attempts(&app) >= 1
+    });
 
     gateway.set_failing(false);
     gateway.set_hanging(true);
@@ -168,9 +221,10 @@ fn a_failing_or_hanging_gateway_never_fails_or_slows_a_change() {
     let second = booked(&app, &guest, house, &d(20), &d(21));
     // The hung attempts end at their deadline and are rescheduled.
     assert!(wait_until(Duration::from_secs(30), || {
-        app.db()
-            .count("SELECT count(*) AS n FROM notifications WHERE claim IS NOT NULL", &[])
-            == 0
+        app.db().count(
+            "SELECT count(*) AS n FROM notifications WHERE claim IS NOT NULL",
+            &[],
+        ) == 0
     }));
     assert_eq!(notices(&app).len(), 0);
 
@@ -197,7 +251,10 @@ fn a_failing_or_hanging_gateway_never_fails_or_slows_a_change() {
 
 fn attempts(app: &TestApp) -> i64 {
     app.db()
-        .row("SELECT coalesce(max(attempts), 0) AS a FROM notifications", &[])
+        .row(
+            "SELECT coalesce(max(attempts), 0) AS a FROM notifications",
+            &[],
+        )
         .int("a")
 }
 
@@ -214,9 +271,10 @@ fn racing_deliveries_never_deliver_one_notification_twice() {
         .map(|i| booked(&app, &guest, house, &d(10 + 2 * i), &d(11 + 2 * i)))
         .collect();
     wait_until(Duration::from_secs(30), || {
-        app.db()
-            .count("SELECT count(*) AS n FROM notifications WHERE claim IS NOT NULL", &[])
-            == 0
+        app.db().count(
+            "SELECT count(*) AS n FROM notifications WHERE claim IS NOT NULL",
+            &[],
+        ) == 0
     });
     gateway.set_failing(false);
     make_all_due(&app);

@@ -149,8 +149,30 @@ pub const AFTER_BASELINE: &[&[&str]] = &[
         started_at   BIGINT NOT NULL,
         abandoned_at BIGINT
     )"],
-    // 9: reserved for issue 23 (branch h23).
-    &[],
+    // 9: instant book, cancellation policies, deadlines, refunds.
+    &[
+        "ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_status_check",
+        "ALTER TABLE orders ADD CONSTRAINT orders_status_check CHECK (status IN ('WAIT_PAYMENT',
+            'WAIT_ACCEPT','WAIT_COMMENT','COMPLETE','REJECTED','CANCELED','EXPIRED'))",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS expires_at BIGINT",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS instant_book BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS cancel_policy TEXT NOT NULL DEFAULT 'flexible'
+            CHECK (cancel_policy IN ('flexible','moderate','strict'))",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS refund BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS canceled_by TEXT NOT NULL DEFAULT ''
+            CHECK (canceled_by IN ('','guest','landlord'))",
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS payment TEXT NOT NULL DEFAULT 'none'",
+        "ALTER TABLE house_nights ADD COLUMN IF NOT EXISTS expires_at BIGINT",
+        "UPDATE orders SET expires_at = CAST(extract(epoch FROM now()) AS BIGINT) + 86400
+         WHERE status = 'WAIT_ACCEPT'",
+        "UPDATE house_nights n SET expires_at = o.expires_at
+         FROM orders o WHERE o.id = n.order_id AND o.status = 'WAIT_ACCEPT'",
+        "CREATE INDEX IF NOT EXISTS orders_by_deadline
+            ON orders(status, expires_at) WHERE expires_at IS NOT NULL",
+        "ALTER TABLE houses ADD COLUMN IF NOT EXISTS instant_book BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE houses ADD COLUMN IF NOT EXISTS cancel_policy TEXT NOT NULL DEFAULT 'flexible'
+            CHECK (cancel_policy IN ('flexible','moderate','strict'))",
+    ],
     // 10: conversations, messages, the notifications outbox.
     &[
         "CREATE TABLE IF NOT EXISTS conversations (
