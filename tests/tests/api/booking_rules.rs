@@ -47,7 +47,7 @@ fn order_row(app: &TestApp, order_id: i64) -> DbRow {
 /// The order's deadline (and its nights') moved to `at`. The app's caches
 /// were told the old one (a page is kept no longer than the next deadline
 /// it knew of), so they are dropped as that deadline passing would have.
-fn move_deadline(app: &TestApp, order_id: i64, at: i64) {
+pub(crate) fn move_deadline(app: &TestApp, order_id: i64, at: i64) {
     let mut db = app.db();
     let house_id = db
         .row(

@@ -294,3 +294,29 @@ fn racing_deliveries_never_deliver_one_notification_twice() {
     assert_each_key_once(&taken);
     assert!(delivered.iter().sum::<i64>() <= orders.len() as i64);
 }
+
+/// A request nobody answered and nobody touched after its deadline still
+/// tells its guest: the scheduled call (like any write request) sweeps due
+/// requests before it delivers.
+#[test]
+fn an_untouched_expired_request_notifies_its_guest() {
+    let app = spawn_app();
+    let (_landlord, guest, house) = party(&app);
+    let order = booked(&app, &guest, house, &d(10), &d(12));
+    wait_for_notices(&app, 1);
+    crate::booking_rules::move_deadline(&app, order, ihome_tests::unix_now() - 1);
+    deliver(&app);
+    let taken = wait_for_notices(&app, 2);
+    let expired: Vec<_> = taken
+        .iter()
+        .filter(|n| n.key == format!("order-{order}-order_expired"))
+        .collect();
+    assert_eq!(expired.len(), 1, "{taken:?}");
+    assert_eq!(expired[0].mobile, guest.mobile);
+    assert_eq!(expired[0].template, "order_expired");
+    let status = app
+        .db()
+        .row("SELECT status FROM orders WHERE id = ?1", &[order.into()])
+        .text("status");
+    assert_eq!(status, "EXPIRED");
+}
