@@ -133,7 +133,8 @@ pub fn page(
 /// (`conversations_by_guest`, `conversations_by_landlord`), joined to the
 /// house, the other party and the last message by primary key.
 /// Parameters: user, limit.
-pub(super) const CONVERSATIONS: &str = "SELECT x.conversation_id AS conversation_id, x.role AS role,
+pub(super) const CONVERSATIONS: &str =
+    "SELECT x.conversation_id AS conversation_id, x.role AS role,
         x.unread AS unread, x.last_activity_at AS last_activity_at,
         h.id AS house_id, h.title AS title, h.index_image AS cover, o.name AS name,
         m.id AS message_id, m.sender_id AS sender_id, m.text AS text,

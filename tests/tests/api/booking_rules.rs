@@ -12,6 +12,7 @@ use std::time::Duration;
 use ihome_tests::db::DbRow;
 use ihome_tests::{
     AppOptions, TestApp, TestUser, date_from_today as d, json, spawn_app, spawn_app_with, unix_now,
+    wait_until,
 };
 use serde_json::Value;
 
@@ -185,15 +186,19 @@ fn expired_requests_are_swept_and_the_pending_cap_counts_only_live_ones() {
     // One passes its deadline: there is room again, with no sweep yet.
     move_deadline(&app, requests[0], unix_now() - 1);
     let next = booked(&app, &guest, house_id, &d(100), &d(101));
-    // That booking swept the due request afterwards: it is EXPIRED in the
-    // database too, and its night is gone.
-    assert_eq!(order_row(&app, requests[0]).text("status"), "EXPIRED");
+    // That booking swept the due request after its answer: it is EXPIRED
+    // in the database too, and its night is gone.
+    assert!(wait_until(Duration::from_secs(30), || {
+        order_row(&app, requests[0]).text("status") == "EXPIRED"
+    }));
     assert!(!holders(&app, house_id).contains(&(d(10), Some(requests[0]))));
     book(&app, &guest, house_id, &d(102), &d(103)).assert_error("4004", 409);
     // A decision sweeps too.
     move_deadline(&app, requests[1], unix_now() - 1);
     ok(&set_status(&app, &owner, next, json!({"action": "accept"})));
-    assert_eq!(order_row(&app, requests[1]).text("status"), "EXPIRED");
+    assert!(wait_until(Duration::from_secs(30), || {
+        order_row(&app, requests[1]).text("status") == "EXPIRED"
+    }));
 }
 
 #[test]
