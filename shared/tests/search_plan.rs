@@ -472,7 +472,14 @@ fn search_semantics_on_a_small_set() {
     let h3 = app.add_house(1, 2, 50, 1, 0);
     app.book(2, h1, "2030-01-10", "2030-01-12").unwrap();
     let gone = app.book(2, h3, "2030-01-20", "2030-01-22").unwrap();
-    app.change(2, gone, StatusChange::Cancel).unwrap();
+    app.change(
+        2,
+        gone,
+        StatusChange::Cancel {
+            agreed_refund: None,
+        },
+    )
+    .unwrap();
     let q = |aid: Option<&str>, sd: Option<&str>, ed: Option<&str>, sk: Option<&str>| {
         app.search_ids(&query(aid, sd, ed, sk, None), today)
     };

@@ -189,12 +189,14 @@ impl Publisher {
 
 /// Inserts only when the area exists (no row, no id: an unknown area).
 /// Parameters: the publisher, then [`form_params`] (`?2`…`?15`), then now.
-/// A booking option not given is NULL here: the column's default.
+/// A booking option not given is NULL here: the column's default. (The
+/// casts give PostgreSQL the parameter's type, which `coalesce` with a
+/// literal would guess as a 4-byte integer.)
 const INSERT_HOUSE: &str = "INSERT INTO houses (user_id, area_id, title, price, address,
         room_count, acreage, unit, capacity, beds, deposit, min_days, max_days, created_at,
         instant_book, cancel_policy)
     SELECT ?1, a.id, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?16,
-        coalesce(?14, 0), coalesce(?15, 'flexible')
+        coalesce(CAST(?14 AS BIGINT), 0), coalesce(CAST(?15 AS TEXT), 'flexible')
     FROM areas a WHERE a.id = ?2
     RETURNING id AS house_id";
 

@@ -116,13 +116,14 @@ const HOUSE_FOR_BOOKING: &str = "SELECT user_id AS owner_id, min_days, max_days,
 /// instant booking and cancellation policy are the house's as of this
 /// statement. Parameters: guest, house, start, end, nights, now, the
 /// pending cap, the request's deadline. No row back = the guest is at the
-/// cap, or the house was unpublished since it was read.
+/// cap, or the house was unpublished since it was read. (`CAST`: PostgreSQL
+/// would type a parameter beside a NULL in a `CASE` as text.)
 const BOOK: &str = "INSERT INTO orders (user_id, house_id, start_date, end_date, days,
                         house_price, amount, status, comment, created_at, updated_at,
                         expires_at, instant_book, cancel_policy)
      SELECT ?1, h.id, ?3, ?4, ?5, h.price, ?5 * h.price,
             CASE WHEN h.instant_book = 1 THEN 'WAIT_COMMENT' ELSE 'WAIT_ACCEPT' END, '', ?6, ?6,
-            CASE WHEN h.instant_book = 1 THEN NULL ELSE ?8 END, h.instant_book, h.cancel_policy
+            CASE WHEN h.instant_book = 1 THEN NULL ELSE CAST(?8 AS BIGINT) END, h.instant_book, h.cancel_policy
      FROM houses h
      WHERE h.id = ?2 AND h.published = 1
        AND (h.instant_book = 1

@@ -32,6 +32,9 @@ pub struct StatusRequest {
     pub action: String,
     #[serde(default)]
     pub reason: Option<String>,
+    /// With `cancel`: the refund (fen) the guest was shown and agreed to.
+    #[serde(default)]
+    pub refund: Option<i64>,
 }
 
 /// A requested transition.
@@ -41,8 +44,12 @@ pub enum StatusChange {
     Reject {
         reason: String,
     },
-    /// The guest cancels.
-    Cancel,
+    /// The guest cancels; when `agreed_refund` is given, only if that is
+    /// what cancelling gives now (the confirm step of a preview: the
+    /// landlord may have accepted, or a policy boundary passed, since).
+    Cancel {
+        agreed_refund: Option<i64>,
+    },
     /// The landlord cancels an accepted stay.
     HostCancel {
         reason: String,
@@ -60,7 +67,9 @@ impl StatusChange {
         };
         match req.action.as_str() {
             "accept" => Ok(StatusChange::Accept),
-            "cancel" => Ok(StatusChange::Cancel),
+            "cancel" => Ok(StatusChange::Cancel {
+                agreed_refund: req.refund,
+            }),
             "reject" => Ok(StatusChange::Reject {
                 reason: reason("拒单")?,
             }),
@@ -79,7 +88,7 @@ impl StatusChange {
             StatusChange::Accept
             | StatusChange::Reject { .. }
             | StatusChange::HostCancel { .. } => Party::Landlord,
-            StatusChange::Cancel => Party::Guest,
+            StatusChange::Cancel { .. } => Party::Guest,
         }
     }
 
@@ -171,8 +180,11 @@ impl OrderParties {
                     reason: reason.clone(),
                 },
             ),
-            StatusChange::Cancel => {
+            StatusChange::Cancel { agreed_refund } => {
                 let (from, refund) = self.guest_cancellation(now, utc_offset)?;
+                if agreed_refund.is_some_and(|agreed| agreed != refund) {
+                    return Err(refused("退款金额已变化，请重新确认后再取消"));
+                }
                 Ok(Transition {
                     from,
                     to: OrderStatus::Canceled,
@@ -296,6 +308,9 @@ mod tests {
     use crate::clock::Date;
 
     const DAY: i64 = 86_400;
+    const CANCEL: StatusChange = StatusChange::Cancel {
+        agreed_refund: None,
+    };
 
     #[test]
     fn status_changes() {
@@ -307,6 +322,12 @@ mod tests {
         assert_eq!(
             parse(r#"{"action":"cancel"}"#).unwrap().allowed(),
             Party::Guest
+        );
+        assert_eq!(
+            parse(r#"{"action":"cancel","refund":0}"#).unwrap(),
+            StatusChange::Cancel {
+                agreed_refund: Some(0)
+            }
         );
         assert!(parse(r#"{"action":"reject"}"#).is_err(), "reason required");
         assert!(
@@ -350,9 +371,9 @@ mod tests {
         let accept = |now| o.plan(&StatusChange::Accept, now, 0);
         assert_eq!(accept(999).unwrap().to, OrderStatus::WaitComment);
         assert_eq!(accept(1000).unwrap_err().status, 409, "at the deadline");
-        let cancel = o.plan(&StatusChange::Cancel, 999, 0).unwrap();
+        let cancel = o.plan(&CANCEL, 999, 0).unwrap();
         assert_eq!((cancel.refund, cancel.canceled_by), (0, "guest"));
-        assert!(o.plan(&StatusChange::Cancel, 1000, 0).is_err());
+        assert!(o.plan(&CANCEL, 1000, 0).is_err());
         let host = StatusChange::HostCancel { reason: "x".into() };
         assert!(
             o.plan(&host, 999, 0).is_err(),
@@ -367,25 +388,29 @@ mod tests {
         let t = o.plan(&host, CHECK_IN - 1, 0).unwrap();
         assert_eq!((t.refund, t.canceled_by), (30_000, "landlord"));
         assert!(o.plan(&host, CHECK_IN, 0).is_err(), "at check-in");
-        let t = o.plan(&StatusChange::Cancel, CHECK_IN - DAY, 0).unwrap();
+        let t = o.plan(&CANCEL, CHECK_IN - DAY, 0).unwrap();
         assert_eq!(t.refund, 30_000, "flexible, exactly 24 h before");
-        let t = o
-            .plan(&StatusChange::Cancel, CHECK_IN - DAY + 1, 0)
-            .unwrap();
+        let t = o.plan(&CANCEL, CHECK_IN - DAY + 1, 0).unwrap();
         assert_eq!(t.refund, 20_000, "flexible, later: all but the first night");
-        assert!(o.plan(&StatusChange::Cancel, CHECK_IN, 0).is_err());
+        assert!(o.plan(&CANCEL, CHECK_IN, 0).is_err());
+        // Agreed to what the preview showed: applies only while it is so.
+        let agreed = |refund| StatusChange::Cancel {
+            agreed_refund: Some(refund),
+        };
+        assert!(o.plan(&agreed(30_000), CHECK_IN - DAY, 0).is_ok());
+        assert!(o.plan(&agreed(30_000), CHECK_IN - DAY + 1, 0).is_err());
+        let request = order(OrderStatus::WaitAccept, Some(CHECK_IN));
+        assert!(request.plan(&agreed(0), 0, 0).is_ok());
+        assert!(o.plan(&agreed(0), 0, 0).is_err(), "accepted meanwhile");
         // Check-in is 14:00 in the app's zone: at +08:00 it comes 8 h sooner.
-        assert!(
-            o.plan(&StatusChange::Cancel, CHECK_IN - 8 * 3600, 8 * 3600)
-                .is_err()
-        );
+        assert!(o.plan(&CANCEL, CHECK_IN - 8 * 3600, 8 * 3600).is_err());
         assert!(o.plan(&StatusChange::Accept, 0, 0).is_err());
         for done in [
             OrderStatus::Complete,
             OrderStatus::Canceled,
             OrderStatus::Expired,
         ] {
-            assert!(order(done, None).plan(&StatusChange::Cancel, 0, 0).is_err());
+            assert!(order(done, None).plan(&CANCEL, 0, 0).is_err());
         }
     }
 }

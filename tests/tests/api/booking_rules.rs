@@ -408,8 +408,20 @@ fn cancellations_refund_by_the_policy_free_the_nights_and_stop_at_check_in() {
     assert_eq!(preview(s_near).1, 0);
 
     // The guest cancels: the refund the preview showed, and the nights are
-    // free at once.
-    ok(&set_status(&app, &guest, s, json!({"action": "cancel"})));
+    // free at once. Confirming a refund that is no longer the one is 4004.
+    set_status(
+        &app,
+        &guest,
+        s,
+        json!({"action": "cancel", "refund": 2 * PRICE}),
+    )
+    .assert_error("4004", 409);
+    ok(&set_status(
+        &app,
+        &guest,
+        s,
+        json!({"action": "cancel", "refund": PRICE}),
+    ));
     let row = order_row(&app, s);
     assert_eq!(
         (
@@ -502,14 +514,20 @@ fn racing_decisions_and_cancellations_apply_once() {
     let guest = app.register();
     let house_id = publish(&app, &owner, &house_form());
     for round in 0..4 {
-        // A request: the landlord accepts while the guest cancels.
+        // A request: the landlord accepts while the guest confirms the
+        // cancellation the preview showed (nothing back: nothing charged).
         let start = 10 + 10 * round;
         let order_id = booked(&app, &guest, house_id, &d(start), &d(start + 2));
         let results = race(2, |i| {
             if i == 0 {
                 set_status(&app, &owner, order_id, json!({"action": "accept"}))
             } else {
-                set_status(&app, &guest, order_id, json!({"action": "cancel"}))
+                set_status(
+                    &app,
+                    &guest,
+                    order_id,
+                    json!({"action": "cancel", "refund": 0}),
+                )
             }
         });
         let winners: Vec<usize> = (0..2).filter(|&i| results[i].errno() == "0").collect();
