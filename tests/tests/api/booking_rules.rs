@@ -83,7 +83,7 @@ fn holders(app: &TestApp, house_id: i64) -> Vec<(String, Option<i64>)> {
         .collect()
 }
 
-fn item<'a>(list: &'a [Value], order_id: i64) -> &'a Value {
+fn item(list: &[Value], order_id: i64) -> &Value {
     list.iter()
         .find(|o| o["order_id"] == order_id)
         .unwrap_or_else(|| panic!("order {order_id} not in {list:?}"))
