@@ -64,6 +64,7 @@ function show(h, viewer) {
               <p class="muted" style="margin:0">${t('detail.addressLine', { v: h.address })}</p></div>
           </div>
         </section>
+        ${own ? '' : askForm()}
         <section class="card" aria-labelledby="facts-title">
           <h2 id="facts-title">${t('detail.facts')}</h2>
           <ul class="facts">
@@ -100,7 +101,6 @@ function show(h, viewer) {
         <p class="price-line"><strong>${money(h.price)}</strong>${t('common.perNight')}</p>
         <p class="muted">${t('detail.minDays')} ${t('common.nights', { n: h.min_days })} · ${t('detail.deposit')} ${money(h.deposit)}</p>
         ${bookAction}
-        ${own ? '' : askForm()}
       </aside>
     </div>
     ${own ? '' : html`<div class="book-bar"><span><strong>${money(h.price)}</strong>${t('common.perNight')}</span>
@@ -125,11 +125,14 @@ function show(h, viewer) {
 // "Contact the host": opens (or adds to) the guest's conversation about the
 // house, then shows it. Anonymous visitors are sent to log in first.
 function askForm() {
-  return html`<form id="ask-form" class="ask-form" novalidate>
-    <label for="ask-text">${t('detail.askLabel')}</label>
-    <textarea id="ask-text" rows="3" maxlength="1000" placeholder="${t('detail.askPlaceholder')}"></textarea>
-    <button type="submit" class="btn btn-ghost btn-block" id="ask-btn">${t('detail.ask')}</button>
-  </form>`;
+  return html`<section class="card" aria-labelledby="ask-title">
+    <h2 id="ask-title">${t('detail.ask')}</h2>
+    <form id="ask-form" class="ask-form" novalidate>
+      <label for="ask-text">${t('detail.askLabel')}</label>
+      <textarea id="ask-text" rows="3" maxlength="1000" placeholder="${t('detail.askPlaceholder')}"></textarea>
+      <button type="submit" class="btn btn-ghost btn-block" id="ask-btn">${t('detail.ask')}</button>
+    </form>
+  </section>`;
 }
 
 async function ask(e) {
