@@ -84,7 +84,8 @@ impl Sender for ConfiguredGateway {
 /// Failures only go to the log: the request's change is done.
 pub async fn after_commit() {
     if let Err(e) = deliver_some(PER_REQUEST).await {
-        crate::log_line!("notifications: delivery failed: {e}");
+        // The error first, like every logged failure (`<errno> (<status>):`).
+        crate::log_line!("{e}; due notifications are left for a later request");
     }
 }
 
