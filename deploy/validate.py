@@ -367,6 +367,12 @@ def pod_workloads(index: Index) -> list[tuple[str, dict, set[int], set[str]]]:
         ports = [p for c in tmpl.get("spec", {}).get("containers", []) for p in c.get("ports", [])]
         out.append((f"Deployment/{d.name}", labels,
                     {p.get("containerPort") for p in ports}, {p.get("name") for p in ports}))
+    for job in index.all("CronJob"):
+        tmpl = job.doc.get("spec", {}).get("jobTemplate", {}).get("spec", {}).get("template", {})
+        labels = tmpl.get("metadata", {}).get("labels", {})
+        ports = [p for c in tmpl.get("spec", {}).get("containers", []) for p in c.get("ports", [])]
+        out.append((f"CronJob/{job.name}", labels,
+                    {p.get("containerPort") for p in ports}, {p.get("name") for p in ports}))
     for app in index.all("SpinApp"):
         labels = dict(app.doc.get("spec", {}).get("podLabels") or {})
         labels["core.spinkube.dev/app-name"] = app.name

@@ -15,7 +15,9 @@ use std::cell::RefCell;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use spin_sdk::http::{
+    IncomingRequest, Method, OutgoingResponse, Request, Response, ResponseOutparam,
+};
 use wasi::io::streams::StreamError;
 
 use crate::config;
@@ -159,6 +161,41 @@ pub async fn serve_async(req: IncomingRequest, table: &[(Method, AsyncHandler)])
         Err(e) => Err(e),
     };
     answer(is_head, resp.unwrap_or_else(|e| error_response(&e)))
+}
+
+/// Serves like [`serve`], but sends the answer through `response_out`
+/// first and then, for a request that may have changed something (any
+/// method but GET and HEAD), runs `after`: work that must neither delay nor
+/// fail the answer, such as delivering notifications. Both hosts send the
+/// answer when its body is finished, before the component returns
+/// (`tests/tests/api/notifications.rs` checks it against a hanging gateway).
+pub async fn serve_then<Fut: std::future::Future<Output = ()>>(
+    req: IncomingRequest,
+    response_out: ResponseOutparam,
+    table: &[(Method, Handler)],
+    after: impl FnOnce() -> Fut,
+) {
+    let may_write = !matches!(req.method(), Method::Get | Method::Head);
+    respond(response_out, serve(req, table)).await;
+    if may_write {
+        after().await;
+    }
+}
+
+/// Sends `response` through the host now (what `#[http_component]` does
+/// with a returned response): the body is written and finished, so the
+/// component can go on working (read the rest of a request body, deliver
+/// notifications) after the client has its answer.
+pub async fn respond(response_out: ResponseOutparam, mut response: Response) {
+    let body = std::mem::take(response.body_mut());
+    match OutgoingResponse::try_from(response) {
+        Ok(outgoing) => {
+            if let Err(e) = response_out.set_with_body(outgoing, body).await {
+                crate::log_line!("answer not sent: {e}");
+            }
+        }
+        Err(e) => crate::log_line!("answer not built: {e}"),
+    }
 }
 
 /// The response as sent: without its body when the client asked with HEAD.

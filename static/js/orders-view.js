@@ -113,7 +113,7 @@ export async function showOrders(role) {
       </div>
       ${o.status === 'WAIT_ACCEPT' && o.expires_at ? deadlineHtml(o) : ''}
       ${note ? html`<p class="order-note">${note}</p>` : ''}
-      ${actions ? html`<div class="order-actions">${actions}</div>` : ''}
+      ${actions || o.conversation_id ? html`<div class="order-actions">${o.conversation_id ? html`<a class="btn btn-ghost btn-small order-conversation" href="conversation.html?id=${o.conversation_id}">${t(guest ? 'orders.messageHost' : 'orders.messageGuest')}</a>` : ''}${actions}</div>` : ''}
     </li>`;
   }
 

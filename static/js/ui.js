@@ -54,7 +54,7 @@ function renderHeader(user) {
   let userPart;
   if (user === undefined) userPart = '';
   else if (user) {
-    const mine = ['my', 'profile', 'auth', 'myhouse', 'newhouse', 'orders', 'lorders'].includes(page);
+    const mine = ['my', 'profile', 'auth', 'myhouse', 'newhouse', 'orders', 'lorders', 'messages', 'conversation'].includes(page);
     userPart = html`<li><a class="nav-user" href="my.html" ${mine ? raw('aria-current="page"') : ''}>
       <span class="nav-user-icon" aria-hidden="true">${USER_ICON}</span>
       <span class="nav-user-name">${user.name}</span></a></li>`;

@@ -943,35 +943,48 @@ impl Client {
 }
 
 /// A loopback HTTP server standing in for an SMS provider: records
-/// `{"mobile","code"}` posts; can be told to fail.
+/// `{"mobile","code"}` posts (registration codes) and `{"mobile","template",
+/// "params"}` posts (notifications, with their `Idempotency-Key`); can be
+/// told to fail (HTTP 500) or to hang (never answer).
 pub struct SmsGateway {
     port: u16,
-    codes: Arc<Mutex<HashMap<String, Vec<String>>>>,
-    failing: Arc<AtomicBool>,
-    requests: Arc<AtomicU64>,
+    state: Arc<GatewayState>,
+}
+
+#[derive(Default)]
+struct GatewayState {
+    codes: Mutex<HashMap<String, Vec<String>>>,
+    notifications: Mutex<Vec<Notice>>,
+    failing: AtomicBool,
+    hanging: AtomicBool,
+    requests: AtomicU64,
+    /// When each held (hanging) request's sender closed its connection.
+    abandoned: Mutex<Vec<Instant>>,
+}
+
+/// A notification the gateway took (answered 2xx).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub key: String,
+    pub mobile: String,
+    pub template: String,
+    pub params: Value,
 }
 
 impl SmsGateway {
     pub fn start() -> SmsGateway {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind SMS gateway");
         let port = listener.local_addr().unwrap().port();
-        let codes = Arc::new(Mutex::new(HashMap::<String, Vec<String>>::new()));
-        let failing = Arc::new(AtomicBool::new(false));
-        let requests = Arc::new(AtomicU64::new(0));
-        let (c, f, r) = (codes.clone(), failing.clone(), requests.clone());
+        let state = Arc::new(GatewayState::default());
+        let shared = state.clone();
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (c, f, r) = (c.clone(), f.clone(), r.clone());
-                thread::spawn(move || serve_sms(stream, &c, &f, &r));
+                let state = shared.clone();
+                thread::spawn(move || serve_sms(stream, &state));
             }
         });
-        SmsGateway {
-            port,
-            codes,
-            failing,
-            requests,
-        }
+        SmsGateway { port, state }
     }
 
     pub fn origin(&self) -> String {
@@ -980,11 +993,18 @@ impl SmsGateway {
 
     /// From now on answer every send with HTTP 500 (and record nothing).
     pub fn set_failing(&self, failing: bool) {
-        self.failing.store(failing, Ordering::SeqCst);
+        self.state.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// From now on read every send and never answer it (until set back;
+    /// then the held connections are closed unanswered).
+    pub fn set_hanging(&self, hanging: bool) {
+        self.state.hanging.store(hanging, Ordering::SeqCst);
     }
 
     pub fn last_code(&self, mobile: &str) -> Option<String> {
-        self.codes
+        self.state
+            .codes
             .lock()
             .unwrap()
             .get(mobile)
@@ -993,32 +1013,70 @@ impl SmsGateway {
 
     /// How many send requests arrived (successful or not).
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::SeqCst)
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// When the senders of held requests (see [`set_hanging`](Self::set_hanging))
+    /// closed their connections, giving up.
+    pub fn abandoned(&self) -> Vec<Instant> {
+        self.state.abandoned.lock().unwrap().clone()
+    }
+
+    /// The notifications taken so far, in arrival order (repeats of a key
+    /// included: the gateway records what it was sent).
+    pub fn notifications(&self) -> Vec<Notice> {
+        self.state.notifications.lock().unwrap().clone()
     }
 }
 
-fn serve_sms(
-    mut stream: TcpStream,
-    codes: &Mutex<HashMap<String, Vec<String>>>,
-    failing: &AtomicBool,
-    requests: &AtomicU64,
-) {
+fn serve_sms(mut stream: TcpStream, state: &GatewayState) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let Some(request) = read_request(&stream) else {
         return;
     };
-    requests.fetch_add(1, Ordering::SeqCst);
-    let ok = !failing.load(Ordering::SeqCst) && request.method == "POST";
-    if ok
-        && let Ok(v) = serde_json::from_slice::<Value>(&request.body)
-        && let (Some(m), Some(code)) = (v["mobile"].as_str(), v["code"].as_str())
-    {
-        codes
-            .lock()
-            .unwrap()
-            .entry(m.to_string())
-            .or_default()
-            .push(code.to_string());
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    if state.hanging.load(Ordering::SeqCst) {
+        // Hold the request unanswered; note when the sender gives up on it.
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
+        let until = Instant::now() + Duration::from_secs(60);
+        let mut byte = [0u8; 1];
+        while state.hanging.load(Ordering::SeqCst) && Instant::now() < until {
+            match stream.read(&mut byte) {
+                Ok(0) => {
+                    state.abandoned.lock().unwrap().push(Instant::now());
+                    return;
+                }
+                Err(e)
+                    if e.kind() != std::io::ErrorKind::WouldBlock
+                        && e.kind() != std::io::ErrorKind::TimedOut =>
+                {
+                    state.abandoned.lock().unwrap().push(Instant::now());
+                    return;
+                }
+                _ => {}
+            }
+        }
+        return;
+    }
+    let ok = !state.failing.load(Ordering::SeqCst) && request.method == "POST";
+    if ok && let Ok(v) = serde_json::from_slice::<Value>(&request.body) {
+        if let (Some(m), Some(code)) = (v["mobile"].as_str(), v["code"].as_str()) {
+            state
+                .codes
+                .lock()
+                .unwrap()
+                .entry(m.to_string())
+                .or_default()
+                .push(code.to_string());
+        }
+        if let (Some(m), Some(template)) = (v["mobile"].as_str(), v["template"].as_str()) {
+            state.notifications.lock().unwrap().push(Notice {
+                key: request.header("idempotency-key").unwrap_or("").to_string(),
+                mobile: m.to_string(),
+                template: template.to_string(),
+                params: v["params"].clone(),
+            });
+        }
     }
     let (status, body) = if ok {
         ("200 OK", "{}")
@@ -1033,7 +1091,18 @@ fn serve_sms(
 pub struct StubRequest {
     pub method: String,
     pub path: String,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl StubRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Reads one request from `stream`: the request line, the headers, and a
@@ -1047,12 +1116,14 @@ pub fn read_request(stream: &TcpStream) -> Option<StubRequest> {
     }
     let mut content_length = 0usize;
     let mut chunked = false;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
         }
         if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             if k.eq_ignore_ascii_case("content-length") {
                 content_length = v.trim().parse().unwrap_or(0);
             } else if k.eq_ignore_ascii_case("transfer-encoding") {
@@ -1071,6 +1142,7 @@ pub fn read_request(stream: &TcpStream) -> Option<StubRequest> {
     Some(StubRequest {
         method: parts.next().unwrap_or("").to_string(),
         path: parts.next().unwrap_or("").to_string(),
+        headers,
         body,
     })
 }

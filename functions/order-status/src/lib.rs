@@ -2,19 +2,27 @@
 //! `{"action":"reject","reason"}` or `{"action":"host_cancel","reason"}` by
 //! the house's landlord, `{"action":"cancel"}` by the guest
 //! ([`StatusChange::parse`], then [`orders::change_status`]: applied at most
-//! once, 4004/409 for the others; wrong person 4105; unknown order 4002);
-//! then a bounded sweep of requests past their deadline.
+//! once, 4004/409 for the others; wrong person 4105; unknown order 4002).
+//! Once answered: a bounded sweep of requests past their deadline and the
+//! delivery of due notifications, the other party's among them
+//! ([`notify::after_commit`]).
 
 use ihome_shared::clock;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::orders::{self, StatusChange, StatusRequest};
-use ihome_shared::{ApiResult, config, session, store};
-use spin_sdk::http::{IncomingRequest, Method, Response};
+use ihome_shared::{ApiResult, config, notify, session, store};
+use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: IncomingRequest) -> Response {
-    http::serve(req, &[(Method::Put, change_status)])
+async fn handle(req: IncomingRequest, response_out: ResponseOutparam) {
+    http::serve_then(
+        req,
+        response_out,
+        &[(Method::Put, change_status)],
+        notify::after_commit,
+    )
+    .await
 }
 
 fn change_status(req: &ApiRequest) -> ApiResult<Response> {
@@ -22,16 +30,14 @@ fn change_status(req: &ApiRequest) -> ApiResult<Response> {
     let user = session::require(&kv, req)?.user;
     let order_id = req.path_id("id")?;
     let change = StatusChange::parse(req.json::<StatusRequest>()?)?;
-    let (db, now) = (store::db()?, clock::now());
     orders::change_status(
-        &db,
+        &store::db()?,
         &kv,
         user.user_id,
         order_id,
         &change,
-        now,
+        clock::now(),
         config::utc_offset()?,
     )?;
-    orders::expire::sweep_after(&db, now);
     Ok(http::ok_empty())
 }

@@ -27,10 +27,10 @@
 
 use std::future::Future;
 
-use spin_sdk::http::{IncomingRequest, Method, OutgoingResponse, Response, ResponseOutparam};
+use spin_sdk::http::{IncomingRequest, Method, Response, ResponseOutparam};
 
 use crate::errno::{ApiError, ApiResult, Errno};
-use crate::http::{self, ApiRequest};
+use crate::http::{self, ApiRequest, respond};
 
 use super::{Image, ImageKind};
 
@@ -387,21 +387,6 @@ pub async fn serve_upload<P, C, F, Fut>(
         result.unwrap_or_else(|e| http::error_response(&e)),
     )
     .await;
-}
-
-/// Sends `response` through the host now (what `#[http_component]` does
-/// with a returned response), so the component can go on reading the
-/// request body afterwards.
-async fn respond(response_out: ResponseOutparam, mut response: Response) {
-    let body = std::mem::take(response.body_mut());
-    match OutgoingResponse::try_from(response) {
-        Ok(outgoing) => {
-            if let Err(e) = response_out.set_with_body(outgoing, body).await {
-                crate::log_line!("upload: answer not sent: {e}");
-            }
-        }
-        Err(e) => crate::log_line!("upload: answer not built: {e}"),
-    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@
 //!
 //! On an instant-book house the order is WAIT_COMMENT at once and its
 //! nights have no deadline; otherwise it is a WAIT_ACCEPT request whose
-//! nights are held until its deadline ([`RequestDeadline`]).
+//! nights are held until its deadline ([`RequestDeadline`]). The same
+//! transaction opens (or reuses) the guest's conversation about the house
+//! and records the event ([`super::event`]: the landlord's notification).
 
 use serde::Deserialize;
 
@@ -27,6 +29,7 @@ use crate::clock::Date;
 use crate::de::flex_i64;
 use crate::domain::DateRange;
 use crate::errno::{ApiError, ApiResult};
+use crate::messages;
 use crate::nights;
 use crate::params;
 use crate::row_lock;
@@ -206,6 +209,9 @@ pub fn book(
             OrderStatus::WaitAccept => OrderEvent::Requested,
             _ => OrderEvent::InstantBooked,
         };
+        // The guest and the landlord talk about it in their conversation
+        // about the house (opened now if the guest never inquired).
+        messages::for_booking(db, booking.house_id, guest, now)?;
         event::record(db, order_id, &happened, now)?;
         Ok(Booked { order_id, status })
     })?;

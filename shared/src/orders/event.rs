@@ -10,7 +10,8 @@
 //! back with the change itself, and a transition that lost its race
 //! records nothing.
 //!
-//! For now this is the seam only: nothing is stored yet.
+//! What it writes: the other party's notification in the outbox
+//! ([`crate::notify::order_event`]).
 
 use crate::errno::ApiResult;
 use crate::store::Sql;
@@ -37,6 +38,5 @@ pub enum OrderEvent {
 /// Records `event` of order `order_id` at `now`, in the caller's
 /// transaction (see the module docs).
 pub fn record(db: &impl Sql, order_id: i64, event: &OrderEvent, now: i64) -> ApiResult<()> {
-    let _ = (db, order_id, event, now);
-    Ok(())
+    crate::notify::order_event(db, order_id, event, now)
 }

@@ -101,7 +101,8 @@ pub fn sweep(db: &impl Sql, now: i64, limit: i64) -> ApiResult<Vec<i64>> {
 /// committed; a later request sweeps again).
 pub fn sweep_after(db: &impl Sql, now: i64) {
     if let Err(e) = sweep(db, now, SWEEP_LIMIT) {
-        crate::log_line!("expiry sweep failed: {e}");
+        // The error first, like every logged failure (`<errno> (<status>):`).
+        crate::log_line!("{e}; the expiry sweep is left for a later request");
     }
 }
 

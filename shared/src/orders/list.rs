@@ -65,6 +65,8 @@ pub struct OrderItem {
     pub canceled_by: String,
     /// `none`: this version moves no money.
     pub payment: String,
+    /// The guest's conversation with the landlord about the house.
+    pub conversation_id: Option<i64>,
 }
 
 /// The columns [`OrderItem::from_row`] reads; statements append the filter.
@@ -75,8 +77,10 @@ macro_rules! order_item_select {
                 o.created_at AS created_at, o.days AS days, o.amount AS amount,
                 o.status AS status, o.comment AS comment, o.expires_at AS expires_at,
                 o.instant_book AS instant_book, o.cancel_policy AS cancel_policy,
-                o.refund AS refund, o.canceled_by AS canceled_by, o.payment AS payment
-         FROM orders o JOIN houses h ON h.id = o.house_id"
+                o.refund AS refund, o.canceled_by AS canceled_by, o.payment AS payment,
+                c.id AS conversation_id
+         FROM orders o JOIN houses h ON h.id = o.house_id
+         LEFT JOIN conversations c ON c.house_id = o.house_id AND c.guest_id = o.user_id"
     };
 }
 
@@ -117,6 +121,7 @@ impl OrderItem {
             refund: row.int("refund")?,
             canceled_by: row.text("canceled_by")?,
             payment: row.text("payment")?,
+            conversation_id: row.opt_int("conversation_id")?,
         })
     }
 }

@@ -7,6 +7,7 @@
 //!   ([`admit_captcha`]).
 //! - [`sms`]: SMS sends: the interval and day cap per mobile, the budget per
 //!   client ([`admit_sms`], and [`sms_not_sent`] to take a failed send back).
+//! - [`messages`]: messages and inquiries per user ([`admit_message`]).
 //! - [`login`]: login attempts and failures at three levels, and known
 //!   clients ([`LoginAttempt`]).
 //!
@@ -48,6 +49,7 @@
 
 pub mod captcha;
 pub mod login;
+pub mod messages;
 pub mod sms;
 
 pub use captcha::{APP, CAPTCHAS_PER_APP, CAPTCHAS_PER_CLIENT, admit_captcha};
@@ -55,6 +57,7 @@ pub use login::{
     KNOWN_CLIENT_SECS, LOGIN_FAILURES_PER_CLIENT, LOGIN_FAILURES_PER_MOBILE,
     LOGIN_FAILURES_PER_PAIR, LOGINS_PER_CLIENT, LoginAttempt,
 };
+pub use messages::{INQUIRIES_PER_USER, MESSAGES_PER_USER, admit_message};
 pub use sms::{
     SMS_INTERVAL_SECS, SMS_PER_CLIENT, SMS_PER_MOBILE, admit_sms, interval_key, sms_not_sent,
 };

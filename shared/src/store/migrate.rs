@@ -283,6 +283,69 @@ pub const MIGRATIONS: &[&[&str]] = &[
         "ALTER TABLE houses ADD COLUMN cancel_policy TEXT NOT NULL DEFAULT 'flexible'
             CHECK (cancel_policy IN ('flexible','moderate','strict'))",
     ],
+    // 10: conversations, messages and the notifications outbox (issue 25,
+    // shared/src/messages and shared/src/notify). One conversation per
+    // (house, guest); each party's unread count is kept on it (changed in
+    // the transactions that add or read messages), and the last message
+    // and activity time too, so listing a user's conversations is one
+    // index walk however many messages exist. A notification is a row
+    // written in the transaction of the change it reports, delivered after
+    // commit: `next_attempt_at` is when it is due (or, while a delivery
+    // holds it, the end of that delivery's lease), `claim` the token of
+    // that delivery. Conversations are opened for every (house, guest)
+    // that has orders already, so every order links to one.
+    &[
+        "CREATE TABLE IF NOT EXISTS conversations (
+            id               INTEGER PRIMARY KEY AUTOINCREMENT,
+            house_id         INTEGER NOT NULL REFERENCES houses(id),
+            guest_id         INTEGER NOT NULL REFERENCES users(id),
+            landlord_id      INTEGER NOT NULL REFERENCES users(id),
+            created_at       INTEGER NOT NULL,
+            last_activity_at INTEGER NOT NULL, -- the last message, or the opening
+            last_message_id  INTEGER,          -- NULL: no message yet
+            guest_unread     INTEGER NOT NULL DEFAULT 0,
+            landlord_unread  INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (house_id, guest_id)
+        )",
+        "CREATE INDEX IF NOT EXISTS conversations_by_guest
+            ON conversations(guest_id, last_activity_at, id)",
+        "CREATE INDEX IF NOT EXISTS conversations_by_landlord
+            ON conversations(landlord_id, last_activity_at, id)",
+        "CREATE TABLE IF NOT EXISTS messages (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            sender_id       INTEGER NOT NULL, -- one of the two parties (no foreign key:
+                                              -- row_lock's UPDATE of a user would scan
+                                              -- messages to check it)
+            text            TEXT NOT NULL,   -- as sent
+            created_at      INTEGER NOT NULL,
+            read_at         INTEGER          -- NULL: its recipient has not seen it
+        )",
+        "CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id)",
+        "CREATE TABLE IF NOT EXISTS notifications (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            idempotency_key TEXT NOT NULL UNIQUE, -- sent as Idempotency-Key
+            recipient_id    INTEGER NOT NULL REFERENCES users(id),
+            mobile          TEXT NOT NULL,
+            template        TEXT NOT NULL,
+            params          TEXT NOT NULL,        -- a JSON object of strings
+            topic           TEXT NOT NULL,        -- what it is about: order:<id>, conversation:<id>
+            created_at      INTEGER NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            claim           TEXT,                 -- the delivery holding it, NULL: none
+            delivered_at    INTEGER               -- NULL: not taken by the gateway yet
+        )",
+        "CREATE INDEX IF NOT EXISTS notifications_due
+            ON notifications(next_attempt_at) WHERE delivered_at IS NULL",
+        "CREATE INDEX IF NOT EXISTS notifications_by_topic
+            ON notifications(recipient_id, topic, created_at)",
+        "INSERT OR IGNORE INTO conversations
+            (house_id, guest_id, landlord_id, created_at, last_activity_at)
+         SELECT o.house_id, o.user_id, h.user_id, min(o.created_at), max(o.created_at)
+         FROM orders o JOIN houses h ON h.id = o.house_id
+         GROUP BY o.house_id, o.user_id, h.user_id",
+    ],
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

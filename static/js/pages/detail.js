@@ -1,6 +1,6 @@
 import { t, FACILITY_IDS } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, createCalendar, isDate, ratingHtml, commentStars, instantBadge, policyName, policyRule } from '../ui.js';
+import { initPage, html, render, $, imgOr, money, loadingHtml, errorHtml, emptyHtml, createCalendar, isDate, ratingHtml, commentStars, instantBadge, policyName, policyRule, busy, toast } from '../ui.js';
 
 await initPage();
 const body = $('#detail-body');
@@ -65,6 +65,7 @@ function show(h, viewer) {
               <p class="muted" style="margin:0">${t('detail.addressLine', { v: h.address })}</p></div>
           </div>
         </section>
+        ${own ? '' : askForm()}
         <section class="card" aria-labelledby="facts-title">
           <h2 id="facts-title">${t('detail.facts')}</h2>
           <ul class="facts">
@@ -112,6 +113,7 @@ function show(h, viewer) {
     </div>
     ${own ? '' : html`<div class="book-bar"><span><strong>${money(h.price)}</strong>${t('common.perNight')}</span>
       <a class="btn" href="${bookHref()}">${t('detail.book')}</a></div>`}`);
+  if (!own) $('#ask-form').addEventListener('submit', ask);
   // Guests see landlord-blocked nights as unavailable, like booked ones; the owner sees which is which.
   createCalendar($('#calendar'), { booked: h.booked || [], blocked: h.blocked || [], showBlocked: own });
   const track = $('.gallery-track');
@@ -125,5 +127,30 @@ function show(h, viewer) {
       const i = (at() + Number(b.dataset.go) + imgs.length) % imgs.length;
       track.scrollTo({ left: i * track.clientWidth });
     });
+  }
+}
+
+// "Contact the host": opens (or adds to) the guest's conversation about the
+// house, then shows it. Anonymous visitors are sent to log in first.
+function askForm() {
+  return html`<section class="card" aria-labelledby="ask-title">
+    <h2 id="ask-title">${t('detail.ask')}</h2>
+    <form id="ask-form" class="ask-form" novalidate>
+      <label for="ask-text">${t('detail.askLabel')}</label>
+      <textarea id="ask-text" rows="3" maxlength="1000" placeholder="${t('detail.askPlaceholder')}"></textarea>
+      <button type="submit" class="btn btn-ghost btn-block" id="ask-btn">${t('detail.ask')}</button>
+    </form>
+  </section>`;
+}
+
+async function ask(e) {
+  e.preventDefault();
+  const text = $('#ask-text').value;
+  if (!text.trim()) return toast(t('conversation.emptyText'), 'error');
+  try {
+    const posted = await busy($('#ask-btn'), () => api(`/houses/${id}/inquiries`, { method: 'POST', body: { text } }));
+    location.assign(`conversation.html?id=${posted.conversation_id}`);
+  } catch (err) {
+    if (!err.redirecting) toast(err.message, 'error');
   }
 }

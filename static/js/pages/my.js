@@ -7,7 +7,8 @@ const body = $('#my-body');
 render(body, loadingHtml());
 
 try {
-  const u = await api('/user');
+  const [u, talks] = await Promise.all([api('/user'), api('/user/conversations')]);
+  const unread = ((talks && talks.conversations) || []).reduce((n, c) => n + c.unread, 0);
   render(body, html`
     <section class="card profile-head">
       <img class="avatar avatar-lg" src="${imgOr(u.avatar_url, 'avatar')}" alt="" width="96" height="96">
@@ -22,6 +23,7 @@ try {
       <ul class="menu">
         <li><a href="profile.html">${t('my.profile')}</a></li>
         <li><a href="auth.html">${t('my.auth')}</a></li>
+        <li><a href="messages.html" id="my-messages">${t('my.messages')}${unread ? html` <span class="badge" aria-label="${t('messages.unread', { n: unread })}">${unread}</span>` : ''}</a></li>
       </ul>
     </nav>
     <nav class="card" aria-label="${t('my.asGuest')}">

@@ -12,6 +12,7 @@ use std::time::Duration;
 use ihome_tests::db::DbRow;
 use ihome_tests::{
     AppOptions, TestApp, TestUser, date_from_today as d, json, spawn_app, spawn_app_with, unix_now,
+    wait_until,
 };
 use serde_json::Value;
 
@@ -47,7 +48,7 @@ fn order_row(app: &TestApp, order_id: i64) -> DbRow {
 /// The order's deadline (and its nights') moved to `at`. The app's caches
 /// were told the old one (a page is kept no longer than the next deadline
 /// it knew of), so they are dropped as that deadline passing would have.
-fn move_deadline(app: &TestApp, order_id: i64, at: i64) {
+pub(crate) fn move_deadline(app: &TestApp, order_id: i64, at: i64) {
     let mut db = app.db();
     let house_id = db
         .row(
@@ -82,7 +83,7 @@ fn holders(app: &TestApp, house_id: i64) -> Vec<(String, Option<i64>)> {
         .collect()
 }
 
-fn item<'a>(list: &'a [Value], order_id: i64) -> &'a Value {
+fn item(list: &[Value], order_id: i64) -> &Value {
     list.iter()
         .find(|o| o["order_id"] == order_id)
         .unwrap_or_else(|| panic!("order {order_id} not in {list:?}"))
@@ -185,15 +186,19 @@ fn expired_requests_are_swept_and_the_pending_cap_counts_only_live_ones() {
     // One passes its deadline: there is room again, with no sweep yet.
     move_deadline(&app, requests[0], unix_now() - 1);
     let next = booked(&app, &guest, house_id, &d(100), &d(101));
-    // That booking swept the due request afterwards: it is EXPIRED in the
-    // database too, and its night is gone.
-    assert_eq!(order_row(&app, requests[0]).text("status"), "EXPIRED");
+    // That booking swept the due request after its answer: it is EXPIRED
+    // in the database too, and its night is gone.
+    assert!(wait_until(Duration::from_secs(30), || {
+        order_row(&app, requests[0]).text("status") == "EXPIRED"
+    }));
     assert!(!holders(&app, house_id).contains(&(d(10), Some(requests[0]))));
     book(&app, &guest, house_id, &d(102), &d(103)).assert_error("4004", 409);
     // A decision sweeps too.
     move_deadline(&app, requests[1], unix_now() - 1);
     ok(&set_status(&app, &owner, next, json!({"action": "accept"})));
-    assert_eq!(order_row(&app, requests[1]).text("status"), "EXPIRED");
+    assert!(wait_until(Duration::from_secs(30), || {
+        order_row(&app, requests[1]).text("status") == "EXPIRED"
+    }));
 }
 
 #[test]

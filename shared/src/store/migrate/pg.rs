@@ -173,6 +173,57 @@ pub const AFTER_BASELINE: &[&[&str]] = &[
         "ALTER TABLE houses ADD COLUMN IF NOT EXISTS cancel_policy TEXT NOT NULL DEFAULT 'flexible'
             CHECK (cancel_policy IN ('flexible','moderate','strict'))",
     ],
+    // 10: conversations, messages, the notifications outbox.
+    &[
+        "CREATE TABLE IF NOT EXISTS conversations (
+            id               BIGSERIAL PRIMARY KEY,
+            house_id         BIGINT NOT NULL REFERENCES houses(id),
+            guest_id         BIGINT NOT NULL REFERENCES users(id),
+            landlord_id      BIGINT NOT NULL REFERENCES users(id),
+            created_at       BIGINT NOT NULL,
+            last_activity_at BIGINT NOT NULL,
+            last_message_id  BIGINT,
+            guest_unread     BIGINT NOT NULL DEFAULT 0,
+            landlord_unread  BIGINT NOT NULL DEFAULT 0,
+            UNIQUE (house_id, guest_id)
+        )",
+        "CREATE INDEX IF NOT EXISTS conversations_by_guest
+            ON conversations(guest_id, last_activity_at, id)",
+        "CREATE INDEX IF NOT EXISTS conversations_by_landlord
+            ON conversations(landlord_id, last_activity_at, id)",
+        "CREATE TABLE IF NOT EXISTS messages (
+            id              BIGSERIAL PRIMARY KEY,
+            conversation_id BIGINT NOT NULL REFERENCES conversations(id),
+            sender_id       BIGINT NOT NULL,
+            text            TEXT NOT NULL,
+            created_at      BIGINT NOT NULL,
+            read_at         BIGINT
+        )",
+        "CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id)",
+        "CREATE TABLE IF NOT EXISTS notifications (
+            id              BIGSERIAL PRIMARY KEY,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            recipient_id    BIGINT NOT NULL REFERENCES users(id),
+            mobile          TEXT NOT NULL,
+            template        TEXT NOT NULL,
+            params          TEXT NOT NULL,
+            topic           TEXT NOT NULL,
+            created_at      BIGINT NOT NULL,
+            attempts        BIGINT NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT NOT NULL,
+            claim           TEXT,
+            delivered_at    BIGINT
+        )",
+        "CREATE INDEX IF NOT EXISTS notifications_due
+            ON notifications(next_attempt_at) WHERE delivered_at IS NULL",
+        "CREATE INDEX IF NOT EXISTS notifications_by_topic
+            ON notifications(recipient_id, topic, created_at)",
+        "INSERT INTO conversations (house_id, guest_id, landlord_id, created_at, last_activity_at)
+         SELECT o.house_id, o.user_id, h.user_id, min(o.created_at), max(o.created_at)
+         FROM orders o JOIN houses h ON h.id = o.house_id
+         GROUP BY o.house_id, o.user_id, h.user_id
+         ON CONFLICT DO NOTHING",
+    ],
 ];
 
 /// The version table, as on SQLite.

@@ -1,0 +1,35 @@
+//! POST /api/v1.0/notifications/deliveries: delivers up to
+//! [`SCHEDULED_BATCH`] due notifications now and answers `{"delivered",
+//! "failed"}`. Spin's HTTP trigger has no timers, so a scheduled call
+//! (deploy/k8s's CronJob) drives retries when no write request comes.
+//! Anyone may call it: it does only what any write request does after its
+//! answer (bounded, and never twice for one notification).
+
+use ihome_shared::ApiResult;
+use ihome_shared::http::{self, ApiRequest};
+use ihome_shared::notify::gateway;
+use serde_json::json;
+use spin_sdk::http::{IncomingRequest, Method, Response};
+use spin_sdk::http_component;
+
+/// Notifications one scheduled call delivers at most (it stops at the
+/// first failure, so a gateway that is down costs one attempt's deadline).
+const SCHEDULED_BATCH: usize = 20;
+
+#[http_component]
+async fn handle(req: IncomingRequest) -> Response {
+    http::serve_async(
+        req,
+        &[(Method::Post, |req| {
+            Box::pin(async move { deliver(&req).await })
+        })],
+    )
+    .await
+}
+
+async fn deliver(_req: &ApiRequest) -> ApiResult<Response> {
+    let done = gateway::deliver_some(SCHEDULED_BATCH).await?;
+    Ok(http::ok(
+        json!({ "delivered": done.delivered, "failed": done.failed }),
+    ))
+}
