@@ -70,22 +70,22 @@ fn an_inquiry_and_a_booking_share_one_conversation_and_only_its_parties_see_it()
     // Another guest of the same house, a stranger, another landlord: 4105.
     for outsider in [3, 4] {
         let err = page(&db, &v, outsider, posted.conversation_id, None, T0).unwrap_err();
-        assert_eq!(err.errno, Errno::RoleErr);
+        assert_eq!(err.errno, Errno::Forbidden);
         let err = post(&db, &kv, outsider, posted.conversation_id, &text("x"), T0).unwrap_err();
-        assert_eq!(err.errno, Errno::RoleErr);
+        assert_eq!(err.errno, Errno::Forbidden);
     }
     assert_eq!(
         page(&db, &v, 2, 999, None, T0).unwrap_err().errno,
-        Errno::NoData
+        Errno::NotFound
     );
     // One's own house: 4105; an unknown one: 4002.
     assert_eq!(
         inquire(&db, &kv, 1, 1, &text("x"), T0).unwrap_err().errno,
-        Errno::RoleErr
+        Errno::Forbidden
     );
     assert_eq!(
         inquire(&db, &kv, 2, 99, &text("x"), T0).unwrap_err().errno,
-        Errno::NoData
+        Errno::NotFound
     );
 }
 

@@ -57,7 +57,7 @@ mod tests {
             admit_message(&kv, 1, false, T0).unwrap();
         }
         let err = admit_message(&kv, 1, false, T0).unwrap_err();
-        assert_eq!((err.errno, err.status), (Errno::ReqErr, 429));
+        assert_eq!((err.errno, err.status), (Errno::RateLimited, 429));
         assert_eq!(err.retry_after, Some(600));
         // A refused inquiry counts against neither limit.
         assert!(admit_message(&kv, 1, true, T0).is_err());
