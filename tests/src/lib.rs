@@ -38,6 +38,7 @@ pub use serde_json::json;
 pub mod real_fdfs;
 
 pub mod db;
+pub mod otlp;
 pub mod servers;
 
 pub use db::{Db, DbRow, Param};
