@@ -1,12 +1,6 @@
 //! OpenTelemetry traces and metrics over OTLP/HTTP (protobuf), switched on
-//! the way Spin switches them on: `OTEL_EXPORTER_OTLP_ENDPOINT` (or a
-//! per-signal `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT`) set and not
-//! empty, and `OTEL_SDK_DISABLED` unset. The other usual variables
-//! (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`,
-//! `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`, `OTEL_METRIC_EXPORT_INTERVAL`)
-//! are read by the OpenTelemetry SDK; the ones it would silently ignore when
-//! malformed are checked here first, so a typo stops the host before it
-//! listens.
+//! by the `OTEL_*` environment as Spin reads it (`ihome-otel` sets the
+//! exporters up and checks the variables before the host listens).
 //!
 //! Span names and attributes are Spin 4.0.2's where Spin exports the same
 //! thing (`spin_trigger_http.handle_http_request` named `GET /route`,
@@ -20,33 +14,24 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
+use ihome_otel::Providers;
+pub use ihome_otel::{Settings, settings_from_env};
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _};
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::runtime::Tokio;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::SdkTracer;
 
 use crate::limits::Gate;
-
-const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-const TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-const METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
 
 /// The exporters, tracer and instruments of a host run with telemetry on.
 pub struct Telemetry {
     /// `None` when only metrics are exported.
     tracer: Option<SdkTracer>,
-    tracer_provider: Option<SdkTracerProvider>,
-    meter_provider: Option<SdkMeterProvider>,
+    providers: Providers,
     instruments: Option<Instruments>,
-    propagator: TraceContextPropagator,
     /// The app's name, Spin's `app_id` attribute of `spin.request_count`.
     app_id: String,
 }
@@ -77,147 +62,13 @@ pub fn get() -> Option<&'static Telemetry> {
     TELEMETRY.get()
 }
 
-fn env_set(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty())
-}
-
-/// What the environment asks for, checked.
-#[derive(Debug, Default, PartialEq)]
-pub struct Settings {
-    pub traces: bool,
-    pub metrics: bool,
-}
-
-/// Reads and checks the `OTEL_*` environment (Spin's rules for what switches
-/// each signal on). An error names the variable and what it expected.
-pub fn settings_from_env() -> Result<Settings> {
-    if env_set("OTEL_SDK_DISABLED") {
-        return Ok(Settings::default());
-    }
-    let settings = Settings {
-        traces: env_set(ENDPOINT) || env_set(TRACES_ENDPOINT),
-        metrics: env_set(ENDPOINT) || env_set(METRICS_ENDPOINT),
-    };
-    if !settings.traces && !settings.metrics {
-        return Ok(settings);
-    }
-    for var in [ENDPOINT, TRACES_ENDPOINT, METRICS_ENDPOINT] {
-        if let Ok(value) = std::env::var(var)
-            && !value.is_empty()
-        {
-            check_endpoint(var, &value)?;
-        }
-    }
-    for var in [
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-    ] {
-        match std::env::var(var).as_deref() {
-            Err(_) | Ok("") | Ok("http/protobuf") => {}
-            Ok(other) => bail!(
-                "{var}={other:?}: edge-host exports OTLP over HTTP with protobuf only (`http/protobuf`)"
-            ),
-        }
-    }
-    for var in [
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-    ] {
-        if let Ok(value) = std::env::var(var) {
-            check_headers(var, &value)?;
-        }
-    }
-    check_sampler(
-        std::env::var("OTEL_TRACES_SAMPLER").ok().as_deref(),
-        std::env::var("OTEL_TRACES_SAMPLER_ARG").ok().as_deref(),
-    )?;
-    Ok(settings)
-}
-
-/// An OTLP/HTTP endpoint: an `http://` URL (the exporter's client speaks no
-/// TLS; run a collector agent beside the host, as SpinKube does).
-fn check_endpoint(var: &str, value: &str) -> Result<()> {
-    let uri: http::Uri = value
-        .parse()
-        .with_context(|| format!("{var}={value:?} is not a URL"))?;
-    match uri.scheme_str() {
-        Some("http") if uri.host().is_some() => Ok(()),
-        Some("https") => bail!(
-            "{var}={value:?}: edge-host's exporter speaks plain HTTP only; point it at a collector agent on the same node or network"
-        ),
-        _ => bail!("{var}={value:?}: expected http://host:port"),
-    }
-}
-
-/// `key=value` pairs separated by commas (the W3C baggage form the spec uses).
-fn check_headers(var: &str, value: &str) -> Result<()> {
-    for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
-        let Some((k, _)) = pair.split_once('=') else {
-            bail!("{var}: {pair:?} is not key=value");
-        };
-        if http::HeaderName::from_bytes(k.trim().as_bytes()).is_err() {
-            bail!("{var}: {k:?} is not a header name");
-        }
-    }
-    Ok(())
-}
-
-fn check_sampler(sampler: Option<&str>, arg: Option<&str>) -> Result<()> {
-    let Some(sampler) = sampler.filter(|s| !s.is_empty()) else {
-        return Ok(());
-    };
-    match sampler {
-        "always_on" | "always_off" | "parentbased_always_on" | "parentbased_always_off" => Ok(()),
-        "traceidratio" | "parentbased_traceidratio" => match arg.map(str::parse::<f64>) {
-            None => Ok(()),
-            Some(Ok(r)) if (0.0..=1.0).contains(&r) => Ok(()),
-            Some(_) => bail!(
-                "OTEL_TRACES_SAMPLER_ARG={:?}: expected a ratio from 0 to 1",
-                arg.unwrap_or_default()
-            ),
-        },
-        other => bail!(
-            "OTEL_TRACES_SAMPLER={other:?}: expected always_on, always_off, traceidratio or parentbased_* of one of them"
-        ),
-    }
-}
-
-/// `service.name` as Spin settles it: `OTEL_SERVICE_NAME`, else
-/// `service.name` in `OTEL_RESOURCE_ATTRIBUTES`, else the host's name.
-fn resource() -> Resource {
-    let from_attributes = std::env::var("OTEL_RESOURCE_ATTRIBUTES")
-        .ok()
-        .and_then(|attrs| {
-            attrs.split(',').find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k.trim() == "service.name").then(|| v.trim().to_string())
-            })
-        });
-    let service_name = std::env::var("OTEL_SERVICE_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or(from_attributes)
-        .unwrap_or_else(|| "edge-host".to_string());
-    Resource::builder()
-        .with_service_name(service_name)
-        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
 /// Flushes and stops the exporters when dropped (end of `run`).
 pub struct Flush;
 
 impl Drop for Flush {
     fn drop(&mut self) {
         if let Some(t) = get() {
-            if let Some(p) = &t.tracer_provider {
-                let _ = p.shutdown_with_timeout(Duration::from_secs(5));
-            }
-            if let Some(p) = &t.meter_provider {
-                let _ = p.shutdown_with_timeout(Duration::from_secs(5));
-            }
+            t.providers.shutdown();
         }
     }
 }
@@ -225,57 +76,20 @@ impl Drop for Flush {
 /// Starts the exporters `settings` asks for (inside the Tokio runtime, which
 /// runs their batches). Telemetry can be started once per process.
 pub fn start(settings: &Settings, app_id: &str) -> Result<Option<Flush>> {
-    if !settings.traces && !settings.metrics {
+    let Some(providers) = ihome_otel::start(settings, "edge-host", env!("CARGO_PKG_VERSION"))?
+    else {
         return Ok(None);
-    }
-    let resource = resource();
-    let tracer_provider = if settings.traces {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .build()
-            .context("OTLP span exporter")?;
-        let processor =
-            opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
-                exporter, Tokio,
-            )
-            .build();
-        Some(
-            SdkTracerProvider::builder()
-                .with_resource(resource.clone())
-                .with_span_processor(processor)
-                .build(),
-        )
-    } else {
-        None
-    };
-    let meter_provider = if settings.metrics {
-        let exporter = opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .build()
-            .context("OTLP metric exporter")?;
-        let reader =
-            opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
-                exporter, Tokio,
-            )
-            .build();
-        Some(
-            SdkMeterProvider::builder()
-                .with_resource(resource)
-                .with_reader(reader)
-                .build(),
-        )
-    } else {
-        None
     };
     let telemetry = Telemetry {
-        // Spin's instrumentation scope is "spin".
-        tracer: tracer_provider.as_ref().map(|p| p.tracer("edge-host")),
-        instruments: meter_provider
+        tracer: providers
+            .tracer_provider
+            .as_ref()
+            .map(|p| p.tracer("edge-host")),
+        instruments: providers
+            .meter_provider
             .as_ref()
             .map(|p| Instruments::new(&p.meter("edge-host"))),
-        tracer_provider,
-        meter_provider,
-        propagator: TraceContextPropagator::new(),
+        providers,
         app_id: app_id.to_string(),
     };
     if TELEMETRY.set(telemetry).is_err() {
@@ -324,7 +138,7 @@ impl Telemetry {
     /// instances in use (requests in flight, one instance each) and open
     /// connections by how many each client holds.
     pub fn observe_gate(&self, gate: &Arc<Gate>) {
-        let Some(provider) = &self.meter_provider else {
+        let Some(provider) = &self.providers.meter_provider else {
             return;
         };
         let meter = provider.meter("edge-host");
@@ -361,31 +175,6 @@ pub struct RequestTrace {
     route: Option<(Arc<str>, Arc<str>)>,
 }
 
-/// W3C `traceparent`/`tracestate` from the request's headers.
-struct HeaderExtract<'a>(&'a http::HeaderMap);
-
-impl Extractor for HeaderExtract<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
-}
-
-struct HeaderInject<'a>(&'a mut http::HeaderMap);
-
-impl Injector for HeaderInject<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(key.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 impl Telemetry {
     /// Starts the server span of a request (a child of the caller's
     /// `traceparent`, when it sent one). `route` is the matched route and
@@ -399,7 +188,7 @@ impl Telemetry {
         let method = req.method().clone();
         let cx = match &self.tracer {
             Some(tracer) => {
-                let parent = self.propagator.extract(&HeaderExtract(req.headers()));
+                let parent = ihome_otel::extract(req.headers());
                 let name: Cow<'static, str> = match &route {
                     Some((route, _)) => format!("{method} {route}").into(),
                     None => method.to_string().into(),
@@ -651,11 +440,10 @@ impl CallSpan {
 
     /// Puts this span's `traceparent` (and `tracestate`) on an outgoing request.
     pub fn inject(&self, headers: &mut http::HeaderMap) {
-        if let (Some(inner), Some(t)) = (&self.0, get())
+        if let Some(inner) = &self.0
             && inner.cx.span().span_context().is_valid()
         {
-            t.propagator
-                .inject_context(&inner.cx, &mut HeaderInject(headers));
+            ihome_otel::inject(&inner.cx, headers);
         }
     }
 }
@@ -729,35 +517,4 @@ pub fn backend_summary(path: Option<Option<&std::path::Path>>, what: &str) -> St
 #[inline]
 pub fn clock() -> Option<Instant> {
     get().map(|_| Instant::now())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_must_be_plain_http_urls() {
-        assert!(check_endpoint("E", "http://collector:4318").is_ok());
-        assert!(check_endpoint("E", "http://127.0.0.1:4318/v1/traces").is_ok());
-        assert!(check_endpoint("E", "https://collector:4318").is_err());
-        assert!(check_endpoint("E", "collector:4318").is_err());
-        assert!(check_endpoint("E", "not a url").is_err());
-    }
-
-    #[test]
-    fn headers_are_key_value_pairs() {
-        assert!(check_headers("H", "api-key=abc,x-tenant=1").is_ok());
-        assert!(check_headers("H", "").is_ok());
-        assert!(check_headers("H", "api-key").is_err());
-        assert!(check_headers("H", "bad header=1").is_err());
-    }
-
-    #[test]
-    fn samplers_are_the_spec_names() {
-        assert!(check_sampler(None, None).is_ok());
-        assert!(check_sampler(Some("parentbased_traceidratio"), Some("0.25")).is_ok());
-        assert!(check_sampler(Some("traceidratio"), Some("1.5")).is_err());
-        assert!(check_sampler(Some("traceidratio"), Some("half")).is_err());
-        assert!(check_sampler(Some("sometimes"), None).is_err());
-    }
 }
