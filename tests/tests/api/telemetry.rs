@@ -89,14 +89,19 @@ fn names(spans: &[&Span]) -> BTreeSet<String> {
 
 /// The server span, Spin's `spin_trigger_http.handle_http_request` named
 /// `<method> <route>`, with `execute_wasm_component <id>` under it.
-fn server_and_execute<'a>(spans: &'a [Span], route: &str, component: &str) -> (&'a Span, &'a Span) {
+fn server_and_execute<'a>(
+    spans: &'a [Span],
+    method: &str,
+    route: &str,
+    component: &str,
+) -> (&'a Span, &'a Span) {
     let server = one(spans, "server span", |s| s.parent_span_id == CALLER_SPAN_ID);
-    assert_eq!(server.name, format!("GET {route}"));
+    assert_eq!(server.name, format!("{method} {route}"));
     assert_eq!(server.kind, "SPAN_KIND_SERVER");
     assert_attrs(
         server,
         &[
-            ("http.request.method", Some("GET")),
+            ("http.request.method", Some(method)),
             ("http.route", Some(route)),
             ("network.peer.address", Some("127.0.0.1")),
             ("network.peer.port", None),
@@ -120,7 +125,7 @@ fn a_request_is_one_trace_of_its_host_calls_as_spin_exports_it() {
     let (otlp, app) = traced_app();
     let (status, spans) = traced_get(&otlp, &app, "/api/v1.0/areas", CALLER_TRACE_ID);
     assert_eq!(status, 200);
-    let (server, execute) = server_and_execute(&spans, "/api/v1.0/areas", "areas");
+    let (server, execute) = server_and_execute(&spans, "GET", "/api/v1.0/areas", "areas");
     assert_eq!(server.attr("http.response.status_code"), Some("200"));
     assert_eq!(server.attr("url.path"), Some("/api/v1.0/areas"));
     assert_eq!(
@@ -261,7 +266,7 @@ fn outbound_http_carries_the_trace_to_fdfs_proxy() {
         trace_id,
     );
     assert_eq!(status, 404, "{}", render_tree(&spans));
-    let (_, execute) = server_and_execute(&spans, "/images/...", "images");
+    let (_, execute) = server_and_execute(&spans, "GET", "/images/...", "images");
     // Spin names the span after the method.
     let send = one(&spans, "outbound call", |s| {
         s.parent_span_id == execute.span_id && s.name == "GET"
@@ -355,4 +360,49 @@ fn metrics_count_requests_per_component_and_status() {
                 .collect::<BTreeSet<_>>()
         );
     }
+}
+
+#[test]
+fn a_booking_is_one_trace_down_to_its_commit() {
+    let (otlp, app) = traced_app();
+    let owner = app.register_verified();
+    let house = crate::images::publish_house(&app, &owner);
+    let guest = app.register();
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    let resp = guest.client.send(
+        guest
+            .client
+            .inner
+            .post(app.api("/orders"))
+            .header("traceparent", traceparent(trace_id))
+            .json(&ihome_tests::json!({
+                "house_id": house,
+                "start_date": ihome_tests::date_from_today(3),
+                "end_date": ihome_tests::date_from_today(5),
+            })),
+    );
+    assert_eq!(resp.errno(), "0", "{}", resp.text());
+    otlp.wait_for_span(ARRIVAL, |s| {
+        s.trace_id == trace_id && s.parent_span_id == CALLER_SPAN_ID
+    })
+    .expect("the booking's server span");
+    let spans = otlp.trace(trace_id, ARRIVAL);
+    println!("{}", render_tree(&spans));
+    let (server, execute) = server_and_execute(&spans, "POST", "/api/v1.0/orders", "orders");
+    assert_eq!(server.attr("http.response.status_code"), Some("200"));
+    let calls: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == execute.span_id)
+        .collect();
+    // The booking's transaction, committed, is in the trace.
+    let commits = calls
+        .iter()
+        .filter(|s| s.name.trim().eq_ignore_ascii_case("COMMIT"))
+        .count();
+    assert!(commits >= 1, "no COMMIT span:\n{}", render_tree(&spans));
+    assert!(
+        calls.iter().any(|s| s.name.contains("INSERT INTO orders")),
+        "no booking statement:\n{}",
+        render_tree(&spans)
+    );
 }
