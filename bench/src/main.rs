@@ -472,6 +472,21 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     let native_idle_kib = native.rss_kib()?;
     let spin_idle_kib = spin.as_ref().map(Proc::rss_kib).transpose()?;
 
+    // 2b. The cost of exporting telemetry: a second edge-host on the same
+    // state with OTEL_EXPORTER_OTLP_ENDPOINT pointing at a sink that takes
+    // OTLP, against the first (none set), taking turns on the house detail
+    // (SQLite, key-value: a span per host call) in this run.
+    log("telemetry: edge-host with and without an OTLP endpoint (house detail)");
+    let telemetry = telemetry_cost(
+        &paths,
+        &state,
+        &cache,
+        &sms,
+        &edge,
+        &detail_path,
+        plan.seconds,
+    )?;
+
     // 3. Host overhead: an empty component against the native floor.
     log("host overhead: empty component vs native /noop (1 connection)");
     let noop_toml = write_noop_manifest(&paths)?;
@@ -784,6 +799,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         "server_ratios": server_ratios,
         "responses_match_native": matches,
         "responses_match_spin": spin_matches,
+        "telemetry": telemetry,
         "host_overhead": {
             "edge_noop_p50_us": edge_noop.p50_us,
             "edge_noop_p99_us": edge_noop.p99_us,
@@ -1286,6 +1302,126 @@ fn start_edge(
     )
 }
 
+/// Requests/s of `path` on `plain` (no OTLP endpoint) and on a second
+/// edge-host on the same state exporting traces and metrics to a loopback
+/// sink, alternating three rounds each at 16 connections (the median of
+/// each); the ratio is what exporting costs.
+fn telemetry_cost(
+    paths: &Paths,
+    state: &Path,
+    cache: &Path,
+    sms: &SmsGateway,
+    plain: &Proc,
+    path: &str,
+    seconds: u64,
+) -> anyhow::Result<Value> {
+    let sink = otlp_sink()?;
+    let traced = start_edge(
+        paths,
+        &paths.root.join("spin.toml"),
+        state,
+        cache,
+        "edge-otel",
+        &[
+            ("SPIN_VARIABLE_SMS_GATEWAY_ORIGIN", sms.origin()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.0.clone()),
+            ("OTEL_SERVICE_NAME", "ihome-bench".to_string()),
+        ],
+    )?;
+    let get = Load::Get { headers: vec![] };
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for base in [&plain.base, &traced.base] {
+        wrk::run(&format!("{base}{path}"), &get, 16, WARMUP_SECS, &paths.work)?;
+    }
+    for _ in 0..3 {
+        without.push(
+            wrk::run(
+                &format!("{}{path}", plain.base),
+                &get,
+                16,
+                seconds,
+                &paths.work,
+            )?
+            .rps(),
+        );
+        with.push(
+            wrk::run(
+                &format!("{}{path}", traced.base),
+                &get,
+                16,
+                seconds,
+                &paths.work,
+            )?
+            .rps(),
+        );
+    }
+    let exported = sink.1.load(std::sync::atomic::Ordering::Relaxed);
+    ensure!(
+        exported > 0,
+        "the traced edge-host sent nothing to the OTLP sink"
+    );
+    let (with_rps, without_rps) = (median_f64(&mut with), median_f64(&mut without));
+    Ok(json!({
+        "path": path,
+        "with_endpoint_rps": with_rps.round(),
+        "without_rps": without_rps.round(),
+        "ratio": with_rps / without_rps,
+        "otlp_requests_received": exported,
+    }))
+}
+
+/// A loopback OTLP/HTTP sink: answers every POST 200 with an empty body and
+/// counts them. Returns its base URL and the count.
+fn otlp_sink() -> anyhow::Result<(String, std::sync::Arc<std::sync::atomic::AtomicU64>)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(match stream.try_clone() {
+                    Ok(s) => s,
+                    Err(_) => return,
+                });
+                let mut stream = stream;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if let Some((k, v)) = line.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok((base, count))
+}
+
 /// Spawns the real Spin CLI (`spin up`) on the app's seeded state dir.
 fn start_spin(bin: &Path, paths: &Paths, state: &Path, sms: &SmsGateway) -> anyhow::Result<Proc> {
     let mut cmd = Command::new(bin);
@@ -1696,6 +1832,14 @@ fn render_table(r: &Value) -> String {
         "| host overhead per request (difference; target < {} µs) | {:.0} µs |",
         tg["max_overhead_us"],
         f(&h["overhead_p50_us"])
+    );
+    let te = &r["telemetry"];
+    let _ = writeln!(
+        t,
+        "| house detail with an OTLP endpoint / without, 16 conns (target ≥ 0.95) | {} / {} req/s = {:.3} |",
+        te["with_endpoint_rps"],
+        te["without_rps"],
+        f(&te["ratio"])
     );
     if let Some(sc) = r["slow_clients"].as_object() {
         let _ = writeln!(

@@ -502,13 +502,19 @@ impl ComponentState {
             .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(tx)?;
         let pre = self.pre.clone();
-        let task = tokio::task::spawn(async move {
+        let run = async move {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await
-        });
+        };
+        // Traced: the guest runs under its `execute_wasm_component` span, so
+        // its host calls find their parent.
+        let task = match crate::telemetry::execute_wasm(&self.id) {
+            Some(cx) => tokio::task::spawn(crate::telemetry::with_context(cx, run)),
+            None => tokio::task::spawn(run),
+        };
         // Once the guest has answered, its task runs on detached (it may
         // still stream the body or finish writes, as under Spin); a late
         // failure is only logged.

@@ -20,6 +20,8 @@
 //!   clients.
 //! - [`app`]: startup in `spin up`'s order, up to binding the listener.
 //! - [`server`]: the hyper server, reserved paths, graceful shutdown.
+//! - [`telemetry`]: OpenTelemetry traces and metrics (OTLP/HTTP), as Spin
+//!   exports them, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 //! - `main.rs`: the `spin up`-like command line.
 
 pub mod app;
@@ -31,6 +33,7 @@ pub mod outbound;
 pub mod routing;
 pub mod runtime_config;
 pub mod server;
+pub mod telemetry;
 
 pub mod state {
     //! Host implementations of `fermyon:spin/*@2.0.0` and
@@ -72,7 +75,14 @@ pub use app::{App, Options, StateDir, prepare};
 /// `shutdown` resolves.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use std::io::Write;
+    // The OTEL_* environment is checked before anything starts, so a typo
+    // stops the host before it listens.
+    let telemetry = telemetry::settings_from_env()?;
     let app = prepare(opts).await?;
+    let _flush = telemetry::start(&telemetry, &app.name)?;
+    if let Some(t) = telemetry::get() {
+        t.observe_gate(&app.gate);
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(app.banner().as_bytes())?;
     // Test harnesses and scripts wait for this line on a pipe.

@@ -236,6 +236,32 @@ impl Gate {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// Open connections summed by how many the client holding them has
+    /// (`1`, `2-7`, `8-31`, `32-127`, `128+`): how many connections sit with
+    /// heavy clients, without one series per client address. Every bucket
+    /// is reported, empty ones as 0, so a gauge drops back when clients leave.
+    pub fn connections_by_bucket(&self) -> [(&'static str, usize); 5] {
+        let mut buckets = [
+            ("1", 0),
+            ("2-7", 0),
+            ("8-31", 0),
+            ("32-127", 0),
+            ("128+", 0),
+        ];
+        for held in crate::state::lock(&self.clients).values() {
+            let i = match held.connections {
+                0 => continue,
+                1 => 0,
+                2..=7 => 1,
+                8..=31 => 2,
+                32..=127 => 3,
+                _ => 4,
+            };
+            buckets[i].1 += held.connections;
+        }
+        buckets
+    }
+
     fn release(&self, client: ClientKey, f: impl FnOnce(&mut Holdings)) {
         let mut clients = crate::state::lock(&self.clients);
         if let Some(held) = clients.get_mut(&client) {

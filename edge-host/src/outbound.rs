@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 use crate::instance::ComponentState;
 use crate::routing::{RouteHandler, RouteMatch, spin_headers};
+use opentelemetry::KeyValue;
 
 /// Which schemes an entry admits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -504,7 +505,54 @@ type SendFuture = Box<
 >;
 
 impl WasiHttpHooks for OutboundHooks {
+    /// Spin's `spin_outbound_http.send_request` span (named after the
+    /// method) around the call, whose `traceparent` goes out with the
+    /// request, so the next service's spans join this trace.
     fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        if crate::telemetry::get().is_none() {
+            return self.send_untraced(request, options, fut);
+        }
+        let uri = request.uri().clone();
+        let mut span = crate::telemetry::call(
+            "spin_outbound_http.send_request",
+            crate::telemetry::Measure::OutboundHttp,
+            || {
+                vec![
+                    KeyValue::new("http.request.method", request.method().to_string()),
+                    KeyValue::new("url.full", uri.to_string()),
+                    KeyValue::new("server.address", uri.host().unwrap_or("").to_string()),
+                    KeyValue::new(
+                        "server.port",
+                        i64::from(uri.port_u16().unwrap_or(match uri.scheme_str() {
+                            Some("http") => 80,
+                            _ => 443,
+                        })),
+                    ),
+                ]
+            },
+        );
+        span.rename(|| request.method().to_string());
+        span.server(uri.host().unwrap_or(""));
+        span.inject(request.headers_mut());
+        let sent = self.send_untraced(request, options, fut);
+        Box::new(async move {
+            let res = Box::into_pin(sent).await;
+            match &res {
+                Ok((response, _)) => span.http_status(response.status().as_u16()),
+                Err(e) => span.error(format_args!("{e:?}")),
+            }
+            res
+        })
+    }
+}
+
+impl OutboundHooks {
+    fn send_untraced(
         &mut self,
         mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,

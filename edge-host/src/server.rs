@@ -86,6 +86,16 @@ fn request_authority(req: &Request<Incoming>) -> Result<Authority, Refused> {
 }
 
 impl App {
+    /// The route and component a request goes to, for its span and metrics
+    /// (looked up only when telemetry is on).
+    fn route_of<B>(&self, req: &Request<B>) -> Option<(Arc<str>, Arc<str>)> {
+        let m = self.router.route(req.uri().path())?;
+        Some((
+            m.handler.raw_route.as_str().into(),
+            m.handler.component_id.as_str().into(),
+        ))
+    }
+
     /// Answers one request, or refuses it (see [`Refused`]).
     pub async fn handle(
         &self,
@@ -229,7 +239,9 @@ pub async fn serve(app: App, shutdown: impl Future<Output = ()>) {
             let (app, activity) = (app.clone(), activity.clone());
             hyper::service::service_fn(move |req| {
                 let (app, activity) = (app.clone(), activity.clone());
-                async move {
+                let trace =
+                    crate::telemetry::get().map(|t| t.request(&req, peer, app.route_of(&req)));
+                let respond = async move {
                     let in_flight = activity.start();
                     let permit = match app.gate.begin(client) {
                         Ok(p) => p,
@@ -240,7 +252,8 @@ pub async fn serve(app: App, shutdown: impl Future<Output = ()>) {
                     };
                     let res = app.handle(req, peer).await?;
                     Ok::<_, Refused>(res.map(|b| Held::new(b, (permit, in_flight)).boxed_unsync()))
-                }
+                };
+                crate::telemetry::traced(trace, respond)
             })
         };
         let conn = builder

@@ -46,6 +46,7 @@ pub mod http;
 pub mod name;
 pub mod proto;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 
 use std::io;

@@ -42,6 +42,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cfg: Config) -> Result<(), String> {
+    // A malformed OTEL_* variable stops the proxy before it listens.
+    let telemetry = fdfs_proxy::telemetry::settings().map_err(|e| format!("{e:#}"))?;
+    let _flush = fdfs_proxy::telemetry::start(&telemetry).map_err(|e| format!("{e:#}"))?;
     let store = fdfs_proxy::open_store(&cfg).map_err(|e| {
         format!(
             "cannot use state directory {}: {e}",

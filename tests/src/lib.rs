@@ -38,6 +38,7 @@ pub use serde_json::json;
 pub mod real_fdfs;
 
 pub mod db;
+pub mod otlp;
 pub mod servers;
 
 pub use db::{Db, DbRow, Param};
@@ -415,7 +416,7 @@ pub fn spawn_app_with(mut options: AppOptions) -> TestApp {
     let sms = options.sms_gateway.then(SmsGateway::start);
     let image_store = options
         .image_store
-        .then(|| ImageStore::start(state_dir.path(), options.real_fastdfs));
+        .then(|| ImageStore::start(state_dir.path(), options.real_fastdfs, &options.env));
     let mut app = TestApp {
         base: String::new(),
         state_dir,
@@ -1191,7 +1192,9 @@ pub struct ImageStore {
 }
 
 impl ImageStore {
-    fn start(state_dir: &Path, real_fastdfs: bool) -> ImageStore {
+    /// `app_env` is the app's environment: its `OTEL_*` variables (an OTLP
+    /// receiver's) are the proxy's too, as `fdfs-proxy`.
+    fn start(state_dir: &Path, real_fastdfs: bool, app_env: &[(String, String)]) -> ImageStore {
         let bin = release_binary("fdfs-proxy", "IHOME_FDFS_PROXY");
         let cluster = if real_fastdfs {
             real_fdfs::RealCluster::start("image store")
@@ -1205,6 +1208,12 @@ impl ImageStore {
             .arg(state_dir.join("fdfs"));
         if let Some(c) = &cluster {
             cmd.arg("--tracker").arg(c.tracker.to_string());
+        }
+        for (k, v) in app_env.iter().filter(|(k, _)| k.starts_with("OTEL_")) {
+            cmd.env(k, v);
+        }
+        if app_env.iter().any(|(k, _)| k == "OTEL_SERVICE_NAME") {
+            cmd.env("OTEL_SERVICE_NAME", "fdfs-proxy");
         }
         let mut child = cmd
             .stdin(Stdio::null())

@@ -13,6 +13,8 @@ use wasmtime::component::Resource;
 use super::lock;
 use crate::instance::Host;
 use crate::spin_bindings::fermyon::spin::key_value::{self, Error};
+use crate::telemetry::{self, Measure};
+use opentelemetry::KeyValue;
 
 /// Open stores per instance before `open` returns `store-table-full`.
 /// Spin's key-value factor builds its table with `u32::MAX` slots (the 256
@@ -267,8 +269,18 @@ impl Host {
 
 impl key_value::Host for Host {}
 
+/// How key-value calls are measured (`db.client.operation.duration`).
+const KV: Measure = Measure::Db("spin_key_value");
+
 impl key_value::HostStore for Host {
     async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<KvHandle>, Error>> {
+        let _span = telemetry::call("spin_key_value.open", KV, || {
+            let backend = self.component.kv.get(&label).map(|b| b.path.as_deref());
+            vec![
+                KeyValue::new("kv.backend", telemetry::backend_summary(backend, "store")),
+                KeyValue::new("name", label.clone()),
+            ]
+        });
         let component = &self.component;
         if !component.kv_labels.contains(&label) {
             return Ok(Err(Error::AccessDenied));
@@ -288,6 +300,7 @@ impl key_value::HostStore for Host {
         store: Resource<KvHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let _span = telemetry::call("spin_key_value.get", KV, Vec::new);
         // Inline: a point read in WAL mode never waits for the writer.
         Ok(self.kv_backend(&store)?.get(&key).map_err(guest_error))
     }
@@ -298,6 +311,7 @@ impl key_value::HostStore for Host {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let _span = telemetry::call("spin_key_value.set", KV, Vec::new);
         let b = self.kv_backend(&store)?;
         Ok(blocking(b, move |b| b.set(&key, &value)).await)
     }
@@ -307,6 +321,7 @@ impl key_value::HostStore for Host {
         store: Resource<KvHandle>,
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let _span = telemetry::call("spin_key_value.delete", KV, Vec::new);
         let b = self.kv_backend(&store)?;
         Ok(blocking(b, move |b| b.delete(&key)).await)
     }
@@ -316,6 +331,7 @@ impl key_value::HostStore for Host {
         store: Resource<KvHandle>,
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
+        let _span = telemetry::call("spin_key_value.exists", KV, Vec::new);
         Ok(self.kv_backend(&store)?.exists(&key).map_err(guest_error))
     }
 
@@ -323,6 +339,7 @@ impl key_value::HostStore for Host {
         &mut self,
         store: Resource<KvHandle>,
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        let _span = telemetry::call("spin_key_value.get_keys", KV, Vec::new);
         let b = self.kv_backend(&store)?;
         Ok(blocking(b, |b| b.get_keys()).await)
     }

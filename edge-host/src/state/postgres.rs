@@ -42,6 +42,8 @@ use crate::spin_bindings::spin::postgres::postgres::{
     self as pg, Column, DbDataType, DbError, DbValue, Error, Interval, ParameterValue, QueryError,
     RangeBoundKind, RowSet,
 };
+use crate::telemetry::{self, Measure};
+use opentelemetry::KeyValue;
 
 /// Spin's per-instance connection table size (`spin-resource-table`'s
 /// default); beyond it `open` gives `connection-failed("too many
@@ -166,11 +168,19 @@ fn not_permitted(url: &str) -> Error {
 
 impl pg::Host for Host {}
 
+/// How PostgreSQL calls are measured (`db.client.operation.duration`).
+const PG: Measure = Measure::Db("postgresql");
+
 impl pg::HostConnection for Host {
     async fn open(
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<PgHandle>, Error>> {
+        let _span = telemetry::call("spin_outbound_pg.open", PG, || {
+            let mut attrs = vec![KeyValue::new("db.system", "postgresql")];
+            attrs.extend(telemetry::address_attributes(&address));
+            attrs
+        });
         if let Err(e) = check_address(&self.component.allowed, &address) {
             return Ok(Err(e));
         }
@@ -195,6 +205,10 @@ impl pg::HostConnection for Host {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<RowSet, Error>> {
+        let span = telemetry::call("spin_outbound_pg.query", PG, || {
+            vec![KeyValue::new("db.system", "postgresql")]
+        });
+        span.rename(|| statement.clone());
         let handle = self.table.get(&connection)?;
         Ok(query(&handle.client, &statement, &params).await)
     }
@@ -205,6 +219,10 @@ impl pg::HostConnection for Host {
         statement: String,
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<u64, Error>> {
+        let span = telemetry::call("spin_outbound_pg.execute", PG, || {
+            vec![KeyValue::new("db.system", "postgresql")]
+        });
+        span.rename(|| statement.clone());
         let handle = self.table.get(&connection)?;
         let params = match to_sql_all(&params) {
             Ok(p) => p,

@@ -25,6 +25,8 @@ use wasmtime::component::Resource;
 use crate::instance::Host;
 use crate::outbound::{AddressCheck, warn_disallowed};
 use crate::spin_bindings::fermyon::spin::redis::{self, Error, RedisParameter, RedisResult};
+use crate::telemetry::{self, Measure};
+use opentelemetry::KeyValue;
 
 /// Spin's per-instance connection table size.
 pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 1024;
@@ -58,11 +60,19 @@ impl Host {
 
 impl redis::Host for Host {}
 
+/// How Redis calls are measured (`db.client.operation.duration`).
+const REDIS: Measure = Measure::Db("redis");
+
 impl redis::HostConnection for Host {
     async fn open(
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<RedisHandle>, Error>> {
+        let _span = telemetry::call("spin_outbound_redis.open_connection", REDIS, || {
+            let mut attrs = vec![KeyValue::new("db.system", "redis")];
+            attrs.extend(telemetry::address_attributes(&address));
+            attrs
+        });
         match self.component.allowed.check_address(&address, "redis") {
             AddressCheck::Allowed => {}
             AddressCheck::Denied { scheme, authority } => {
@@ -94,6 +104,10 @@ impl redis::HostConnection for Host {
         channel: String,
         payload: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let span = telemetry::call("spin_outbound_redis.publish", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| format!("PUBLISH {channel}"));
         let mut conn = self.redis_conn(&connection)?;
         Ok(conn
             .publish::<_, _, Value>(&channel, &payload)
@@ -107,6 +121,10 @@ impl redis::HostConnection for Host {
         connection: Resource<RedisHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let span = telemetry::call("spin_outbound_redis.get", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| format!("GET {key}"));
         let mut conn = self.redis_conn(&connection)?;
         Ok(match conn.get::<_, Option<Vec<u8>>>(&key).await {
             Ok(v)
@@ -126,6 +144,10 @@ impl redis::HostConnection for Host {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
+        let span = telemetry::call("spin_outbound_redis.set", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| format!("SET {key}"));
         let mut conn = self.redis_conn(&connection)?;
         Ok(conn.set::<_, _, ()>(&key, &value).await.map_err(other))
     }
@@ -135,6 +157,10 @@ impl redis::HostConnection for Host {
         connection: Resource<RedisHandle>,
         key: String,
     ) -> wasmtime::Result<Result<i64, Error>> {
+        let span = telemetry::call("spin_outbound_redis.incr", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| format!("INCRBY {key} 1"));
         let mut conn = self.redis_conn(&connection)?;
         Ok(conn.incr::<_, _, i64>(&key, 1).await.map_err(other))
     }
@@ -144,6 +170,10 @@ impl redis::HostConnection for Host {
         connection: Resource<RedisHandle>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<u32, Error>> {
+        let span = telemetry::call("spin_outbound_redis.del", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| format!("DEL {}", keys.join(" ")));
         let mut conn = self.redis_conn(&connection)?;
         Ok(conn.del::<_, u32>(&keys).await.map_err(other))
     }
@@ -154,6 +184,10 @@ impl redis::HostConnection for Host {
         key: String,
         values: Vec<String>,
     ) -> wasmtime::Result<Result<u32, Error>> {
+        let span = telemetry::call("spin_outbound_redis.sadd", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| format!("SADD {key} {}", values.join(" ")));
         let mut conn = self.redis_conn(&connection)?;
         Ok(conn
             .sadd::<_, _, u32>(&key, &values)
@@ -169,6 +203,10 @@ impl redis::HostConnection for Host {
         connection: Resource<RedisHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
+        let span = telemetry::call("spin_outbound_redis.smembers", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| format!("SMEMBERS {key}"));
         let mut conn = self.redis_conn(&connection)?;
         Ok(conn.smembers::<_, Vec<String>>(&key).await.map_err(other))
     }
@@ -179,6 +217,10 @@ impl redis::HostConnection for Host {
         key: String,
         values: Vec<String>,
     ) -> wasmtime::Result<Result<u32, Error>> {
+        let span = telemetry::call("spin_outbound_redis.srem", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| format!("SREM {key} {}", values.join(" ")));
         let mut conn = self.redis_conn(&connection)?;
         Ok(conn.srem::<_, _, u32>(&key, &values).await.map_err(other))
     }
@@ -189,6 +231,10 @@ impl redis::HostConnection for Host {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> wasmtime::Result<Result<Vec<RedisResult>, Error>> {
+        let span = telemetry::call("spin_outbound_redis.execute", REDIS, || {
+            vec![KeyValue::new("db.system", "redis")]
+        });
+        span.rename(|| command.clone());
         let mut conn = self.redis_conn(&connection)?;
         let mut cmd = ::redis::cmd(&command);
         for a in arguments {

@@ -22,6 +22,8 @@ use wasmtime::component::Resource;
 use super::lock;
 use crate::instance::Host;
 use crate::spin_bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
+use crate::telemetry::{self, Measure};
+use opentelemetry::KeyValue;
 
 /// Spin's per-instance connection table size; beyond it `open` gives
 /// `io("too many connections opened")`.
@@ -334,6 +336,76 @@ impl sqlite::HostConnection for Host {
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<SqliteHandle>, Error>> {
+        let span = telemetry::call("spin_sqlite.open", SQLITE, || {
+            let path = self
+                .component
+                .sqlite
+                .dbs
+                .get(&database)
+                .map(|d| d.config.path.as_deref());
+            vec![
+                KeyValue::new("database", database.clone()),
+                KeyValue::new("db.system", "sqlite"),
+                KeyValue::new(
+                    "sqlite.backend",
+                    telemetry::backend_summary(path, "database"),
+                ),
+            ]
+        });
+        let opened = self.open_untraced(database).await;
+        if let Ok(Err(e)) = &opened {
+            span.error(format_args!("{e:?}"));
+        }
+        opened
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<SqliteHandle>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let span = telemetry::call("spin_sqlite.execute", SQLITE, || {
+            let path = self
+                .table
+                .get(&connection)
+                .ok()
+                .map(|h| h.database.config.path.as_deref());
+            vec![
+                KeyValue::new("db.system", "sqlite"),
+                KeyValue::new("query", statement.clone()),
+                KeyValue::new(
+                    "sqlite.backend",
+                    telemetry::backend_summary(path, "database"),
+                ),
+            ]
+        });
+        span.rename(|| statement.clone());
+        let result = self
+            .execute_untraced(connection, statement, parameters)
+            .await;
+        if let Ok(Err(e)) = &result {
+            span.error(format_args!("{e:?}"));
+        }
+        result
+    }
+
+    async fn drop(&mut self, connection: Resource<SqliteHandle>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        self.sqlite_open = self.sqlite_open.saturating_sub(1);
+        Ok(())
+    }
+}
+
+/// How SQLite calls are measured (`db.client.operation.duration`).
+const SQLITE: Measure = Measure::Db("sqlite");
+
+/// The calls themselves; [`sqlite::HostConnection`] wraps them in spans.
+impl Host {
+    async fn open_untraced(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<SqliteHandle>, Error>> {
         let component = &self.component;
         if !component.sqlite_labels.contains(&database) {
             return Ok(Err(Error::AccessDenied));
@@ -369,7 +441,7 @@ impl sqlite::HostConnection for Host {
         })?))
     }
 
-    async fn execute(
+    async fn execute_untraced(
         &mut self,
         connection: Resource<SqliteHandle>,
         statement: String,
@@ -378,7 +450,10 @@ impl sqlite::HostConnection for Host {
         let handle = self.table.get_mut(&connection)?;
         if handle.write_turn.is_none() && may_write(&statement) {
             let queue = handle.database.write_turns.clone();
-            match tokio::time::timeout(WRITE_TURN_TIMEOUT, queue.lock_owned()).await {
+            let queued = telemetry::clock();
+            let turn = tokio::time::timeout(WRITE_TURN_TIMEOUT, queue.lock_owned()).await;
+            telemetry::write_lock_waited(queued);
+            match turn {
                 Ok(turn) => handle.write_turn = Some(turn),
                 Err(_) => return Ok(Err(Error::Io("database is locked".into()))),
             }
@@ -404,12 +479,6 @@ impl sqlite::HostConnection for Host {
             Ok((Err(e), _)) => Err(Error::Io(error_text(&e))),
             Err(e) => Err(Error::Io(format!("sqlite task failed: {e}"))),
         })
-    }
-
-    async fn drop(&mut self, connection: Resource<SqliteHandle>) -> wasmtime::Result<()> {
-        self.table.delete(connection)?;
-        self.sqlite_open = self.sqlite_open.saturating_sub(1);
-        Ok(())
     }
 }
 

@@ -255,6 +255,11 @@ impl ComponentVariables {
 
 impl variables::Host for Host {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables::Error>> {
+        let _span = crate::telemetry::call(
+            "spin_variables.get",
+            crate::telemetry::Measure::None,
+            || vec![opentelemetry::KeyValue::new("key", name.clone())],
+        );
         Ok(self.component.variables.get(&name))
     }
 }

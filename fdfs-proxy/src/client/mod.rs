@@ -301,6 +301,8 @@ impl FdfsClient {
         what: &'static str,
         expect: Expect,
     ) -> Result<(SocketAddr, Vec<u8>), FdfsError> {
+        let span = crate::telemetry::step("tracker query", opentelemetry::trace::SpanKind::Client);
+        span.set(|| opentelemetry::KeyValue::new("fdfs.command", what));
         let n = self.trackers.len();
         let start = self.next_tracker.fetch_add(1, Ordering::Relaxed) % n.max(1);
         let mut failures = Vec::new();
@@ -497,6 +499,15 @@ impl FdfsClient {
         peer: Peer,
         req: &[u8],
     ) -> Result<(Conn, crate::proto::Header), FdfsError> {
+        let _span = match peer {
+            Peer::Storage => {
+                let span =
+                    crate::telemetry::step("storage call", opentelemetry::trace::SpanKind::Client);
+                span.set(|| opentelemetry::KeyValue::new("server.address", addr.to_string()));
+                Some(span)
+            }
+            _ => None,
+        };
         if let Some(mut conn) = self.pool.checkout(addr) {
             let attempt = async {
                 conn.send(req).await?;

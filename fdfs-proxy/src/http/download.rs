@@ -33,6 +33,7 @@ pub async fn handle(
     raw_id: &str,
     head_only: bool,
 ) -> Result<Response<Body>, ApiError> {
+    let _span = crate::telemetry::step("download", opentelemetry::trace::SpanKind::Internal);
     let id = FileId::parse(raw_id)?;
     let deadline = app.answer_deadline();
     let obj = app.by(deadline, app.store.locate(&id)).await?;

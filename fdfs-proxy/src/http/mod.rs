@@ -108,12 +108,22 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
                     // (else the file would be orphaned), and a delete must
                     // finish. A bug costs one request a 500 (the task's
                     // panic), not the connection task.
-                    let resp = tokio::spawn(async move { dispatch(&app, req).await })
-                        .await
-                        .unwrap_or_else(|_| {
-                            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-                                .into_response()
-                        });
+                    let trace = crate::telemetry::request(&req);
+                    let work = async move { dispatch(&app, req).await };
+                    let task = match &trace {
+                        Some(cx) => tokio::spawn(opentelemetry::context::FutureExt::with_context(
+                            work,
+                            cx.clone(),
+                        )),
+                        None => tokio::spawn(work),
+                    };
+                    let resp = task.await.unwrap_or_else(|_| {
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                            .into_response()
+                    });
+                    if let Some(cx) = &trace {
+                        crate::telemetry::finish(cx, resp.status());
+                    }
                     Ok::<_, Infallible>(resp)
                 }
             });

@@ -41,6 +41,7 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let _span = crate::telemetry::step("upload", opentelemetry::trace::SpanKind::Internal);
     let max = app.max_file_size;
     let explicit_ext = query_ext(req.uri().query())?;
     let token = query_value(req.uri().query(), "token")

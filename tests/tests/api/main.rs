@@ -22,5 +22,6 @@ mod outage;
 mod search;
 mod servers;
 mod slow_clients;
+mod telemetry;
 mod upgrade;
 mod upload_guard;
