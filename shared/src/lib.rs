@@ -64,6 +64,7 @@ pub mod images;
 pub mod log;
 pub mod nights;
 pub mod orders;
+pub mod payments;
 pub mod photos;
 pub mod ratelimit;
 pub mod row_lock;
