@@ -1,5 +1,5 @@
 //! Throwaway PostgreSQL and Redis servers (and a fake Stripe,
-//! [`Localstripe`]) for tests: each on loopback, on a
+//! [`Localstripe`], at the end) for tests: each on loopback, on a
 //! free port, with its data in a new temporary directory that goes away on
 //! drop. [`Postgres::start`] and [`Redis::start`] print why and return
 //! `None` when the server binaries are missing (`scripts/lib.sh`'s
@@ -644,6 +644,7 @@ impl Drop for Redis {
 /// - its errors all say `"type":"invalid_request_error"` (a declined card
 ///   too: the 402 status is what tells) and a decline names the charge, not
 ///   the PaymentIntent;
+/// - its PaymentIntents have no `amount_received`;
 /// - it listens on every interface (`::`, no option to narrow it) and
 ///   writes its state to `/tmp/localstripe.pickle` after every change
 ///   (shared by every instance; never read back with `--from-scratch`).
