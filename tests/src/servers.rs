@@ -644,7 +644,8 @@ impl Drop for Redis {
 /// - its errors all say `"type":"invalid_request_error"` (a declined card
 ///   too: the 402 status is what tells) and a decline names the charge, not
 ///   the PaymentIntent;
-/// - its PaymentIntents have no `amount_received`;
+/// - its PaymentIntents have no `amount_received`, and capturing a
+///   cancelled one answers 200 (it stays cancelled);
 /// - it listens on every interface (`::`, no option to narrow it) and
 ///   writes its state to `/tmp/localstripe.pickle` after every change
 ///   (shared by every instance; never read back with `--from-scratch`).

@@ -179,11 +179,15 @@ fn cancel_releases_the_hold() {
     };
     let cancelled = run(stripe.cancel(44, &held.id)).unwrap();
     assert_eq!(cancelled.status, IntentStatus::Canceled);
-    // A released hold can't be captured any more.
-    assert!(matches!(
-        run(stripe.capture(44, &held.id)),
-        Err(StripeError::Failing { .. })
-    ));
+    // A released hold can't be captured any more: Stripe refuses (400);
+    // localstripe 1.15.10 answers 200 but the intent stays cancelled.
+    match run(stripe.capture(44, &held.id)) {
+        Err(StripeError::Failing { .. }) => {}
+        Ok(intent) => assert_eq!(intent.status, IntentStatus::Canceled),
+        Err(e) => panic!("{e:?}"),
+    }
+    let read = run(stripe.read_intent(&held.id)).unwrap();
+    assert_eq!(read.status, IntentStatus::Canceled);
 }
 
 #[test]

@@ -72,7 +72,7 @@ fn signed(secret: &str, t: &str, payload: &[u8]) -> Hmac<Sha256> {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
