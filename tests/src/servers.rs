@@ -1,4 +1,5 @@
-//! Throwaway PostgreSQL and Redis servers for tests: each on loopback, on a
+//! Throwaway PostgreSQL and Redis servers (and a fake Stripe,
+//! [`Localstripe`], at the end) for tests: each on loopback, on a
 //! free port, with its data in a new temporary directory that goes away on
 //! drop. [`Postgres::start`] and [`Redis::start`] print why and return
 //! `None` when the server binaries are missing (`scripts/lib.sh`'s
@@ -628,6 +629,111 @@ impl Drop for Redis {
             let _ = child.wait();
         }
     }
+}
+
+// ---- localstripe ----
+
+/// A throwaway localstripe (a fake but stateful Stripe API server, Python)
+/// for the payment tests: empty at start (`--from-scratch`), on a free
+/// port, killed on drop. `tests/localstripe/install` puts the pinned
+/// version into `target/localstripe-venv` first (once; later calls return
+/// at once).
+///
+/// Known gaps of localstripe 1.15.10, which tests must not rely on:
+/// - it ignores `Idempotency-Key` (the same key twice creates two objects);
+/// - its errors all say `"type":"invalid_request_error"` (a declined card
+///   too: the 402 status is what tells) and a decline names the charge, not
+///   the PaymentIntent;
+/// - its PaymentIntents have no `amount_received`, and capturing a
+///   cancelled one answers 200 (it stays cancelled);
+/// - it listens on every interface (`::`, no option to narrow it) and
+///   writes its state to `/tmp/localstripe.pickle` after every change
+///   (shared by every instance; never read back with `--from-scratch`).
+pub struct Localstripe {
+    bin: PathBuf,
+    process: Process,
+}
+
+/// aiohttp's line once the server accepts connections.
+const LOCALSTRIPE_READY: &str = "Running on";
+
+impl Server for Localstripe {
+    fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    fn command(&self, port: u16) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["--port", &port.to_string(), "--from-scratch"])
+            // Its "Running on" line must reach the log before it serves.
+            .env("PYTHONUNBUFFERED", "1");
+        cmd
+    }
+}
+
+impl Localstripe {
+    /// Starts a new server, or prints why it can't and returns `None` when
+    /// it can't be installed (no `python3`, no network on a fresh machine).
+    /// Panics on any other failure.
+    pub fn start() -> Option<Self> {
+        let bin = match localstripe_bin() {
+            Ok(b) => b,
+            Err(why) => {
+                println!("skipped: {why}");
+                return None;
+            }
+        };
+        let mut server = Self {
+            bin,
+            process: Process::new("ihome-localstripe-", LOCALSTRIPE_READY),
+        };
+        Process::start(&mut server);
+        Some(server)
+    }
+
+    /// `http://127.0.0.1:<port>`: the `stripe_api_origin` to use.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.process.authority())
+    }
+
+    /// The server's output so far (for test failure messages).
+    pub fn log(&self) -> String {
+        read_log(&self.process.log)
+    }
+}
+
+impl Drop for Localstripe {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Installs localstripe when missing (`tests/localstripe/install`, once per
+/// test process) and returns its command.
+fn localstripe_bin() -> Result<PathBuf, String> {
+    static BIN: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        // tests/ and edge-host/ (which includes this file) are both one
+        // level below the workspace root.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/localstripe/install");
+        let out = Command::new(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("localstripe: can't run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!("localstripe: {} failed", script.display()));
+        }
+        let bin = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!("localstripe: no {}", bin.display()))
+        }
+    })
+    .clone()
 }
 
 #[cfg(test)]
