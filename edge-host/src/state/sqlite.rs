@@ -206,6 +206,10 @@ fn sync_data(path: &Path) -> std::io::Result<()> {
 /// journal could corrupt the file on a power cut. Whether group commit
 /// applies: the file is in WAL mode.
 fn match_sync_to_journal(conn: &Connection) -> rusqlite::Result<bool> {
+    // A connection learns that its file went to WAL (persistent, set by any
+    // connection) when it next reads the file; until then `journal_mode`
+    // still answers `delete`. Reading the header is that read.
+    conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
     let wal = mode.eq_ignore_ascii_case("wal");
     conn.pragma_update(None, "synchronous", if wal { "NORMAL" } else { "FULL" })?;
