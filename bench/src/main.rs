@@ -115,6 +115,14 @@ struct Args {
     /// server backend only (for targeted runs; no server/embedded ratios).
     #[arg(long)]
     only_servers: bool,
+    /// Load only the scenarios whose name contains one of these (repeatable,
+    /// case-sensitive; e.g. `--only "new query" --only "POST /orders"`), on
+    /// every backend; the history phase runs when a search is selected.
+    #[arg(long)]
+    only: Vec<String>,
+    /// Skip the server backend (PostgreSQL + Redis) phase.
+    #[arg(long)]
+    no_servers: bool,
     /// Also serve the reads with this real Spin CLI (`spin up` on the same
     /// seeded state), for edge-host/Spin ratios in the same run.
     #[arg(long)]
@@ -598,6 +606,10 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             kind: Kind::Bookings,
         },
     ]);
+    let selected = |sc: &Scenario| {
+        args.only.is_empty() || args.only.iter().any(|o| sc.name.contains(o.as_str()))
+    };
+    scenarios.retain(|sc| selected(sc));
     let mut runs: Vec<Run> = Vec::new();
     let mut edge_peak_kib = 0;
     let mut native_peak_kib = 0;
@@ -685,6 +697,12 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         for sc in &scenarios {
             run_scenario(sc, &mut failures)?;
         }
+    }
+    let history_searches: Vec<Scenario> = search_scenarios(" (after 10x history)", 3)
+        .into_iter()
+        .filter(|sc| selected(sc))
+        .collect();
+    if !args.only_servers && !history_searches.is_empty() {
         // Search again after every house gained ten times its finished stays
         // (written straight into the database, as the seeding was): the cost of
         // availability must not grow with history. The cached search asks
@@ -696,31 +714,36 @@ fn run(args: &Args) -> anyhow::Result<bool> {
             added.orders, added.seconds
         ));
         history = Some(added);
-        for sc in &search_scenarios(" (after 10x history)", 3) {
+        for sc in &history_searches {
             run_scenario(sc, &mut failures)?;
         }
     }
 
     // 4b. The server backend: the same reads and bookings on PostgreSQL +
     // Redis, through one instance and through two sharing them.
-    let servers = servers_phase(
-        &ServersRun {
-            paths: &paths,
-            plan: &plan,
-            cache: &cache,
-            sms: &sms,
-            snapshot: &snapshot,
-            guests: booking_guests,
-            scenarios: &scenarios,
-            seeded: &seeded,
-            first_booking_day: first_booking_day.0,
-            today,
-            search_path: &search_path,
-            embedded_bodies: &embedded_bodies,
-        },
-        &mut runs,
-        &mut failures,
-    )?;
+    let servers = if args.no_servers || !scenarios.iter().any(|sc| sc.servers) {
+        log("servers: skipped (--no-servers, or no server scenario selected)");
+        json!({"skipped": "not selected"})
+    } else {
+        servers_phase(
+            &ServersRun {
+                paths: &paths,
+                plan: &plan,
+                cache: &cache,
+                sms: &sms,
+                snapshot: &snapshot,
+                guests: booking_guests,
+                scenarios: &scenarios,
+                seeded: &seeded,
+                first_booking_day: first_booking_day.0,
+                today,
+                search_path: &search_path,
+                embedded_bodies: &embedded_bodies,
+            },
+            &mut runs,
+            &mut failures,
+        )?
+    };
     if let Ok(tail) = std::fs::read_to_string(&edge.log) {
         let failed = tail
             .lines()

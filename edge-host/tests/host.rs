@@ -647,6 +647,27 @@ fn sqlite_interface(h: &Host) {
         host.ok("/probe/sql?sql=PRAGMA+journal_mode"),
         "journal_mode|delete"
     );
+    // Commits sync as SQLite's FULL does under a rollback journal; in WAL
+    // mode edge-host syncs each commit itself (group commit, state/sqlite.rs)
+    // and SQLite runs NORMAL on every later connection.
+    assert_eq!(
+        host.ok("/probe/sql?sql=PRAGMA+synchronous"),
+        "synchronous|2"
+    );
+    host.ok("/probe/sql?sql=PRAGMA+journal_mode+%3D+WAL");
+    host.ok("/probe/sql?sql=INSERT+INTO+t+(id)+VALUES+(99)");
+    if matches!(h, Host::Edge) {
+        assert_eq!(
+            host.ok("/probe/sql?sql=PRAGMA+synchronous"),
+            "synchronous|1"
+        );
+        // Kept connections keep the WAL (Spin's last close deletes it).
+        assert!(app.path().join("state/sqlite_db.db-wal").is_file());
+    }
+    assert_eq!(
+        host.ok("/probe/sql?sql=SELECT+count(*)+AS+n+FROM+t+WHERE+id+%3D+99"),
+        "n|1"
+    );
 }
 
 /// edge-host keeps connections between requests (state/sqlite.rs); every
