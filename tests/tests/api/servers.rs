@@ -123,7 +123,8 @@ fn decisions_and_comments_racing_on_two_instances_apply_once() {
     let (landlord, house_id, g1, _g2) = landlord_house_and_two_guests(&dep);
     let (a, b) = (&dep.apps[0], &dep.apps[1]);
     // Accept (through a) against reject (through b) against the guest's
-    // cancel (through b): one decision applies.
+    // withdrawal of the request (through b, on the terms it was shown: no
+    // refund, so it can't cancel the stay once accepted): one decision applies.
     for _ in 0..5 {
         let start = 30 + rand_days();
         let order_id = booked(a, &g1, house_id, &d(start), &d(start + 1));
@@ -135,7 +136,7 @@ fn decisions_and_comments_racing_on_two_instances_apply_once() {
                 order_id,
                 json!({"action": "reject", "reason": "满了"}),
             ),
-            _ => set_status(b, &g1, order_id, json!({"action": "cancel"})),
+            _ => set_status(b, &g1, order_id, json!({"action": "cancel", "refund": 0})),
         });
         let applied = answers.iter().filter(|r| r.errno() == "0").count();
         assert_eq!(
