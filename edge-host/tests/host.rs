@@ -335,10 +335,17 @@ fn drain(mut r: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
 }
 
 impl Running {
-    fn spawn(mut cmd: Command) -> Self {
+    fn spawn(cmd: Command) -> Self {
+        Self::spawn_watching(cmd, |_| {})
+    }
+
+    /// Like [`Running::spawn`], first handing `watch` the host's stderr as
+    /// it grows (to act on what the host says before it serves).
+    fn spawn_watching(mut cmd: Command, watch: impl FnOnce(Arc<Mutex<String>>)) -> Self {
         let mut child = cmd.spawn().expect("spawn the host");
         let stderr = Arc::new(Mutex::new(String::new()));
         drain(child.stderr.take().unwrap(), stderr.clone());
+        watch(stderr.clone());
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let stdout = Arc::new(Mutex::new(String::new()));
         let out = child.stdout.take().unwrap();
@@ -2199,14 +2206,19 @@ fn a_port_in_use_is_retried_until_it_frees() {
         .env_remove("SPIN_HTTP_LISTEN_ADDR")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // Let go of the port a while after the host starts (a warm start binds
-    // within well under a second).
-    let release = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(2));
-        drop(held);
+    // Let go of the port once the host has found it busy (however long its
+    // start takes on a loaded machine), or at the start-up timeout.
+    let host = Running::spawn_watching(cmd, move |stderr| {
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + STARTUP_TIMEOUT;
+            while !stderr.lock().unwrap().contains("is in use; retrying")
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            drop(held);
+        });
     });
-    let host = Running::spawn(cmd);
-    release.join().unwrap();
     assert_eq!(host.base.trim_end_matches('/'), format!("http://{addr}"));
     assert!(
         host.stderr.lock().unwrap().contains("is in use; retrying"),
