@@ -341,21 +341,9 @@ pub fn redis_command(authority: &str, args: &[&[u8]]) -> Option<Vec<u8>> {
     }
 }
 
-/// Runs `sql` on `pg` with `psql` and returns its unaligned output
-/// (`psql` from Debian's client package on `PATH`).
+/// Runs `sql` on `pg` with `psql` ([`servers::Postgres::psql`]).
 pub fn psql(pg: &servers::Postgres, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", &pg.port().to_string()])
-        .args(["-U", "postgres", "-d", "postgres", "-X", "-A", "-t"])
-        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    pg.psql(sql)
 }
 
 /// A running app: one instance, or several on the same stores.

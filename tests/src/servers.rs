@@ -451,6 +451,23 @@ impl Postgres {
         self.process.port
     }
 
+    /// Runs `sql` with `psql` and returns its unaligned output (`psql` from
+    /// Debian's client package on `PATH`).
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port().to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-X", "-A", "-t"])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     pub fn is_running(&self) -> bool {
         self.process.child.is_some()
     }
@@ -795,24 +812,8 @@ mod tests {
         };
         let port = pg.port();
         let pgid = pg.process.child.as_ref().unwrap().id();
-        // Not `crate::psql`: edge-host's host tests include this file as a
-        // module of their own crate, which has no such function.
-        let psql = |sql: &str| {
-            let out = Command::new("psql")
-                .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-                .args(["-U", "postgres", "-d", "postgres", "-X", "-A", "-t"])
-                .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-                .output()
-                .expect("run psql");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        };
-        psql("CREATE TABLE t (x int)");
-        psql("INSERT INTO t VALUES (1)");
+        pg.psql("CREATE TABLE t (x int)");
+        pg.psql("INSERT INTO t VALUES (1)");
         // The postmaster's children (checkpointer, WAL writer, …) share its
         // group: the kill must take them all, or the restart finds the
         // shared memory still in use.
@@ -823,7 +824,7 @@ mod tests {
         assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
         pg.restart();
         assert_eq!(pg.port(), port);
-        assert_eq!(psql("SELECT count(*) FROM t"), "1");
+        assert_eq!(pg.psql("SELECT count(*) FROM t"), "1");
         assert!(pg.log().contains("not properly shut down"), "{}", pg.log());
     }
 }
