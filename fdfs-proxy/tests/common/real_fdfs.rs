@@ -27,6 +27,12 @@ use std::time::{Duration, Instant};
 
 /// Environment variable naming the install prefix of a FastDFS build.
 pub const PREFIX_VAR: &str = "IHOME_FASTDFS_PREFIX";
+
+/// Free space below which the tracker refuses uploads. A test cluster holds
+/// a few megabytes, so an absolute floor: FastDFS's usual percentage of the
+/// whole disk (1 % of a 250 GB disk is 2.5 GB) made every upload fail on a
+/// machine whose disk was merely busy with build artefacts.
+const RESERVED_SPACE: &str = "16M";
 /// The tracker listens here: a storage refuses a tracker at exactly
 /// 127.0.0.1 (`storage_check_tracker_ipaddr`).
 const TRACKER_IP: &str = "127.0.0.2";
@@ -133,7 +139,7 @@ impl RealCluster {
                 ("bind_addr", TRACKER_IP),
                 ("port", &tport.to_string()),
                 ("base_path", &tracker_base.display().to_string()),
-                ("reserved_storage_space", "1%"),
+                ("reserved_storage_space", RESERVED_SPACE),
             ],
         );
         write_conf(
