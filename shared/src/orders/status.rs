@@ -488,4 +488,61 @@ mod tests {
             assert!(order(done, None).plan(&CANCEL, 0, 0).is_err());
         }
     }
+
+    #[test]
+    fn the_money_follows_the_transition() {
+        let paid = |status, payment: &str| OrderParties {
+            payment: payment.into(),
+            payment_intent: Some("pi_1".into()),
+            ..order(status, Some(CHECK_IN))
+        };
+        let request = paid(OrderStatus::WaitAccept, "authorized");
+        let t = request.plan(&StatusChange::Accept, 0, 0).unwrap();
+        assert_eq!((t.payment, t.action), ("captured", None));
+        let reject = StatusChange::Reject { reason: "x".into() };
+        let t = request.plan(&reject, 0, 0).unwrap();
+        assert_eq!(
+            (t.payment, t.action),
+            ("released", Some(PaymentAction::Release))
+        );
+        let t = request.plan(&CANCEL, 0, 0).unwrap();
+        assert_eq!(
+            (t.payment, t.action),
+            ("released", Some(PaymentAction::Release))
+        );
+        // 3-D Secure begun, then cancelled: its intent is let go.
+        let paying = paid(OrderStatus::WaitPayment, "none");
+        let t = paying.plan(&CANCEL, 0, 0).unwrap();
+        assert_eq!(
+            (t.from, t.action),
+            (OrderStatus::WaitPayment, Some(PaymentAction::Release))
+        );
+        let stay = OrderParties {
+            expires_at: None,
+            ..paid(OrderStatus::WaitComment, "captured")
+        };
+        let t = stay.plan(&CANCEL, CHECK_IN - DAY + 1, 0).unwrap();
+        assert_eq!(
+            (t.payment, t.action),
+            ("refunded", Some(PaymentAction::Refund(20_000)))
+        );
+        let host = StatusChange::HostCancel { reason: "x".into() };
+        let t = stay.plan(&host, 0, 0).unwrap();
+        assert_eq!(
+            (t.payment, t.action),
+            ("refunded", Some(PaymentAction::Refund(30_000)))
+        );
+        // A policy giving nothing back: no call to Stripe, still captured.
+        let strict = OrderParties {
+            cancel_policy: CancelPolicy::Strict,
+            ..stay.clone()
+        };
+        let t = strict.plan(&CANCEL, CHECK_IN - 3600, 0).unwrap();
+        assert_eq!((t.refund, t.payment, t.action), (0, "captured", None));
+        // Payments off: nothing moves.
+        let t = order(OrderStatus::WaitAccept, Some(CHECK_IN))
+            .plan(&reject, 0, 0)
+            .unwrap();
+        assert_eq!((t.payment, t.action), ("none", None));
+    }
 }
