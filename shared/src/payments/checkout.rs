@@ -37,16 +37,12 @@ pub struct Checkout {
 }
 
 /// A failed call to Stripe as the client sees it: 4301 (503 when Stripe
-/// did not answer, 502 when it failed), or 4103 when Stripe refused the
-/// card reference itself (no such PaymentMethod).
+/// did not answer, 502 when it failed).
 pub fn stripe_error(e: StripeError) -> ApiError {
     match e {
         StripeError::Unreachable(why) => ApiError::msg(Errno::UpstreamDown, "支付服务暂时不可用")
             .with_status(503)
             .caused_by(format!("Stripe unreachable: {why}")),
-        StripeError::Failing { status, message } if matches!(status, 400 | 404) => {
-            ApiError::param(format!("无效的支付方式: {message}"))
-        }
         StripeError::Failing { status, message } => {
             ApiError::msg(Errno::UpstreamDown, "支付服务暂时不可用")
                 .with_status(502)
@@ -93,7 +89,15 @@ pub async fn book<T: Transport>(
             // Stripe may have made an intent whose answer never came: an
             // uncaptured authorization lapses on its own at Stripe.
             order_payment::abandon(db, kv, &order, None, now)?;
-            return Err(stripe_error(e));
+            return Err(match e {
+                // The card reference itself is refused (no such
+                // PaymentMethod): the guest's input, not an outage.
+                StripeError::Failing {
+                    status: 400 | 404,
+                    message,
+                } => ApiError::param(format!("无效的支付方式: {message}")),
+                other => stripe_error(other),
+            });
         }
     };
     proceed(db, kv, payments, &order, authorization, now, deadline, true).await
@@ -160,15 +164,16 @@ async fn settle<T: Transport>(
     deadline: &RequestDeadline,
     at_booking: bool,
 ) -> ApiResult<Checkout> {
-    if order.instant_book && intent.status == IntentStatus::RequiresCapture {
-        if let Err(e) = payments.stripe.capture(order.order_id, &intent.id).await {
-            if at_booking {
-                order_payment::abandon(db, kv, order, Some(&intent.id), now)?;
-            } else {
-                order_payment::attach_intent(db, order.order_id, &intent.id)?;
-            }
-            return Err(stripe_error(e));
+    if order.instant_book
+        && intent.status == IntentStatus::RequiresCapture
+        && let Err(e) = payments.stripe.capture(order.order_id, &intent.id).await
+    {
+        if at_booking {
+            order_payment::abandon(db, kv, order, Some(&intent.id), now)?;
+        } else {
+            order_payment::attach_intent(db, order.order_id, &intent.id)?;
         }
+        return Err(stripe_error(e));
     }
     let status =
         order_payment::authorized(db, kv, order, &intent.id, order.instant_book, now, deadline)?;

@@ -15,8 +15,9 @@ use std::time::Duration;
 use ihome_shared::payments::webhook::sign;
 use ihome_tests::servers::Localstripe;
 use ihome_tests::{
-    AppOptions, STRIPE_TEST_PUBLISHABLE_KEY, STRIPE_TEST_SECRET_KEY, STRIPE_TEST_WEBHOOK_SECRET, TestApp, TestUser,
-    concurrently, date_from_today as d, json, spawn_app, spawn_app_with, unix_now, wait_until,
+    AppOptions, STRIPE_TEST_PUBLISHABLE_KEY, STRIPE_TEST_SECRET_KEY, STRIPE_TEST_WEBHOOK_SECRET,
+    TestApp, TestUser, concurrently, date_from_today as d, json, spawn_app, spawn_app_with,
+    unix_now, wait_until,
 };
 use serde_json::Value;
 
@@ -250,6 +251,16 @@ fn a_good_card_is_held_on_request_and_captured_on_accept() {
             &json!({"house_id": house_id, "start_date": d(5), "end_date": d(7)}),
         )
         .assert_error("4103", 400);
+    // A card reference Stripe doesn't know: the guest's input, 4103.
+    guest
+        .client
+        .post_json(
+            &p.app.api("/orders"),
+            &json!({"house_id": house_id, "start_date": d(5), "end_date": d(7),
+                    "payment_method": "pm_nope"}),
+        )
+        .assert_error("4103", 400);
+    assert_eq!(p.nights_of(house_id), 0);
     let resp = p.book(&guest, house_id, &d(5), &d(7), GOOD_CARD);
     assert_eq!(resp.data()["status"], "WAIT_ACCEPT", "{}", resp.text());
     let order_id = resp.data()["order_id"].as_i64().unwrap();
