@@ -125,9 +125,9 @@ const BOOK: &str = "INSERT INTO orders (user_id, house_id, start_date, end_date,
                         house_price, amount, status, comment, created_at, updated_at,
                         expires_at, instant_book, cancel_policy)
      SELECT ?1, h.id, ?3, ?4, ?5, h.price, ?5 * h.price,
-            CASE WHEN ?9 = 1 THEN 'WAIT_PAYMENT'
+            CASE WHEN CAST(?9 AS BIGINT) = 1 THEN 'WAIT_PAYMENT'
                  WHEN h.instant_book = 1 THEN 'WAIT_COMMENT' ELSE 'WAIT_ACCEPT' END, '', ?6, ?6,
-            CASE WHEN ?9 = 1 THEN CAST(?10 AS BIGINT)
+            CASE WHEN CAST(?9 AS BIGINT) = 1 THEN CAST(?10 AS BIGINT)
                  WHEN h.instant_book = 1 THEN NULL ELSE CAST(?8 AS BIGINT) END,
             h.instant_book, h.cancel_policy
      FROM houses h
