@@ -159,6 +159,53 @@ pub const LEGACY_CLIENTS: Variable = Variable {
     secret: false,
 };
 
+/// Stripe's secret API key (`sk_…`); empty: payments are off (orders move
+/// no money, as before payments existed).
+pub const STRIPE_SECRET_KEY: Variable = Variable {
+    name: "stripe_secret_key",
+    default: "",
+    outbound: None,
+    secret: true,
+};
+/// Stripe's publishable key (`pk_…`), which the pages give Stripe.js.
+pub const STRIPE_PUBLISHABLE_KEY: Variable = Variable {
+    name: "stripe_publishable_key",
+    default: "",
+    outbound: None,
+    secret: false,
+};
+/// The signing secret (`whsec_…`) of the webhook endpoint; empty: every
+/// webhook call is refused.
+pub const STRIPE_WEBHOOK_SECRET: Variable = Variable {
+    name: "stripe_webhook_secret",
+    default: "",
+    outbound: None,
+    secret: true,
+};
+/// Where Stripe's API is (a test server such as localstripe in tests and
+/// local runs): the only outbound host of the components that pay.
+pub const STRIPE_API_ORIGIN: Variable = Variable {
+    name: "stripe_api_origin",
+    default: "https://api.stripe.com",
+    outbound: Some(""),
+    secret: false,
+};
+/// The Stripe.js the pages load.
+pub const STRIPE_JS_URL: Variable = Variable {
+    name: "stripe_js_url",
+    default: "https://js.stripe.com/v3/",
+    outbound: None,
+    secret: false,
+};
+/// How long an order waits for its card to be authorized (3-D Secure), in
+/// minutes, holding its nights meanwhile.
+pub const PAYMENT_TTL_MINUTES: Variable = Variable {
+    name: "payment_ttl_minutes",
+    default: "15",
+    outbound: None,
+    secret: false,
+};
+
 /// Every variable of the app.
 pub const VARIABLES: &[Variable] = &[
     UTC_OFFSET,
@@ -173,6 +220,12 @@ pub const VARIABLES: &[Variable] = &[
     REDIS_URL,
     REDIS_HOST,
     LEGACY_CLIENTS,
+    STRIPE_SECRET_KEY,
+    STRIPE_PUBLISHABLE_KEY,
+    STRIPE_WEBHOOK_SECRET,
+    STRIPE_API_ORIGIN,
+    STRIPE_JS_URL,
+    PAYMENT_TTL_MINUTES,
 ];
 
 /// Largest offset from UTC a zone has (Kiribati, UTC+14).
@@ -293,6 +346,74 @@ pub fn legacy_clients() -> ApiResult<bool> {
     VALUE
         .get_or_init(|| LEGACY_CLIENTS.read(parse_switch))
         .clone()
+}
+
+/// Stripe's secret key; `None` when unset: payments are off.
+pub fn stripe_secret_key() -> ApiResult<Option<String>> {
+    static VALUE: OnceLock<ApiResult<Option<String>>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| STRIPE_SECRET_KEY.read(parse_optional_text))
+        .clone()
+}
+
+/// Stripe's publishable key (empty when unset).
+pub fn stripe_publishable_key() -> ApiResult<String> {
+    static VALUE: OnceLock<ApiResult<String>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| STRIPE_PUBLISHABLE_KEY.read(|s| Ok(s.to_string())))
+        .clone()
+}
+
+/// The webhook signing secret; `None` when unset (every call refused).
+pub fn stripe_webhook_secret() -> ApiResult<Option<String>> {
+    static VALUE: OnceLock<ApiResult<Option<String>>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| STRIPE_WEBHOOK_SECRET.read(parse_optional_text))
+        .clone()
+}
+
+/// Stripe's API origin.
+pub fn stripe_api_origin() -> ApiResult<Origin> {
+    static VALUE: OnceLock<ApiResult<Origin>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| STRIPE_API_ORIGIN.read(Origin::parse))
+        .clone()
+}
+
+/// The Stripe.js URL the pages load.
+pub fn stripe_js_url() -> ApiResult<String> {
+    static VALUE: OnceLock<ApiResult<String>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| STRIPE_JS_URL.read(parse_script_url))
+        .clone()
+}
+
+/// How long an order waits for its payment, in minutes.
+pub fn payment_ttl_minutes() -> ApiResult<i64> {
+    static VALUE: OnceLock<ApiResult<i64>> = OnceLock::new();
+    VALUE
+        .get_or_init(|| PAYMENT_TTL_MINUTES.read(parse_request_ttl_minutes))
+        .clone()
+}
+
+/// A value that may be empty (its default): `None` then.
+fn parse_optional_text(s: &str) -> Result<Option<String>, String> {
+    Ok(Some(s.to_string()).filter(|s| !s.is_empty()))
+}
+
+/// A script URL the pages load: `https://` (or `http://` for a local test
+/// server), with nothing that could break out of an HTML attribute.
+pub fn parse_script_url(s: &str) -> Result<String, String> {
+    if !(s.starts_with("http://") || s.starts_with("https://")) {
+        return Err("expected an http(s):// URL".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "\"'<>\\`".contains(*c))
+    {
+        return Err(format!("{c:?} does not belong in a URL"));
+    }
+    Ok(s.to_string())
 }
 
 impl Variable {

@@ -182,6 +182,21 @@ pub async fn serve_then<Fut: std::future::Future<Output = ()>>(
     }
 }
 
+/// The async twin of [`serve_then`], for handlers that make outbound HTTP
+/// calls (Stripe) before answering.
+pub async fn serve_async_then<Fut: std::future::Future<Output = ()>>(
+    req: IncomingRequest,
+    response_out: ResponseOutparam,
+    table: &[(Method, AsyncHandler)],
+    after: impl FnOnce() -> Fut,
+) {
+    let may_write = !matches!(req.method(), Method::Get | Method::Head);
+    respond(response_out, serve_async(req, table).await).await;
+    if may_write {
+        after().await;
+    }
+}
+
 /// Sends `response` through the host now (what `#[http_component]` does
 /// with a returned response): the body is written and finished, so the
 /// component can go on working (read the rest of a request body, deliver

@@ -67,6 +67,7 @@ pub mod nights;
 pub mod notify;
 pub mod orders;
 pub mod outbound;
+pub mod outbox;
 pub mod payments;
 pub mod photos;
 pub mod ratelimit;

@@ -109,6 +109,16 @@ pub fn confirm_order(db: &impl Sql, order_id: i64) -> ApiResult<()> {
     )?)
 }
 
+/// The order's nights are held until `expires_at` (its card was just
+/// authorized: the request's deadline; None: accepted). Call inside the
+/// transaction that changes its status.
+pub fn hold_order_until(db: &impl Sql, order_id: i64, expires_at: Option<i64>) -> ApiResult<()> {
+    Ok(db.execute(
+        "UPDATE house_nights SET expires_at = ?2 WHERE order_id = ?1",
+        crate::params![order_id, expires_at],
+    )?)
+}
+
 /// Frees the nights an order held (it was rejected, cancelled or expired).
 /// Call inside the transaction that changes its status.
 pub fn release_order(db: &impl Sql, order_id: i64) -> ApiResult<()> {

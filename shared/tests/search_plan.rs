@@ -16,6 +16,7 @@ use ihome_shared::houses::{self, NewHouse, Publisher, SearchParams, SearchQuery,
 use ihome_shared::orders::{
     self, Booking, CommentRequest, OrderRole, OrderStatus, RequestDeadline, Review, StatusChange,
 };
+use ihome_shared::payments::{Offline, Payments};
 use ihome_shared::store::native::{MemoryKv, NativeSqlite};
 use ihome_shared::store::{Rows, Sql, SqlError, Value};
 use ihome_shared::{ApiResult, Errno, params};
@@ -206,7 +207,7 @@ impl App {
             house_id: house,
             stay: DateRange::parse(start, end).unwrap(),
         };
-        match orders::book(db, &self.kv, guest, &booking, 1, &DEADLINE) {
+        match orders::book(db, &self.kv, guest, &booking, 1, &DEADLINE, None) {
             Ok(booked) => Some(booked.order_id),
             Err(e) if e.errno == Errno::Conflict => None,
             Err(e) => panic!("booking {start}..{end}: {e:?}"),
@@ -218,7 +219,16 @@ impl App {
     }
 
     fn change(&self, user: i64, order: i64, change: StatusChange) -> ApiResult<()> {
-        orders::change_status(&self.db, &self.kv, user, order, &change, 2, 0)
+        futures::executor::block_on(orders::change_status(
+            &self.db,
+            &self.kv,
+            None::<&Payments<Offline>>,
+            user,
+            order,
+            &change,
+            2,
+            0,
+        ))
     }
 
     fn search_ids(&self, q: &SearchQuery, today: Date) -> Vec<i64> {
@@ -407,7 +417,8 @@ fn booking_and_transitions_decide_conflicts_in_sql() {
                     stay: DateRange::parse("2030-03-01", "2030-03-02").unwrap(),
                 },
                 1,
-                &DEADLINE
+                &DEADLINE,
+                None
             )
             .map(|b| b.order_id)
         ),

@@ -291,6 +291,32 @@ impl AppOptions {
         AppOptions::behind_proxy().with_servers(pg, redis)
     }
 
+    /// These options with payments on, against `stripe` (a per-test
+    /// localstripe): the secret and publishable keys are
+    /// [`STRIPE_TEST_SECRET_KEY`] and [`STRIPE_TEST_PUBLISHABLE_KEY`], the
+    /// webhook signing secret [`STRIPE_TEST_WEBHOOK_SECRET`].
+    pub fn with_payments(mut self, stripe: &servers::Localstripe) -> AppOptions {
+        for (name, value) in [
+            ("STRIPE_SECRET_KEY", STRIPE_TEST_SECRET_KEY.to_string()),
+            (
+                "STRIPE_PUBLISHABLE_KEY",
+                STRIPE_TEST_PUBLISHABLE_KEY.to_string(),
+            ),
+            (
+                "STRIPE_WEBHOOK_SECRET",
+                STRIPE_TEST_WEBHOOK_SECRET.to_string(),
+            ),
+            ("STRIPE_API_ORIGIN", stripe.origin()),
+            (
+                "STRIPE_JS_URL",
+                format!("{}/js.stripe.com/v3/", stripe.origin()),
+            ),
+        ] {
+            self.env.push((format!("SPIN_VARIABLE_{name}"), value));
+        }
+        self
+    }
+
     /// These options with the app on `pg` and `redis`.
     pub fn with_servers(mut self, pg: &servers::Postgres, redis: &servers::Redis) -> AppOptions {
         for (name, value) in [
@@ -306,6 +332,11 @@ impl AppOptions {
         self
     }
 }
+
+/// The Stripe keys of [`AppOptions::with_payments`] (localstripe takes any).
+pub const STRIPE_TEST_SECRET_KEY: &str = "sk_test_ihome";
+pub const STRIPE_TEST_PUBLISHABLE_KEY: &str = "pk_test_ihome";
+pub const STRIPE_TEST_WEBHOOK_SECRET: &str = "whsec_test_ihome";
 
 /// One Redis command over RESP, its reply: a bulk string's bytes, an
 /// integer or status as text, `None` for nil (or no server).

@@ -717,6 +717,14 @@ impl Localstripe {
     pub fn log(&self) -> String {
         read_log(&self.process.log)
     }
+
+    /// Kills it (Stripe out of reach from then on). A no-op when stopped.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.process.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Drop for Localstripe {

@@ -1,13 +1,15 @@
 //! POST /api/v1.0/notifications/deliveries: delivers up to
 //! [`SCHEDULED_BATCH`] due notifications now and answers `{"delivered",
-//! "failed"}`. Spin's HTTP trigger has no timers, so a scheduled call
+//! "failed"}` (about them); then, with payments on, carries out up to as
+//! many due payment actions at Stripe (releases, refunds; their failures
+//! are logged and retried later). Spin's HTTP trigger has no timers, so a scheduled call
 //! (deploy/k8s's CronJob) drives retries when no write request comes.
 //! Anyone may call it: it does only what any write request does after its
 //! answer (bounded, and never twice for one notification).
 
-use ihome_shared::ApiResult;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::notify::gateway;
+use ihome_shared::{ApiResult, payments};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -29,6 +31,9 @@ async fn handle(req: IncomingRequest) -> Response {
 
 async fn deliver(_req: &ApiRequest) -> ApiResult<Response> {
     let done = gateway::deliver_some(SCHEDULED_BATCH).await?;
+    if let Err(e) = payments::deliver_some(SCHEDULED_BATCH).await {
+        ihome_shared::log_line!("{e}; due payment actions are left for a later call");
+    }
     Ok(http::ok(
         json!({ "delivered": done.delivered, "failed": done.failed }),
     ))

@@ -1,31 +1,16 @@
-//! Delivering the outbox: claim a due notification, send it, record the
-//! outcome ([`deliver_due`]).
-//!
-//! A notification is due when it is not delivered and its `next_attempt_at`
-//! has come. Claiming it is one conditional UPDATE that moves
-//! `next_attempt_at` to the end of a lease ([`LEASE_SECS`]) and writes a
-//! random claim token: of two instances claiming the same row, the database
-//! lets one through (on PostgreSQL the second UPDATE waits for the first and
-//! then finds the row no longer due). The outcome is written only under the
-//! same token: delivered (`delivered_at`), or due again after a backoff
-//! ([`backoff_secs`]). A delivery that dies in between (a crash, an instance
-//! stopped) leaves the row to come due again when its lease ends.
+//! Delivering the notifications: claim a due one, send it, record the
+//! outcome ([`deliver_due`]), by the claim, lease and backoff every outbox
+//! shares ([`crate::outbox`]): a notification is delivered once however
+//! many instances deliver at the same time, and retried with backoff until
+//! the gateway takes it.
 
 use std::future::Future;
 
 use crate::errno::ApiResult;
-use crate::params;
-use crate::store::Sql;
+use crate::outbox::{self, Outbox};
+use crate::store::{Row, SqlError};
 
-/// How long a claim holds a notification: far longer than one attempt may
-/// take (a few seconds, [`super::gateway::ATTEMPT_TIMEOUT_NANOS`]), so a
-/// claim never ends while its delivery is still under way.
-pub const LEASE_SECS: i64 = 120;
-/// The first retry waits this long; each failure doubles it, up to
-/// [`MAX_BACKOFF_SECS`]. Retries go on until the gateway takes it.
-pub const FIRST_BACKOFF_SECS: i64 = 15;
-/// The longest wait between two attempts: an hour.
-pub const MAX_BACKOFF_SECS: i64 = 3600;
+pub use crate::outbox::{Delivery, FIRST_BACKOFF_SECS, LEASE_SECS, MAX_BACKOFF_SECS, backoff_secs};
 
 /// What a [`Sender`] sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,40 +29,38 @@ pub trait Sender {
     fn send(&self, n: &Outgoing) -> impl Future<Output = Result<(), String>>;
 }
 
-/// What one [`deliver_due`] did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Delivery {
-    pub delivered: usize,
-    pub failed: usize,
-}
+/// The `notifications` table as an [`Outbox`].
+struct Notifications;
 
-/// Whether anything is due: a read, so requests with nothing to deliver
-/// take no write lock. Parameter: now.
-const ANY_DUE: &str = "SELECT id FROM notifications
-    WHERE delivered_at IS NULL AND next_attempt_at <= ?1
-    ORDER BY next_attempt_at LIMIT 1";
+impl Outbox for Notifications {
+    const ANY_DUE: &'static str = "SELECT id FROM notifications
+        WHERE delivered_at IS NULL AND next_attempt_at <= ?1
+        ORDER BY next_attempt_at LIMIT 1";
+    const CLAIM: &'static str = "UPDATE notifications
+        SET next_attempt_at = ?2, claim = ?3, attempts = attempts + 1
+        WHERE id = (SELECT id FROM notifications
+                    WHERE delivered_at IS NULL AND next_attempt_at <= ?1
+                    ORDER BY next_attempt_at, id LIMIT 1)
+          AND delivered_at IS NULL AND next_attempt_at <= ?1
+        RETURNING id, idempotency_key, mobile, template, params, attempts";
+    const DONE: &'static str = "UPDATE notifications SET delivered_at = ?1, claim = NULL
+        WHERE id = ?2 AND claim = ?3";
+    const RETRY_LATER: &'static str = "UPDATE notifications SET next_attempt_at = ?1, claim = NULL
+        WHERE id = ?2 AND claim = ?3";
+    type Item = Outgoing;
 
-/// Claims the notification due longest. Parameters: now, lease end, token.
-const CLAIM: &str = "UPDATE notifications
-    SET next_attempt_at = ?2, claim = ?3, attempts = attempts + 1
-    WHERE id = (SELECT id FROM notifications
-                WHERE delivered_at IS NULL AND next_attempt_at <= ?1
-                ORDER BY next_attempt_at, id LIMIT 1)
-      AND delivered_at IS NULL AND next_attempt_at <= ?1
-    RETURNING id, idempotency_key, mobile, template, params, attempts";
+    fn item(row: &Row<'_>) -> Result<Outgoing, SqlError> {
+        Ok(Outgoing {
+            key: row.text("idempotency_key")?,
+            mobile: row.text("mobile")?,
+            template: row.text("template")?,
+            params: row.text("params")?,
+        })
+    }
 
-/// Parameters: now, id, token.
-const DELIVERED: &str = "UPDATE notifications SET delivered_at = ?1, claim = NULL
-    WHERE id = ?2 AND claim = ?3";
-
-/// Parameters: next attempt, id, token.
-const RETRY_LATER: &str = "UPDATE notifications SET next_attempt_at = ?1, claim = NULL
-    WHERE id = ?2 AND claim = ?3";
-
-/// The wait after the `attempts`-th failed attempt.
-pub fn backoff_secs(attempts: i64) -> i64 {
-    let doublings = (attempts - 1).clamp(0, 20) as u32;
-    (FIRST_BACKOFF_SECS << doublings).min(MAX_BACKOFF_SECS)
+    fn label(n: &Outgoing) -> String {
+        format!("notification {}", n.key)
+    }
 }
 
 /// Delivers up to `limit` due notifications through `sender`, oldest due
@@ -85,53 +68,13 @@ pub fn backoff_secs(attempts: i64) -> i64 {
 /// is down or slow is not asked again in this call) and when nothing is
 /// due or another instance claimed what was.
 pub async fn deliver_due(
-    db: &impl Sql,
+    db: &impl crate::store::Sql,
     sender: &impl Sender,
     now: i64,
     limit: usize,
 ) -> ApiResult<Delivery> {
-    let mut done = Delivery::default();
-    if db.query(ANY_DUE, params![now])?.is_empty() {
-        return Ok(done);
-    }
-    while done.delivered < limit {
-        let token = claim_token();
-        let rows = db.query(CLAIM, params![now, now + LEASE_SECS, token.as_str()])?;
-        let Some(row) = rows.first() else {
-            break;
-        };
-        let id = row.int("id")?;
-        let attempts = row.int("attempts")?;
-        let outgoing = Outgoing {
-            key: row.text("idempotency_key")?,
-            mobile: row.text("mobile")?,
-            template: row.text("template")?,
-            params: row.text("params")?,
-        };
-        match sender.send(&outgoing).await {
-            Ok(()) => {
-                db.execute(DELIVERED, params![now, id, token.as_str()])?;
-                done.delivered += 1;
-            }
-            Err(why) => {
-                let retry_at = now + backoff_secs(attempts);
-                crate::log_line!(
-                    "notification {} (attempt {attempts}) not delivered, next try in {} s: {why}",
-                    outgoing.key,
-                    retry_at - now
-                );
-                db.execute(RETRY_LATER, params![retry_at, id, token.as_str()])?;
-                done.failed += 1;
-                break;
-            }
-        }
-    }
-    Ok(done)
-}
-
-/// A random token naming one claim.
-fn claim_token() -> String {
-    format!("{:032x}", rand::random::<u128>())
+    outbox::deliver_due::<Notifications>(db, now, limit, async |n: &Outgoing| sender.send(n).await)
+        .await
 }
 
 #[cfg(test)]
@@ -143,6 +86,8 @@ mod tests {
     use super::*;
     use crate::notify::order_event;
     use crate::orders::OrderEvent;
+    use crate::params;
+    use crate::store::Sql;
     use crate::store::native::NativeSqlite;
 
     /// Records what it is given; fails while `failing`.
@@ -247,10 +192,12 @@ mod tests {
         let (db, order) = db_with_order();
         db.write_tx(|db| order_event(db, order, &OrderEvent::Accepted, T0))
             .unwrap();
-        let claimed = db.query(CLAIM, params![T0, T0 + LEASE_SECS, "a"]).unwrap();
+        let claimed = db
+            .query(Notifications::CLAIM, params![T0, T0 + LEASE_SECS, "a"])
+            .unwrap();
         assert_eq!(claimed.len(), 1);
         assert!(
-            db.query(CLAIM, params![T0, T0 + LEASE_SECS, "b"])
+            db.query(Notifications::CLAIM, params![T0, T0 + LEASE_SECS, "b"])
                 .unwrap()
                 .is_empty()
         );
@@ -262,20 +209,11 @@ mod tests {
         let d = run(deliver_due(&db, &sender, T0 + LEASE_SECS, 5)).unwrap();
         assert_eq!(d.delivered, 1);
         db.execute(
-            RETRY_LATER,
+            Notifications::RETRY_LATER,
             params![T0, claimed.first().unwrap().int("id").unwrap(), "a"],
         )
         .unwrap();
         let d = run(deliver_due(&db, &sender, T0 + 10_000, 5)).unwrap();
         assert_eq!(d, Delivery::default(), "delivered stays delivered");
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_an_hour() {
-        assert_eq!(backoff_secs(1), 15);
-        assert_eq!(backoff_secs(2), 30);
-        assert_eq!(backoff_secs(5), 240);
-        assert_eq!(backoff_secs(9), 3600);
-        assert_eq!(backoff_secs(1000), 3600);
     }
 }

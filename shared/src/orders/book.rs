@@ -60,6 +60,9 @@ pub struct BookingRequest {
     pub house_id: i64,
     pub start_date: String,
     pub end_date: String,
+    /// The guest's saved card (`pm_…`), required when payments are on.
+    #[serde(default)]
+    pub payment_method: Option<String>,
 }
 
 /// A well-formed booking request: a house id and a stay starting today or later.
@@ -122,18 +125,22 @@ const BOOK: &str = "INSERT INTO orders (user_id, house_id, start_date, end_date,
                         house_price, amount, status, comment, created_at, updated_at,
                         expires_at, instant_book, cancel_policy)
      SELECT ?1, h.id, ?3, ?4, ?5, h.price, ?5 * h.price,
-            CASE WHEN h.instant_book = 1 THEN 'WAIT_COMMENT' ELSE 'WAIT_ACCEPT' END, '', ?6, ?6,
-            CASE WHEN h.instant_book = 1 THEN NULL ELSE CAST(?8 AS BIGINT) END, h.instant_book, h.cancel_policy
+            CASE WHEN CAST(?9 AS BIGINT) = 1 THEN 'WAIT_PAYMENT'
+                 WHEN h.instant_book = 1 THEN 'WAIT_COMMENT' ELSE 'WAIT_ACCEPT' END, '', ?6, ?6,
+            CASE WHEN CAST(?9 AS BIGINT) = 1 THEN CAST(?10 AS BIGINT)
+                 WHEN h.instant_book = 1 THEN NULL ELSE CAST(?8 AS BIGINT) END,
+            h.instant_book, h.cancel_policy
      FROM houses h
      WHERE h.id = ?2 AND h.published = 1
        AND (h.instant_book = 1
             OR (SELECT count(*) FROM orders p
-                WHERE p.user_id = ?1 AND p.status = 'WAIT_ACCEPT' AND p.expires_at > ?6) < ?7)
-     RETURNING id AS order_id, status, expires_at";
+                WHERE p.user_id = ?1 AND p.status IN ('WAIT_ACCEPT', 'WAIT_PAYMENT')
+                  AND p.expires_at > ?6) < ?7)
+     RETURNING id AS order_id, status, expires_at, amount, instant_book";
 
 /// The guest's waiting requests at `?2`. Parameters: guest, now.
 const PENDING_ORDERS: &str = "SELECT count(*) AS pending FROM orders
-    WHERE user_id = ?1 AND status = 'WAIT_ACCEPT' AND expires_at > ?2";
+    WHERE user_id = ?1 AND status IN ('WAIT_ACCEPT', 'WAIT_PAYMENT') AND expires_at > ?2";
 
 /// 1 when the house is published. Parameter: house.
 const IS_PUBLISHED: &str = "SELECT published FROM houses WHERE id = ?1";
@@ -144,15 +151,22 @@ fn no_such_house(house_id: i64) -> ApiError {
 }
 
 /// A booking made: the order and where it stands (WAIT_ACCEPT, or
-/// WAIT_COMMENT when the house books instantly).
+/// WAIT_COMMENT when the house books instantly; WAIT_PAYMENT while its
+/// card is being authorized).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Booked {
     pub order_id: i64,
     pub status: OrderStatus,
+    /// Fen.
+    pub amount: i64,
+    pub instant_book: bool,
 }
 
 /// Books `booking` for `guest` at `now`; a request's deadline follows
-/// `deadline`.
+/// `deadline`. With `payment_deadline` (payments on) the order waits for
+/// its card until then (WAIT_PAYMENT, holding its nights till that
+/// instant) and nothing is told to the landlord yet: that happens once the
+/// card is authorized ([`super::payment::authorized`]).
 pub fn book(
     db: &impl Sql,
     kv: &impl Kv,
@@ -160,6 +174,7 @@ pub fn book(
     booking: &Booking,
     now: i64,
     deadline: &RequestDeadline,
+    payment_deadline: Option<i64>,
 ) -> ApiResult<Booked> {
     let house = db.query(HOUSE_FOR_BOOKING, params![booking.house_id])?;
     let house = house
@@ -188,6 +203,8 @@ pub fn book(
                 now,
                 MAX_PENDING_ORDERS_PER_GUEST,
                 deadline.of(now, stay.start),
+                i64::from(payment_deadline.is_some()),
+                payment_deadline.unwrap_or(0),
             ],
         )?;
         let Some(row) = inserted.first() else {
@@ -203,17 +220,26 @@ pub fn book(
         let status = row.text("status")?;
         let status = OrderStatus::parse(&status)
             .ok_or_else(|| SqlError::Column(format!("unknown order status {status}")))?;
+        let booked = Booked {
+            order_id,
+            status,
+            amount: row.int("amount")?,
+            instant_book: row.int("instant_book")? != 0,
+        };
         expire::take_over(db, booking.house_id, stay, now)?;
         nights::hold_for_order(db, booking.house_id, order_id, stay, expires_at)?;
-        let happened = match status {
-            OrderStatus::WaitAccept => OrderEvent::Requested,
-            _ => OrderEvent::InstantBooked,
-        };
         // The guest and the landlord talk about it in their conversation
         // about the house (opened now if the guest never inquired).
         messages::for_booking(db, booking.house_id, guest, now)?;
-        event::record(db, order_id, &happened, now)?;
-        Ok(Booked { order_id, status })
+        let happened = match status {
+            OrderStatus::WaitAccept => Some(OrderEvent::Requested),
+            OrderStatus::WaitPayment => None,
+            _ => Some(OrderEvent::InstantBooked),
+        };
+        if let Some(happened) = happened {
+            event::record(db, order_id, &happened, now)?;
+        }
+        Ok(booked)
     })?;
     // The detail page's calendar shows booked nights.
     cache::invalidate(kv, &[&cache::house_detail(booking.house_id)]);
@@ -240,6 +266,7 @@ mod tests {
             house_id: 7,
             start_date: start.into(),
             end_date: end.into(),
+            payment_method: None,
         };
         Booking::parse(&req, today)
     }

@@ -21,15 +21,26 @@ use crate::nights;
 use crate::params;
 use crate::store::Sql;
 
+use crate::payments::actions::{self, PaymentAction};
+
 use super::event::{self, OrderEvent};
 
 /// Requests this many at most per [`sweep`]: one short transaction.
 pub const SWEEP_LIMIT: i64 = 20;
 
-/// WAIT_ACCEPT → EXPIRED once due. Parameters: order, now.
-const EXPIRE: &str = "UPDATE orders SET status = 'EXPIRED', updated_at = ?2
+/// WAIT_ACCEPT → EXPIRED once due; a hold on the guest's card is released
+/// (`payment`). Parameters: order, now.
+const EXPIRE_REQUEST: &str = "UPDATE orders SET status = 'EXPIRED', updated_at = ?2,
+        payment = CASE WHEN payment = 'authorized' THEN 'released' ELSE payment END
     WHERE id = ?1 AND status = 'WAIT_ACCEPT' AND expires_at <= ?2
-    RETURNING id AS order_id";
+    RETURNING payment_intent";
+
+/// WAIT_PAYMENT → EXPIRED once due (3-D Secure never completed, or the
+/// booking died before it heard from Stripe). Parameters: order, now.
+const EXPIRE_PAYMENT: &str = "UPDATE orders SET status = 'EXPIRED', updated_at = ?2,
+        payment = CASE WHEN payment_intent IS NULL THEN payment ELSE 'released' END
+    WHERE id = ?1 AND status = 'WAIT_PAYMENT' AND expires_at <= ?2
+    RETURNING payment_intent";
 
 /// The orders whose expired holds sit on a house's nights in `[?2, ?3)`
 /// at `?4`.
@@ -38,23 +49,34 @@ const EXPIRED_HOLDERS: &str = "SELECT DISTINCT order_id FROM house_nights
 
 /// Due requests, the longest overdue first. Parameters: now, how many.
 const DUE: &str = "SELECT id AS order_id FROM orders
-    WHERE status = 'WAIT_ACCEPT' AND expires_at <= ?1
+    WHERE status IN ('WAIT_ACCEPT', 'WAIT_PAYMENT') AND expires_at <= ?1
     ORDER BY expires_at LIMIT ?2";
 
 /// The next deadline after `?1` of any waiting request.
 const NEXT_DEADLINE: &str = "SELECT min(expires_at) AS next FROM orders
-    WHERE status = 'WAIT_ACCEPT' AND expires_at > ?1";
+    WHERE status IN ('WAIT_ACCEPT', 'WAIT_PAYMENT') AND expires_at > ?1";
 
-/// Expires `order_id` if it is a request past its deadline at `now`, and
-/// then frees its nights and records the event, in the caller's
-/// transaction. False: it was not (accepted, rejected, cancelled, or
-/// expired by someone else first).
+/// Expires `order_id` if it is a request (or a payment) past its deadline
+/// at `now`, and then frees its nights, releases a hold on the guest's
+/// card and records the event (a request's: the guest never asked the
+/// landlord anything while paying), in the caller's transaction. False:
+/// it was not (accepted, rejected, cancelled, or expired by someone else
+/// first).
 fn expire(db: &impl Sql, order_id: i64, now: i64) -> ApiResult<bool> {
-    if db.query_i64(EXPIRE, params![order_id, now])?.is_none() {
-        return Ok(false);
-    }
+    let (intent, was_request) = match db.query(EXPIRE_REQUEST, params![order_id, now])?.first() {
+        Some(row) => (row.opt_text("payment_intent")?, true),
+        None => match db.query(EXPIRE_PAYMENT, params![order_id, now])?.first() {
+            Some(row) => (row.opt_text("payment_intent")?, false),
+            None => return Ok(false),
+        },
+    };
     nights::release_order(db, order_id)?;
-    event::record(db, order_id, &OrderEvent::Expired, now)?;
+    if let Some(intent) = intent {
+        actions::enqueue(db, order_id, &intent, PaymentAction::Release, now)?;
+    }
+    if was_request {
+        event::record(db, order_id, &OrderEvent::Expired, now)?;
+    }
     Ok(true)
 }
 

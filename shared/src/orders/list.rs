@@ -99,7 +99,8 @@ impl OrderItem {
     fn from_row(row: Row<'_>, view: &View, now: i64) -> Result<OrderItem, SqlError> {
         let expires_at = row.opt_int("expires_at")?;
         let mut status = row.text("status")?;
-        if status == OrderStatus::WaitAccept.as_str() && expires_at.is_some_and(|t| t <= now) {
+        let waits = OrderStatus::parse(&status).is_some_and(OrderStatus::waits);
+        if waits && expires_at.is_some_and(|t| t <= now) {
             status = OrderStatus::Expired.as_str().to_string();
         }
         Ok(OrderItem {

@@ -36,6 +36,7 @@ pub mod comment;
 pub mod event;
 pub mod expire;
 pub mod list;
+pub mod payment;
 pub mod policy;
 pub mod status;
 
@@ -54,6 +55,8 @@ pub use status::{
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderStatus {
+    /// Written, nights held, the card not authorized yet (payments on).
+    WaitPayment,
     WaitAccept,
     WaitComment,
     Complete,
@@ -65,15 +68,17 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// The statuses whose nights are taken (rejected, canceled and expired
-    /// orders free theirs; a request only until its deadline).
-    pub const ACTIVE: [OrderStatus; 3] = [
+    /// orders free theirs; a request or a payment only until its deadline).
+    pub const ACTIVE: [OrderStatus; 4] = [
+        OrderStatus::WaitPayment,
         OrderStatus::WaitAccept,
         OrderStatus::WaitComment,
         OrderStatus::Complete,
     ];
 
     /// Every status.
-    pub const ALL: [OrderStatus; 6] = [
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::WaitPayment,
         OrderStatus::WaitAccept,
         OrderStatus::WaitComment,
         OrderStatus::Complete,
@@ -84,6 +89,7 @@ impl OrderStatus {
 
     pub const fn as_str(self) -> &'static str {
         match self {
+            OrderStatus::WaitPayment => "WAIT_PAYMENT",
             OrderStatus::WaitAccept => "WAIT_ACCEPT",
             OrderStatus::WaitComment => "WAIT_COMMENT",
             OrderStatus::Complete => "COMPLETE",
@@ -91,6 +97,12 @@ impl OrderStatus {
             OrderStatus::Canceled => "CANCELED",
             OrderStatus::Expired => "EXPIRED",
         }
+    }
+
+    /// Whether the order waits with a deadline (a request, or a payment),
+    /// after which it holds nothing.
+    pub const fn waits(self) -> bool {
+        matches!(self, OrderStatus::WaitPayment | OrderStatus::WaitAccept)
     }
 
     /// The status stored as `text`.
@@ -135,13 +147,17 @@ struct OrderParties {
     created_at: i64,
     /// A request's deadline (None: none).
     expires_at: Option<i64>,
+    /// `none`, `authorized`, `captured`, `released`, `refunded`.
+    payment: String,
+    /// The PaymentIntent (`pi_…`) of an order paid by card.
+    payment_intent: Option<String>,
 }
 
 const ORDER_PARTIES: &str = "SELECT o.user_id AS guest_id, h.user_id AS landlord_id,
         o.house_id AS house_id, o.status AS status, o.start_date AS start_date,
         o.end_date AS end_date, o.amount AS amount, o.house_price AS house_price,
         o.cancel_policy AS cancel_policy, o.created_at AS created_at,
-        o.expires_at AS expires_at
+        o.expires_at AS expires_at, o.payment AS payment, o.payment_intent AS payment_intent
     FROM orders o JOIN houses h ON h.id = o.house_id WHERE o.id = ?1";
 
 impl OrderParties {
@@ -166,6 +182,8 @@ impl OrderParties {
                 .map_err(|e| SqlError::Column(e.message))?,
             created_at: row.int("created_at")?,
             expires_at: row.opt_int("expires_at")?,
+            payment: row.text("payment")?,
+            payment_intent: row.opt_text("payment_intent")?,
         })
     }
 

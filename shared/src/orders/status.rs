@@ -17,6 +17,9 @@ use crate::cache;
 use crate::errno::{ApiError, ApiResult};
 use crate::nights;
 use crate::params;
+use crate::payments::actions::{self, PaymentAction};
+use crate::payments::checkout::stripe_error;
+use crate::payments::{Payments, Transport};
 use crate::store::{Kv, Sql};
 
 use super::event::{self, OrderEvent};
@@ -112,6 +115,10 @@ struct Transition {
     /// `canceled_by`: "" unless cancelled.
     canceled_by: &'static str,
     event: OrderEvent,
+    /// `payment` afterwards.
+    payment: &'static str,
+    /// What is still to do at Stripe once it commits.
+    action: Option<PaymentAction>,
 }
 
 /// 4004 (409) for a change the order's state doesn't allow.
@@ -120,9 +127,27 @@ fn refused(message: &str) -> ApiError {
 }
 
 impl OrderParties {
-    /// Whether the order is a request whose deadline has passed at `now`.
+    /// Whether the order is a request (or a payment) whose deadline has
+    /// passed at `now`.
     fn expired_at(&self, now: i64) -> bool {
-        self.status == OrderStatus::WaitAccept && self.expires_at.is_some_and(|t| t <= now)
+        self.status.waits() && self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// `payment` and the Stripe action of a transition that gives the
+    /// guest `refund` fen back (a card hold not captured yet is released
+    /// whatever the refund).
+    fn money(&self, to: OrderStatus, refund: i64) -> (&'static str, Option<PaymentAction>) {
+        let Some(_) = &self.payment_intent else {
+            return ("none", None);
+        };
+        match (self.payment.as_str(), to) {
+            ("authorized", OrderStatus::WaitComment) => ("captured", None),
+            ("captured", _) if refund > 0 => ("refunded", Some(PaymentAction::Refund(refund))),
+            ("captured", _) => ("captured", None),
+            // Authorized, or 3-D Secure begun (WAIT_PAYMENT): let it go.
+            ("authorized" | "none", _) => ("released", Some(PaymentAction::Release)),
+            (other, _) => (stored_payment(other), None),
+        }
     }
 
     /// Before check-in (14:00 on the first day, app zone) at `now`.
@@ -137,8 +162,8 @@ impl OrderParties {
             return Err(refused("该预订请求已过期"));
         }
         match self.status {
-            // A request: nothing has been charged.
-            OrderStatus::WaitAccept => Ok((OrderStatus::WaitAccept, 0)),
+            // A request, or a payment under way: nothing has been charged.
+            OrderStatus::WaitAccept | OrderStatus::WaitPayment => Ok((self.status, 0)),
             OrderStatus::WaitComment if self.before_check_in(now, utc_offset) => {
                 let refund = policy::guest_refund(
                     self.cancel_policy,
@@ -164,12 +189,15 @@ impl OrderParties {
             if self.status != OrderStatus::WaitAccept {
                 return Err(refused("订单状态已改变，无法执行该操作"));
             }
+            let (payment, action) = self.money(to, 0);
             Ok(Transition {
                 from: OrderStatus::WaitAccept,
                 to,
                 refund: 0,
                 canceled_by: "",
                 event,
+                payment,
+                action,
             })
         };
         match change {
@@ -185,6 +213,7 @@ impl OrderParties {
                 if agreed_refund.is_some_and(|agreed| agreed != refund) {
                     return Err(refused("退款金额已变化，请重新确认后再取消"));
                 }
+                let (payment, action) = self.money(OrderStatus::Canceled, refund);
                 Ok(Transition {
                     from,
                     to: OrderStatus::Canceled,
@@ -194,6 +223,8 @@ impl OrderParties {
                         by: Party::Guest,
                         refund,
                     },
+                    payment,
+                    action,
                 })
             }
             StatusChange::HostCancel { .. } => {
@@ -203,7 +234,10 @@ impl OrderParties {
                 if !self.before_check_in(now, utc_offset) {
                     return Err(refused("已过入住时间，无法取消"));
                 }
+                let (payment, action) = self.money(OrderStatus::Canceled, self.amount);
                 Ok(Transition {
+                    payment,
+                    action,
                     from: OrderStatus::WaitComment,
                     to: OrderStatus::Canceled,
                     refund: self.amount,
@@ -221,9 +255,9 @@ impl OrderParties {
 /// The transition, only from `?5` and, for an order with a deadline, only
 /// before it (`?3`, now); the deadline goes (an answered request has none).
 /// Parameters: new status, comment, now, order id, expected status,
-/// refund, canceled_by.
+/// refund, canceled_by, payment.
 const TRANSITION: &str = "UPDATE orders SET status = ?1, comment = ?2, updated_at = ?3,
-        refund = ?6, canceled_by = ?7, expires_at = NULL
+        refund = ?6, canceled_by = ?7, expires_at = NULL, payment = ?8
     WHERE id = ?4 AND status = ?5 AND (expires_at IS NULL OR expires_at > ?3)
     RETURNING id AS order_id";
 
@@ -231,9 +265,19 @@ const TRANSITION: &str = "UPDATE orders SET status = ?1, comment = ?2, updated_a
 /// to make it (else 4105) and the order's state allows it (else 4004, HTTP
 /// 409: including a repeated or concurrent request that got there first).
 /// Unknown order: 4002. `utc_offset` places check-in.
-pub fn change_status(
+///
+/// Money (an order paid by card, `payments` set): accepting captures the
+/// hold at Stripe before anything is written (Stripe failing: 4301, the
+/// request stays for a retry); every other change writes what is still to
+/// do at Stripe (release the hold, refund) in its own transaction
+/// ([`actions`]), done after commit. An accept that captured but then lost
+/// its race (expired or cancelled meanwhile) leaves the money to that
+/// other change's release, which refunds a captured intent in full.
+#[allow(clippy::too_many_arguments)]
+pub async fn change_status<T: Transport>(
     db: &impl Sql,
     kv: &impl Kv,
+    payments: Option<&Payments<T>>,
     user: i64,
     order_id: i64,
     change: &StatusChange,
@@ -246,6 +290,19 @@ pub fn change_status(
     // checked again by the UPDATE (status, deadline) or never change (dates,
     // amount, policy), so a concurrent change can't slip in between.
     let step = order.plan(change, now, utc_offset)?;
+    if step.to == OrderStatus::WaitComment
+        && order.payment == "authorized"
+        && let Some(intent) = &order.payment_intent
+    {
+        let payments = payments.ok_or_else(|| {
+            ApiError::internal("an authorized order is accepted while payments are off")
+        })?;
+        payments
+            .stripe
+            .capture(order_id, intent)
+            .await
+            .map_err(stripe_error)?;
+    }
     db.write_tx(|db| {
         let moved = db.query_i64(
             TRANSITION,
@@ -257,6 +314,7 @@ pub fn change_status(
                 step.from.as_str(),
                 step.refund,
                 step.canceled_by,
+                step.payment,
             ],
         )?;
         if moved.is_none() {
@@ -267,11 +325,26 @@ pub fn change_status(
         } else {
             nights::release_order(db, order_id)?;
         }
-        event::record(db, order_id, &step.event, now)
+        if let (Some(action), Some(intent)) = (step.action, &order.payment_intent) {
+            actions::enqueue(db, order_id, intent, action, now)?;
+        }
+        // A payment under way asked the landlord nothing yet.
+        if step.from != OrderStatus::WaitPayment {
+            event::record(db, order_id, &step.event, now)?;
+        }
+        Ok(())
     })?;
     // The detail calendar shows held nights (and caches their deadlines).
     cache::invalidate(kv, &[&cache::house_detail(order.house_id)]);
     Ok(())
+}
+
+/// A stored `payment` value as a `'static` one.
+fn stored_payment(text: &str) -> &'static str {
+    ["none", "authorized", "captured", "released", "refunded"]
+        .into_iter()
+        .find(|p| *p == text)
+        .unwrap_or("none")
 }
 
 /// `GET /orders/:id/refund`: what the guest would get back by cancelling
@@ -359,6 +432,8 @@ mod tests {
             cancel_policy: CancelPolicy::Flexible,
             created_at: 0,
             expires_at,
+            payment: "none".into(),
+            payment_intent: None,
         }
     }
 
@@ -412,5 +487,62 @@ mod tests {
         ] {
             assert!(order(done, None).plan(&CANCEL, 0, 0).is_err());
         }
+    }
+
+    #[test]
+    fn the_money_follows_the_transition() {
+        let paid = |status, payment: &str| OrderParties {
+            payment: payment.into(),
+            payment_intent: Some("pi_1".into()),
+            ..order(status, Some(CHECK_IN))
+        };
+        let request = paid(OrderStatus::WaitAccept, "authorized");
+        let t = request.plan(&StatusChange::Accept, 0, 0).unwrap();
+        assert_eq!((t.payment, t.action), ("captured", None));
+        let reject = StatusChange::Reject { reason: "x".into() };
+        let t = request.plan(&reject, 0, 0).unwrap();
+        assert_eq!(
+            (t.payment, t.action),
+            ("released", Some(PaymentAction::Release))
+        );
+        let t = request.plan(&CANCEL, 0, 0).unwrap();
+        assert_eq!(
+            (t.payment, t.action),
+            ("released", Some(PaymentAction::Release))
+        );
+        // 3-D Secure begun, then cancelled: its intent is let go.
+        let paying = paid(OrderStatus::WaitPayment, "none");
+        let t = paying.plan(&CANCEL, 0, 0).unwrap();
+        assert_eq!(
+            (t.from, t.action),
+            (OrderStatus::WaitPayment, Some(PaymentAction::Release))
+        );
+        let stay = OrderParties {
+            expires_at: None,
+            ..paid(OrderStatus::WaitComment, "captured")
+        };
+        let t = stay.plan(&CANCEL, CHECK_IN - DAY + 1, 0).unwrap();
+        assert_eq!(
+            (t.payment, t.action),
+            ("refunded", Some(PaymentAction::Refund(20_000)))
+        );
+        let host = StatusChange::HostCancel { reason: "x".into() };
+        let t = stay.plan(&host, 0, 0).unwrap();
+        assert_eq!(
+            (t.payment, t.action),
+            ("refunded", Some(PaymentAction::Refund(30_000)))
+        );
+        // A policy giving nothing back: no call to Stripe, still captured.
+        let strict = OrderParties {
+            cancel_policy: CancelPolicy::Strict,
+            ..stay.clone()
+        };
+        let t = strict.plan(&CANCEL, CHECK_IN - 3600, 0).unwrap();
+        assert_eq!((t.refund, t.payment, t.action), (0, "captured", None));
+        // Payments off: nothing moves.
+        let t = order(OrderStatus::WaitAccept, Some(CHECK_IN))
+            .plan(&reject, 0, 0)
+            .unwrap();
+        assert_eq!((t.payment, t.action), ("none", None));
     }
 }

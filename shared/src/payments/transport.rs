@@ -42,3 +42,13 @@ pub struct HttpResponse {
 pub trait Transport {
     fn send(&self, request: &HttpRequest) -> impl Future<Output = Result<HttpResponse, String>>;
 }
+
+/// No way to Stripe: every call fails. The type of "payments off" where
+/// a [`Transport`] type must still be named (`None::<&Payments<Offline>>`).
+pub struct Offline;
+
+impl Transport for Offline {
+    async fn send(&self, _request: &HttpRequest) -> Result<HttpResponse, String> {
+        Err("payments are off".into())
+    }
+}

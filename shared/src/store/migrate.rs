@@ -346,6 +346,38 @@ pub const MIGRATIONS: &[&[&str]] = &[
          FROM orders o JOIN houses h ON h.id = o.house_id
          GROUP BY o.house_id, o.user_id, h.user_id",
     ],
+    // 11: payments through Stripe (issue 24, shared/src/payments). An order
+    // paid by card keeps its PaymentIntent's id; what must still be done
+    // at Stripe after a transition (release a hold, refund) is a row of
+    // the `payment_actions` outbox written in the transition's own
+    // transaction and carried out after commit, claimed like a
+    // notification (`next_attempt_at` = due, or the end of a claim's
+    // lease; `claim` = that delivery's token); its idempotency key is
+    // unique, so one action per (order, action) exists. `payment_events`
+    // keeps the id of each webhook event applied, so Stripe's retries of
+    // one event are applied once.
+    &[
+        "ALTER TABLE orders ADD COLUMN payment_intent TEXT",
+        "CREATE TABLE IF NOT EXISTS payment_actions (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            order_id        INTEGER NOT NULL, -- no foreign key: a refused booking's order is deleted
+            payment_intent  TEXT NOT NULL,
+            action          TEXT NOT NULL CHECK (action IN ('capture','release','refund')),
+            amount          INTEGER NOT NULL,   -- fen (a refund's; 0 otherwise)
+            idempotency_key TEXT NOT NULL UNIQUE,
+            created_at      INTEGER NOT NULL,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            claim           TEXT,
+            done_at         INTEGER             -- NULL: not done at Stripe yet
+        )",
+        "CREATE INDEX IF NOT EXISTS payment_actions_due
+            ON payment_actions(next_attempt_at) WHERE done_at IS NULL",
+        "CREATE TABLE IF NOT EXISTS payment_events (
+            event_id    TEXT PRIMARY KEY,
+            received_at INTEGER NOT NULL
+        )",
+    ],
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -19,6 +19,7 @@ mod listings;
 mod notifications;
 mod orders;
 mod outage;
+mod payments;
 mod search;
 mod servers;
 mod slow_clients;

@@ -224,6 +224,30 @@ pub const AFTER_BASELINE: &[&[&str]] = &[
          GROUP BY o.house_id, o.user_id, h.user_id
          ON CONFLICT DO NOTHING",
     ],
+    // 11: the payment intent of an order, the payment actions outbox, the
+    // webhook events applied.
+    &[
+        "ALTER TABLE orders ADD COLUMN IF NOT EXISTS payment_intent TEXT",
+        "CREATE TABLE IF NOT EXISTS payment_actions (
+            id              BIGSERIAL PRIMARY KEY,
+            order_id        BIGINT NOT NULL,
+            payment_intent  TEXT NOT NULL,
+            action          TEXT NOT NULL CHECK (action IN ('capture','release','refund')),
+            amount          BIGINT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            created_at      BIGINT NOT NULL,
+            attempts        BIGINT NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT NOT NULL,
+            claim           TEXT,
+            done_at         BIGINT
+        )",
+        "CREATE INDEX IF NOT EXISTS payment_actions_due
+            ON payment_actions(next_attempt_at) WHERE done_at IS NULL",
+        "CREATE TABLE IF NOT EXISTS payment_events (
+            event_id    TEXT PRIMARY KEY,
+            received_at BIGINT NOT NULL
+        )",
+    ],
 ];
 
 /// The version table, as on SQLite.
