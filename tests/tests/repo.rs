@@ -54,7 +54,12 @@ fn docs_are_linked_and_links_resolve() {
     let index = std::fs::read_to_string(docs.join("README.md")).expect("docs/README.md");
     let mut pages: Vec<String> = std::fs::read_dir(&docs)
         .expect("docs/")
-        .map(|e| e.expect("docs/ entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("docs/ entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| name.ends_with(".md") && name != "README.md")
         .collect();
     pages.sort();

@@ -13,10 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache;
 use crate::clock::Date;
-use crate::domain::DateRange;
+use crate::domain::{CancelPolicy, DateRange};
 use crate::errno::{ApiError, ApiResult};
 use crate::nights;
-use crate::orders::CancelPolicy;
 use crate::params;
 use crate::store::{Kv, Sql};
 

@@ -19,7 +19,7 @@
 //! search, on any instance sharing the store, builds its page afresh: no
 //! stale page, without tracking which queries a write touched. A page of a
 //! date search is also kept no longer than the next request deadline
-//! ([`expire::next_deadline`], [`cache::lifetime`]): from that instant
+//! ([`nights::next_deadline`], [`cache::lifetime`]): from that instant
 //! the request's nights are free without any write. A hit costs two
 //! key-value reads; a miss the two statements (and the deadline seek).
 
@@ -32,7 +32,6 @@ use crate::domain::{DateRange, PriceFen};
 use crate::errno::{ApiError, ApiResult};
 use crate::http::parse_id;
 use crate::nights;
-use crate::orders::expire;
 use crate::params;
 use crate::store::{Kv, Sql, Value};
 
@@ -186,7 +185,7 @@ pub fn search(
     let page = search_fresh(db, view, query, today, now)?;
     let true_until = match query.window {
         StayWindow::Any => None,
-        _ => expire::next_deadline(db, now)?,
+        _ => nights::next_deadline(db, now)?,
     };
     if let Some(ttl) = cache::lifetime(PAGE_TTL_SECS, true_until, now) {
         let mut stored = key.into_bytes();

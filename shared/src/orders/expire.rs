@@ -41,10 +41,6 @@ const DUE: &str = "SELECT id AS order_id FROM orders
     WHERE status = 'WAIT_ACCEPT' AND expires_at <= ?1
     ORDER BY expires_at LIMIT ?2";
 
-/// The next deadline after `?1` of any waiting request.
-const NEXT_DEADLINE: &str = "SELECT min(expires_at) AS next FROM orders
-    WHERE status = 'WAIT_ACCEPT' AND expires_at > ?1";
-
 /// Expires `order_id` if it is a request past its deadline at `now`, and
 /// then frees its nights and records the event, in the caller's
 /// transaction. False: it was not (accepted, rejected, cancelled, or
@@ -104,10 +100,4 @@ pub fn sweep_after(db: &impl Sql, now: i64) {
         // The error first, like every logged failure (`<errno> (<status>):`).
         crate::log_line!("{e}; the expiry sweep is left for a later request");
     }
-}
-
-/// The next instant after `now` at which some request expires, if any:
-/// when a cached read that depends on held nights stops being true.
-pub fn next_deadline(db: &impl Sql, now: i64) -> ApiResult<Option<i64>> {
-    Ok(db.query_i64(NEXT_DEADLINE, params![now])?)
 }
