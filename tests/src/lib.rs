@@ -390,8 +390,10 @@ pub fn spawn_app_with(mut options: AppOptions) -> TestApp {
         options.instances = SERVER_INSTANCES;
         own_servers = Some((pg, redis));
     }
+    // IHOME_KEEP_STATE=1 leaves the state dir behind for a post-mortem.
     let state_dir = tempfile::Builder::new()
         .prefix("ihome-e2e-")
+        .disable_cleanup(std::env::var_os("IHOME_KEEP_STATE").is_some())
         .tempdir()
         .expect("temp state dir");
     if let Some(seed) = &options.seed_state {
