@@ -80,6 +80,8 @@ fn answer(app: &TestApp, command: &str) -> Value {
             let code = app.sms.as_ref().and_then(|sms| sms.last_code(mobile));
             json!({ "code": code })
         }
-        _ => json!({ "error": format!("unknown command {command:?} (captcha <uuid>, sms <mobile>)") }),
+        _ => {
+            json!({ "error": format!("unknown command {command:?} (captcha <uuid>, sms <mobile>)") })
+        }
     }
 }
