@@ -21,7 +21,7 @@ pub const DEFAULT_UTC_OFFSET_SECS: i64 = 8 * 3600;
 
 /// `GET /areas`'s `data`.
 pub fn areas(db: &NativeSqlite) -> ApiResult<Cached<Vec<Area>>> {
-    houses::areas(|| Ok(db), &MemoryKv::new())
+    houses::areas(db, &MemoryKv::new())
 }
 
 /// `GET /houses/:id`'s `data` for an anonymous viewer (4002 when the house
@@ -29,7 +29,7 @@ pub fn areas(db: &NativeSqlite) -> ApiResult<Cached<Vec<Area>>> {
 pub fn house_detail(db: &NativeSqlite, id: i64, view: &View) -> ApiResult<DetailPage> {
     let today = dates::today(view.utc_offset);
     let now = ihome_shared::clock::now();
-    let house = houses::detail(|| Ok(db), &MemoryKv::new(), view, id, today, now)?;
+    let house = houses::detail(db, &MemoryKv::new(), view, id, today, now)?;
     Ok(DetailPage::new(None, house))
 }
 

@@ -47,8 +47,6 @@ const FIRST_200_POLL: Duration = Duration::from_millis(2);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// RSS sampling interval during the widest load run.
 const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(50);
-/// How long the SMS code may take to reach the loopback gateway.
-const SMS_WAIT: Duration = Duration::from_secs(10);
 /// Warm-up before each scenario's measured runs.
 const WARMUP_SECS: u64 = 1;
 const WARMUP_CONNECTIONS: usize = 16;
@@ -1267,21 +1265,10 @@ fn login(client: &reqwest::blocking::Client, base: &str, user: &User) -> anyhow:
         .post(format!("{base}/api/v1.0/sessions"))
         .json(&json!({"mobile": user.mobile, "password": user.password}))
         .send()?;
-    let cookie = session_cookie(&resp);
+    let cookie = ihome_tests::session_cookie(&resp);
     let body: Value = resp.json()?;
     ensure!(body["errno"] == "0", "login at {base}: {body}");
     cookie.context("login set no ihome_session cookie")
-}
-
-/// The `ihome_session=…` pair of a response's Set-Cookie, if any.
-fn session_cookie(resp: &reqwest::blocking::Response) -> Option<String> {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("ihome_session="))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
 }
 
 fn client() -> anyhow::Result<reqwest::blocking::Client> {
@@ -1581,18 +1568,35 @@ struct User {
     cookie: String,
 }
 
-/// Registers like a person: captcha image (its code read from the KV file,
-/// as an operator could), SMS code (caught by the loopback gateway), POST /users.
+/// Registers a bench user with the harness's [`ihome_tests::register_through_api`],
+/// the captcha's code read where the app keeps it.
 fn register(base: &str, kv: KvAt, sms: &SmsGateway) -> anyhow::Result<User> {
-    let client = client()?;
     let mut rng = rand::thread_rng();
     let mobile = format!("13{:09}", rng.gen_range(0..1_000_000_000u64));
     let password = format!("bench-pw-{}", rng.gen_range(10_000_000..99_999_999));
-    let uuid = new_uuid();
-    let resp = client
-        .get(format!("{base}/api/v1.0/imagecode/{uuid}"))
-        .send()?;
-    ensure!(resp.status() == 200, "captcha: HTTP {}", resp.status());
+    let captcha = |uuid: &str| captcha_code(kv, uuid).map_err(|e| format!("{e:#}"));
+    let api = |path: &str| format!("{base}/api/v1.0{path}");
+    let registered = ihome_tests::register_through_api(
+        &client()?,
+        &api,
+        &ihome_tests::Registration {
+            mobile: &mobile,
+            password: &password,
+            captcha_code: &captcha,
+            sms,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(User {
+        mobile,
+        password,
+        cookie: registered.cookie,
+    })
+}
+
+/// The code of captcha `uuid`, read from the app's key-value store as an
+/// operator could.
+fn captcha_code(kv: KvAt, uuid: &str) -> anyhow::Result<String> {
     let key = format!("captcha:{uuid}");
     let entry: Value = serde_json::from_slice(&match kv {
         KvAt::StateDir(state) => {
@@ -1612,51 +1616,10 @@ fn register(base: &str, kv: KvAt, sms: &SmsGateway) -> anyhow::Result<User> {
         KvAt::Redis(authority) => ihome_tests::redis_command(authority, &[b"GET", key.as_bytes()])
             .context("captcha entry in Redis")?,
     })?;
-    let code = entry["code"].as_str().context("captcha entry has a code")?;
-    let resp: Value = client
-        .get(format!(
-            "{base}/api/v1.0/smscode/{mobile}?text={code}&id={uuid}"
-        ))
-        .send()?
-        .json()?;
-    ensure!(resp["errno"] == "0", "smscode: {resp}");
-    let deadline = Instant::now() + SMS_WAIT;
-    let sms_code = loop {
-        if let Some(c) = sms.last_code(&mobile) {
-            break c;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the SMS gateway got no code for {mobile}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    };
-    let resp = client
-        .post(format!("{base}/api/v1.0/users"))
-        .json(&json!({"mobile": mobile, "password": password, "sms_code": sms_code}))
-        .send()?;
-    let cookie = session_cookie(&resp);
-    let body: Value = resp.json()?;
-    ensure!(body["errno"] == "0", "register: {body}");
-    Ok(User {
-        mobile,
-        password,
-        cookie: cookie.context("register set no ihome_session cookie")?,
-    })
-}
-
-fn new_uuid() -> String {
-    let b: [u8; 16] = rand::thread_rng().r#gen();
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-4{}-{}{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        ["8", "9", "a", "b"][usize::from(b[8] & 3)],
-        &hex[17..20],
-        &hex[20..32]
-    )
+    Ok(entry["code"]
+        .as_str()
+        .context("captcha entry has a code")?
+        .to_string())
 }
 
 fn median_f64(v: &mut [f64]) -> f64 {

@@ -205,7 +205,7 @@ mod tests {
             ("user", "/users/:id"),
             ("users-any", "/users/..."),
             ("house-detail", "/api/v1.0/houses/:id"),
-            ("house-images", "/api/v1.0/houses/:id/images"),
+            ("house-photo-upload", "/api/v1.0/houses/:id/images"),
             ("images", "/images/..."),
             ("static", "/..."),
             ("root", "/"),
@@ -225,7 +225,7 @@ mod tests {
         );
         assert_eq!(
             who(&r, "/api/v1.0/houses/7/images").as_deref(),
-            Some("house-images")
+            Some("house-photo-upload")
         );
         assert_eq!(who(&r, "/images/ab/cd.jpg").as_deref(), Some("images"));
         assert_eq!(who(&r, "/index.html").as_deref(), Some("static"));

@@ -4,6 +4,8 @@
 
 use crate::clock::Date;
 use crate::de::Decimal;
+use serde::{Deserialize, Serialize};
+
 use crate::errno::{ApiError, ApiResult, Errno};
 
 /// A mainland China mobile number, `^1[3-9]\d{9}$` (else 4109).
@@ -210,6 +212,45 @@ impl DateRange {
 
     pub fn nights(&self) -> i64 {
         self.end.0 - self.start.0
+    }
+}
+
+/// A house's cancellation policy, copied onto each order when it is made
+/// (the refund it gives is `orders::policy`'s).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CancelPolicy {
+    #[default]
+    Flexible,
+    Moderate,
+    Strict,
+}
+
+impl CancelPolicy {
+    pub const ALL: [CancelPolicy; 3] = [
+        CancelPolicy::Flexible,
+        CancelPolicy::Moderate,
+        CancelPolicy::Strict,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CancelPolicy::Flexible => "flexible",
+            CancelPolicy::Moderate => "moderate",
+            CancelPolicy::Strict => "strict",
+        }
+    }
+
+    /// The policy named `text`, or 4103.
+    pub fn parse(text: &str) -> ApiResult<CancelPolicy> {
+        CancelPolicy::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| {
+                ApiError::param(format!(
+                    "无效的退订政策: {text}（flexible, moderate, strict）"
+                ))
+            })
     }
 }
 

@@ -212,18 +212,6 @@ impl ApiError {
         self
     }
 
-    /// The cause chain of [`ApiError::internal`]-style errors.
-    pub fn from_error(errno: Errno, err: &(dyn std::error::Error + 'static)) -> Self {
-        let mut chain = err.to_string();
-        let mut source = err.source();
-        while let Some(e) = source {
-            chain.push_str(": ");
-            chain.push_str(&e.to_string());
-            source = e.source();
-        }
-        Self::new(errno).caused_by(chain)
-    }
-
     /// What went wrong inside, if this is a fault.
     pub fn cause(&self) -> Option<&str> {
         self.cause.as_deref()

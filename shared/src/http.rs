@@ -37,13 +37,14 @@ const READ_CHUNK: usize = 64 * 1024;
 const JSON: &str = "application/json; charset=utf-8";
 
 /// The envelope every JSON answer uses: `errno` is a string, `data` is absent
-/// when there is nothing to return.
+/// when there is nothing to return. Public for the bench's native baseline,
+/// which must answer byte for byte the same.
 #[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    errno: &'static str,
-    errmsg: &'a str,
+pub struct Envelope<'a, T: Serialize> {
+    pub errno: &'static str,
+    pub errmsg: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<T>,
+    pub data: Option<T>,
 }
 
 fn envelope<T: Serialize>(status: u16, errno: Errno, errmsg: &str, data: Option<T>) -> Response {

@@ -48,6 +48,14 @@
 //! - [`orders`]: book, accept/reject/cancel, comment with a rating, lists.
 //! - [`photos`]: avatars and house photos (upload, delete, reorder) over the
 //!   image store ([`images`]: formats, uploads, cleaning, the store, URLs).
+//!
+//! The use cases depend downwards only: [`orders`] uses [`houses`]'s view
+//! and [`nights`]; [`houses`] uses [`nights`] (the booking horizon, when a
+//! held night stops being held) and [`domain::CancelPolicy`], never
+//! [`orders`]. What is left of a loop: [`nights::block`] expires a request
+//! whose deadline passed through [`orders::expire::take_over`] (the order
+//! row decides a race with a late accept), and [`orders`] and [`notify`]
+//! use each other's event and outbox types.
 
 pub mod accounts;
 pub mod cache;

@@ -36,6 +36,23 @@ use crate::domain::DateRange;
 use crate::errno::{ApiError, ApiResult};
 use crate::store::sql::{Sql, SqlError, Value};
 
+/// How far ahead a night may be held: a year, the calendar landlords keep
+/// open. A stay may start no later, and a landlord blocks no further
+/// (beyond it a booking would hold nights hosts haven't planned for yet).
+pub const BOOKING_HORIZON_DAYS: i64 = 365;
+
+/// The next deadline after `?1` of any waiting request (its nights carry
+/// the same one; the orders' deadline index answers it in one seek).
+const NEXT_DEADLINE: &str = "SELECT min(expires_at) AS next FROM orders
+    WHERE status IN ('WAIT_ACCEPT', 'WAIT_PAYMENT') AND expires_at > ?1";
+
+/// The next instant after `now` at which some held night stops being held
+/// (a request's or an unpaid booking's deadline), if any: when a cached read that shows held
+/// nights stops being true.
+pub fn next_deadline(db: &impl Sql, now: i64) -> ApiResult<Option<i64>> {
+    Ok(db.query_i64(NEXT_DEADLINE, crate::params![now])?)
+}
+
 /// The nights of a stay: from check-in up to, not including, check-out.
 pub fn of(stay: DateRange) -> impl Iterator<Item = Date> {
     (stay.start.0..stay.end.0).map(Date)

@@ -297,7 +297,7 @@ fn cached_pages_never_outlive_a_write() {
     ];
     let search = |expect_hit: bool| -> Vec<i64> {
         let query = parse(&q, 1);
-        match houses::search(|| Ok(&db), &kv, &view(), &query, today(), 1).unwrap() {
+        match houses::search(&db, &kv, &view(), &query, today(), 1).unwrap() {
             Cached::Hit(raw) => {
                 assert!(expect_hit, "a hit where a miss was due");
                 let page: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
@@ -357,7 +357,7 @@ fn cached_pages_stay_within_their_slots_and_answer_only_their_query() {
     let q = vec![("sk", "new".to_string())];
     let ask = |page: i64| -> i64 {
         let query = parse(&q, page);
-        match houses::search(|| Ok(&db), &kv, &view(), &query, today(), 1).unwrap() {
+        match houses::search(&db, &kv, &view(), &query, today(), 1).unwrap() {
             Cached::Hit(raw) => {
                 let page: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
                 page["current_page"].as_i64().unwrap()

@@ -1,21 +1,12 @@
 // Accounts in the browser: the register page's captcha and SMS countdown,
 // login failures shown from the server's errmsg, the 4101 round trip through
 // login.html?next=…, renaming, and logging out.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launch, shot, newMobile, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
+import { appAndBrowser, shot, newMobile, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
 import { register, login, headerShowsUser, currentCaptcha, apiRegister, waitFor } from './lib/flows.mjs';
 
-let app;
-let chrome;
-before(async () => {
-  app = await startApp();
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-  await app?.stop();
-});
+const { app, chrome } = appAndBrowser();
 
 test('register page: captcha refresh, wrong captcha, SMS countdown', async () => {
   const page = await chrome.visitor(app.base, { viewport: MOBILE, name: 'register' });
@@ -63,7 +54,7 @@ test('register page: captcha refresh, wrong captcha, SMS countdown', async () =>
   assert.equal(await btn.isDisabled(), false);
 
   // Mismatched passwords are caught before the request.
-  await page.getByLabel('短信验证码').fill(app.smsCode(mobile));
+  await page.getByLabel('短信验证码').fill(await app.smsCode(mobile));
   await page.getByLabel('密码', { exact: true }).fill('password-123');
   await page.getByLabel('确认密码').fill('password-124');
   await page.getByRole('button', { name: '注册', exact: true }).click();

@@ -6,21 +6,12 @@
 // reason; an unanswered request expires (time moved in the database) and its
 // nights go to the next guest, who withdraws his request; the order lists in
 // English.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launch, shot, newMobile, idCard, dateAfter, makePng, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
+import { appAndBrowser, shot, newMobile, idCard, dateAfter, makePng, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
 import { apiRegister, apiVerify, apiPublish, apiUpload, apiBook, login, waitFor } from './lib/flows.mjs';
 
-let app;
-let chrome;
-before(async () => {
-  app = await startApp();
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-  await app?.stop();
-});
+const { app, chrome } = appAndBrowser();
 
 const RULE = {
   flexible: '入住（当天 14:00）前 24 小时以上取消，全额退款；此后取消，扣除首晚房费后退款。',

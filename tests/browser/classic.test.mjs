@@ -11,11 +11,11 @@
 // every error the server sends: a wrong captcha, a wrong password, a taken
 // name, a taken range; its comment without a rating is taken as unrated.
 // Without the mode, the same client shows nothing for an error.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startApp, launch, makePng, makeJpeg, newMobile, idCard, dateAfter, assertNoProblems, DESKTOP } from './lib/browser.mjs';
+import { appAndBrowser, startApp, makePng, makeJpeg, newMobile, idCard, dateAfter, assertNoProblems, DESKTOP } from './lib/browser.mjs';
 import { waitFor, apiVerify } from './lib/flows.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -26,13 +26,7 @@ const VENDORED = {
   'js/jquery.form.min.js': path.join(HERE, 'node_modules/jquery-form/dist/jquery.form.min.js'),
 };
 
-let chrome;
-before(async () => {
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-});
+const { chrome } = appAndBrowser({ app: false });
 
 /**
  * A visitor whose browser gets the classic pages at `/classic/…` of the

@@ -5,22 +5,13 @@
 // ids) and send what v1.1 expects (filters, the review's rating, the
 // landlord's edits), accessibly and on a phone. Runs with or without the
 // server's v1.1; landlord.test.mjs checks the real thing end to end.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launch, shot, newMobile, idCard, makePng, dateAfter, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
+import { appAndBrowser, shot, newMobile, idCard, makePng, dateAfter, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
 import { apiRegister, apiVerify, apiPublish, apiUpload, apiBook, waitFor } from './lib/flows.mjs';
 import { newFake, fakeHouse, stubV11, callsTo } from './lib/v11stub.mjs';
 
-let app;
-let chrome;
-before(async () => {
-  app = await startApp();
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-  await app?.stop();
-});
+const { app, chrome } = appAndBrowser();
 
 const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 

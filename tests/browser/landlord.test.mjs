@@ -7,25 +7,15 @@
 //
 // The server has the v1.1 routes (issue 17), so run.sh always runs these;
 // ENABLED = false would skip them again.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launch, shot, newMobile, idCard, makePng, dateAfter, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
+import { appAndBrowser, shot, newMobile, idCard, makePng, dateAfter, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
 import { apiRegister, apiVerify, apiPublish, apiUpload, apiBook, waitFor } from './lib/flows.mjs';
 
 const ENABLED = true;
 const SKIP = !ENABLED && 'API v1.1 browser tests switched off (ENABLED in landlord.test.mjs)';
 
-let app;
-let chrome;
-before(async () => {
-  if (!ENABLED) return;
-  app = await startApp();
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-  await app?.stop();
-});
+const { app, chrome } = appAndBrowser({ enabled: ENABLED });
 
 const srcs = (loc) => loc.evaluateAll((imgs) => imgs.map((i) => i.getAttribute('src')));
 const overflow = (page) => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

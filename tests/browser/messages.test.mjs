@@ -3,21 +3,12 @@
 // the list, reads and answers; the order links to the same conversation.
 // A message full of markup shows literally everywhere: no script runs, no
 // element is made from it. axe and a 390 px screen on the new pages.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launch, shot, newMobile, idCard, dateAfter, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
+import { appAndBrowser, shot, newMobile, idCard, dateAfter, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
 import { apiRegister, apiVerify, apiPublish, apiBook } from './lib/flows.mjs';
 
-let app;
-let chrome;
-before(async () => {
-  app = await startApp();
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-  await app?.stop();
-});
+const { app, chrome } = appAndBrowser();
 
 const HOSTILE = '<script>window.pwned = 1</script> <img src=x onerror="window.pwned = 2"> '
   + '<a href="javascript:window.pwned = 3">点我</a> 可以停车吗？';

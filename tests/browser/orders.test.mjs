@@ -1,21 +1,12 @@
 // Booking and order handling in the browser: the conflict message when two
 // guests want the same nights, the landlord's reject with a reason, the
 // guest's cancel, and which buttons each status offers.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launch, shot, newMobile, idCard, dateAfter, makePng, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
+import { appAndBrowser, shot, newMobile, idCard, dateAfter, makePng, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
 import { apiRegister, apiVerify, apiPublish, apiUpload, apiBook } from './lib/flows.mjs';
 
-let app;
-let chrome;
-before(async () => {
-  app = await startApp();
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-  await app?.stop();
-});
+const { app, chrome } = appAndBrowser();
 
 test('booking conflict, reject with a reason, cancel', async () => {
   const landlord = await chrome.visitor(app.base, { viewport: DESKTOP, name: 'landlord' });

@@ -1,21 +1,12 @@
 // Every page as a visitor meets it: loads without script errors, labelled
 // form controls, the favicon, the skip link, the 404 page, the not-found
 // house, and infinite scroll on search (pages of 10).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launch, shot, newMobile, idCard, makePng, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
+import { appAndBrowser, shot, newMobile, idCard, makePng, assertNoProblems, DESKTOP, MOBILE } from './lib/browser.mjs';
 import { apiRegister, apiVerify, apiPublish, apiUpload, waitFor } from './lib/flows.mjs';
 
-let app;
-let chrome;
-before(async () => {
-  app = await startApp();
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-  await app?.stop();
-});
+const { app, chrome } = appAndBrowser();
 
 /** Form controls without an accessible label. */
 const unlabelled = (page) => page.evaluate(() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]

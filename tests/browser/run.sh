@@ -30,6 +30,13 @@ if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
 fi
 
+# The app is started by the tests crate's launcher, the Rust API suite's
+# harness (lib/app.mjs); the API suite's build makes it, so this is a no-op in
+# scripts/test.
+if [ ! -x ../../target/release/ihome-app ]; then
+  log "building the app launcher (target/release/ihome-app)"
+  (cd ../.. && cargo build --release -q -p ihome-tests --bin ihome-app)
+fi
 bins=(../../target/release/fdfs-proxy)
 [ "${IHOME_TEST_HOST:-edge-host}" = spin ] || bins+=(../../target/release/edge-host)
 for bin in "${bins[@]}"; do

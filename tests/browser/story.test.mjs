@@ -3,21 +3,12 @@
 // a house with two photos; a guest registers, searches by area and dates,
 // opens the house and books it; the landlord accepts; the guest rates and
 // comments the stay and the comment appears on the house's page.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, launch, shot, makePng, makeJpeg, newMobile, idCard, dateAfter, assertNoProblems, MOBILE, DESKTOP } from './lib/browser.mjs';
+import { appAndBrowser, shot, makePng, makeJpeg, newMobile, idCard, dateAfter, assertNoProblems, MOBILE, DESKTOP } from './lib/browser.mjs';
 import { register, headerShowsUser, waitFor } from './lib/flows.mjs';
 
-let app;
-let chrome;
-before(async () => {
-  app = await startApp();
-  chrome = await launch();
-});
-after(async () => {
-  await chrome?.close();
-  await app?.stop();
-});
+const { app, chrome } = appAndBrowser();
 
 test('landlord publishes, guest books, landlord accepts, guest comments', async () => {
   const landlord = await chrome.visitor(app.base, { viewport: MOBILE, name: 'landlord' });

@@ -421,8 +421,10 @@ pub fn spawn_app_with(mut options: AppOptions) -> TestApp {
         options.instances = SERVER_INSTANCES;
         own_servers = Some((pg, redis));
     }
+    // IHOME_KEEP_STATE=1 leaves the state dir behind for a post-mortem.
     let state_dir = tempfile::Builder::new()
         .prefix("ihome-e2e-")
+        .disable_cleanup(std::env::var_os("IHOME_KEEP_STATE").is_some())
         .tempdir()
         .expect("temp state dir");
     if let Some(seed) = &options.seed_state {
@@ -748,16 +750,26 @@ impl TestApp {
             "pw-{}",
             rand::thread_rng().gen_range(10_000_000..99_999_999)
         );
-        let sms_code = self.request_sms_code(&client, &mobile);
-        let resp = client.post_json(
-            &self.api("/users"),
-            &json!({"mobile": mobile, "password": password, "sms_code": sms_code}),
-        );
-        assert_eq!(resp.errno(), "0", "register: {}", resp.text());
-        let data = resp.data();
+        let sms = self
+            .sms
+            .as_ref()
+            .expect("app started without the SMS gateway");
+        let captcha = |uuid: &str| Ok(self.captcha_code(uuid));
+        let api = |path: &str| self.api(path);
+        let registered = register_through_api(
+            &client.inner,
+            &api,
+            &Registration {
+                mobile: &mobile,
+                password: &password,
+                captcha_code: &captcha,
+                sms,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         TestUser {
-            user_id: data["user_id"].as_i64().expect("user_id"),
-            name: data["name"].as_str().expect("name").to_string(),
+            user_id: registered.user_id,
+            name: registered.name,
             client,
             mobile,
             password,
@@ -1283,6 +1295,101 @@ pub fn unique_mobile() -> String {
     let seq = MOBILE_SEQ.fetch_add(1, Ordering::SeqCst) % 10_000;
     let nonce: u64 = rand::thread_rng().gen_range(0..100_000);
     format!("13{:05}{:04}", nonce, seq)
+}
+
+/// What [`register_through_api`] needs: the account, and where the
+/// captcha's code and the SMS code are read (as an operator could).
+pub struct Registration<'a> {
+    pub mobile: &'a str,
+    pub password: &'a str,
+    /// The code of the captcha with this uuid, from the app's key-value store.
+    pub captcha_code: &'a dyn Fn(&str) -> Result<String, String>,
+    /// The loopback gateway the app sends its SMS codes to.
+    pub sms: &'a SmsGateway,
+}
+
+/// A user [`register_through_api`] made.
+pub struct Registered {
+    pub user_id: i64,
+    pub name: String,
+    /// `ihome_session=…`, the session registering started (also in
+    /// `client`'s cookie jar when it has one).
+    pub cookie: String,
+}
+
+/// Registers like a person, on the app whose API URLs `api` makes (`/users`
+/// → `http://host:port/api/v1.0/users`; an app of several instances may
+/// take turns): a captcha image, `GET /smscode` with its code, the SMS code the gateway
+/// caught, `POST /users`. The one registration the API tests, the browser
+/// launcher and the bench share.
+pub fn register_through_api(
+    client: &reqwest::blocking::Client,
+    api: &dyn Fn(&str) -> String,
+    who: &Registration,
+) -> Result<Registered, String> {
+    let uuid = new_uuid();
+    let resp = client
+        .get(api(&format!("/imagecode/{uuid}")))
+        .send()
+        .map_err(|e| format!("captcha: {e}"))?;
+    if resp.status() != 200 {
+        return Err(format!("captcha: HTTP {}", resp.status()));
+    }
+    let code = (who.captcha_code)(&uuid)?;
+    let mobile = who.mobile;
+    let resp: Value = client
+        .get(api(&format!("/smscode/{mobile}?text={code}&id={uuid}")))
+        .send()
+        .and_then(|r| r.json())
+        .map_err(|e| format!("smscode: {e}"))?;
+    if resp["errno"] != "0" {
+        return Err(format!("smscode: {resp}"));
+    }
+    // The component sends before it answers; the wait covers a gateway
+    // thread that has not recorded it yet on a loaded machine.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sms_code = loop {
+        if let Some(c) = who.sms.last_code(mobile) {
+            break c;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the SMS gateway got no code for {mobile}"));
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let resp = client
+        .post(api("/users"))
+        .json(
+            &serde_json::json!({"mobile": mobile, "password": who.password, "sms_code": sms_code}),
+        )
+        .send()
+        .map_err(|e| format!("register: {e}"))?;
+    let cookie = session_cookie(&resp);
+    let body: Value = resp.json().map_err(|e| format!("register: {e}"))?;
+    if body["errno"] != "0" {
+        return Err(format!("register: {body}"));
+    }
+    Ok(Registered {
+        user_id: body["data"]["user_id"]
+            .as_i64()
+            .ok_or("register: no user_id")?,
+        name: body["data"]["name"]
+            .as_str()
+            .ok_or("register: no name")?
+            .to_string(),
+        cookie: cookie.ok_or("register set no ihome_session cookie")?,
+    })
+}
+
+/// The `ihome_session=…` pair of a response's Set-Cookie, if any.
+pub fn session_cookie(resp: &reqwest::blocking::Response) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("ihome_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
 }
 
 /// A random client-made v4 UUID.

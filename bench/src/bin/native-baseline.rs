@@ -35,6 +35,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use ihome_bench::detail;
 use ihome_shared::houses::View;
+use ihome_shared::http::Envelope;
 use ihome_shared::store::SqlError;
 use ihome_shared::store::native::NativeSqlite;
 use ihome_shared::{ApiError, ApiResult};
@@ -95,14 +96,6 @@ fn with_db<T>(f: impl FnOnce(&NativeSqlite) -> ApiResult<T>) -> ApiResult<T> {
         }
         f(slot.as_ref().expect("just opened"))
     })
-}
-
-#[derive(Serialize)]
-struct Envelope<'a, T: Serialize> {
-    errno: &'static str,
-    errmsg: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<T>,
 }
 
 fn json<T: Serialize>(

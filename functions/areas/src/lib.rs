@@ -11,6 +11,6 @@ fn handle(req: IncomingRequest) -> Response {
 }
 
 fn list_areas(_req: &ApiRequest) -> ApiResult<Response> {
-    let areas = houses::areas(store::db, &store::kv()?)?;
+    let areas = houses::areas(&store::lazy_db(), &store::kv()?)?;
     Ok(http::ok(areas))
 }

@@ -11,7 +11,7 @@
 
 use ihome_shared::houses::{self, BlockedNights, BlockedRequest, OwnedHouse};
 use ihome_shared::http::{self, ApiRequest};
-use ihome_shared::store::{AppDb, AppKv};
+use ihome_shared::store::{AppDb, AppKv, LazySql};
 use ihome_shared::{ApiResult, clock, store};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -34,10 +34,11 @@ fn unblock(req: &ApiRequest) -> ApiResult<Response> {
 /// The request as both methods read it, then `operation`.
 fn change(
     req: &ApiRequest,
-    operation: impl FnOnce(&AppDb, &AppKv, &OwnedHouse, BlockedNights) -> ApiResult<()>,
+    operation: impl FnOnce(&LazySql<AppDb>, &AppKv, &OwnedHouse, BlockedNights) -> ApiResult<()>,
 ) -> ApiResult<Response> {
     let kv = store::kv()?;
-    let (db, house) = OwnedHouse::from_request(req, &kv, store::db)?;
+    let db = store::lazy_db();
+    let house = OwnedHouse::from_request(req, &kv, &db)?;
     let nights = BlockedNights::parse(&req.json::<BlockedRequest>()?, clock::today()?)?;
     operation(&db, &kv, &house, nights)?;
     Ok(http::ok_empty())

@@ -25,7 +25,7 @@ fn detail(req: &ApiRequest) -> ApiResult<Response> {
     let kv = store::kv()?;
     let viewer = session::current(&kv, req)?.map(|s| s.user.user_id);
     let page = houses::detail_page(
-        store::db,
+        &store::lazy_db(),
         &kv,
         &View::from_config()?,
         house_id,
@@ -38,7 +38,8 @@ fn detail(req: &ApiRequest) -> ApiResult<Response> {
 
 fn edit(req: &ApiRequest) -> ApiResult<Response> {
     let kv = store::kv()?;
-    let (db, house) = OwnedHouse::from_request(req, &kv, store::db)?;
+    let db = store::lazy_db();
+    let house = OwnedHouse::from_request(req, &kv, &db)?;
     let form = NewHouse::parse(req.json::<NewHouseRequest>()?)?;
     houses::edit(&db, &kv, &house, &form)?;
     Ok(http::ok_empty())

@@ -14,6 +14,6 @@ fn handle(req: IncomingRequest) -> Response {
 }
 
 fn index(_req: &ApiRequest) -> ApiResult<Response> {
-    let houses = houses::index(store::db, &store::kv()?, &View::from_config()?)?;
+    let houses = houses::index(&store::lazy_db(), &store::kv()?, &View::from_config()?)?;
     Ok(http::ok(houses))
 }

@@ -17,7 +17,8 @@ fn handle(req: IncomingRequest) -> Response {
 
 fn set_status(req: &ApiRequest) -> ApiResult<Response> {
     let kv = store::kv()?;
-    let (db, house) = OwnedHouse::from_request(req, &kv, store::db)?;
+    let db = store::lazy_db();
+    let house = OwnedHouse::from_request(req, &kv, &db)?;
     let status = req.json::<PublishedRequest>()?;
     houses::set_published(&db, &kv, &house, status.published)?;
     Ok(http::ok_empty())

@@ -53,7 +53,7 @@ fn search(req: &ApiRequest) -> ApiResult<Response> {
         guests: guests.as_deref(),
     })?;
     let page = houses::search(
-        store::db,
+        &store::lazy_db(),
         &store::kv()?,
         &View::from_config()?,
         &query,

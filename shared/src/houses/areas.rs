@@ -18,14 +18,11 @@ pub struct Area {
 
 const AREAS: &str = "SELECT id AS aid, name AS aname FROM areas ORDER BY id";
 
-/// Every area by id, from the cache when it holds them (`open_db` is
-/// called only when it does not).
-pub fn areas<D: Sql>(
-    open_db: impl FnOnce() -> ApiResult<D>,
-    kv: &impl Kv,
-) -> ApiResult<Cached<Vec<Area>>> {
+/// Every area by id, from the cache when it holds them (`db` is read only
+/// when it does not).
+pub fn areas(db: &impl Sql, kv: &impl Kv) -> ApiResult<Cached<Vec<Area>>> {
     cached(kv, cache::AREAS, || {
-        Ok(open_db()?.query(AREAS, &[])?.map(|r| {
+        Ok(db.query(AREAS, &[])?.map(|r| {
             Ok(Area {
                 aid: r.int("aid")?,
                 aname: r.text("aname")?,

@@ -15,8 +15,7 @@ use crate::cache;
 use crate::clock::Date;
 use crate::domain::DateRange;
 use crate::errno::{ApiError, ApiResult};
-use crate::nights;
-use crate::orders::BOOKING_HORIZON_DAYS;
+use crate::nights::{self, BOOKING_HORIZON_DAYS};
 use crate::store::{Kv, Sql};
 
 use super::OwnedHouse;

@@ -13,10 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache;
 use crate::clock::Date;
-use crate::domain::DateRange;
+use crate::domain::{CancelPolicy, DateRange};
 use crate::errno::{ApiError, ApiResult};
 use crate::nights;
-use crate::orders::CancelPolicy;
 use crate::params;
 use crate::store::{Kv, Sql};
 
@@ -137,10 +136,10 @@ fn not_found(house_id: i64) -> ApiError {
 }
 
 /// `GET /houses/:id`: the house as `viewer` may see it (see
-/// [`DetailPage::for_viewer`]) on `today` at `now`, or 4002; `open_db` is
-/// called only when the cache does not hold it.
-pub fn detail_page<D: Sql>(
-    open_db: impl FnOnce() -> ApiResult<D>,
+/// [`DetailPage::for_viewer`]) on `today` at `now`, or 4002; `db` is read
+/// only when the cache does not hold it.
+pub fn detail_page(
+    db: &impl Sql,
     kv: &impl Kv,
     view: &View,
     house_id: i64,
@@ -148,15 +147,15 @@ pub fn detail_page<D: Sql>(
     today: Date,
     now: i64,
 ) -> ApiResult<DetailPage> {
-    DetailPage::for_viewer(viewer, detail(open_db, kv, view, house_id, today, now)?)
+    DetailPage::for_viewer(viewer, detail(db, kv, view, house_id, today, now)?)
 }
 
-/// The house as anyone sees it, published or not, or 4002; `open_db` is
-/// called only when the cache does not hold it. A cached copy whose
+/// The house as anyone sees it, published or not, or 4002; `db` is read
+/// only when the cache does not hold it. A cached copy whose
 /// calendar shows a request's nights is kept only until that request's
 /// deadline ([`cache::fill_until`]).
-pub fn detail<D: Sql>(
-    open_db: impl FnOnce() -> ApiResult<D>,
+pub fn detail(
+    db: &impl Sql,
     kv: &impl Kv,
     view: &View,
     house_id: i64,
@@ -166,9 +165,7 @@ pub fn detail<D: Sql>(
     let key = cache::house_detail(house_id);
     let mut house = match cache::get::<HouseDetail>(kv, &key)? {
         Some(house) => house,
-        None => cache::fill_until(kv, &key, now, || {
-            load(&open_db()?, view, house_id, today, now)
-        })?,
+        None => cache::fill_until(kv, &key, now, || load(db, view, house_id, today, now))?,
     };
     // A cached calendar may have been built days ago: nights that have
     // passed since are dropped on every read, not only when it is rebuilt.
@@ -314,7 +311,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let house = detail(|| Ok(&db), &kv, &view(), 1, day(0), 0).unwrap();
+        let house = detail(&db, &kv, &view(), 1, day(0), 0).unwrap();
         assert_eq!(
             house.images,
             vec![
@@ -340,7 +337,9 @@ mod tests {
         assert_eq!((house.area_id, house.published), (1, false));
         // A day later, the cached copy drops nothing yet; past the range, it does.
         let cached = detail(
-            || Err::<&crate::store::native::NativeSqlite, _>(ApiError::internal("not opened")),
+            &crate::store::LazySql::new(|| {
+                Err::<&crate::store::native::NativeSqlite, _>(ApiError::internal("not opened"))
+            }),
             &kv,
             &view(),
             1,
@@ -355,7 +354,7 @@ mod tests {
     fn an_unpublished_house_is_shown_to_its_owner_only() {
         let db = db_with_house();
         let kv = MemoryKv::new();
-        let mut house = detail(|| Ok(&db), &kv, &view(), 1, day(0), 0).unwrap();
+        let mut house = detail(&db, &kv, &view(), 1, day(0), 0).unwrap();
         for viewer in [None, Some(1), Some(2)] {
             let page = DetailPage::for_viewer(viewer, house.clone()).unwrap();
             assert_eq!(page.user_id, viewer.unwrap_or(-1));

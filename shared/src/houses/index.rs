@@ -21,13 +21,9 @@ const INDEX_HOUSES: &str = concat!(
 );
 
 /// Up to [`INDEX_SIZE`] houses, from the cache when it holds them
-/// (`open_db` is called only when it does not).
-pub fn index<D: Sql>(
-    open_db: impl FnOnce() -> ApiResult<D>,
-    kv: &impl Kv,
-    view: &View,
-) -> ApiResult<Cached<Vec<HouseItem>>> {
+/// (`db` is read only when it does not).
+pub fn index(db: &impl Sql, kv: &impl Kv, view: &View) -> ApiResult<Cached<Vec<HouseItem>>> {
     cached(kv, cache::HOUSE_INDEX, || {
-        house_items(&open_db()?, INDEX_HOUSES, params![INDEX_SIZE], view)
+        house_items(db, INDEX_HOUSES, params![INDEX_SIZE], view)
     })
 }

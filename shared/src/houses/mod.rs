@@ -33,9 +33,10 @@
 //! ([`crate::orders::comment()`]).
 //! - [`areas`](mod@areas): [`areas()`], the city areas (cached).
 //!
-//! The cached reads (areas, the carousel, the detail) take a way to open the
-//! database (`store::db` in the components) instead of an open one: a cache
-//! hit must not pay for opening it and checking its schema.
+//! The cached reads (areas, the carousel, the detail, search) take `&impl
+//! Sql` like every operation; the components hand them a
+//! [`crate::store::lazy_db`], so a cache hit never pays for opening the
+//! database and checking its schema.
 //!
 //! Every SQL text is a constant or is assembled from constant fragments;
 //! user input only ever reaches the database as a bound parameter.

@@ -36,18 +36,12 @@ impl OwnedHouse {
     /// The house in the path (`:id`) of a landlord's request, checked in
     /// the order every management route answers: logged in (4101), a
     /// numeric id (4103), then [`OwnedHouse::check`] (4002, 4105), all
-    /// before the body is read. The database is opened (`open_db`) only
-    /// for a logged-in request, and handed back for the operation.
-    pub fn from_request<D: Sql>(
-        req: &ApiRequest,
-        kv: &impl Kv,
-        open_db: impl FnOnce() -> ApiResult<D>,
-    ) -> ApiResult<(D, OwnedHouse)> {
+    /// before the body is read. `db` is read only for a logged-in request
+    /// with a valid id (a [`crate::store::lazy_db`] is opened only then).
+    pub fn from_request(req: &ApiRequest, kv: &impl Kv, db: &impl Sql) -> ApiResult<OwnedHouse> {
         let user = session::require(kv, req)?.user;
         let house_id = req.path_id("id")?;
-        let db = open_db()?;
-        let house = OwnedHouse::check(&db, user.user_id, house_id)?;
-        Ok((db, house))
+        OwnedHouse::check(db, user.user_id, house_id)
     }
 
     pub fn id(&self) -> i64 {

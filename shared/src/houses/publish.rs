@@ -9,9 +9,8 @@ use serde::Deserialize;
 
 use crate::cache;
 use crate::de::{Decimal, flex_i64, flex_i64_vec};
-use crate::domain::{PriceFen, bounded_text};
+use crate::domain::{CancelPolicy, PriceFen, bounded_text};
 use crate::errno::{ApiError, ApiResult};
-use crate::orders::CancelPolicy;
 use crate::params;
 use crate::store::{Kv, Sql, Value};
 

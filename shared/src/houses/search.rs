@@ -19,7 +19,7 @@
 //! search, on any instance sharing the store, builds its page afresh: no
 //! stale page, without tracking which queries a write touched. A page of a
 //! date search is also kept no longer than the next request deadline
-//! ([`expire::next_deadline`], [`cache::lifetime`]): from that instant
+//! ([`nights::next_deadline`], [`cache::lifetime`]): from that instant
 //! the request's nights are free without any write. A hit costs two
 //! key-value reads; a miss the two statements (and the deadline seek).
 
@@ -32,7 +32,6 @@ use crate::domain::{DateRange, PriceFen};
 use crate::errno::{ApiError, ApiResult};
 use crate::http::parse_id;
 use crate::nights;
-use crate::orders::expire;
 use crate::params;
 use crate::store::{Kv, Sql, Value};
 
@@ -162,11 +161,11 @@ const PAGE_TTL_SECS: i64 = 300;
 /// turns; a slot never answers for a query other than its own.
 pub const PAGE_SLOTS: u64 = 4096;
 
-/// The page of `query` on `today` at `now`, from the cache or built with
-/// the database `open_db` opens (only on a miss). An unknown area is 4103;
+/// The page of `query` on `today` at `now`, from the cache or built from
+/// `db` (read only on a miss). An unknown area is 4103;
 /// a page past the last is empty, with the true `total_page`.
-pub fn search<D: Sql>(
-    open_db: impl FnOnce() -> ApiResult<D>,
+pub fn search(
+    db: &impl Sql,
     kv: &impl Kv,
     view: &View,
     query: &SearchQuery,
@@ -183,11 +182,10 @@ pub fn search<D: Sql>(
         let hit = serde_json::from_slice(json).map_err(ApiError::internal)?;
         return Ok(Cached::Hit(hit));
     }
-    let db = open_db()?;
-    let page = search_fresh(&db, view, query, today, now)?;
+    let page = search_fresh(db, view, query, today, now)?;
     let true_until = match query.window {
         StayWindow::Any => None,
-        _ => expire::next_deadline(&db, now)?,
+        _ => nights::next_deadline(db, now)?,
     };
     if let Some(ttl) = cache::lifetime(PAGE_TTL_SECS, true_until, now) {
         let mut stored = key.into_bytes();

@@ -40,9 +40,7 @@ use super::event::{self, OrderEvent};
 use super::expire;
 use super::policy::RequestDeadline;
 
-/// How far ahead a stay may start: a year, the calendar landlords keep open.
-/// Beyond it a booking would hold nights hosts haven't planned for yet.
-pub const BOOKING_HORIZON_DAYS: i64 = 365;
+pub use crate::nights::BOOKING_HORIZON_DAYS;
 /// The longest stay on a house with `max_days = 0` ("no maximum"): 90
 /// nights, a season. Longer stays are tenancies; a landlord who wants them
 /// sets `max_days` explicitly (up to 365).

@@ -52,10 +52,6 @@ const DUE: &str = "SELECT id AS order_id FROM orders
     WHERE status IN ('WAIT_ACCEPT', 'WAIT_PAYMENT') AND expires_at <= ?1
     ORDER BY expires_at LIMIT ?2";
 
-/// The next deadline after `?1` of any waiting request.
-const NEXT_DEADLINE: &str = "SELECT min(expires_at) AS next FROM orders
-    WHERE status IN ('WAIT_ACCEPT', 'WAIT_PAYMENT') AND expires_at > ?1";
-
 /// Expires `order_id` if it is a request (or a payment) past its deadline
 /// at `now`, and then frees its nights, releases a hold on the guest's
 /// card and records the event (a request's: the guest never asked the
@@ -126,10 +122,4 @@ pub fn sweep_after(db: &impl Sql, now: i64) {
         // The error first, like every logged failure (`<errno> (<status>):`).
         crate::log_line!("{e}; the expiry sweep is left for a later request");
     }
-}
-
-/// The next instant after `now` at which some request expires, if any:
-/// when a cached read that depends on held nights stops being true.
-pub fn next_deadline(db: &impl Sql, now: i64) -> ApiResult<Option<i64>> {
-    Ok(db.query_i64(NEXT_DEADLINE, params![now])?)
 }

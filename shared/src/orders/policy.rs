@@ -3,10 +3,8 @@
 //! guest gets back on cancelling ([`CancelPolicy`], [`guest_refund`]).
 //! Pure functions of their arguments, so every boundary is unit-tested.
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::Date;
-use crate::errno::{ApiError, ApiResult};
+use crate::errno::ApiResult;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
@@ -15,43 +13,9 @@ const DAY: i64 = 24 * HOUR;
 /// Airbnb default; the guest can't cancel under the policy from then on).
 pub const CHECK_IN_HOUR: i64 = 14;
 
-/// The house's cancellation policy, copied onto each order when it is made.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CancelPolicy {
-    #[default]
-    Flexible,
-    Moderate,
-    Strict,
-}
-
-impl CancelPolicy {
-    pub const ALL: [CancelPolicy; 3] = [
-        CancelPolicy::Flexible,
-        CancelPolicy::Moderate,
-        CancelPolicy::Strict,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            CancelPolicy::Flexible => "flexible",
-            CancelPolicy::Moderate => "moderate",
-            CancelPolicy::Strict => "strict",
-        }
-    }
-
-    /// The policy named `text`, or 4103.
-    pub fn parse(text: &str) -> ApiResult<CancelPolicy> {
-        CancelPolicy::ALL
-            .into_iter()
-            .find(|p| p.as_str() == text)
-            .ok_or_else(|| {
-                ApiError::param(format!(
-                    "无效的退订政策: {text}（flexible, moderate, strict）"
-                ))
-            })
-    }
-}
+/// The house's cancellation policy; it lives with the domain values, as
+/// houses carry it too.
+pub use crate::domain::CancelPolicy;
 
 /// The Unix time of 00:00 on `date` in the zone `utc_offset` seconds east
 /// of UTC.

@@ -12,8 +12,9 @@
 //! servers ([`AppDb`], [`AppKv`]: one enum per trait, so a component's code
 //! is the same on both); with the `native` feature, rusqlite and an in-memory
 //! map ([`native`]) for tests and the bench. A component opens its stores
-//! with [`db()`] and [`kv()`] and hands them to operations, which take
-//! `&impl Sql` / `&impl Kv` and never know which backend they run on.
+//! with [`db()`] (or [`lazy_db()`], which opens at the first statement) and
+//! [`kv()`] and hands them to operations, which take `&impl Sql` /
+//! `&impl Kv` and never know which backend they run on.
 
 pub mod kv;
 pub mod migrate;
@@ -27,6 +28,8 @@ pub mod sql;
 
 pub use kv::{Kv, KvError, Window};
 pub use sql::{Row, Rows, Sql, SqlError, Value};
+
+use std::cell::{Cell, OnceCell};
 
 use crate::config::{self, ServerUrl};
 use crate::errno::{ApiError, ApiResult};
@@ -76,6 +79,59 @@ pub fn kv() -> ApiResult<AppKv> {
             AppKv::Redis(SpinRedis::open(&url.url)?)
         }
     })
+}
+
+/// The app's database, opened only when an operation runs its first
+/// statement: a read the cache answers, or a request refused before it
+/// reaches the database, never pays for the open.
+pub fn lazy_db() -> LazySql<AppDb> {
+    // Named by its path, as components name it, so the manifest test's
+    // scanner sees that a lazy database reads the database variables.
+    LazySql::new(crate::store::db)
+}
+
+/// A database opened by `open` at its first statement, and kept open for
+/// the next ones. Operations take it as any other `&impl Sql`; a failed
+/// open is the error of that statement and of every later one (the
+/// opener's own error, a 4500 for bad configuration or a 503 for an
+/// outage, carried through [`SqlError::Open`]).
+pub struct LazySql<D, F = fn() -> ApiResult<D>> {
+    open: Cell<Option<F>>,
+    opened: OnceCell<ApiResult<D>>,
+}
+
+impl<D: Sql, F: FnOnce() -> ApiResult<D>> LazySql<D, F> {
+    pub fn new(open: F) -> Self {
+        LazySql {
+            open: Cell::new(Some(open)),
+            opened: OnceCell::new(),
+        }
+    }
+
+    /// The database, opened now if it wasn't.
+    fn get(&self) -> Result<&D, SqlError> {
+        let opened = self.opened.get_or_init(|| match self.open.take() {
+            Some(open) => open(),
+            None => Err(ApiError::internal("database opener reentered")),
+        });
+        opened
+            .as_ref()
+            .map_err(|e| SqlError::Open(Box::new(e.clone())))
+    }
+}
+
+impl<D: Sql, F: FnOnce() -> ApiResult<D>> Sql for LazySql<D, F> {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
+        self.get()?.query(sql, params)
+    }
+
+    fn begin_write(&self) -> Result<(), SqlError> {
+        self.get()?.begin_write()
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), SqlError> {
+        self.get()?.execute(sql, params)
+    }
 }
 
 /// The host refuses a server that `allowed_outbound_hosts` (built from
@@ -157,6 +213,43 @@ impl Kv for AppKv {
         match self {
             AppKv::Spin(kv) => kv.count(key, by, window_secs),
             AppKv::Redis(kv) => kv.count(key, by, window_secs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::native::NativeSqlite;
+    use super::*;
+    use crate::Errno;
+
+    #[test]
+    fn a_lazy_database_opens_once_at_its_first_statement() {
+        let opened = Cell::new(0);
+        let db = LazySql::new(|| {
+            opened.set(opened.get() + 1);
+            NativeSqlite::in_memory()
+        });
+        assert_eq!(opened.get(), 0, "made, not opened");
+        assert_eq!(db.query_i64("SELECT 7", &[]).unwrap(), Some(7));
+        db.write_tx(|db| Ok(db.execute("CREATE TABLE t (x INTEGER)", &[])?))
+            .unwrap();
+        assert_eq!(
+            db.query_i64("SELECT count(*) FROM t", &[]).unwrap(),
+            Some(0)
+        );
+        assert_eq!(opened.get(), 1);
+    }
+
+    #[test]
+    fn a_failed_open_is_the_openers_error_on_every_statement() {
+        let db = LazySql::new(|| {
+            Err::<NativeSqlite, _>(ApiError::internal("database_url is malformed"))
+        });
+        for _ in 0..2 {
+            let err = ApiError::from(db.query("SELECT 1", &[]).unwrap_err());
+            assert_eq!((err.errno, err.status), (Errno::Internal, 500));
+            assert_eq!(err.cause(), Some("database_url is malformed"));
         }
     }
 }

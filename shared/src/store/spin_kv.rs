@@ -160,12 +160,6 @@ impl SpinKv {
         }
     }
 
-    /// Deletes every expired or foreign entry; returns how many.
-    pub fn sweep_expired(&self, now: i64) -> Result<usize, KvError> {
-        let keys = self.store.get_keys().map_err(store_error)?;
-        self.sweep(keys.iter(), now)
-    }
-
     /// Deletes the expired or foreign entries among `keys`; how many.
     fn sweep<'k>(
         &self,

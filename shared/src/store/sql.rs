@@ -199,6 +199,9 @@ pub enum SqlError {
     Statement { sql: String, cause: String },
     /// A row lacked a column or held another type than its reader expected.
     Column(String),
+    /// A lazily opened database ([`super::LazySql`]) could not be opened:
+    /// the opener's error, answered as it is.
+    Open(Box<ApiError>),
 }
 
 impl SqlError {
@@ -214,6 +217,11 @@ impl fmt::Display for SqlError {
             SqlError::Unavailable(cause) => write!(f, "database unavailable: {cause}"),
             SqlError::Statement { sql, cause } => write!(f, "{cause} in `{}`", one_line(sql)),
             SqlError::Column(cause) => write!(f, "row mapping: {cause}"),
+            SqlError::Open(e) => write!(
+                f,
+                "opening the database: {}",
+                e.cause().unwrap_or(&e.message)
+            ),
         }
     }
 }
@@ -229,6 +237,9 @@ pub fn one_line(sql: &str) -> String {
 /// Every storage fault is 4001 to the client; the cause goes to the log.
 impl From<SqlError> for ApiError {
     fn from(e: SqlError) -> ApiError {
+        if let SqlError::Open(opening) = e {
+            return *opening;
+        }
         let unavailable = matches!(e, SqlError::Unavailable(_));
         let err = ApiError::db(e);
         if unavailable {
@@ -295,9 +306,8 @@ pub trait Sql {
     }
 }
 
-/// A borrowed database is a database, so an operation that opens its
-/// database only when it needs one (a cached read: a hit must not pay for
-/// the open) can be handed one already open: `houses::areas(|| Ok(&db), &kv)`.
+/// A borrowed database is a database (a component hands `&db` to an
+/// operation that passes it on).
 impl<S: Sql> Sql for &S {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
         (**self).query(sql, params)

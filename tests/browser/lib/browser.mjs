@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 import { ROOT } from './app.mjs';
 import { assertAccessible } from './a11y.mjs';
@@ -17,6 +18,35 @@ export const DESKTOP = { width: 1280, height: 860 };
 export async function startApp(options) {
   const mod = await import(process.env.IHOME_BROWSER_APP || './app.mjs');
   return mod.startApp(options);
+}
+
+/**
+ * Every test file's set-up in one place: before its tests, the app (unless
+ * `app: false`: the file starts its own) and Chromium; after them, both
+ * stopped. Returns `{ app, chrome }`, stand-ins the file uses at top level
+ * that forward to the real ones once `before` has run. `enabled: false`
+ * starts nothing (a file whose tests are switched off).
+ */
+export function appAndBrowser({ app: withApp = true, enabled = true, options } = {}) {
+  const started = {};
+  before(async () => {
+    if (!enabled) return;
+    if (withApp) started.app = await startApp(options);
+    started.chrome = await launch();
+  });
+  after(async () => {
+    await started.chrome?.close();
+    await started.app?.stop();
+  });
+  const standIn = (name) => new Proxy({}, {
+    get(_, prop) {
+      const real = started[name];
+      if (!real) throw new Error(`${name}.${String(prop)} used before the test file's before() ran`);
+      const value = real[prop];
+      return typeof value === 'function' ? value.bind(real) : value;
+    },
+  });
+  return { app: standIn('app'), chrome: standIn('chrome') };
 }
 
 export async function launch() {

@@ -73,7 +73,7 @@ export async function apiRegister(page, app, { mobile, password }) {
   const uuid = crypto.randomUUID();
   const img = await api.get(`/api/v1.0/imagecode/${uuid}`);
   assert.equal(img.status(), 200, 'captcha image');
-  const code = app.captchaCode(uuid);
+  const code = await app.captchaCode(uuid);
   await envelope(await api.get(`/api/v1.0/smscode/${mobile}?text=${encodeURIComponent(code)}&id=${uuid}`), 'smscode');
   const sms = await waitFor(() => app.smsCode(mobile), { what: `an SMS to ${mobile}` });
   return envelope(await api.post('/api/v1.0/users', { data: { mobile, password, sms_code: sms } }), 'register');

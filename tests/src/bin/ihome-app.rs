@@ -1,31 +1,87 @@
-//! Runs the app the way the end-to-end tests do (`spawn_app()`: the release
-//! edge-host on a free port, a fresh state dir, a loopback SMS gateway and
-//! fdfs-proxy) for tools outside Rust, such as tests/schemathesis/run.sh.
+//! Runs the app the way the end-to-end tests do (`spawn_app_with`: the
+//! release edge-host, or real Spin with `IHOME_TEST_HOST=spin`, on a free
+//! port, a fresh state dir, a loopback SMS gateway and fdfs-proxy) for tools
+//! outside Rust: tests/schemathesis/run.sh and the browser suite
+//! (tests/browser/lib/app.mjs). One harness starts the app for every suite.
 //!
-//! It registers a real-name verified user through the API (captcha code from
-//! the KV file, SMS code from the loopback gateway), prints one JSON line
+//! `ihome-app` registers a real-name verified user through the API (captcha
+//! code from the KV store, SMS code from the loopback gateway) and prints one
+//! JSON line
 //! `{"base": "http://127.0.0.1:PORT", "mobile": "…", "password": "…", "state_dir": "…"}`
-//! (the tool logs in with `POST /api/v1.0/sessions` itself) and keeps
-//! everything running until its standard input closes.
+//! (the tool logs in with `POST /api/v1.0/sessions` itself).
+//!
+//! `ihome-app --serve [--env NAME=VALUE]…` registers nobody, adds each
+//! `NAME=VALUE` to the host's environment (e.g. `SPIN_VARIABLE_LEGACY_CLIENTS=true`),
+//! prints `{"base": …, "state_dir": …}` and then answers one JSON line per
+//! command line on its standard input, as an operator could look them up:
+//! - `captcha <uuid>` → `{"code": "ABCD"}` (`null` while there is none);
+//! - `sms <mobile>` → `{"code": "123456"}`, the last code the gateway got
+//!   (`null` before one arrived).
+//!
+//! Either way everything keeps running until standard input closes (or the
+//! caller dies): then the app is dropped, which stops the host, the SMS
+//! gateway and fdfs-proxy.
 
-use std::io::Read;
+use std::io::{BufRead, Read, Write};
 
-use ihome_tests::{AppOptions, spawn_app_with};
-use serde_json::json;
+use ihome_tests::{AppOptions, TestApp, spawn_app_with};
+use serde_json::{Value, json};
 
 fn main() {
-    let app = spawn_app_with(AppOptions::default());
-    let user = app.register_verified();
+    let mut args = std::env::args().skip(1);
+    let mut serve = false;
+    let mut options = AppOptions::default();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--serve" => serve = true,
+            "--env" => {
+                let pair = args.next().expect("--env needs NAME=VALUE");
+                let (name, value) = pair.split_once('=').expect("--env needs NAME=VALUE");
+                options.env.push((name.to_string(), value.to_string()));
+            }
+            other => panic!("unknown argument {other:?} (expected --serve, --env NAME=VALUE)"),
+        }
+    }
+    let app = spawn_app_with(options);
+    if !serve {
+        let user = app.register_verified();
+        println!(
+            "{}",
+            json!({
+                "base": app.base,
+                "mobile": user.mobile,
+                "password": user.password,
+                "state_dir": app.state_dir.path(),
+            })
+        );
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return;
+    }
     println!(
         "{}",
-        json!({
-            "base": app.base,
-            "mobile": user.mobile,
-            "password": user.password,
-            "state_dir": app.state_dir.path(),
-        })
+        json!({ "base": app.base, "state_dir": app.state_dir.path() })
     );
-    // Until the caller closes our stdin (or dies): then the app is dropped,
-    // which stops the host, the SMS gateway and fdfs-proxy.
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let answer = answer(&app, line.trim());
+        writeln!(out, "{answer}").and_then(|()| out.flush()).ok();
+    }
+}
+
+/// The answer to one command line.
+fn answer(app: &TestApp, command: &str) -> Value {
+    match command.split_once(' ') {
+        Some(("captcha", uuid)) => {
+            let entry = app.kv_json(&format!("captcha:{uuid}"));
+            json!({ "code": entry.and_then(|e| e["code"].as_str().map(str::to_string)) })
+        }
+        Some(("sms", mobile)) => {
+            let code = app.sms.as_ref().and_then(|sms| sms.last_code(mobile));
+            json!({ "code": code })
+        }
+        _ => {
+            json!({ "error": format!("unknown command {command:?} (captcha <uuid>, sms <mobile>)") })
+        }
+    }
 }

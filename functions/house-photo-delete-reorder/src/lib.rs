@@ -45,7 +45,8 @@ async fn handle(req: IncomingRequest) -> Response {
 
 async fn delete(req: &ApiRequest) -> ApiResult<Response> {
     let kv = store::kv()?;
-    let (db, house) = OwnedHouse::from_request(req, &kv, store::db)?;
+    let db = store::lazy_db();
+    let house = OwnedHouse::from_request(req, &kv, &db)?;
     // Spin names the header after the route's `:image_id`, `_` as `-`.
     let image_id = req.path_id("image-id")?;
     photos::delete_house_photo(
@@ -62,7 +63,8 @@ async fn delete(req: &ApiRequest) -> ApiResult<Response> {
 
 fn reorder(req: &ApiRequest) -> ApiResult<Response> {
     let kv = store::kv()?;
-    let (db, house) = OwnedHouse::from_request(req, &kv, store::db)?;
+    let db = store::lazy_db();
+    let house = OwnedHouse::from_request(req, &kv, &db)?;
     let order = req.json::<PhotoOrderRequest>()?;
     photos::reorder_house_photos(&db, &kv, &house, &order.image_ids)?;
     Ok(http::ok_empty())
