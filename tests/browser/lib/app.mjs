@@ -50,12 +50,12 @@ function startSmsGateway() {
 }
 
 /** SIGKILL to `child` and everything in its process group. */
-function killGroup(child) {
+export function killGroup(child) {
   try { process.kill(-child.pid, 'SIGKILL'); } catch { child.kill('SIGKILL'); }
 }
 
 /** Spawns `bin` and resolves with the first stdout match of `re` (its group 1). */
-function spawnAndWait(bin, args, env, re, name, log) {
+export function spawnAndWait(bin, args, env, re, name, log) {
   return new Promise((resolve, reject) => {
     // Its own process group, which killGroup ends whole: `spin up` serves
     // from a child (`spin trigger http`) that outlives a kill of the parent.
