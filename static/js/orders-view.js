@@ -80,12 +80,22 @@ export async function showOrders(role) {
     }
   }
 
+  /** Where the guest's money stands (payments on; `none` shows nothing). */
+  function paymentHtml(o) {
+    const key = { authorized: 'pay.authorized', captured: 'pay.captured', released: 'pay.released', refunded: 'pay.refunded' }[o.payment];
+    if (!key) return '';
+    const v = money(o.payment === 'refunded' ? o.refund : o.amount);
+    return html`<p class="order-payment" data-payment="${o.payment}">${t(guest ? key : 'l' + key, { v })}</p>`;
+  }
+
   function item(o) {
     const today = todayStr();
     const note = noteOf(o);
     const open = o.status === 'WAIT_ACCEPT' || o.status === 'WAIT_COMMENT';
     let actions = '';
-    if (o.status === 'WAIT_ACCEPT') {
+    if (o.status === 'WAIT_PAYMENT' && guest) {
+      actions = html`<button type="button" class="btn btn-danger btn-small" data-act="cancel">${t('orders.cancel')}</button>`;
+    } else if (o.status === 'WAIT_ACCEPT') {
       actions = guest
         ? html`<button type="button" class="btn btn-danger btn-small" data-act="cancel">${t('orders.cancel')}</button>`
         : html`<button type="button" class="btn btn-danger btn-small" data-act="reject">${t('orders.reject')}</button>
@@ -111,6 +121,7 @@ export async function showOrders(role) {
           ${open && o.cancel_policy ? html`<p class="order-policy">${t('detail.policy', { name: policyName(o.cancel_policy) })}</p>` : ''}
         </div>
       </div>
+      ${paymentHtml(o)}
       ${o.status === 'WAIT_ACCEPT' && o.expires_at ? deadlineHtml(o) : ''}
       ${note ? html`<p class="order-note">${note}</p>` : ''}
       ${actions || o.conversation_id ? html`<div class="order-actions">${o.conversation_id ? html`<a class="btn btn-ghost btn-small order-conversation" href="conversation.html?id=${o.conversation_id}">${t(guest ? 'orders.messageHost' : 'orders.messageGuest')}</a>` : ''}${actions}</div>` : ''}
@@ -127,7 +138,8 @@ export async function showOrders(role) {
   async function guestCancel(o, btn) {
     const preview = await busy(btn, () => api(`/orders/${o.order_id}/refund`));
     const policy = preview.policy || o.cancel_policy;
-    const message = o.status === 'WAIT_ACCEPT'
+    const request = o.status === 'WAIT_ACCEPT' || o.status === 'WAIT_PAYMENT';
+    const message = request
       ? t('orders.cancelConfirm')
       : html`<strong id="refund-preview">${t('orders.refundPreview', { policy: policyName(policy), refund: money(preview.refund), amount: money(o.amount) })}</strong><br><span class="muted">${policyRule(policy)}</span>`;
     if (!await confirmDialog(message, t('orders.cancel'), { cancelText: t('orders.keep') })) return false;
@@ -135,7 +147,7 @@ export async function showOrders(role) {
     // (the landlord accepted, a policy boundary passed) the server refuses
     // it (4004) instead of cancelling on other terms than the guest saw.
     await busy(btn, () => setStatus(o.order_id, { action: 'cancel', refund: preview.refund }));
-    toast(o.status === 'WAIT_ACCEPT' ? t('orders.canceled') : t('orders.canceledRefund', { v: money(preview.refund) }));
+    toast(request ? t('orders.canceled') : t('orders.canceledRefund', { v: money(preview.refund) }));
     return true;
   }
 

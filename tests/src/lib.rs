@@ -587,6 +587,25 @@ impl TestApp {
         self.url(&format!("/api/v1.0{path}"))
     }
 
+    /// Has `stripe` (the localstripe this app pays through) send its events
+    /// to the app's webhook, signed with [`STRIPE_TEST_WEBHOOK_SECRET`]
+    /// (localstripe's `/_config/webhooks/<id>`).
+    pub fn receive_stripe_events(&self, stripe: &servers::Localstripe) {
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{}/_config/webhooks/ihome", stripe.origin()))
+            .form(&[
+                ("url", self.api("/payments/webhook").as_str()),
+                ("secret", STRIPE_TEST_WEBHOOK_SECRET),
+            ])
+            .send()
+            .expect("localstripe answers");
+        assert!(
+            resp.status().is_success(),
+            "localstripe refused the webhook: {}",
+            resp.status()
+        );
+    }
+
     /// A fresh "browser": its own cookie jar.
     pub fn client(&self) -> Client {
         Client::new(self)

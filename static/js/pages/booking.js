@@ -1,5 +1,6 @@
 import { t } from '../i18n.js';
 import { api } from '../api.js';
+import { cardPayment } from '../payments.js';
 import { initPage, html, render, $, imgOr, money, yuan, loadingHtml, errorHtml, emptyHtml, showError, hideAlert, busy, createCalendar, todayStr, addDays, nightsBetween, isDate, dateText, instantBadge, policyName, policyRule } from '../ui.js';
 
 await initPage({ requireLogin: true });
@@ -51,12 +52,17 @@ function show(h, viewer) {
         <li id="booking-mode">${h.instant_book ? html`<strong>${instantBadge()}</strong>${t('booking.instantNote')}` : html`<strong>${t('detail.request')}</strong>${t('booking.requestNote')} <span id="request-latest"></span>`}</li>
         <li id="booking-policy"><strong>${t('detail.policy', { name: policyName(h.cancel_policy) })}</strong>${policyRule(h.cancel_policy)}</li>
       </ul>
+      <section id="payment" class="pay-box" hidden></section>
       <div class="alert" role="alert" id="booking-alert" hidden style="margin-top:1rem"></div>
       <button type="submit" class="btn btn-block" style="margin-top:1rem">${t('booking.submit')}</button>
     </form>`);
 
   const form = $('#booking-form');
   const box = $('#booking-alert');
+  // With payments on, the card form (null when off; a failure to load
+  // Stripe.js is shown and stops the booking rather than skipping payment).
+  const payment = cardPayment($('#payment'));
+  payment.catch((err) => showError(box, err));
   const cal = createCalendar($('#calendar'), {
     booked: h.booked || [],
     blocked: h.blocked || [],
@@ -120,8 +126,14 @@ function show(h, viewer) {
     const p = problem(sd, ed);
     if (p) return showError(box, p);
     try {
-      const made = await busy($('button[type=submit]', form), () =>
-        api('/orders', { method: 'POST', body: { house_id: Number(h.hid), start_date: sd, end_date: ed } }));
+      const made = await busy($('button[type=submit]', form), async () => {
+        const pay = await payment;
+        const order = { house_id: Number(h.hid), start_date: sd, end_date: ed };
+        if (pay) order.payment_method = await pay.paymentMethod();
+        const result = await api('/orders', { method: 'POST', body: order });
+        if (pay) await pay.complete(result);
+        return result;
+      });
       // The orders page says whether it is confirmed or a request, and its deadline.
       location.assign(`orders.html?booked=${encodeURIComponent((made && made.order_id) || '')}`);
     } catch (err) {

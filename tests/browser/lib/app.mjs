@@ -31,12 +31,14 @@ print(json.dumps([[c.decode('utf-8', 'replace') if isinstance(c, bytes) else c f
  * suite, so the host (edge-host, or real Spin with IHOME_TEST_HOST=spin and
  * IHOME_SPIN), fdfs-proxy, the loopback SMS gateway, free ports and process
  * groups are handled in one place. `env` adds to the host's environment
- * (e.g. `SPIN_VARIABLE_*`).
+ * (e.g. `SPIN_VARIABLE_*`); `payments` turns payments on against a
+ * localstripe the launcher starts beside the app.
  */
-export async function startApp({ env = {} } = {}) {
+export async function startApp({ env = {}, payments = false } = {}) {
   const bin = process.env.IHOME_APP || path.join(ROOT, 'target/release/ihome-app');
   if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: build it (cargo build --release -p ihome-tests --bin ihome-app)`);
   const args = ['--serve'];
+  if (payments) args.push('--payments');
   for (const [name, value] of Object.entries(env)) args.push('--env', `${name}=${value}`);
   const child = spawn(bin, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
   const log = [];
@@ -71,6 +73,8 @@ export async function startApp({ env = {} } = {}) {
   return {
     base: ready.base,
     stateDir,
+    /** With `payments`: localstripe's origin (Stripe's API and Stripe.js), else null. */
+    stripe: ready.stripe || null,
     log: () => log.join(''),
     url: (p) => ready.base + p,
     /** The captcha text of `uuid`, read from the KV store like an operator would. */

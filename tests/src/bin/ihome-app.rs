@@ -18,31 +18,50 @@
 //! - `sms <mobile>` → `{"code": "123456"}`, the last code the gateway got
 //!   (`null` before one arrived).
 //!
+//! `--payments` turns payments on against a localstripe of its own (the
+//! harness's `Localstripe`), whose events go to the app's webhook; the JSON
+//! line then adds `"stripe": "http://127.0.0.1:PORT"` (localstripe's origin,
+//! which also serves the Stripe.js the pages load).
+//!
 //! Either way everything keeps running until standard input closes (or the
 //! caller dies): then the app is dropped, which stops the host, the SMS
 //! gateway and fdfs-proxy.
 
 use std::io::{BufRead, Read, Write};
 
+use ihome_tests::servers::Localstripe;
 use ihome_tests::{AppOptions, TestApp, spawn_app_with};
 use serde_json::{Value, json};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut serve = false;
+    let mut payments = false;
     let mut options = AppOptions::default();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--serve" => serve = true,
+            "--payments" => payments = true,
             "--env" => {
                 let pair = args.next().expect("--env needs NAME=VALUE");
                 let (name, value) = pair.split_once('=').expect("--env needs NAME=VALUE");
                 options.env.push((name.to_string(), value.to_string()));
             }
-            other => panic!("unknown argument {other:?} (expected --serve, --env NAME=VALUE)"),
+            other => panic!(
+                "unknown argument {other:?} (expected --serve, --payments, --env NAME=VALUE)"
+            ),
         }
     }
+    let stripe =
+        payments.then(|| Localstripe::start().expect("localstripe could not be installed"));
+    if let Some(stripe) = &stripe {
+        options = options.with_payments(stripe);
+    }
     let app = spawn_app_with(options);
+    if let Some(stripe) = &stripe {
+        app.receive_stripe_events(stripe);
+    }
+    let stripe_origin = stripe.as_ref().map(Localstripe::origin);
     if !serve {
         let user = app.register_verified();
         println!(
@@ -59,7 +78,7 @@ fn main() {
     }
     println!(
         "{}",
-        json!({ "base": app.base, "state_dir": app.state_dir.path() })
+        json!({ "base": app.base, "state_dir": app.state_dir.path(), "stripe": stripe_origin })
     );
     let mut out = std::io::stdout().lock();
     for line in std::io::stdin().lock().lines() {

@@ -350,16 +350,7 @@ fn three_d_secure_waits_for_the_page_then_finalizes_once() {
 #[test]
 fn localstripe_signed_events_are_accepted_and_recorded_once() {
     let Some(p) = Paying::start() else { return };
-    let resp = p
-        .http
-        .post(format!("{}/_config/webhooks/ihome", p.stripe.origin()))
-        .form(&[
-            ("url", p.app.api("/payments/webhook").as_str()),
-            ("secret", STRIPE_TEST_WEBHOOK_SECRET),
-        ])
-        .send()
-        .unwrap();
-    assert!(resp.status().is_success());
+    p.app.receive_stripe_events(&p.stripe);
     let owner = p.app.register_verified();
     let guest = p.app.register();
     let house_id = publish(&p.app, &owner, &house_form());
