@@ -3,11 +3,15 @@
 //! "failed"}`. Spin's HTTP trigger has no timers, so a scheduled call
 //! (deploy/k8s's CronJob) drives retries when no write request comes.
 //! Anyone may call it: it does only what any write request does after its
-//! answer (bounded, and never twice for one notification).
+//! answer (bounded, and never twice for one notification), and one client
+//! at most [`DELIVERY_CALLS_PER_CLIENT`] times a minute (4201 with
+//! `Retry-After` beyond, before any work).
 
-use ihome_shared::ApiResult;
+use ihome_shared::client::ClientId;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::notify::gateway;
+use ihome_shared::ratelimit::{DELIVERY_CALLS_PER_CLIENT, admit_delivery_call};
+use ihome_shared::{ApiResult, clock, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -27,7 +31,8 @@ async fn handle(req: IncomingRequest) -> Response {
     .await
 }
 
-async fn deliver(_req: &ApiRequest) -> ApiResult<Response> {
+async fn deliver(req: &ApiRequest) -> ApiResult<Response> {
+    admit_delivery_call(&store::kv()?, &ClientId::of(req)?, clock::now())?;
     let done = gateway::deliver_some(SCHEDULED_BATCH).await?;
     Ok(http::ok(
         json!({ "delivered": done.delivered, "failed": done.failed }),
