@@ -60,13 +60,15 @@ fn db() -> NativeSqlite {
 
 /// Opens conversations through the app's own operation: guests `from..to`
 /// (offsets into the other users) ask about ME's house, and ME asks about
-/// their houses.
+/// their houses, through the app's own operation.
 fn open_conversations(db: &NativeSqlite, kv: &MemoryKv, from: i64, to: i64) {
     for i in from..to {
         let other = 2 + i;
-        kv.set_now(T0 + i);
-        messages::inquire(db, kv, other, ME, &text("停车方便吗？"), T0 + i).unwrap();
-        messages::inquire(db, kv, ME, other, &text("可以带宠物吗？"), T0 + i).unwrap();
+        // A day apart: ME's inquiries stay within the per-user limits.
+        let now = T0 + i * 86_400;
+        kv.set_now(now);
+        messages::inquire(db, kv, other, ME, &text("停车方便吗？"), now).unwrap();
+        messages::inquire(db, kv, ME, other, &text("可以带宠物吗？"), now).unwrap();
     }
 }
 
