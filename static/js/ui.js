@@ -49,11 +49,15 @@ const USER_ICON = raw('<svg viewBox="0 0 24 24" width="16" height="16" fill="cur
 
 const MAIL_ICON = raw('<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"><rect x="3" y="5.5" width="18" height="13" rx="2"/><path d="m3.5 7 8.5 6 8.5-6"/></svg>');
 
-/** The header's messages link: an icon, and the unread count as a badge. */
+/**
+ * The header's messages link: an icon, and the unread count as a badge.
+ * `data-unread` holds the count once the server told it (absent before).
+ */
 function messagesLink(unread) {
   const here = ['messages', 'conversation'].includes(currentPage());
   const label = unread ? t('nav.unread', { n: unread }) : t('nav.messages');
-  return html`<li><a class="nav-messages" id="nav-messages" href="messages.html" title="${label}" ${here ? raw('aria-current="page"') : ''}>
+  const known = unread === undefined ? '' : raw(`data-unread="${Number(unread)}"`);
+  return html`<li><a class="nav-messages" id="nav-messages" href="messages.html" title="${label}" ${known} ${here ? raw('aria-current="page"') : ''}>
     <span aria-hidden="true">${MAIL_ICON}</span><span class="visually-hidden">${label}</span>
     ${unread ? html`<span class="nav-badge" id="nav-unread" aria-hidden="true">${unread > 99 ? '99+' : unread}</span>` : ''}</a></li>`;
 }

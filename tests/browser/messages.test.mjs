@@ -127,7 +127,7 @@ test('ask the host, read and answer, and reach it from the order', async () => {
   // The guest books; the order leads to the same conversation, with the answer.
   const sd = dateAfter(20);
   await apiBook(guest, houseId, sd, dateAfter(22));
-  await guest.goto('/orders.html');
+  await guest.goto('/orders.html?lang=zh-CN');
   await guest.getByRole('link', { name: '联系房东' }).click();
   await guest.waitForURL(new RegExp(`conversation\\.html\\?id=${conversationId}$`));
   await guest.locator('#message-list .message-theirs .message-text', { hasText: '两个车位' }).waitFor();
