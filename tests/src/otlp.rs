@@ -55,6 +55,11 @@ pub struct MetricPoint {
 
 #[derive(Default)]
 struct Received {
+    /// `false`: decode and count only (a long load run would otherwise hold
+    /// every span in memory).
+    keep: bool,
+    span_count: u64,
+    metric_count: u64,
     spans: Vec<Span>,
     metrics: Vec<MetricPoint>,
     /// Paths of every request, in order (`/v1/traces`, `/v1/metrics`, …).
@@ -71,10 +76,24 @@ pub struct OtlpReceiver {
 }
 
 impl OtlpReceiver {
+    /// A receiver that keeps every span and metric point it decodes.
     pub fn start() -> OtlpReceiver {
+        Self::listen(true)
+    }
+
+    /// A receiver that decodes everything like [`OtlpReceiver::start`] but
+    /// keeps only counts ([`OtlpReceiver::counts`]), for load runs.
+    pub fn counting() -> OtlpReceiver {
+        Self::listen(false)
+    }
+
+    fn listen(keep: bool) -> OtlpReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind OTLP receiver");
         let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Received::default()));
+        let received = Arc::new(Mutex::new(Received {
+            keep,
+            ..Received::default()
+        }));
         let sink = received.clone();
         thread::spawn(move || {
             for stream in listener.incoming() {
@@ -116,6 +135,12 @@ impl OtlpReceiver {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+
+    /// Spans and metric points decoded so far (kept or not).
+    pub fn counts(&self) -> (u64, u64) {
+        let received = self.received.lock().unwrap();
+        (received.span_count, received.metric_count)
     }
 
     pub fn spans(&self) -> Vec<Span> {
@@ -193,19 +218,30 @@ impl OtlpReceiver {
 }
 
 fn record(sink: &Mutex<Received>, path: &str, body: &[u8]) {
+    // Decoded before the lock: a load run's exporters send in parallel.
+    let decoded = match path {
+        "/v1/traces" => ExportTraceServiceRequest::decode(body)
+            .map(|r| (flatten_spans(r), Vec::new()))
+            .map(Some),
+        "/v1/metrics" => ExportMetricsServiceRequest::decode(body)
+            .map(|r| (Vec::new(), flatten_metrics(r)))
+            .map(Some),
+        // Logs (Spin exports component output as logs) are counted, not read.
+        _ => Ok(None),
+    };
     let mut received = sink.lock().unwrap();
     received.paths.push(path.to_string());
-    match path {
-        "/v1/traces" => match ExportTraceServiceRequest::decode(body) {
-            Ok(request) => received.spans.extend(flatten_spans(request)),
-            Err(e) => received.bad_bodies.push(format!("{path}: {e}")),
-        },
-        "/v1/metrics" => match ExportMetricsServiceRequest::decode(body) {
-            Ok(request) => received.metrics.extend(flatten_metrics(request)),
-            Err(e) => received.bad_bodies.push(format!("{path}: {e}")),
-        },
-        // Logs (Spin exports component output as logs) are counted, not read.
-        _ => {}
+    match decoded {
+        Ok(Some((spans, metrics))) => {
+            received.span_count += spans.len() as u64;
+            received.metric_count += metrics.len() as u64;
+            if received.keep {
+                received.spans.extend(spans);
+                received.metrics.extend(metrics);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => received.bad_bodies.push(format!("{path}: {e}")),
     }
 }
 
