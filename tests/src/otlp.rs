@@ -394,3 +394,84 @@ pub fn render_tree(spans: &[Span]) -> String {
     }
     out
 }
+
+/// Renders spans as the README shows a trace: a tree (roots first, children
+/// in start order), each span's name (a statement's first line, `…` when
+/// it goes on), kind, duration and attribute names; runs of siblings with
+/// the same name fold into one line with `×N` and their total duration.
+pub fn render_outline(spans: &[Span]) -> String {
+    fn first_line(name: &str) -> String {
+        let mut lines = name.lines();
+        let first = lines.next().unwrap_or_default().trim_end().to_string();
+        if lines.next().is_some() {
+            format!("{first} …")
+        } else {
+            first
+        }
+    }
+    fn walk(spans: &[Span], parent: &str, prefix: &str, out: &mut String) {
+        let mut children: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.parent_span_id == parent)
+            .collect();
+        children.sort_by_key(|s| s.start_unix_nano);
+        // Runs of same-named siblings, folded.
+        let mut runs: Vec<Vec<&Span>> = Vec::new();
+        for s in children {
+            match runs.last_mut() {
+                // Only leaves fold: a span with children keeps its line.
+                Some(run)
+                    if run[0].name == s.name
+                        && spans.iter().all(|c| c.parent_span_id != s.span_id) =>
+                {
+                    run.push(s)
+                }
+                _ => runs.push(vec![s]),
+            }
+        }
+        for (i, run) in runs.iter().enumerate() {
+            let last = i + 1 == runs.len();
+            let s = run[0];
+            let micros: u64 = run
+                .iter()
+                .map(|s| s.end_unix_nano.saturating_sub(s.start_unix_nano) / 1000)
+                .sum();
+            let times = if run.len() > 1 {
+                format!(" ×{}", run.len())
+            } else {
+                String::new()
+            };
+            let keys: Vec<&str> = s.attributes.keys().map(String::as_str).collect();
+            let line = format!(
+                "{prefix}{}{}{times}  [{}] {micros} µs  {}",
+                if last { "└─ " } else { "├─ " },
+                first_line(&s.name),
+                s.kind.trim_start_matches("SPAN_KIND_").to_lowercase(),
+                keys.join(", "),
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+            let deeper = format!("{prefix}{}", if last { "   " } else { "│  " });
+            walk(spans, &s.span_id, &deeper, out);
+        }
+    }
+    let ids: std::collections::HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut roots: Vec<&Span> = spans
+        .iter()
+        .filter(|s| !ids.contains(s.parent_span_id.as_str()))
+        .collect();
+    roots.sort_by_key(|s| s.start_unix_nano);
+    let mut out = String::new();
+    for root in roots {
+        let micros = root.end_unix_nano.saturating_sub(root.start_unix_nano) / 1000;
+        let keys: Vec<&str> = root.attributes.keys().map(String::as_str).collect();
+        out.push_str(&format!(
+            "{}  [{}] {micros} µs  {}\n",
+            root.name,
+            root.kind.trim_start_matches("SPAN_KIND_").to_lowercase(),
+            keys.join(", ")
+        ));
+        walk(spans, &root.span_id, "", &mut out);
+    }
+    out
+}

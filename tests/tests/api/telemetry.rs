@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ihome_tests::otlp::{OtlpReceiver, Span, render_tree};
+use ihome_tests::otlp::{OtlpReceiver, Span, render_outline, render_tree};
 use ihome_tests::{AppOptions, Host, TestApp, spawn_app_with};
 
 /// How long exported spans may take to arrive (batches go every 100 ms).
@@ -459,7 +459,8 @@ fn a_booking_is_one_trace_down_to_its_commit() {
     })
     .expect("the booking's server span");
     let spans = otlp.trace(trace_id, ARRIVAL);
-    println!("{}", render_tree(&spans));
+    // The README's example trace ("Observing a deployment") is this output.
+    println!("{}", render_outline(&spans));
     let (server, execute) = server_and_execute(&spans, "POST", "/api/v1.0/orders", "orders");
     assert_eq!(server.attr("http.response.status_code"), Some("200"));
     let calls: Vec<&Span> = spans
