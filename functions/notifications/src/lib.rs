@@ -4,13 +4,13 @@
 //! (deploy/k8s's CronJob) drives retries when no write request comes.
 //! Anyone may call it: it does only what any write request does after its
 //! answer (bounded, and never twice for one notification), and one client
-//! at most [`DELIVERY_CALLS_PER_CLIENT`] times a minute (4201 with
-//! `Retry-After` beyond, before any work).
+//! at most `ratelimit::DELIVERY_CALLS_PER_CLIENT` times a minute (4201
+//! with `Retry-After` beyond, before any work).
 
 use ihome_shared::client::ClientId;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::notify::gateway;
-use ihome_shared::ratelimit::{DELIVERY_CALLS_PER_CLIENT, admit_delivery_call};
+use ihome_shared::ratelimit::admit_delivery_call;
 use ihome_shared::{ApiResult, clock, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
