@@ -98,6 +98,12 @@ impl Proc {
         rss_kib(self.pid())
     }
 
+    /// CPU time the process has used so far (user and system, all its
+    /// threads), from `/proc/<pid>/stat`.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        cpu_time(self.pid())
+    }
+
     /// The last lines of the child's log, for error messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -117,6 +123,25 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat`'s times (`USER_HZ`, 100
+/// on every Linux this runs on).
+const USER_HZ: u64 = 100;
+
+/// User plus system CPU time of `pid` (fields 14 and 15 of its stat line,
+/// counted after the command name, which may hold spaces).
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("unreadable /proc/{pid}/stat"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After ") " come field 3 (state) onwards: utime is field 14, stime 15.
+    let ticks = |field: usize| -> anyhow::Result<u64> { Ok(fields[field - 3].parse()?) };
+    let total = ticks(14)? + ticks(15)?;
+    Ok(Duration::from_millis(total * 1000 / USER_HZ))
 }
 
 /// RSS in KiB of the process group led by `pid` (every [`Proc`] leads one).

@@ -33,7 +33,7 @@ pub struct Telemetry {
     providers: Providers,
     instruments: Option<Instruments>,
     /// The app's name, Spin's `app_id` attribute of `spin.request_count`.
-    app_id: String,
+    app_id: Arc<str>,
 }
 
 /// The metric instruments (names: Spin's where Spin has one, the
@@ -90,7 +90,7 @@ pub fn start(settings: &Settings, app_id: &str) -> Result<Option<Flush>> {
             .as_ref()
             .map(|p| Instruments::new(&p.meter("edge-host"))),
         providers,
-        app_id: app_id.to_string(),
+        app_id: app_id.into(),
     };
     if TELEMETRY.set(telemetry).is_err() {
         bail!("telemetry was already started in this process");
@@ -195,7 +195,7 @@ impl Telemetry {
                 };
                 let uri = req.uri();
                 let mut attributes = vec![
-                    KeyValue::new("http.request.method", method.to_string()),
+                    KeyValue::new("http.request.method", method_value(&method)),
                     KeyValue::new("network.peer.address", client.ip().to_string()),
                     KeyValue::new("network.peer.port", i64::from(client.port())),
                     KeyValue::new("network.protocol.name", "http"),
@@ -211,7 +211,7 @@ impl Telemetry {
                     attributes.push(KeyValue::new("client.address", xff.to_string()));
                 }
                 if let Some((route, _)) = &route {
-                    attributes.push(KeyValue::new("http.route", route.to_string()));
+                    attributes.push(KeyValue::new("http.route", route.clone()));
                 }
                 let span = tracer
                     .span_builder(name)
@@ -250,31 +250,47 @@ impl RequestTrace {
             span.set_status(Status::error(status.to_string()));
         }
         if let Some(m) = &t.instruments {
-            let component = self.route.as_ref().map(|(_, c)| c.to_string());
-            if let Some(component) = &component {
-                m.request_count.add(
-                    1,
-                    &[
-                        KeyValue::new("trigger_type", "http"),
-                        KeyValue::new("app_id", t.app_id.clone()),
-                        KeyValue::new("component_id", component.clone()),
-                    ],
-                );
+            let method = KeyValue::new("http.request.method", method_value(&self.method));
+            let status_code =
+                KeyValue::new("http.response.status_code", i64::from(status.as_u16()));
+            let elapsed = self.start.elapsed().as_secs_f64();
+            match &self.route {
+                Some((route, component)) => {
+                    m.request_count.add(
+                        1,
+                        &[
+                            KeyValue::new("trigger_type", "http"),
+                            KeyValue::new("app_id", t.app_id.clone()),
+                            KeyValue::new("component_id", component.clone()),
+                        ],
+                    );
+                    m.request_duration.record(
+                        elapsed,
+                        &[
+                            method,
+                            status_code,
+                            KeyValue::new("http.route", route.clone()),
+                            KeyValue::new("component_id", component.clone()),
+                        ],
+                    );
+                }
+                None => m.request_duration.record(elapsed, &[method, status_code]),
             }
-            let mut attrs = vec![
-                KeyValue::new("http.request.method", self.method.to_string()),
-                KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
-            ];
-            if let Some((route, component)) = &self.route {
-                attrs.push(KeyValue::new("http.route", route.to_string()));
-                attrs.push(KeyValue::new("component_id", component.to_string()));
-            }
-            m.request_duration
-                .record(self.start.elapsed().as_secs_f64(), &attrs);
             if status == http::StatusCode::SERVICE_UNAVAILABLE {
                 m.refused.add(1, &[]);
             }
         }
+    }
+}
+
+/// `http.request.method`: the standard methods without an allocation.
+fn method_value(method: &http::Method) -> opentelemetry::Value {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    match STANDARD.iter().find(|m| **m == method.as_str()) {
+        Some(m) => (*m).into(),
+        None => method.to_string().into(),
     }
 }
 

@@ -3,12 +3,14 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (or its per-signal variable) is set and not
 //! empty, unless `OTEL_SDK_DISABLED` is. The rest (`OTEL_SERVICE_NAME`,
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_HEADERS`,
-//! `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`, `OTEL_METRIC_EXPORT_INTERVAL`)
-//! is read by the OpenTelemetry SDK; the variables it would silently ignore
+//! `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_METRIC_EXPORT_INTERVAL`) is read by the
+//! OpenTelemetry SDK, `OTEL_BSP_*` by [`batch`]; the variables it would silently ignore
 //! when malformed are checked here first, so a typo stops a server before it
 //! listens. Shared by edge-host and fdfs-proxy.
 
 use std::time::Duration;
+
+mod batch;
 
 use anyhow::{Context as _, Result, bail};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -178,15 +180,14 @@ pub fn start(settings: &Settings, service_name: &str, version: &str) -> Result<O
     }
     let resource = resource(service_name, version);
     let tracer_provider = if settings.traces {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .build()
             .context("OTLP span exporter")?;
-        let processor =
-            opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
-                exporter, Tokio,
-            )
-            .build();
+        // The processor owns the exporter from here, so it gets its resource
+        // now rather than from the provider.
+        opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
+        let processor = batch::BatchSpans::start(exporter, batch::BatchSettings::from_env());
         Some(
             SdkTracerProvider::builder()
                 .with_resource(resource.clone())

@@ -7,7 +7,6 @@
 //! statements the operations ran: a [`Recording`] store notes each one. Run
 //! with `--nocapture` to see the plans and timings.
 
-use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use ihome_shared::clock::Date;
@@ -17,8 +16,8 @@ use ihome_shared::orders::{
     self, Booking, CommentRequest, OrderRole, OrderStatus, RequestDeadline, Review, StatusChange,
 };
 use ihome_shared::payments::{Offline, Payments};
-use ihome_shared::store::native::{MemoryKv, NativeSqlite};
-use ihome_shared::store::{LazySql, Rows, Sql, SqlError, Value};
+use ihome_shared::store::native::{MemoryKv, NativeSqlite, Ran, Recording};
+use ihome_shared::store::{LazySql, Sql};
 use ihome_shared::{ApiResult, Errno, params};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -61,56 +60,9 @@ fn query(
     .unwrap()
 }
 
-/// A statement an operation ran: its text, parameters and time (prepare,
-/// run and every row read).
-struct Ran {
-    sql: String,
-    params: Vec<Value>,
-    took: Duration,
-}
-
-/// [`Sql`] over a [`NativeSqlite`] that notes every statement run through
-/// it, so the checks below are on exactly what an operation ran.
-struct Recording<'a> {
-    db: &'a NativeSqlite,
-    ran: RefCell<Vec<Ran>>,
-}
-
-impl<'a> Recording<'a> {
-    fn new(db: &'a NativeSqlite) -> Recording<'a> {
-        Recording {
-            db,
-            ran: RefCell::new(Vec::new()),
-        }
-    }
-
-    fn into_ran(self) -> Vec<Ran> {
-        self.ran.into_inner()
-    }
-}
-
-impl Sql for Recording<'_> {
-    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
-        let start = Instant::now();
-        let rows = self.db.query(sql, params);
-        self.ran.borrow_mut().push(Ran {
-            sql: sql.to_string(),
-            params: params.to_vec(),
-            took: start.elapsed(),
-        });
-        rows
-    }
-
-    fn begin_write(&self) -> Result<(), SqlError> {
-        self.db.begin_write()
-    }
-}
-
 /// The statements `op` ran on `db`.
 fn recorded(db: &NativeSqlite, op: impl FnOnce(&Recording<'_>)) -> Vec<Ran> {
-    let recording = Recording::new(db);
-    op(&recording);
-    recording.into_ran()
+    Recording::of(db, op)
 }
 
 /// The one statement whose text contains `needle`.
@@ -739,31 +691,10 @@ fn search_uses_indexes_at_scale() {
     }
 }
 
-fn to_rusqlite(params: &[Value]) -> Vec<rusqlite::types::Value> {
-    params
-        .iter()
-        .map(|v| match v {
-            Value::Null => rusqlite::types::Value::Null,
-            Value::Int(i) => rusqlite::types::Value::Integer(*i),
-            Value::Real(f) => rusqlite::types::Value::Real(*f),
-            Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
-            Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
-        })
-        .collect()
-}
-
-/// SQLite's virtual-machine steps for one run of a statement (a count of
-/// the index entries and rows it visits; unlike a timing, exact and
-/// repeatable).
+/// SQLite's virtual-machine steps for one run of `ran` (see
+/// [`NativeSqlite::vm_steps`]).
 fn vm_steps(db: &NativeSqlite, ran: &Ran) -> i32 {
-    let mut stmt = db.conn.prepare(&ran.sql).unwrap();
-    let params = to_rusqlite(&ran.params);
-    let mut rows = stmt
-        .query(rusqlite::params_from_iter(params.iter()))
-        .unwrap();
-    while rows.next().unwrap().is_some() {}
-    drop(rows);
-    stmt.get_status(rusqlite::StatementStatus::VmStep)
+    db.vm_steps(&ran.sql, &ran.params).unwrap()
 }
 
 /// Search, booking and the calendar cost the same for a house with five

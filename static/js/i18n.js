@@ -16,6 +16,8 @@ const zhCN = {
   'nav.my': '我的',
   'nav.login': '登录',
   'nav.register': '注册',
+  'nav.messages': '消息',
+  'nav.unread': '消息（{n} 条未读）',
   'nav.back': '返回',
 
   'title.index': '爱家租房 - 首页',
@@ -516,6 +518,8 @@ const en = {
   'nav.my': 'Me',
   'nav.login': 'Log in',
   'nav.register': 'Sign up',
+  'nav.messages': 'Messages',
+  'nav.unread': 'Messages ({n} unread)',
   'nav.back': 'Back',
 
   'title.index': 'iHome - Home',

@@ -2,7 +2,7 @@
 // dialogs, money and date helpers, the captcha uuid, the house card, star
 // ratings, the search filters' checks and the booked-dates calendar.
 import { t, applyI18n, locale } from './i18n.js';
-import { getSession, redirectToLogin } from './api.js';
+import { api, getSession, redirectToLogin } from './api.js';
 
 /* ---------- safe templates ---------- */
 
@@ -47,15 +47,30 @@ function navLink(href, key) {
 
 const USER_ICON = raw('<svg viewBox="0 0 24 24" width="16" height="16" fill="currentColor"><circle cx="12" cy="8" r="4.2"/><path d="M3.5 21c.9-4.3 4.2-7 8.5-7s7.6 2.7 8.5 7z"/></svg>');
 
-function renderHeader(user) {
+const MAIL_ICON = raw('<svg viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linejoin="round"><rect x="3" y="5.5" width="18" height="13" rx="2"/><path d="m3.5 7 8.5 6 8.5-6"/></svg>');
+
+/**
+ * The header's messages link: an icon, and the unread count as a badge.
+ * `data-unread` holds the count once the server told it (absent before).
+ */
+function messagesLink(unread) {
+  const here = ['messages', 'conversation'].includes(currentPage());
+  const label = unread ? t('nav.unread', { n: unread }) : t('nav.messages');
+  const known = unread === undefined ? '' : raw(`data-unread="${Number(unread)}"`);
+  return html`<li><a class="nav-messages" id="nav-messages" href="messages.html" title="${label}" ${known} ${here ? raw('aria-current="page"') : ''}>
+    <span aria-hidden="true">${MAIL_ICON}</span><span class="visually-hidden">${label}</span>
+    ${unread ? html`<span class="nav-badge" id="nav-unread" aria-hidden="true">${unread > 99 ? '99+' : unread}</span>` : ''}</a></li>`;
+}
+
+function renderHeader(user, unread) {
   const header = $('#site-header');
   if (!header) return;
   const page = currentPage();
   let userPart;
   if (user === undefined) userPart = '';
   else if (user) {
-    const mine = ['my', 'profile', 'auth', 'myhouse', 'newhouse', 'orders', 'lorders', 'messages', 'conversation'].includes(page);
-    userPart = html`<li><a class="nav-user" href="my.html" ${mine ? raw('aria-current="page"') : ''}>
+    const mine = ['my', 'profile', 'auth', 'myhouse', 'newhouse', 'orders', 'lorders'].includes(page);
+    userPart = html`${messagesLink(unread)}<li><a class="nav-user" href="my.html" ${mine ? raw('aria-current="page"') : ''}>
       <span class="nav-user-icon" aria-hidden="true">${USER_ICON}</span>
       <span class="nav-user-name">${user.name}</span></a></li>`;
   } else {
@@ -102,7 +117,30 @@ export async function initPage({ requireLogin = false } = {}) {
     redirectToLogin();
     return new Promise(() => {});
   }
+  headerUser = user;
+  refreshUnread();
   return user;
+}
+
+let headerUser;
+let unreadAsked = 0;
+
+/**
+ * Asks for the user's unread messages (one small request; none for a
+ * visitor) and shows them on the header's messages link. The page goes on
+ * meanwhile; a failure leaves the link without a badge. A page that marks
+ * messages read calls it again once they are.
+ */
+export async function refreshUnread() {
+  if (!headerUser || !$('#site-header')) return;
+  const asked = ++unreadAsked;
+  try {
+    const data = await api('/user/conversations/unread', { on4101: 'throw' });
+    // An earlier ask answered late must not undo a later one.
+    if (asked === unreadAsked) renderHeader(headerUser, (data && data.unread) || 0);
+  } catch {
+    // No badge: the conversations list still shows every count.
+  }
 }
 
 /* ---------- feedback ---------- */

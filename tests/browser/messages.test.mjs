@@ -18,6 +18,27 @@ async function fitsPhone(page, what) {
   assert.ok(overflow <= 0, `${what}: fits a 390 px screen (overflow ${overflow}px)`);
 }
 
+/**
+ * The header's messages link shows `n` unread messages (no badge for 0),
+ * and says so in its name (`name`, when given).
+ */
+async function unreadBadge(page, n, name) {
+  // The count the server last told the header (set once it answered).
+  const link = page.locator(`#site-header #nav-messages[data-unread="${n}"]`);
+  await link.waitFor();
+  const badge = page.locator('#site-header #nav-unread');
+  if (n) assert.equal(await badge.textContent(), String(n));
+  else assert.equal(await badge.count(), 0);
+  if (name) assert.equal((await link.textContent()).replace(/\s+/g, ' ').trim().startsWith(name), true, await link.textContent());
+}
+
+/** A visitor's header has no messages link (and asked nothing for one). */
+async function noMessagesLink(page) {
+  // The session is known (no user): the login link is there.
+  await page.locator('#site-header .nav-login').waitFor();
+  assert.equal(await page.locator('#nav-messages').count(), 0);
+}
+
 async function noMarkupFromMessages(page) {
   const found = await page.evaluate(() => ({
     pwned: window.pwned,
@@ -50,8 +71,17 @@ test('ask the host, read and answer, and reach it from the order', async () => {
   await fitsPhone(guest, 'conversation');
   await shot(guest, 'messages-01-conversation-mobile');
 
-  // The host sees one unread message on "my" page and in the list.
+  // The guest's own message is no unread one: no badge in the header.
+  await guest.goto(`/detail.html?id=${houseId}`);
+  await guest.locator('#house-title', { hasText: title }).waitFor();
+  await unreadBadge(guest, 0);
+
+  // The host sees one unread message in every page's header, on "my" page
+  // and in the list.
+  await host.goto(`/detail.html?id=${houseId}`);
+  await unreadBadge(host, 1);
   await host.goto('/my.html');
+  await unreadBadge(host, 1);
   await host.locator('#my-messages .badge', { hasText: '1' }).waitFor();
   await host.locator('#my-messages').click();
   await host.waitForURL(/messages\.html/);
@@ -66,6 +96,8 @@ test('ask the host, read and answer, and reach it from the order', async () => {
   await theirs.first().waitFor();
   assert.equal(await theirs.first().textContent(), HOSTILE);
   await noMarkupFromMessages(host);
+  // Read: the header's badge clears on this page and stays cleared.
+  await unreadBadge(host, 0);
   await host.getByLabel('消息').fill('可以，院里有两个车位。\n<b>欢迎</b>');
   await host.getByRole('button', { name: '发送' }).click();
   await host.locator('#message-list .message-mine .message-text', { hasText: '<b>欢迎</b>' }).waitFor();
@@ -74,11 +106,19 @@ test('ask the host, read and answer, and reach it from the order', async () => {
   await host.goto('/messages.html');
   await row.waitFor();
   assert.equal(await row.locator('.badge').count(), 0);
+  await unreadBadge(host, 0);
+  // The answer is the guest's unread message, shown on a page of no
+  // conversation, in English too; the link leads to the list.
+  await guest.goto('/search.html?lang=en');
+  await unreadBadge(guest, 1, 'Messages (1 unread)');
+  await guest.locator('#nav-messages').click();
+  await guest.waitForURL(/messages\.html/);
+  await guest.locator(`[data-conversation="${conversationId}"] .badge`, { hasText: '1' }).waitFor();
 
   // The guest books; the order leads to the same conversation, with the answer.
   const sd = dateAfter(20);
   await apiBook(guest, houseId, sd, dateAfter(22));
-  await guest.goto('/orders.html');
+  await guest.goto('/orders.html?lang=zh-CN');
   await guest.getByRole('link', { name: '联系房东' }).click();
   await guest.waitForURL(new RegExp(`conversation\\.html\\?id=${conversationId}$`));
   await guest.locator('#message-list .message-theirs .message-text', { hasText: '两个车位' }).waitFor();
@@ -96,10 +136,18 @@ test('ask the host, read and answer, and reach it from the order', async () => {
 
 test('the pages in English', async () => {
   const page = await chrome.visitor(app.base, { viewport: MOBILE, name: 'en' });
+  // A visitor's pages have no messages link and never ask for a count.
+  const asked = [];
+  page.on('request', (r) => { if (r.url().includes('/conversations/unread')) asked.push(r.url()); });
+  await page.goto('/index.html?lang=en');
+  await noMessagesLink(page);
+  assert.deepEqual(asked, []);
   await apiRegister(page, app, { mobile: newMobile(), password: 'english-pass1' });
   await page.goto('/messages.html?lang=en');
   await page.getByRole('heading', { name: 'Messages' }).waitFor();
   await page.getByText('No messages yet.', { exact: false }).waitFor();
+  await unreadBadge(page, 0);
+  assert.equal(asked.length, 1, 'one request for the badge per page view');
   await shot(page, 'messages-05-empty-en');
   assertNoProblems(page);
 });

@@ -201,6 +201,46 @@ impl Db {
         }
     }
 
+    /// Makes every insert into `table` fail after its row is written (a
+    /// trigger that raises once the row is in), so the app's transaction
+    /// that wrote it must roll back; [`Db::heal_inserts_into`] undoes it.
+    pub fn fail_inserts_into(&mut self, table: &str) {
+        match self {
+            Db::Sqlite(_) => self.execute(
+                &format!(
+                    "CREATE TRIGGER test_fail_{table} AFTER INSERT ON {table}
+                     BEGIN SELECT RAISE(ABORT, 'failed by the test'); END"
+                ),
+                &[],
+            ),
+            Db::Postgres(_) => {
+                self.execute(
+                    "CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS
+                     $$ BEGIN RAISE EXCEPTION 'failed by the test'; END $$",
+                    &[],
+                );
+                self.execute(
+                    &format!(
+                        "CREATE TRIGGER test_fail_{table} AFTER INSERT ON {table}
+                         FOR EACH ROW EXECUTE FUNCTION test_fail()"
+                    ),
+                    &[],
+                )
+            }
+        };
+    }
+
+    /// Undoes [`Db::fail_inserts_into`].
+    pub fn heal_inserts_into(&mut self, table: &str) {
+        match self {
+            Db::Sqlite(_) => self.execute(&format!("DROP TRIGGER test_fail_{table}"), &[]),
+            Db::Postgres(_) => {
+                self.execute(&format!("DROP TRIGGER test_fail_{table} ON {table}"), &[]);
+                self.execute("DROP FUNCTION test_fail()", &[])
+            }
+        };
+    }
+
     /// The integer in column `n` of the one row `sql` returns (e.g.
     /// `SELECT count(*) AS n FROM …`).
     pub fn count(&mut self, sql: &str, params: &[Param]) -> i64 {

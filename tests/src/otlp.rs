@@ -55,6 +55,11 @@ pub struct MetricPoint {
 
 #[derive(Default)]
 struct Received {
+    /// `false`: decode and count only (a long load run would otherwise hold
+    /// every span in memory).
+    keep: bool,
+    span_count: u64,
+    metric_count: u64,
     spans: Vec<Span>,
     metrics: Vec<MetricPoint>,
     /// Paths of every request, in order (`/v1/traces`, `/v1/metrics`, …).
@@ -71,10 +76,24 @@ pub struct OtlpReceiver {
 }
 
 impl OtlpReceiver {
+    /// A receiver that keeps every span and metric point it decodes.
     pub fn start() -> OtlpReceiver {
+        Self::listen(true)
+    }
+
+    /// A receiver that decodes everything like [`OtlpReceiver::start`] but
+    /// keeps only counts ([`OtlpReceiver::counts`]), for load runs.
+    pub fn counting() -> OtlpReceiver {
+        Self::listen(false)
+    }
+
+    fn listen(keep: bool) -> OtlpReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind OTLP receiver");
         let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Received::default()));
+        let received = Arc::new(Mutex::new(Received {
+            keep,
+            ..Received::default()
+        }));
         let sink = received.clone();
         thread::spawn(move || {
             for stream in listener.incoming() {
@@ -116,6 +135,12 @@ impl OtlpReceiver {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+    }
+
+    /// Spans and metric points decoded so far (kept or not).
+    pub fn counts(&self) -> (u64, u64) {
+        let received = self.received.lock().unwrap();
+        (received.span_count, received.metric_count)
     }
 
     pub fn spans(&self) -> Vec<Span> {
@@ -193,19 +218,30 @@ impl OtlpReceiver {
 }
 
 fn record(sink: &Mutex<Received>, path: &str, body: &[u8]) {
+    // Decoded before the lock: a load run's exporters send in parallel.
+    let decoded = match path {
+        "/v1/traces" => ExportTraceServiceRequest::decode(body)
+            .map(|r| (flatten_spans(r), Vec::new()))
+            .map(Some),
+        "/v1/metrics" => ExportMetricsServiceRequest::decode(body)
+            .map(|r| (Vec::new(), flatten_metrics(r)))
+            .map(Some),
+        // Logs (Spin exports component output as logs) are counted, not read.
+        _ => Ok(None),
+    };
     let mut received = sink.lock().unwrap();
     received.paths.push(path.to_string());
-    match path {
-        "/v1/traces" => match ExportTraceServiceRequest::decode(body) {
-            Ok(request) => received.spans.extend(flatten_spans(request)),
-            Err(e) => received.bad_bodies.push(format!("{path}: {e}")),
-        },
-        "/v1/metrics" => match ExportMetricsServiceRequest::decode(body) {
-            Ok(request) => received.metrics.extend(flatten_metrics(request)),
-            Err(e) => received.bad_bodies.push(format!("{path}: {e}")),
-        },
-        // Logs (Spin exports component output as logs) are counted, not read.
-        _ => {}
+    match decoded {
+        Ok(Some((spans, metrics))) => {
+            received.span_count += spans.len() as u64;
+            received.metric_count += metrics.len() as u64;
+            if received.keep {
+                received.spans.extend(spans);
+                received.metrics.extend(metrics);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => received.bad_bodies.push(format!("{path}: {e}")),
     }
 }
 
@@ -355,6 +391,87 @@ pub fn render_tree(spans: &[Span]) -> String {
     roots.dedup();
     for root in roots {
         walk(spans, root, 0, &mut out);
+    }
+    out
+}
+
+/// Renders spans as the README shows a trace: a tree (roots first, children
+/// in start order), each span's name (a statement's first line, `…` when
+/// it goes on), kind, duration and attribute names; runs of siblings with
+/// the same name fold into one line with `×N` and their total duration.
+pub fn render_outline(spans: &[Span]) -> String {
+    fn first_line(name: &str) -> String {
+        let mut lines = name.lines();
+        let first = lines.next().unwrap_or_default().trim_end().to_string();
+        if lines.next().is_some() {
+            format!("{first} …")
+        } else {
+            first
+        }
+    }
+    fn walk(spans: &[Span], parent: &str, prefix: &str, out: &mut String) {
+        let mut children: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.parent_span_id == parent)
+            .collect();
+        children.sort_by_key(|s| s.start_unix_nano);
+        // Runs of same-named siblings, folded.
+        let mut runs: Vec<Vec<&Span>> = Vec::new();
+        for s in children {
+            match runs.last_mut() {
+                // Only leaves fold: a span with children keeps its line.
+                Some(run)
+                    if run[0].name == s.name
+                        && spans.iter().all(|c| c.parent_span_id != s.span_id) =>
+                {
+                    run.push(s)
+                }
+                _ => runs.push(vec![s]),
+            }
+        }
+        for (i, run) in runs.iter().enumerate() {
+            let last = i + 1 == runs.len();
+            let s = run[0];
+            let micros: u64 = run
+                .iter()
+                .map(|s| s.end_unix_nano.saturating_sub(s.start_unix_nano) / 1000)
+                .sum();
+            let times = if run.len() > 1 {
+                format!(" ×{}", run.len())
+            } else {
+                String::new()
+            };
+            let keys: Vec<&str> = s.attributes.keys().map(String::as_str).collect();
+            let line = format!(
+                "{prefix}{}{}{times}  [{}] {micros} µs  {}",
+                if last { "└─ " } else { "├─ " },
+                first_line(&s.name),
+                s.kind.trim_start_matches("SPAN_KIND_").to_lowercase(),
+                keys.join(", "),
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+            let deeper = format!("{prefix}{}", if last { "   " } else { "│  " });
+            walk(spans, &s.span_id, &deeper, out);
+        }
+    }
+    let ids: std::collections::HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut roots: Vec<&Span> = spans
+        .iter()
+        .filter(|s| !ids.contains(s.parent_span_id.as_str()))
+        .collect();
+    roots.sort_by_key(|s| s.start_unix_nano);
+    let mut out = String::new();
+    for root in roots {
+        let micros = root.end_unix_nano.saturating_sub(root.start_unix_nano) / 1000;
+        let keys: Vec<&str> = root.attributes.keys().map(String::as_str).collect();
+        out.push_str(&format!(
+            "{}  [{}] {micros} µs  {}\n",
+            root.name,
+            root.kind.trim_start_matches("SPAN_KIND_").to_lowercase(),
+            keys.join(", ")
+        ));
+        walk(spans, &root.span_id, "", &mut out);
     }
     out
 }

@@ -72,6 +72,19 @@ impl FdfsError {
         }
     }
 
+    /// A short fixed name of the failure, for metrics' `error.type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FdfsError::Connect { .. } => "connect",
+            FdfsError::Resolve { .. } => "resolve",
+            FdfsError::Io { .. } => "io",
+            FdfsError::Status { .. } => "status",
+            FdfsError::Protocol { .. } => "protocol",
+            FdfsError::NoTracker(_) => "no_tracker",
+            FdfsError::Body(_) => "body",
+        }
+    }
+
     /// Failures that say "this server is unreachable", worth trying another.
     fn is_unreachable(&self) -> bool {
         matches!(
@@ -301,8 +314,23 @@ impl FdfsClient {
         what: &'static str,
         expect: Expect,
     ) -> Result<(SocketAddr, Vec<u8>), FdfsError> {
-        let span = crate::telemetry::step("tracker query", opentelemetry::trace::SpanKind::Client);
+        let mut span =
+            crate::telemetry::step("tracker query", opentelemetry::trace::SpanKind::Client);
         span.set(|| opentelemetry::KeyValue::new("fdfs.command", what));
+        let result = self.tracker_call_untimed(req, cmd, what, expect).await;
+        if let Err(e) = &result {
+            span.error(e.kind(), e);
+        }
+        result
+    }
+
+    async fn tracker_call_untimed(
+        &self,
+        req: &[u8],
+        cmd: u8,
+        what: &'static str,
+        expect: Expect,
+    ) -> Result<(SocketAddr, Vec<u8>), FdfsError> {
         let n = self.trackers.len();
         let start = self.next_tracker.fetch_add(1, Ordering::Relaxed) % n.max(1);
         let mut failures = Vec::new();
@@ -499,7 +527,7 @@ impl FdfsClient {
         peer: Peer,
         req: &[u8],
     ) -> Result<(Conn, crate::proto::Header), FdfsError> {
-        let _span = match peer {
+        let mut span = match peer {
             Peer::Storage => {
                 let span =
                     crate::telemetry::step("storage call", opentelemetry::trace::SpanKind::Client);
@@ -508,6 +536,19 @@ impl FdfsClient {
             }
             _ => None,
         };
+        let result = self.exchange_untimed(addr, peer, req).await;
+        if let (Some(span), Err(e)) = (&mut span, &result) {
+            span.error(e.kind(), e);
+        }
+        result
+    }
+
+    async fn exchange_untimed(
+        &self,
+        addr: SocketAddr,
+        peer: Peer,
+        req: &[u8],
+    ) -> Result<(Conn, crate::proto::Header), FdfsError> {
         if let Some(mut conn) = self.pool.checkout(addr) {
             let attempt = async {
                 conn.send(req).await?;

@@ -110,7 +110,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
                     // panic), not the connection task.
                     let trace = crate::telemetry::request(&req);
                     let work = async move { dispatch(&app, req).await };
-                    let task = match &trace {
+                    let task = match trace.as_ref().and_then(|t| t.context()) {
                         Some(cx) => tokio::spawn(opentelemetry::context::FutureExt::with_context(
                             work,
                             cx.clone(),
@@ -121,8 +121,8 @@ pub async fn serve(listener: TcpListener, app: Arc<App>) {
                         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
                             .into_response()
                     });
-                    if let Some(cx) = &trace {
-                        crate::telemetry::finish(cx, resp.status());
+                    if let Some(trace) = &trace {
+                        trace.finish(resp.status());
                     }
                     Ok::<_, Infallible>(resp)
                 }

@@ -5,11 +5,15 @@
 //! are logged and retried later). Spin's HTTP trigger has no timers, so a scheduled call
 //! (deploy/k8s's CronJob) drives retries when no write request comes.
 //! Anyone may call it: it does only what any write request does after its
-//! answer (bounded, and never twice for one notification).
+//! answer (bounded, and never twice for one notification), and one client
+//! at most `ratelimit::DELIVERY_CALLS_PER_CLIENT` times a minute (4201
+//! with `Retry-After` beyond, before any work).
 
+use ihome_shared::client::ClientId;
 use ihome_shared::http::{self, ApiRequest};
 use ihome_shared::notify::gateway;
-use ihome_shared::{ApiResult, payments};
+use ihome_shared::ratelimit::admit_delivery_call;
+use ihome_shared::{ApiResult, clock, payments, store};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Response};
 use spin_sdk::http_component;
@@ -29,7 +33,8 @@ async fn handle(req: IncomingRequest) -> Response {
     .await
 }
 
-async fn deliver(_req: &ApiRequest) -> ApiResult<Response> {
+async fn deliver(req: &ApiRequest) -> ApiResult<Response> {
+    admit_delivery_call(&store::kv()?, &ClientId::of(req)?, clock::now())?;
     let done = gateway::deliver_some(SCHEDULED_BATCH).await?;
     if let Err(e) = payments::deliver_some(SCHEDULED_BATCH).await {
         ihome_shared::log_line!("{e}; due payment actions are left for a later call");

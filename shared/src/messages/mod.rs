@@ -9,7 +9,8 @@
 //!   /conversations/:id/messages`), and [`for_booking`], which a booking
 //!   calls inside its transaction.
 //! - [`read`]: [`page`] (`GET /conversations/:id/messages`, marks what it
-//!   shows as read) and [`list`] (`GET /user/conversations`).
+//!   shows as read), [`list`] (`GET /user/conversations`) and [`unread`]
+//!   (`GET /user/conversations/unread`, the header's badge).
 //!
 //! One conversation per (house, guest): its key is the table's unique
 //! constraint, so an inquiry and a booking racing to open it meet in one
@@ -28,7 +29,7 @@ use crate::params;
 use crate::store::{Row, Sql, SqlError};
 
 pub use post::{InquiryRequest, MessageRequest, Posted, for_booking, inquire, post};
-pub use read::{ConversationItem, ConversationPage, PAGE_SIZE, list, page};
+pub use read::{ConversationItem, ConversationPage, PAGE_SIZE, list, page, unread};
 
 /// The longest message, in characters.
 pub const MESSAGE_MAX_CHARS: usize = 1000;

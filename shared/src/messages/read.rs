@@ -1,5 +1,5 @@
-//! Reading: a page of a conversation ([`page`]) and a user's conversations
-//! ([`list`]).
+//! Reading: a page of a conversation ([`page`]), a user's conversations
+//! ([`list`]) and their unread messages together ([`unread`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -133,8 +133,7 @@ pub fn page(
 /// (`conversations_by_guest`, `conversations_by_landlord`), joined to the
 /// house, the other party and the last message by primary key.
 /// Parameters: user, limit.
-pub(super) const CONVERSATIONS: &str =
-    "SELECT x.conversation_id AS conversation_id, x.role AS role,
+const CONVERSATIONS: &str = "SELECT x.conversation_id AS conversation_id, x.role AS role,
         x.unread AS unread, x.last_activity_at AS last_activity_at,
         h.id AS house_id, h.title AS title, h.index_image AS cover, o.name AS name,
         m.id AS message_id, m.sender_id AS sender_id, m.text AS text,
@@ -190,4 +189,35 @@ pub fn list(db: &impl Sql, view: &View, user: i64) -> ApiResult<Vec<Conversation
         });
     }
     Ok(items)
+}
+
+/// The unread messages of the conversations [`CONVERSATIONS`] lists for
+/// `?1` (its `?2` most recently active), summed: the same two bounded index
+/// walks, no join, so the header's badge costs one small query and counts
+/// exactly what the list shows. Parameters: user, [`LIST_MAX`]. (`CAST`:
+/// PostgreSQL sums BIGINTs as NUMERIC.)
+const UNREAD: &str = "SELECT CAST(coalesce(sum(x.unread), 0) AS BIGINT) AS unread
+    FROM (
+        SELECT * FROM (
+            SELECT c.guest_unread AS unread, c.last_activity_at AS last_activity_at, c.id AS id
+            FROM conversations c WHERE c.guest_id = ?1
+            ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?2) mine_as_guest
+        UNION ALL
+        SELECT * FROM (
+            SELECT c.landlord_unread AS unread, c.last_activity_at AS last_activity_at, c.id AS id
+            FROM conversations c WHERE c.landlord_id = ?1
+            ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?2) mine_as_landlord
+        ORDER BY last_activity_at DESC, id DESC
+        LIMIT ?2
+    ) x";
+
+/// `GET /user/conversations/unread`: the unread messages of `user`'s
+/// [`LIST_MAX`] most recently active conversations (what [`list`] shows),
+/// as guest and as landlord together.
+pub fn unread(db: &impl Sql, user: i64) -> ApiResult<i64> {
+    let rows = db.query(UNREAD, params![user, LIST_MAX])?;
+    match rows.first() {
+        Some(row) => Ok(row.int("unread")?),
+        None => Ok(0),
+    }
 }

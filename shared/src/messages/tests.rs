@@ -165,34 +165,3 @@ fn message_sms_are_throttled_per_conversation_and_recipient() {
     .unwrap();
     assert_eq!(notifications(&db, 1), 3);
 }
-
-/// Listing a user's conversations is index walks and key lookups, however
-/// many conversations and messages exist: no table is scanned; the sorts
-/// are of the two walks' results, each at most `LIST_MAX` rows.
-#[test]
-fn listing_conversations_walks_indexes_only() {
-    let (db, kv, v) = (db(), MemoryKv::new(), view());
-    for (guest, house) in [(2, 1), (3, 1), (2, 2), (3, 3)] {
-        let c = inquire(&db, &kv, guest, house, &text("hi"), T0)
-            .unwrap()
-            .conversation_id;
-        for i in 0..5 {
-            kv.set_now(T0 + i * 600);
-            post(&db, &kv, guest, c, &text("more"), T0 + i * 600).unwrap();
-        }
-    }
-    db.execute("ANALYZE", &[]).unwrap();
-    let plan = db
-        .plan(read::CONVERSATIONS, params![1, read::LIST_MAX])
-        .unwrap();
-    // The only scans are of the two bounded walks' results.
-    for line in plan.lines() {
-        if let Some(scanned) = line.strip_prefix("SCAN ") {
-            let name = scanned.split_whitespace().next().unwrap_or("");
-            assert!(name.starts_with("mine_as_"), "a table is scanned:\n{plan}");
-        }
-    }
-    assert!(plan.contains("conversations_by_guest"), "{plan}");
-    assert!(plan.contains("conversations_by_landlord"), "{plan}");
-    assert_eq!(list(&db, &v, 1).unwrap().len(), 3);
-}

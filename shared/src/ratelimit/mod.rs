@@ -8,6 +8,8 @@
 //! - [`sms`]: SMS sends: the interval and day cap per mobile, the budget per
 //!   client ([`admit_sms`], and [`sms_not_sent`] to take a failed send back).
 //! - [`messages`]: messages and inquiries per user ([`admit_message`]).
+//! - [`deliveries`]: calls of the scheduled delivery route per client
+//!   ([`admit_delivery_call`]).
 //! - [`login`]: login attempts and failures at three levels, and known
 //!   clients ([`LoginAttempt`]).
 //!
@@ -48,11 +50,13 @@
 //!   at -1; [`Limit::undo`] notices and puts the new window back to zero.
 
 pub mod captcha;
+pub mod deliveries;
 pub mod login;
 pub mod messages;
 pub mod sms;
 
 pub use captcha::{APP, CAPTCHAS_PER_APP, CAPTCHAS_PER_CLIENT, admit_captcha};
+pub use deliveries::{DELIVERY_CALLS_PER_CLIENT, admit_delivery_call};
 pub use login::{
     KNOWN_CLIENT_SECS, LOGIN_FAILURES_PER_CLIENT, LOGIN_FAILURES_PER_MOBILE,
     LOGIN_FAILURES_PER_PAIR, LOGINS_PER_CLIENT, LoginAttempt,

@@ -40,6 +40,18 @@ impl NativeSqlite {
         Ok(db)
     }
 
+    /// SQLite's virtual-machine steps for one run of a statement (a count
+    /// of the index entries and rows it visits; unlike a timing, exact and
+    /// repeatable).
+    pub fn vm_steps(&self, sql: &str, params: &[Value]) -> Result<i32, SqlError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| error(sql, e))?;
+        let params = rusqlite::params_from_iter(params.iter().map(to_sqlite));
+        let mut rows = stmt.query(params).map_err(|e| error(sql, e))?;
+        while rows.next().map_err(|e| error(sql, e))?.is_some() {}
+        drop(rows);
+        Ok(stmt.get_status(rusqlite::StatementStatus::VmStep))
+    }
+
     /// `EXPLAIN QUERY PLAN` of a statement with its parameters: one line per
     /// step, indented by depth.
     pub fn plan(&self, sql: &str, params: &[Value]) -> Result<String, SqlError> {
@@ -104,6 +116,60 @@ impl Sql for NativeSqlite {
 
     fn begin_write(&self) -> Result<(), SqlError> {
         self.execute("BEGIN IMMEDIATE", &[])
+    }
+}
+
+/// A statement an operation ran: its text, parameters and time (prepare,
+/// run and every row read).
+#[derive(Clone, Debug)]
+pub struct Ran {
+    pub sql: String,
+    pub params: Vec<Value>,
+    pub took: std::time::Duration,
+}
+
+/// [`Sql`] over a [`NativeSqlite`] that notes every statement run through
+/// it, so plan tests check exactly what an operation ran (and how many
+/// statements).
+pub struct Recording<'a> {
+    db: &'a NativeSqlite,
+    ran: RefCell<Vec<Ran>>,
+}
+
+impl<'a> Recording<'a> {
+    pub fn new(db: &'a NativeSqlite) -> Recording<'a> {
+        Recording {
+            db,
+            ran: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub fn into_ran(self) -> Vec<Ran> {
+        self.ran.into_inner()
+    }
+
+    /// The statements `op` ran on `db`.
+    pub fn of(db: &NativeSqlite, op: impl FnOnce(&Recording<'_>)) -> Vec<Ran> {
+        let recording = Recording::new(db);
+        op(&recording);
+        recording.into_ran()
+    }
+}
+
+impl Sql for Recording<'_> {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, SqlError> {
+        let start = std::time::Instant::now();
+        let rows = self.db.query(sql, params);
+        self.ran.borrow_mut().push(Ran {
+            sql: sql.to_string(),
+            params: params.to_vec(),
+            took: start.elapsed(),
+        });
+        rows
+    }
+
+    fn begin_write(&self) -> Result<(), SqlError> {
+        self.db.begin_write()
     }
 }
 

@@ -4,7 +4,7 @@
 // rendered as text (html`` escapes), whatever markup it contains.
 import { t } from '../i18n.js';
 import { api } from '../api.js';
-import { initPage, html, render, $, imgOr, loadingHtml, errorHtml, emptyHtml, busy, toast } from '../ui.js';
+import { initPage, html, render, $, imgOr, loadingHtml, errorHtml, emptyHtml, busy, toast, refreshUnread } from '../ui.js';
 
 await initPage({ requireLogin: true });
 const body = $('#conversation-body');
@@ -59,6 +59,8 @@ if (!id || !/^\d+$/.test(id)) {
   render(body, loadingHtml());
   try {
     await load();
+    // Reading the page marked its messages read: the header's badge drops them.
+    refreshUnread();
   } catch (err) {
     render(body, errorHtml(err));
   }

@@ -41,6 +41,13 @@ pub(crate) fn conversations_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
         .clone()
 }
 
+/// The header badge's count: `GET /user/conversations/unread`.
+fn unread_of(app: &TestApp, user: &TestUser) -> i64 {
+    let resp = user.client.get(&app.api("/user/conversations/unread"));
+    assert_eq!(resp.errno(), "0", "{}", resp.text());
+    resp.data()["unread"].as_i64().expect("unread")
+}
+
 fn opened(app: &TestApp, user: &TestUser, house_id: i64, text: &str) -> i64 {
     let resp = inquire(app, user, house_id, text);
     assert_eq!(resp.errno(), "0", "inquire: {}", resp.text());
@@ -91,6 +98,12 @@ fn an_inquiry_opens_the_conversation_a_booking_then_uses() {
     assert_eq!(c["last_message"]["text"], "And a cot?");
     assert_eq!(c["last_message"]["sender"], "guest");
     assert_eq!(conversations_of(&app, &guest)[0]["unread"], 0);
+    // The header's badge says the same, summed over the conversations.
+    assert_eq!(unread_of(&app, &landlord), 2);
+    assert_eq!(unread_of(&app, &guest), 0);
+    app.client()
+        .get(&app.api("/user/conversations/unread"))
+        .assert_error("4101", 401);
 
     // Reading marks them read; the answer goes the other way.
     let page = read(&app, &landlord, conversation, None);
@@ -99,15 +112,18 @@ fn an_inquiry_opens_the_conversation_a_booking_then_uses() {
     assert_eq!(page.data()["role"], "landlord");
     assert_eq!(page.data()["has_more"], false);
     assert_eq!(conversations_of(&app, &landlord)[0]["unread"], 0);
+    assert_eq!(unread_of(&app, &landlord), 0);
     let reply = send(&app, &landlord, conversation, "Yes to both.");
     assert_eq!(reply.errno(), "0", "{}", reply.text());
     let mine = conversations_of(&app, &guest);
     assert_eq!(mine[0]["unread"], 1);
+    assert_eq!(unread_of(&app, &guest), 1);
     assert_eq!(mine[0]["last_message"]["sender"], "landlord");
     assert_eq!(mine[0]["name"], landlord.name.as_str());
     let page = read(&app, &guest, conversation, None);
     assert_eq!(page.data()["messages"][0]["sender"], "landlord");
     assert_eq!(conversations_of(&app, &guest)[0]["unread"], 0);
+    assert_eq!(unread_of(&app, &guest), 0);
 }
 
 #[test]

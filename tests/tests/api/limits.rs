@@ -40,7 +40,7 @@ fn count(app: &TestApp, limit: &Limit, id: &str) -> i64 {
 
 /// A 429 with errno 4201 and a `Retry-After` of at most `max_secs`.
 #[track_caller]
-fn assert_too_many(resp: &ApiResponse, max_secs: i64) -> i64 {
+pub(crate) fn assert_too_many(resp: &ApiResponse, max_secs: i64) -> i64 {
     resp.assert_error("4201", 429);
     let retry: i64 = resp
         .header("retry-after")

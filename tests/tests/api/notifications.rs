@@ -8,8 +8,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use ihome_shared::ratelimit::DELIVERY_CALLS_PER_CLIENT;
 use ihome_tests::{
-    Notice, TestApp, TestUser, concurrently, date_from_today as d, json, spawn_app, wait_until,
+    AppOptions, Notice, TestApp, TestUser, concurrently, date_from_today as d, json, spawn_app,
+    spawn_app_with, wait_until,
 };
 
 use crate::conversations::{inquire, send};
@@ -319,4 +321,130 @@ fn an_untouched_expired_request_notifies_its_guest() {
         .row("SELECT status FROM orders WHERE id = ?1", &[order.into()])
         .text("status");
     assert_eq!(status, "EXPIRED");
+}
+
+/// Every notification in the outbox (delivered or not).
+fn outbox(app: &TestApp) -> i64 {
+    app.db()
+        .count("SELECT count(*) AS n FROM notifications", &[])
+}
+
+/// Notifications a delivery holds right now (one in flight).
+fn claimed(app: &TestApp) -> i64 {
+    app.db().count(
+        "SELECT count(*) AS n FROM notifications WHERE claim IS NOT NULL",
+        &[],
+    )
+}
+
+/// Delivers everything there is: once the deliveries in flight are done,
+/// every retry is made due and the scheduled call runs, so a notification
+/// that should not exist would have had every chance to reach the gateway.
+/// A delivery after a request's answer may claim a notification just after
+/// the check, so the scheduled call is repeated (a few times: it is rate
+/// limited) until nothing is left.
+fn deliver_everything(app: &TestApp) {
+    for _ in 0..10 {
+        assert!(wait_until(Duration::from_secs(60), || claimed(app) == 0));
+        make_all_due(app);
+        deliver(app);
+        if undelivered(app) == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!("the gateway took not everything: {} left", undelivered(app));
+}
+
+/// Guests racing for the same nights: one booking commits, the others lose
+/// (4004) and roll back, and only the winner's notification exists and
+/// reaches the gateway.
+#[test]
+fn a_booking_that_lost_the_race_for_a_night_notifies_nobody() {
+    let app = spawn_app();
+    let (_landlord, _, house) = party(&app);
+    let guests: Vec<TestUser> = (0..4).map(|_| app.register()).collect();
+    let clients: Vec<_> = guests.iter().map(|g| g.client.clone()).collect();
+    let url = app.api("/orders");
+    let body = json!({"house_id": house, "start_date": d(10), "end_date": d(12)});
+    let answers = concurrently(clients.len(), move |i| {
+        let resp = clients[i].post_json(&url, &body);
+        (resp.errno().to_string(), resp.data()["order_id"].as_i64())
+    });
+    let won: Vec<i64> = answers.iter().filter_map(|(_, id)| *id).collect();
+    assert_eq!(won.len(), 1, "{answers:?}");
+    for (errno, id) in &answers {
+        assert!(errno == "0" || errno == "4004", "{answers:?}");
+        assert_eq!(errno == "0", id.is_some());
+    }
+    deliver_everything(&app);
+    assert_eq!(outbox(&app), 1, "only the winner's notification exists");
+    let taken = notices(&app);
+    let keys: Vec<_> = taken.iter().map(|n| n.key.as_str()).collect();
+    assert_eq!(keys, [format!("order-{}-order_requested", won[0])]);
+}
+
+/// A booking whose transaction fails after its outbox row was written (the
+/// test makes the insert of that row fail once it is in) leaves no order,
+/// no conversation and no notification: nothing reaches the gateway, and
+/// the next booking notifies as usual.
+#[test]
+fn a_change_that_rolled_back_after_writing_its_notification_leaves_none() {
+    let app = spawn_app();
+    let (_landlord, guest, house) = party(&app);
+    app.db().fail_inserts_into("notifications");
+    let resp = book(&app, &guest, house, &d(10), &d(12));
+    app.db().heal_inserts_into("notifications");
+    assert_ne!(resp.errno(), "0", "{}", resp.text());
+    assert!(resp.status >= 500, "{} {}", resp.status, resp.text());
+    let count = |table: &str| {
+        app.db()
+            .count(&format!("SELECT count(*) AS n FROM {table}"), &[])
+    };
+    assert_eq!(count("orders"), 0, "the booking rolled back");
+    assert_eq!(count("conversations"), 0, "and the conversation it opened");
+    assert_eq!(outbox(&app), 0);
+    deliver_everything(&app);
+    assert!(notices(&app).is_empty(), "{:?}", notices(&app));
+
+    // The same booking again commits, and notifies once.
+    let order = booked(&app, &guest, house, &d(10), &d(12));
+    deliver_everything(&app);
+    let keys: Vec<_> = notices(&app).into_iter().map(|n| n.key).collect();
+    assert_eq!(keys, [format!("order-{order}-order_requested")]);
+}
+
+/// The scheduled call is open to anyone, so each client gets a budget of
+/// calls per minute; a refused call (429/4201 with Retry-After) does no
+/// work, and other clients are not affected.
+#[test]
+fn scheduled_deliveries_are_limited_per_client() {
+    let app = spawn_app_with(AppOptions::behind_proxy());
+    let (_landlord, guest, house) = party(&app);
+    let url = app.api("/notifications/deliveries");
+    let greedy = app.client_at("198.51.100.20");
+    for call in 0..DELIVERY_CALLS_PER_CLIENT.max {
+        let resp = greedy.post_json(&url, &json!({}));
+        assert_eq!(resp.errno(), "0", "call {call}: {}", resp.text());
+    }
+    // A notification due now, left by a gateway that was down.
+    let gateway = app.sms.as_ref().unwrap();
+    gateway.set_failing(true);
+    let order = booked(&app, &guest, house, &d(10), &d(12));
+    // Tried and given up (the attempt counts when it starts).
+    assert!(wait_until(Duration::from_secs(30), || attempts(&app) >= 1
+        && claimed(&app) == 0));
+    gateway.set_failing(false);
+    make_all_due(&app);
+
+    let refused = greedy.post_json(&url, &json!({}));
+    crate::limits::assert_too_many(&refused, DELIVERY_CALLS_PER_CLIENT.window_secs);
+    assert_eq!(undelivered(&app), 1, "a refused call delivers nothing");
+    assert!(notices(&app).is_empty());
+
+    let other = app.client_at("198.51.100.21").post_json(&url, &json!({}));
+    assert_eq!(other.errno(), "0", "{}", other.text());
+    assert_eq!(other.data()["delivered"], 1, "{}", other.text());
+    let keys: Vec<_> = notices(&app).into_iter().map(|n| n.key).collect();
+    assert_eq!(keys, [format!("order-{order}-order_requested")]);
 }

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ihome_tests::otlp::{OtlpReceiver, Span, render_tree};
+use ihome_tests::otlp::{OtlpReceiver, Span, render_outline, render_tree};
 use ihome_tests::{AppOptions, Host, TestApp, spawn_app_with};
 
 /// How long exported spans may take to arrive (batches go every 100 ms).
@@ -366,6 +366,74 @@ fn metrics_count_requests_per_component_and_status() {
     }
 }
 
+/// fdfs-proxy's own metrics (whichever host runs the app): its requests
+/// and their duration per route and status, and the duration of its calls
+/// to FastDFS (on a real cluster, when one can be started).
+#[test]
+fn fdfs_proxy_measures_its_requests_and_fastdfs_calls() {
+    let otlp = OtlpReceiver::start();
+    let mut options = AppOptions {
+        real_fastdfs: true,
+        ..AppOptions::default()
+    };
+    options.env.extend(otlp.host_env("ihome-test"));
+    let app = spawn_app_with(options);
+    let on_fastdfs = app
+        .image_store
+        .as_ref()
+        .expect("fdfs-proxy")
+        .cluster
+        .is_some();
+    let user = app.register();
+    let url = crate::images::upload_avatar(&app, &user, "me.jpg", crate::images::jpeg(4096));
+    assert_eq!(app.client().get(&app.url(&url)).status, 200);
+    // A malformed file id: fdfs-proxy refuses it (400).
+    app.client()
+        .get(&app.url("/images/group1/M00/00/00/missing.jpg"));
+    for (method, status) in [("POST", "200"), ("GET", "200"), ("GET", "400")] {
+        let route = if method == "POST" {
+            "/files"
+        } else {
+            "/files/{file_id}"
+        };
+        let point = otlp
+            .wait_for_metric(
+                ARRIVAL,
+                "http.server.request.duration",
+                &[
+                    ("http.request.method", method),
+                    ("http.route", route),
+                    ("http.response.status_code", status),
+                ],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "no fdfs-proxy duration of {method} {route} {status}; got {:?}",
+                    otlp.metrics()
+                        .iter()
+                        .filter(|m| m.name == "http.server.request.duration")
+                        .map(|m| &m.attributes)
+                        .collect::<Vec<_>>()
+                )
+            });
+        assert!(point.value >= 1.0, "{point:?}");
+    }
+    if !on_fastdfs {
+        eprintln!("no FastDFS cluster (IHOME_FASTDFS_PREFIX): its calls are not measured");
+        return;
+    }
+    for call in ["tracker query", "storage call"] {
+        let point = otlp
+            .wait_for_metric(ARRIVAL, "fdfs_proxy.call.duration", &[("fdfs.call", call)])
+            .unwrap_or_else(|| panic!("no duration of FastDFS's {call}s"));
+        assert!(point.value >= 1.0, "{point:?}");
+        assert!(
+            !point.attributes.contains_key("error.type"),
+            "{call} failed: {point:?}"
+        );
+    }
+}
+
 #[test]
 fn a_booking_is_one_trace_down_to_its_commit() {
     let (otlp, app) = traced_app();
@@ -391,7 +459,8 @@ fn a_booking_is_one_trace_down_to_its_commit() {
     })
     .expect("the booking's server span");
     let spans = otlp.trace(trace_id, ARRIVAL);
-    println!("{}", render_tree(&spans));
+    // The README's example trace ("Observing a deployment") is this output.
+    println!("{}", render_outline(&spans));
     let (server, execute) = server_and_execute(&spans, "POST", "/api/v1.0/orders", "orders");
     assert_eq!(server.attr("http.response.status_code"), Some("200"));
     let calls: Vec<&Span> = spans
