@@ -142,6 +142,17 @@ fn route<H: Copy>(table: &[(Method, H)], method: &Method) -> ApiResult<H> {
         })
 }
 
+/// The route Spin matched for `req` (its `spin-component-route` header),
+/// for a component serving more than one route. Spin adds its `spin-*`
+/// headers after any a client sent, so the last value is Spin's.
+pub fn matched_route(req: &IncomingRequest) -> String {
+    req.headers()
+        .get("spin-component-route")
+        .pop()
+        .and_then(|v| String::from_utf8(v).ok())
+        .unwrap_or_default()
+}
+
 /// Serves a route from its method table, turning a handler's error into an
 /// envelope: `serve(req, &[(Method::Get, detail), (Method::Put, edit)])`.
 pub fn serve(req: IncomingRequest, table: &[(Method, Handler)]) -> Response {

@@ -25,14 +25,7 @@ const ORDER_ROUTE_END: &str = "/images/order";
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    // The route Spin matched. Spin adds its `spin-*` headers after any a
-    // client sent, so the last value is Spin's.
-    let route = req
-        .headers()
-        .get("spin-component-route")
-        .pop()
-        .and_then(|v| String::from_utf8(v).ok())
-        .unwrap_or_default();
+    let route = http::matched_route(&req);
     let table: &[(Method, AsyncHandler)] = if route.ends_with(ORDER_ROUTE_END) {
         &[(Method::Put, |req| Box::pin(async move { reorder(&req) }))]
     } else {

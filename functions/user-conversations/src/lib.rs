@@ -19,14 +19,7 @@ const UNREAD_ROUTE_END: &str = "/conversations/unread";
 
 #[http_component]
 fn handle(req: IncomingRequest) -> Response {
-    // The route Spin matched. Spin adds its `spin-*` headers after any a
-    // client sent, so the last value is Spin's.
-    let route = req
-        .headers()
-        .get("spin-component-route")
-        .pop()
-        .and_then(|v| String::from_utf8(v).ok())
-        .unwrap_or_default();
+    let route = http::matched_route(&req);
     let handler: Handler = if route.ends_with(UNREAD_ROUTE_END) {
         my_unread
     } else {
